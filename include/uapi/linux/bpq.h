@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
+/*
+ * bpq: bounded message queues with backpressure.
+ *
+ * Every ioctl takes a pointer to a struct that begins with __u32 size, the
+ * number of bytes userspace passes; the kernel accepts any size from the
+ * first published size up, provided that any bytes it does not know are
+ * zero (as copy_struct_from_user()).
+ *
+ * Errors common to every command:
+ *  ENOTTY  the command is unknown to this file.
+ *  EFAULT  the argument or a buffer it names is not accessible.
+ *  EINVAL  size is below the first published size, flags has an unknown
+ *          bit, a reserved field is not zero, or a value is out of range.
+ *  E2BIG   size is larger than the kernel's struct and the tail is not zero.
+ *  ENODEV  the queue was destroyed.
+ */
+#ifndef _UAPI_LINUX_BPQ_H
+#define _UAPI_LINUX_BPQ_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define BPQ_NAME_MAX		32
+#define BPQ_LATENCY_BUCKETS	32
+
+/**
+ * enum bpq_strategy - what a writer meets when the queue is under pressure
+ * @BPQ_STRATEGY_BLOCK: the writer sleeps until its message fits.
+ * @BPQ_STRATEGY_DROP_NEWEST: the new message is discarded (ENOBUFS).
+ * @BPQ_STRATEGY_DROP_OLDEST: the oldest messages are evicted.
+ * @BPQ_STRATEGY_CREDIT: each message costs one credit granted by a reader.
+ * @BPQ_STRATEGY_ADAPTIVE: admission paced towards a sojourn-time target.
+ */
+enum bpq_strategy {
+	BPQ_STRATEGY_BLOCK = 0,
+	BPQ_STRATEGY_DROP_NEWEST = 1,
+	BPQ_STRATEGY_DROP_OLDEST = 2,
+	BPQ_STRATEGY_CREDIT = 3,
+	BPQ_STRATEGY_ADAPTIVE = 4,
+};
+
+/* Per-call flags of BPQ_IOC_RECV, BPQ_IOC_SEND_BATCH and BPQ_IOC_RECV_BATCH */
+#define BPQ_IO_NONBLOCK		(1U << 0)	/* never wait, as O_NONBLOCK */
+#define BPQ_IO_TIMEOUT		(1U << 1)	/* bound the wait by timeout_ms */
+
+/**
+ * struct bpq_config - the settings of one queue
+ * @size: sizeof(struct bpq_config)
+ * @flags: must be 0
+ * @strategy: enum bpq_strategy
+ * @capacity_msgs: at most this many messages queued, 1 ... 1048576
+ * @capacity_bytes: at most this many payload bytes queued, 1 ... 1 GiB
+ * @max_msg_size: largest message accepted, 1 ... 4 MiB
+ * @high_watermark: pressure starts at this utilization, 1 ... 100 percent
+ * @low_watermark: pressure ends below this utilization, 1 ... high_watermark
+ * @write_timeout_ms: bound on a waiting writer, 0 for none
+ * @auto_credit: 1: every delivered message returns one credit
+ * @target_latency_us: adaptive: sojourn-time target, 1 ... 60000000
+ * @min_rate: adaptive: lowest admission rate in msgs/s, >= 1
+ * @max_rate: adaptive: highest admission rate in msgs/s, >= min_rate
+ * @adjust_interval_ms: adaptive: controller period, 1 ... 60000
+ * @__reserved: must be 0
+ *
+ * BPQ_IOC_SET_CONFIG replaces every setting at once: read, modify, write.
+ * It never discards a queued message; shrinking a capacity below the
+ * current depth only makes writers wait.
+ */
+struct bpq_config {
+	__u32 size;
+	__u32 flags;
+	__u32 strategy;
+	__u32 capacity_msgs;
+	__u64 capacity_bytes;
+	__u32 max_msg_size;
+	__u32 high_watermark;
+	__u32 low_watermark;
+	__u32 write_timeout_ms;
+	__u32 auto_credit;
+	__u32 target_latency_us;
+	__u32 min_rate;
+	__u32 max_rate;
+	__u32 adjust_interval_ms;
+	__u32 __reserved;
+};
+
+/**
+ * struct bpq_stats - one consistent snapshot of a queue's state and counters
+ * @size: sizeof(struct bpq_stats)
+ * @flags: must be 0
+ * @depth_msgs: messages queued now
+ * @depth_bytes: payload bytes queued now
+ * @credits_available: credit balance of the credit strategy
+ * @utilization: percent of the tighter of the two capacity bounds
+ * @pressure: 1 while at or above the high watermark
+ * @rate: current admission rate of the adaptive strategy, msgs/s
+ * @throughput: dequeued msgs/s, moving average
+ * @enqueued_msgs: messages accepted
+ * @enqueued_bytes: payload bytes accepted
+ * @dequeued_msgs: messages delivered to readers
+ * @dequeued_bytes: payload bytes delivered to readers
+ * @dropped_newest: messages refused by drop-newest
+ * @dropped_oldest: messages evicted by drop-oldest
+ * @flushed: messages discarded by a flush
+ * @backpressure_applied: writers that had to wait or were refused
+ * @blocked_ns: time writers spent waiting for room
+ * @throttled_ns: time writers spent waiting for the adaptive rate
+ * @timeouts: waits that ended with ETIMEDOUT
+ * @credit_starvation: writers that found no credit
+ * @credit_starved_ns: time writers spent waiting for credit
+ * @latency_hist: sojourn times; bucket i counts deliveries below
+ *                2^(10 + i) ns, the last bucket everything longer
+ *
+ * Invariant: enqueued_msgs = dequeued_msgs + dropped_oldest + flushed +
+ * depth_msgs.
+ */
+struct bpq_stats {
+	__u32 size;
+	__u32 flags;
+	__u64 depth_msgs;
+	__u64 depth_bytes;
+	__u64 credits_available;
+	__u32 utilization;
+	__u32 pressure;
+	__u64 rate;
+	__u64 throughput;
+	__u64 enqueued_msgs;
+	__u64 enqueued_bytes;
+	__u64 dequeued_msgs;
+	__u64 dequeued_bytes;
+	__u64 dropped_newest;
+	__u64 dropped_oldest;
+	__u64 flushed;
+	__u64 backpressure_applied;
+	__u64 blocked_ns;
+	__u64 throttled_ns;
+	__u64 timeouts;
+	__u64 credit_starvation;
+	__u64 credit_starved_ns;
+	__u64 latency_hist[BPQ_LATENCY_BUCKETS];
+};
+
+/**
+ * struct bpq_msg_info - what a receive says about one message
+ * @seq: sequence number given at enqueue, from 1, without holes but for
+ *       evicted and flushed messages
+ * @timestamp_ns: CLOCK_MONOTONIC time of the enqueue
+ * @lost: messages dropped or evicted since this file's previous receive
+ * @len: payload length
+ * @offset: batch receive: where the payload starts in the buffer
+ */
+struct bpq_msg_info {
+	__u64 seq;
+	__u64 timestamp_ns;
+	__u64 lost;
+	__u32 len;
+	__u32 offset;
+};
+
+/**
+ * struct bpq_recv - receive one message with its info (BPQ_IOC_RECV)
+ * @size: sizeof(struct bpq_recv)
+ * @flags: BPQ_IO_*
+ * @buf: where the payload goes
+ * @buf_len: room at @buf; EMSGSIZE, message left queued, if too small
+ * @timeout_ms: with BPQ_IO_TIMEOUT, ETIMEDOUT after this long
+ * @info: out: the message's info
+ *
+ * Returns the payload length.
+ */
+struct bpq_recv {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 buf;
+	__u32 buf_len;
+	__u32 timeout_ms;
+	struct bpq_msg_info info;
+};
+
+/**
+ * struct bpq_iovec - one message of a batch send
+ * @base: payload
+ * @len: payload length, 1 ... max_msg_size
+ * @__reserved: must be 0
+ */
+struct bpq_iovec {
+	__aligned_u64 base;
+	__u32 len;
+	__u32 __reserved;
+};
+
+/**
+ * struct bpq_send_batch - queue several messages in one call
+ * @size: sizeof(struct bpq_send_batch)
+ * @flags: BPQ_IO_*
+ * @msgs: array of @count struct bpq_iovec
+ * @count: number of messages, 1 ... 1024
+ * @timeout_ms: with BPQ_IO_TIMEOUT, the bound on a wait for room
+ *
+ * Messages are queued in order, each as write() would queue it. Returns how
+ * many were queued; an error only if none was (the error of the first).
+ */
+struct bpq_send_batch {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 msgs;
+	__u32 count;
+	__u32 timeout_ms;
+};
+
+/**
+ * struct bpq_recv_batch - receive several messages in one call
+ * @size: sizeof(struct bpq_recv_batch)
+ * @flags: BPQ_IO_*
+ * @buf: payloads, packed one after another
+ * @buf_len: room at @buf (max_bytes); EMSGSIZE if the first message does
+ *           not fit, and it stays queued
+ * @max_records: room at @infos, 1 ... 1024
+ * @infos: array of struct bpq_msg_info, one per message received
+ * @timeout_ms: with BPQ_IO_TIMEOUT, the bound on a wait for the first one
+ * @__reserved: must be 0
+ *
+ * Waits for one message, then takes every further one that fits without
+ * waiting. Returns the number of messages received.
+ */
+struct bpq_recv_batch {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 buf;
+	__u32 buf_len;
+	__u32 max_records;
+	__aligned_u64 infos;
+	__u32 timeout_ms;
+	__u32 __reserved;
+};
+
+/**
+ * struct bpq_grant - grant credits to the writers of a credit queue
+ * @size: sizeof(struct bpq_grant)
+ * @flags: must be 0
+ * @credits: how many, >= 1; the balance saturates at U64_MAX
+ */
+struct bpq_grant {
+	__u32 size;
+	__u32 flags;
+	__u64 credits;
+};
+
+/**
+ * struct bpq_simple - argument of commands that need nothing else
+ * @size: sizeof(struct bpq_simple)
+ * @flags: must be 0
+ *
+ * BPQ_IOC_FLUSH returns the number of messages discarded;
+ * BPQ_IOC_RESET_STATS returns 0.
+ */
+struct bpq_simple {
+	__u32 size;
+	__u32 flags;
+};
+
+/**
+ * struct bpq_create - create a queue (control device only)
+ * @size: sizeof(struct bpq_create)
+ * @flags: must be 0
+ * @name: label, NUL-terminated, [A-Za-z0-9_.-], unique (EEXIST)
+ * @index: out: N of /dev/bpqN
+ * @__reserved: must be 0
+ *
+ * Needs CAP_SYS_ADMIN (EPERM). Returns the new queue's number.
+ */
+struct bpq_create {
+	__u32 size;
+	__u32 flags;
+	char name[BPQ_NAME_MAX];
+	__u32 index;
+	__u32 __reserved;
+};
+
+/**
+ * struct bpq_destroy - destroy a queue (control device only)
+ * @size: sizeof(struct bpq_destroy)
+ * @flags: must be 0
+ * @index: N of /dev/bpqN (ENOENT if there is none)
+ * @__reserved: must be 0
+ *
+ * Open files of the queue then fail with ENODEV. Needs CAP_SYS_ADMIN.
+ */
+struct bpq_destroy {
+	__u32 size;
+	__u32 flags;
+	__u32 index;
+	__u32 __reserved;
+};
+
+#define BPQ_TYPE	0xB9
+
+enum {
+	BPQ_CMD_GET_CONFIG = 0x00,
+	BPQ_CMD_SET_CONFIG,
+	BPQ_CMD_GET_STATS,
+	BPQ_CMD_RESET_STATS,
+	BPQ_CMD_GRANT,
+	BPQ_CMD_FLUSH,
+	BPQ_CMD_RECV,
+	BPQ_CMD_SEND_BATCH,
+	BPQ_CMD_RECV_BATCH,
+	BPQ_CMD_CREATE = 0x40,
+	BPQ_CMD_DESTROY,
+};
+
+#define BPQ_IOC_GET_CONFIG	_IO(BPQ_TYPE, BPQ_CMD_GET_CONFIG)
+#define BPQ_IOC_SET_CONFIG	_IO(BPQ_TYPE, BPQ_CMD_SET_CONFIG)
+#define BPQ_IOC_GET_STATS	_IO(BPQ_TYPE, BPQ_CMD_GET_STATS)
+#define BPQ_IOC_RESET_STATS	_IO(BPQ_TYPE, BPQ_CMD_RESET_STATS)
+#define BPQ_IOC_GRANT		_IO(BPQ_TYPE, BPQ_CMD_GRANT)
+#define BPQ_IOC_FLUSH		_IO(BPQ_TYPE, BPQ_CMD_FLUSH)
+#define BPQ_IOC_RECV		_IO(BPQ_TYPE, BPQ_CMD_RECV)
+#define BPQ_IOC_SEND_BATCH	_IO(BPQ_TYPE, BPQ_CMD_SEND_BATCH)
+#define BPQ_IOC_RECV_BATCH	_IO(BPQ_TYPE, BPQ_CMD_RECV_BATCH)
+#define BPQ_IOC_CREATE		_IO(BPQ_TYPE, BPQ_CMD_CREATE)
+#define BPQ_IOC_DESTROY		_IO(BPQ_TYPE, BPQ_CMD_DESTROY)
+
+#endif /* _UAPI_LINUX_BPQ_H */

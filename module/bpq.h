@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _BPQ_BPQ_H
+#define _BPQ_BPQ_H
+
+#include <linux/cdev.h>
+#include <linux/device.h>
+#include <linux/list.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/bpq.h>
+
+#define BPQ_CAPACITY_MSGS_MAX	(1U << 20)
+#define BPQ_CAPACITY_BYTES_MAX	(1ULL << 30)
+#define BPQ_MSG_SIZE_MAX	(4U << 20)
+#define BPQ_BATCH_MAX		1024U
+
+/* struct bpq_msg.flags */
+#define BPQ_MSG_INFLIGHT	BIT(0)	/* a reader is copying it out */
+#define BPQ_MSG_GONE		BIT(1)	/* evicted or flushed while in flight */
+
+struct bpq_msg {
+	struct list_head node;
+	u64 seq;
+	u64 tstamp;
+	u32 len;
+	u32 flags;
+	u8 data[];
+};
+
+struct bpq_counters {
+	u64 enqueued_msgs;
+	u64 enqueued_bytes;
+	u64 dequeued_msgs;
+	u64 dequeued_bytes;
+	u64 dropped_newest;
+	u64 dropped_oldest;
+	u64 flushed;
+	u64 backpressure_applied;
+	u64 blocked_ns;
+	u64 throttled_ns;
+	u64 timeouts;
+	u64 credit_starvation;
+	u64 credit_starved_ns;
+	u64 latency_hist[BPQ_LATENCY_BUCKETS];
+};
+
+struct bpq_queue {
+	struct device dev;
+	struct cdev cdev;
+	char name[BPQ_NAME_MAX];
+
+	spinlock_t lock;
+	struct bpq_config cfg;
+	struct list_head msgs;		/* oldest first, in-flight ones too */
+	struct list_head writers;	/* struct bpq_writer, FIFO */
+	struct list_head readers;	/* struct bpq_reader, FIFO */
+	wait_queue_head_t poll_wait;
+	u32 depth_msgs;
+	u32 inflight;			/* of depth_msgs, being copied out */
+	u64 depth_bytes;
+	u64 next_seq;
+	u64 credits;
+	bool pressure;
+	bool dead;
+	struct bpq_counters stats;
+	u64 lost;			/* dropped or evicted, never reset */
+	u64 tp_start;			/* throughput: window start, ns */
+	u64 tp_count;			/* throughput: deliveries in window */
+	u64 tp_rate;			/* throughput: msgs/s */
+};
+
+/* Per open file */
+struct bpq_file {
+	struct bpq_queue *q;
+	u64 lost_seen;
+};
+
+static inline struct bpq_queue *bpq_dev_queue(struct device *dev)
+{
+	return container_of(dev, struct bpq_queue, dev);
+}
+
+/* queue.c */
+void bpq_queue_init(struct bpq_queue *q);
+void bpq_queue_free_msgs(struct bpq_queue *q);
+void bpq_queue_kill(struct bpq_queue *q);
+int bpq_check_config(const struct bpq_config *cfg);
+int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg);
+void bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg);
+void bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st);
+void bpq_reset_stats(struct bpq_queue *q);
+int bpq_grant(struct bpq_queue *q, u64 credits);
+int bpq_flush(struct bpq_queue *q);
+u64 bpq_lost_total(struct bpq_queue *q);
+u32 bpq_utilization(struct bpq_queue *q);
+__poll_t bpq_poll_mask(struct bpq_queue *q);
+
+struct bpq_msg *bpq_msg_alloc(struct bpq_queue *q, size_t len);
+void bpq_msg_free(struct bpq_msg *msg);
+int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
+	     u32 timeout_ms);
+struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
+			       size_t room, u32 flags, u32 timeout_ms,
+			       u64 *lost);
+bool bpq_recv_end(struct bpq_queue *q, struct bpq_msg *msg, bool delivered);
+
+/* chrdev.c */
+extern const struct file_operations bpq_fops;
+extern struct class bpq_class;
+int bpq_chrdev_init(void);
+void bpq_chrdev_exit(void);
+struct bpq_queue *bpq_queue_create(const char *name);
+int bpq_queue_destroy(u32 index);
+void bpq_queue_destroy_all(void);
+
+/* ioctl.c */
+long bpq_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+long bpq_control_ioctl(struct file *file, unsigned int cmd,
+		       unsigned long arg);
+ssize_t bpq_recv_batch(struct bpq_file *bf, struct bpq_recv_batch *rb);
+
+/* sysfs.c */
+extern const struct attribute_group *bpq_groups[];
+const char *bpq_strategy_name(u32 strategy);
+
+/* control.c */
+int bpq_control_init(void);
+void bpq_control_exit(void);
+
+#endif /* _BPQ_BPQ_H */

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The queue devices /dev/bpqN: their lifetime and file operations.
+ *
+ * A queue is a struct device with an embedded cdev (as watchdog_dev.c).
+ * Each open file holds a reference on the device, so destroying a queue
+ * only marks it dead: open files then fail with ENODEV until closed, and
+ * the last reference frees the messages and the number.
+ */
+#include <linux/fs.h>
+#include <linux/idr.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/poll.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <linux/xarray.h>
+
+#include "bpq.h"
+
+#define BPQ_MINORS	1024
+
+static dev_t bpq_devt;
+static DEFINE_IDA(bpq_ida);
+static DEFINE_MUTEX(bpq_lock);		/* serializes create and destroy */
+static DEFINE_XARRAY(bpq_queues);	/* live queues by number */
+
+static char *bpq_devnode(struct device *dev, umode_t *mode)
+{
+	if (mode)
+		*mode = 0660;
+	return NULL;
+}
+
+struct class bpq_class = {
+	.name = "bpq",
+	.owner = THIS_MODULE,
+	.dev_groups = bpq_groups,
+	.devnode = bpq_devnode,
+};
+
+static int bpq_open(struct inode *inode, struct file *file)
+{
+	struct bpq_queue *q = container_of(inode->i_cdev, struct bpq_queue,
+					   cdev);
+	struct bpq_file *bf;
+
+	bf = kzalloc(sizeof(*bf), GFP_KERNEL_ACCOUNT);
+	if (!bf)
+		return -ENOMEM;
+	spin_lock(&q->lock);
+	if (q->dead) {
+		spin_unlock(&q->lock);
+		kfree(bf);
+		return -ENODEV;
+	}
+	bf->lost_seen = q->lost;
+	spin_unlock(&q->lock);
+
+	get_device(&q->dev);
+	bf->q = q;
+	file->private_data = bf;
+	return stream_open(inode, file);
+}
+
+static int bpq_release(struct inode *inode, struct file *file)
+{
+	struct bpq_file *bf = file->private_data;
+
+	put_device(&bf->q->dev);
+	kfree(bf);
+	return 0;
+}
+
+static u32 bpq_file_flags(struct file *file)
+{
+	return (file->f_flags & O_NONBLOCK) ? BPQ_IO_NONBLOCK : 0;
+}
+
+static ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	struct bpq_file *bf = iocb->ki_filp->private_data;
+	size_t room = iov_iter_count(to);
+	struct bpq_msg *msg;
+	size_t copied;
+	ssize_t len;
+	u64 lost;
+
+	if (!room)
+		return 0;
+	for (;;) {
+		msg = bpq_recv_begin(bf->q, bf, room,
+				     bpq_file_flags(iocb->ki_filp), 0, &lost);
+		if (IS_ERR(msg))
+			return PTR_ERR(msg);
+		len = msg->len;
+		copied = copy_to_iter(msg->data, len, to);
+		if (bpq_recv_end(bf->q, msg, copied == len))
+			return len;
+		if (copied != len)
+			return -EFAULT;
+		/* evicted while we copied it: take the next one instead */
+		iov_iter_revert(to, copied);
+	}
+}
+
+static ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct bpq_file *bf = iocb->ki_filp->private_data;
+	size_t len = iov_iter_count(from);
+	struct bpq_msg *msg;
+	int ret;
+
+	if (!len)
+		return 0;
+	msg = bpq_msg_alloc(bf->q, len);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
+	if (!copy_from_iter_full(msg->data, len, from)) {
+		bpq_msg_free(msg);
+		return -EFAULT;
+	}
+	ret = bpq_send(bf->q, msg, bpq_file_flags(iocb->ki_filp), 0);
+	return ret ? ret : len;
+}
+
+static __poll_t bpq_poll(struct file *file, poll_table *wait)
+{
+	struct bpq_file *bf = file->private_data;
+
+	poll_wait(file, &bf->q->poll_wait, wait);
+	return bpq_poll_mask(bf->q);
+}
+
+static void bpq_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct bpq_file *bf = file->private_data;
+	struct bpq_queue *q = bf->q;
+	struct bpq_config cfg;
+	u64 depth_msgs, depth_bytes;
+
+	spin_lock(&q->lock);
+	cfg = q->cfg;
+	depth_msgs = q->depth_msgs;
+	depth_bytes = q->depth_bytes;
+	spin_unlock(&q->lock);
+
+	seq_printf(m, "bpq-name:\t%s\n", q->name);
+	seq_printf(m, "bpq-strategy:\t%s\n", bpq_strategy_name(cfg.strategy));
+	seq_printf(m, "bpq-depth-msgs:\t%llu\n", depth_msgs);
+	seq_printf(m, "bpq-depth-bytes:\t%llu\n", depth_bytes);
+	seq_printf(m, "bpq-capacity-msgs:\t%u\n", cfg.capacity_msgs);
+	seq_printf(m, "bpq-capacity-bytes:\t%llu\n", cfg.capacity_bytes);
+}
+
+const struct file_operations bpq_fops = {
+	.owner = THIS_MODULE,
+	.open = bpq_open,
+	.release = bpq_release,
+	.read_iter = bpq_read_iter,
+	.write_iter = bpq_write_iter,
+	.poll = bpq_poll,
+	.unlocked_ioctl = bpq_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = no_llseek,
+	.show_fdinfo = bpq_show_fdinfo,
+};
+
+static void bpq_dev_release(struct device *dev)
+{
+	struct bpq_queue *q = bpq_dev_queue(dev);
+
+	bpq_queue_free_msgs(q);
+	ida_free(&bpq_ida, MINOR(dev->devt));
+	kfree(q);
+}
+
+static bool bpq_name_taken(const char *name)
+{
+	struct bpq_queue *q;
+	unsigned long i;
+
+	lockdep_assert_held(&bpq_lock);
+	xa_for_each(&bpq_queues, i, q)
+		if (!strcmp(q->name, name))
+			return true;
+	return false;
+}
+
+/* Create a queue; @name NULL names it after its number. */
+struct bpq_queue *bpq_queue_create(const char *name)
+{
+	struct bpq_queue *q;
+	int index, ret;
+
+	q = kzalloc(sizeof(*q), GFP_KERNEL);
+	if (!q)
+		return ERR_PTR(-ENOMEM);
+	bpq_queue_init(q);
+
+	mutex_lock(&bpq_lock);
+	if (name && bpq_name_taken(name)) {
+		ret = -EEXIST;
+		goto err_free_queue;
+	}
+	index = ida_alloc_max(&bpq_ida, BPQ_MINORS - 1, GFP_KERNEL);
+	if (index < 0) {
+		ret = index;
+		goto err_free_queue;
+	}
+	if (name)
+		strscpy(q->name, name, sizeof(q->name));
+	else
+		snprintf(q->name, sizeof(q->name), "bpq%d", index);
+
+	device_initialize(&q->dev);
+	q->dev.class = &bpq_class;
+	q->dev.devt = MKDEV(MAJOR(bpq_devt), index);
+	q->dev.release = bpq_dev_release;
+	ret = dev_set_name(&q->dev, "bpq%d", index);
+	if (ret)
+		goto err_put_device;
+	cdev_init(&q->cdev, &bpq_fops);
+	q->cdev.owner = THIS_MODULE;
+
+	ret = xa_insert(&bpq_queues, index, q, GFP_KERNEL);
+	if (ret)
+		goto err_put_device;
+	ret = cdev_device_add(&q->cdev, &q->dev);
+	if (ret)
+		goto err_erase;
+	mutex_unlock(&bpq_lock);
+	return q;
+
+err_erase:
+	xa_erase(&bpq_queues, index);
+err_put_device:
+	/* the release function frees the number and the queue */
+	put_device(&q->dev);
+	mutex_unlock(&bpq_lock);
+	return ERR_PTR(ret);
+err_free_queue:
+	mutex_unlock(&bpq_lock);
+	kfree(q);
+	return ERR_PTR(ret);
+}
+
+static void bpq_queue_remove(struct bpq_queue *q)
+{
+	bpq_queue_kill(q);
+	cdev_device_del(&q->cdev, &q->dev);
+	put_device(&q->dev);
+}
+
+int bpq_queue_destroy(u32 index)
+{
+	struct bpq_queue *q;
+
+	mutex_lock(&bpq_lock);
+	q = xa_erase(&bpq_queues, index);
+	if (q)
+		bpq_queue_remove(q);
+	mutex_unlock(&bpq_lock);
+	return q ? 0 : -ENOENT;
+}
+
+void bpq_queue_destroy_all(void)
+{
+	struct bpq_queue *q;
+	unsigned long i;
+
+	mutex_lock(&bpq_lock);
+	xa_for_each(&bpq_queues, i, q) {
+		xa_erase(&bpq_queues, i);
+		bpq_queue_remove(q);
+	}
+	mutex_unlock(&bpq_lock);
+}
+
+int bpq_chrdev_init(void)
+{
+	int ret;
+
+	ret = alloc_chrdev_region(&bpq_devt, 0, BPQ_MINORS, "bpq");
+	if (ret)
+		return ret;
+	ret = class_register(&bpq_class);
+	if (ret)
+		goto err_unregister_region;
+	return 0;
+
+err_unregister_region:
+	unregister_chrdev_region(bpq_devt, BPQ_MINORS);
+	return ret;
+}
+
+void bpq_chrdev_exit(void)
+{
+	class_unregister(&bpq_class);
+	unregister_chrdev_region(bpq_devt, BPQ_MINORS);
+}

@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The ioctl ABI: size-first structs dispatched through one table each for
+ * queues and for the control device.
+ */
+#include <linux/capability.h>
+#include <linux/ctype.h>
+#include <linux/fs.h>
+#include <linux/uaccess.h>
+
+#include "bpq.h"
+
+#define BPQ_IO_FLAGS	(BPQ_IO_NONBLOCK | BPQ_IO_TIMEOUT)
+/* queue commands are numbered from 0x00, control commands from 0x40 */
+#define BPQ_OP_INDEX(cmd)	(_IOC_NR(cmd) & 0x3f)
+
+union bpq_ucmd_buffer {
+	struct bpq_config config;
+	struct bpq_stats stats;
+	struct bpq_recv recv;
+	struct bpq_send_batch send_batch;
+	struct bpq_recv_batch recv_batch;
+	struct bpq_grant grant;
+	struct bpq_simple simple;
+	struct bpq_create create;
+	struct bpq_destroy destroy;
+};
+
+struct bpq_ucmd {
+	void *ctx;			/* struct bpq_file, or NULL */
+	void __user *ubuffer;
+	u32 user_size;
+	void *cmd;
+};
+
+struct bpq_ioctl_op {
+	unsigned int size;
+	unsigned int min_size;
+	unsigned int ioctl_num;
+	bool copy_out;
+	int (*execute)(struct bpq_ucmd *ucmd);
+};
+
+#define BPQ_IOCTL_OP(_ioctl, _fn, _struct, _last, _out)			\
+	[BPQ_OP_INDEX(_ioctl)] = {					\
+		.size = sizeof(_struct) +				\
+			BUILD_BUG_ON_ZERO(sizeof(union bpq_ucmd_buffer) < \
+					  sizeof(_struct)),		\
+		.min_size = offsetofend(_struct, _last),		\
+		.ioctl_num = _ioctl,					\
+		.copy_out = _out,					\
+		.execute = _fn,						\
+	}
+
+static struct bpq_queue *bpq_ucmd_queue(struct bpq_ucmd *ucmd)
+{
+	return ((struct bpq_file *)ucmd->ctx)->q;
+}
+
+static int bpq_ucmd_get_config(struct bpq_ucmd *ucmd)
+{
+	struct bpq_config *cfg = ucmd->cmd;
+
+	if (cfg->flags)
+		return -EINVAL;
+	bpq_get_config(bpq_ucmd_queue(ucmd), cfg);
+	return 0;
+}
+
+static int bpq_ucmd_set_config(struct bpq_ucmd *ucmd)
+{
+	return bpq_set_config(bpq_ucmd_queue(ucmd), ucmd->cmd);
+}
+
+static int bpq_ucmd_get_stats(struct bpq_ucmd *ucmd)
+{
+	struct bpq_stats *st = ucmd->cmd;
+
+	if (st->flags)
+		return -EINVAL;
+	bpq_get_stats(bpq_ucmd_queue(ucmd), st);
+	return 0;
+}
+
+static int bpq_ucmd_reset_stats(struct bpq_ucmd *ucmd)
+{
+	struct bpq_simple *cmd = ucmd->cmd;
+
+	if (cmd->flags)
+		return -EINVAL;
+	bpq_reset_stats(bpq_ucmd_queue(ucmd));
+	return 0;
+}
+
+static int bpq_ucmd_flush(struct bpq_ucmd *ucmd)
+{
+	struct bpq_simple *cmd = ucmd->cmd;
+
+	if (cmd->flags)
+		return -EINVAL;
+	return bpq_flush(bpq_ucmd_queue(ucmd));
+}
+
+static int bpq_ucmd_grant(struct bpq_ucmd *ucmd)
+{
+	struct bpq_grant *cmd = ucmd->cmd;
+
+	if (cmd->flags)
+		return -EINVAL;
+	return bpq_grant(bpq_ucmd_queue(ucmd), cmd->credits);
+}
+
+static void bpq_fill_info(struct bpq_msg_info *info, struct bpq_msg *msg,
+			  u64 lost, u32 offset)
+{
+	info->seq = msg->seq;
+	info->timestamp_ns = msg->tstamp;
+	info->lost = lost;
+	info->len = msg->len;
+	info->offset = offset;
+}
+
+/*
+ * Copy one message out: payload at @buf, info at @uinfo. The message is
+ * removed only when both copies succeeded. Returns its length, -EFAULT,
+ * or -EAGAIN when it was evicted meanwhile and the caller should retry.
+ */
+static int bpq_deliver(struct bpq_queue *q, struct bpq_msg *msg, u64 lost,
+		       void __user *buf, u32 offset, void __user *uinfo)
+{
+	struct bpq_msg_info info;
+	int len = msg->len;
+	bool ok;
+
+	bpq_fill_info(&info, msg, lost, offset);
+	ok = !copy_to_user(buf + offset, msg->data, len) &&
+	     !copy_to_user(uinfo, &info, sizeof(info));
+	if (bpq_recv_end(q, msg, ok))
+		return len;
+	return ok ? -EAGAIN : -EFAULT;
+}
+
+static int bpq_ucmd_recv(struct bpq_ucmd *ucmd)
+{
+	struct bpq_file *bf = ucmd->ctx;
+	struct bpq_recv *cmd = ucmd->cmd;
+	void __user *uinfo = ucmd->ubuffer + offsetof(struct bpq_recv, info);
+	struct bpq_msg *msg;
+	u64 lost;
+	int ret;
+
+	if (cmd->flags & ~BPQ_IO_FLAGS)
+		return -EINVAL;
+	do {
+		msg = bpq_recv_begin(bf->q, bf, cmd->buf_len, cmd->flags,
+				     cmd->timeout_ms, &lost);
+		if (IS_ERR(msg))
+			return PTR_ERR(msg);
+		ret = bpq_deliver(bf->q, msg, lost, u64_to_user_ptr(cmd->buf),
+				  0, uinfo);
+	} while (ret == -EAGAIN);
+	return ret;
+}
+
+static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
+{
+	struct bpq_file *bf = ucmd->ctx;
+	struct bpq_send_batch *cmd = ucmd->cmd;
+	struct bpq_iovec __user *uvec = u64_to_user_ptr(cmd->msgs);
+	struct bpq_iovec vec;
+	struct bpq_msg *msg;
+	int ret = 0;
+	u32 i;
+
+	if (cmd->flags & ~BPQ_IO_FLAGS)
+		return -EINVAL;
+	if (!cmd->count || cmd->count > BPQ_BATCH_MAX)
+		return -EINVAL;
+	for (i = 0; i < cmd->count; i++) {
+		if (copy_from_user(&vec, &uvec[i], sizeof(vec))) {
+			ret = -EFAULT;
+			break;
+		}
+		if (vec.__reserved || !vec.len) {
+			ret = -EINVAL;
+			break;
+		}
+		msg = bpq_msg_alloc(bf->q, vec.len);
+		if (IS_ERR(msg)) {
+			ret = PTR_ERR(msg);
+			break;
+		}
+		if (copy_from_user(msg->data, u64_to_user_ptr(vec.base),
+				   vec.len)) {
+			bpq_msg_free(msg);
+			ret = -EFAULT;
+			break;
+		}
+		ret = bpq_send(bf->q, msg, cmd->flags, cmd->timeout_ms);
+		if (ret)
+			break;
+	}
+	return i ? i : ret;
+}
+
+static int bpq_ucmd_recv_batch(struct bpq_ucmd *ucmd)
+{
+	struct bpq_file *bf = ucmd->ctx;
+	struct bpq_recv_batch *cmd = ucmd->cmd;
+	struct bpq_msg_info __user *uinfos = u64_to_user_ptr(cmd->infos);
+	void __user *buf = u64_to_user_ptr(cmd->buf);
+	u32 flags = cmd->flags, used = 0, n = 0;
+	struct bpq_msg *msg;
+	int ret = 0;
+	u64 lost;
+
+	if ((cmd->flags & ~BPQ_IO_FLAGS) || cmd->__reserved)
+		return -EINVAL;
+	if (!cmd->max_records || cmd->max_records > BPQ_BATCH_MAX)
+		return -EINVAL;
+	while (n < cmd->max_records) {
+		msg = bpq_recv_begin(bf->q, bf, cmd->buf_len - used, flags,
+				     cmd->timeout_ms, &lost);
+		if (IS_ERR(msg)) {
+			ret = PTR_ERR(msg);
+			break;
+		}
+		ret = bpq_deliver(bf->q, msg, lost, buf, used, &uinfos[n]);
+		if (ret == -EAGAIN)
+			continue;
+		if (ret < 0)
+			break;
+		used += ret;
+		n++;
+		/* only the first message is waited for */
+		flags |= BPQ_IO_NONBLOCK;
+	}
+	return n ? n : ret;
+}
+
+static int bpq_ucmd_create(struct bpq_ucmd *ucmd)
+{
+	struct bpq_create *cmd = ucmd->cmd;
+	struct bpq_queue *q;
+	size_t len;
+	int i;
+
+	if (cmd->flags || cmd->__reserved)
+		return -EINVAL;
+	len = strnlen(cmd->name, sizeof(cmd->name));
+	if (!len || len == sizeof(cmd->name))
+		return -EINVAL;
+	for (i = 0; i < len; i++)
+		if (!isalnum(cmd->name[i]) && !strchr("_.-", cmd->name[i]))
+			return -EINVAL;
+	q = bpq_queue_create(cmd->name);
+	if (IS_ERR(q))
+		return PTR_ERR(q);
+	cmd->index = MINOR(q->dev.devt);
+	return cmd->index;
+}
+
+static int bpq_ucmd_destroy(struct bpq_ucmd *ucmd)
+{
+	struct bpq_destroy *cmd = ucmd->cmd;
+
+	if (cmd->flags || cmd->__reserved)
+		return -EINVAL;
+	return bpq_queue_destroy(cmd->index);
+}
+
+static const struct bpq_ioctl_op bpq_queue_ops[] = {
+	BPQ_IOCTL_OP(BPQ_IOC_GET_CONFIG, bpq_ucmd_get_config,
+		     struct bpq_config, __reserved, true),
+	BPQ_IOCTL_OP(BPQ_IOC_SET_CONFIG, bpq_ucmd_set_config,
+		     struct bpq_config, __reserved, false),
+	BPQ_IOCTL_OP(BPQ_IOC_GET_STATS, bpq_ucmd_get_stats,
+		     struct bpq_stats, latency_hist, true),
+	BPQ_IOCTL_OP(BPQ_IOC_RESET_STATS, bpq_ucmd_reset_stats,
+		     struct bpq_simple, flags, false),
+	BPQ_IOCTL_OP(BPQ_IOC_GRANT, bpq_ucmd_grant,
+		     struct bpq_grant, credits, false),
+	BPQ_IOCTL_OP(BPQ_IOC_FLUSH, bpq_ucmd_flush,
+		     struct bpq_simple, flags, false),
+	BPQ_IOCTL_OP(BPQ_IOC_RECV, bpq_ucmd_recv,
+		     struct bpq_recv, info, false),
+	BPQ_IOCTL_OP(BPQ_IOC_SEND_BATCH, bpq_ucmd_send_batch,
+		     struct bpq_send_batch, timeout_ms, false),
+	BPQ_IOCTL_OP(BPQ_IOC_RECV_BATCH, bpq_ucmd_recv_batch,
+		     struct bpq_recv_batch, __reserved, false),
+};
+
+static const struct bpq_ioctl_op bpq_control_ops[] = {
+	BPQ_IOCTL_OP(BPQ_IOC_CREATE, bpq_ucmd_create,
+		     struct bpq_create, __reserved, true),
+	BPQ_IOCTL_OP(BPQ_IOC_DESTROY, bpq_ucmd_destroy,
+		     struct bpq_destroy, __reserved, false),
+};
+
+/* The published sizes never change; new fields go at the end. */
+static_assert(sizeof(struct bpq_config) == 64);
+static_assert(sizeof(struct bpq_stats) == 416);
+static_assert(sizeof(struct bpq_msg_info) == 32);
+static_assert(sizeof(struct bpq_recv) == 56);
+static_assert(sizeof(struct bpq_iovec) == 16);
+static_assert(sizeof(struct bpq_send_batch) == 24);
+static_assert(sizeof(struct bpq_recv_batch) == 40);
+static_assert(sizeof(struct bpq_grant) == 16);
+static_assert(sizeof(struct bpq_simple) == 8);
+static_assert(sizeof(struct bpq_create) == 48);
+static_assert(sizeof(struct bpq_destroy) == 16);
+
+static long bpq_dispatch(const struct bpq_ioctl_op *op, void *ctx,
+			 unsigned long arg)
+{
+	union bpq_ucmd_buffer buf;
+	struct bpq_ucmd ucmd = {
+		.ctx = ctx,
+		.ubuffer = (void __user *)arg,
+		.cmd = &buf,
+	};
+	int ret;
+
+	if (get_user(ucmd.user_size, (u32 __user *)ucmd.ubuffer))
+		return -EFAULT;
+	if (ucmd.user_size < op->min_size)
+		return -EINVAL;
+	ret = copy_struct_from_user(&buf, op->size, ucmd.ubuffer,
+				    ucmd.user_size);
+	if (ret)
+		return ret;
+	ret = op->execute(&ucmd);
+	if (ret >= 0 && op->copy_out &&
+	    copy_to_user(ucmd.ubuffer, &buf, min(ucmd.user_size, op->size)))
+		return -EFAULT;
+	return ret;
+}
+
+long bpq_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	unsigned int nr = BPQ_OP_INDEX(cmd);
+
+	if (nr >= ARRAY_SIZE(bpq_queue_ops) ||
+	    bpq_queue_ops[nr].ioctl_num != cmd)
+		return -ENOTTY;
+	return bpq_dispatch(&bpq_queue_ops[nr], file->private_data, arg);
+}
+
+long bpq_control_ioctl(struct file *file, unsigned int cmd,
+		       unsigned long arg)
+{
+	unsigned int nr = BPQ_OP_INDEX(cmd);
+
+	if (nr >= ARRAY_SIZE(bpq_control_ops) ||
+	    bpq_control_ops[nr].ioctl_num != cmd)
+		return -ENOTTY;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	return bpq_dispatch(&bpq_control_ops[nr], NULL, arg);
+}

@@ -1,0 +1,742 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The queue: admission by strategy, FIFO hand-off to waiting writers and
+ * readers, eviction and accounting. Everything here runs under q->lock, a
+ * spinlock never held across a user copy or a sleep.
+ *
+ * Waiting tasks do not race for the queue after a wake-up. Whoever changes
+ * the state that a waiter waits on (room, credit, a message) settles the
+ * waiter at the head of its FIFO under the lock: a writer's message is
+ * queued for it, a reader is handed its message. The waiter is then woken
+ * only to return. So blocked tasks are served strictly in arrival order,
+ * and a waiter that leaves early (signal, timeout) cannot lose a wake-up
+ * meant for another: it settles the new head itself before it goes.
+ */
+#include <linux/hrtimer.h>
+#include <linux/ktime.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+#include "bpq.h"
+
+#define BPQ_PENDING	1
+
+struct bpq_writer {
+	struct list_head node;
+	struct task_struct *task;
+	struct bpq_msg *msg;
+	int result;			/* BPQ_PENDING until settled */
+};
+
+struct bpq_reader {
+	struct list_head node;
+	struct task_struct *task;
+	struct bpq_msg *msg;		/* handed over, or NULL */
+	int result;
+};
+
+static const struct bpq_config bpq_default_config = {
+	.size = sizeof(struct bpq_config),
+	.strategy = BPQ_STRATEGY_BLOCK,
+	.capacity_msgs = 256,
+	.capacity_bytes = 1 << 20,
+	.max_msg_size = 64 << 10,
+	.high_watermark = 100,
+	.low_watermark = 100,
+	.target_latency_us = 10000,
+	.min_rate = 100,
+	.max_rate = 1000000,
+	.adjust_interval_ms = 100,
+};
+
+void bpq_queue_init(struct bpq_queue *q)
+{
+	spin_lock_init(&q->lock);
+	INIT_LIST_HEAD(&q->msgs);
+	INIT_LIST_HEAD(&q->writers);
+	INIT_LIST_HEAD(&q->readers);
+	init_waitqueue_head(&q->poll_wait);
+	q->cfg = bpq_default_config;
+}
+
+struct bpq_msg *bpq_msg_alloc(struct bpq_queue *q, size_t len)
+{
+	struct bpq_msg *msg;
+
+	if (len > BPQ_MSG_SIZE_MAX)
+		return ERR_PTR(-EMSGSIZE);
+	msg = kvmalloc(struct_size(msg, data, len), GFP_KERNEL_ACCOUNT);
+	if (!msg)
+		return ERR_PTR(-ENOMEM);
+	msg->len = len;
+	msg->flags = 0;
+	return msg;
+}
+
+void bpq_msg_free(struct bpq_msg *msg)
+{
+	kvfree(msg);
+}
+
+static void bpq_reap(struct list_head *reap)
+{
+	struct bpq_msg *msg, *tmp;
+
+	list_for_each_entry_safe(msg, tmp, reap, node)
+		bpq_msg_free(msg);
+}
+
+void bpq_queue_free_msgs(struct bpq_queue *q)
+{
+	bpq_reap(&q->msgs);
+	INIT_LIST_HEAD(&q->msgs);
+}
+
+static bool bpq_fits(struct bpq_queue *q, u32 len)
+{
+	return q->depth_msgs < q->cfg.capacity_msgs &&
+	       q->depth_bytes + len <= q->cfg.capacity_bytes;
+}
+
+/* Would the queue, holding @msgs and @bytes, be above @pct percent? */
+static bool bpq_above(struct bpq_queue *q, u64 msgs, u64 bytes, u32 pct)
+{
+	return msgs * 100 > (u64)pct * q->cfg.capacity_msgs ||
+	       bytes * 100 > (u64)pct * q->cfg.capacity_bytes;
+}
+
+/* Would the queue, holding @msgs and @bytes, be at or above @pct percent? */
+static bool bpq_at_or_above(struct bpq_queue *q, u64 msgs, u64 bytes, u32 pct)
+{
+	return msgs * 100 >= (u64)pct * q->cfg.capacity_msgs ||
+	       bytes * 100 >= (u64)pct * q->cfg.capacity_bytes;
+}
+
+u32 bpq_utilization(struct bpq_queue *q)
+{
+	u64 m = div_u64((u64)q->depth_msgs * 100, q->cfg.capacity_msgs);
+	u64 b = div64_u64(q->depth_bytes * 100, q->cfg.capacity_bytes);
+
+	return max(m, b);
+}
+
+static void bpq_wake_pollers(struct bpq_queue *q, __poll_t mask)
+{
+	lockdep_assert_held(&q->lock);
+	if (waitqueue_active(&q->poll_wait))
+		wake_up_interruptible_poll(&q->poll_wait, mask);
+}
+
+static void bpq_update_pressure(struct bpq_queue *q)
+{
+	bool was = q->pressure;
+
+	if (!was && bpq_at_or_above(q, q->depth_msgs, q->depth_bytes,
+				    q->cfg.high_watermark))
+		q->pressure = true;
+	else if (was && !bpq_at_or_above(q, q->depth_msgs, q->depth_bytes,
+					 q->cfg.low_watermark))
+		q->pressure = false;
+	if (q->pressure != was)
+		bpq_wake_pollers(q, EPOLLPRI);
+}
+
+static bool bpq_has_room(struct bpq_queue *q, u32 len)
+{
+	if (q->pressure || !bpq_fits(q, len))
+		return false;
+	return q->cfg.strategy != BPQ_STRATEGY_CREDIT || q->credits;
+}
+
+static struct bpq_msg *bpq_first_avail(struct bpq_queue *q)
+{
+	struct bpq_msg *msg;
+
+	if (q->depth_msgs == q->inflight)
+		return NULL;
+	list_for_each_entry(msg, &q->msgs, node)
+		if (!(msg->flags & BPQ_MSG_INFLIGHT))
+			return msg;
+	return NULL;
+}
+
+static void bpq_take(struct bpq_queue *q, struct bpq_msg *msg)
+{
+	msg->flags |= BPQ_MSG_INFLIGHT;
+	q->inflight++;
+}
+
+/* Hand available messages to waiting readers, oldest reader first. */
+static void bpq_feed_readers(struct bpq_queue *q)
+{
+	struct bpq_reader *r;
+	struct bpq_msg *msg;
+
+	while (!list_empty(&q->readers) && (msg = bpq_first_avail(q))) {
+		r = list_first_entry(&q->readers, struct bpq_reader, node);
+		list_del_init(&r->node);
+		bpq_take(q, msg);
+		r->msg = msg;
+		r->result = 0;
+		wake_up_process(r->task);
+	}
+}
+
+static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg)
+{
+	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT)
+		q->credits--;
+	msg->seq = ++q->next_seq;
+	msg->tstamp = ktime_get_ns();
+	list_add_tail(&msg->node, &q->msgs);
+	q->depth_msgs++;
+	q->depth_bytes += msg->len;
+	q->stats.enqueued_msgs++;
+	q->stats.enqueued_bytes += msg->len;
+	bpq_update_pressure(q);
+	bpq_feed_readers(q);
+	bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+}
+
+/*
+ * Remove @msg from the queue without delivering it. A message being copied
+ * out stays with its reader, who frees it and tries again.
+ */
+static void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
+			struct list_head *reap)
+{
+	q->depth_msgs--;
+	q->depth_bytes -= msg->len;
+	if (msg->flags & BPQ_MSG_INFLIGHT) {
+		q->inflight--;
+		msg->flags |= BPQ_MSG_GONE;
+		list_del_init(&msg->node);
+	} else {
+		list_move_tail(&msg->node, reap);
+	}
+}
+
+/* drop-oldest: evict until @len fits below the high watermark */
+static void bpq_make_room(struct bpq_queue *q, u32 len, struct list_head *reap)
+{
+	struct bpq_msg *victim;
+
+	while (!list_empty(&q->msgs) &&
+	       bpq_above(q, q->depth_msgs + 1, q->depth_bytes + len,
+			 q->cfg.high_watermark)) {
+		victim = bpq_first_avail(q);
+		if (!victim)
+			victim = list_first_entry(&q->msgs, struct bpq_msg,
+						  node);
+		bpq_discard(q, victim, reap);
+		q->stats.dropped_oldest++;
+		q->lost++;
+	}
+	bpq_update_pressure(q);
+}
+
+static int bpq_refuse_newest(struct bpq_queue *q)
+{
+	q->stats.dropped_newest++;
+	q->stats.backpressure_applied++;
+	q->lost++;
+	return -ENOBUFS;
+}
+
+/*
+ * Admit @msg if the strategy allows it now. Returns 0 when queued, a
+ * negative errno when refused for good, or BPQ_PENDING when it must wait.
+ */
+static int bpq_try_admit(struct bpq_queue *q, struct bpq_msg *msg,
+			 struct list_head *reap)
+{
+	switch (q->cfg.strategy) {
+	case BPQ_STRATEGY_DROP_NEWEST:
+		if (q->pressure || !bpq_fits(q, msg->len))
+			return bpq_refuse_newest(q);
+		break;
+	case BPQ_STRATEGY_DROP_OLDEST:
+		bpq_make_room(q, msg->len, reap);
+		break;
+	default:
+		if (!bpq_has_room(q, msg->len))
+			return BPQ_PENDING;
+	}
+	bpq_enqueue(q, msg);
+	return 0;
+}
+
+/* Settle waiting writers, oldest first, as far as the strategy admits. */
+static void bpq_admit_writers(struct bpq_queue *q, struct list_head *reap)
+{
+	struct bpq_writer *w;
+	int ret;
+
+	while (!list_empty(&q->writers)) {
+		w = list_first_entry(&q->writers, struct bpq_writer, node);
+		ret = bpq_try_admit(q, w->msg, reap);
+		if (ret == BPQ_PENDING)
+			break;
+		list_del_init(&w->node);
+		w->result = ret;
+		wake_up_process(w->task);
+	}
+}
+
+/*
+ * Sleep until woken or @deadline (KTIME_MAX: none). Called and returns with
+ * q->lock held; the caller rechecks its own state after the return.
+ */
+static int bpq_sleep(struct bpq_queue *q, ktime_t deadline)
+	__must_hold(&q->lock)
+{
+	int ret = 0;
+
+	set_current_state(TASK_INTERRUPTIBLE);
+	spin_unlock(&q->lock);
+	if (deadline == KTIME_MAX)
+		schedule();
+	else if (!schedule_hrtimeout_range(&deadline, 0, HRTIMER_MODE_ABS))
+		ret = -ETIMEDOUT;
+	spin_lock(&q->lock);
+	if (signal_pending(current))
+		ret = -ERESTARTSYS;
+	return ret;
+}
+
+static ktime_t bpq_deadline(u32 timeout_ms)
+{
+	return timeout_ms ? ktime_add_ms(ktime_get(), timeout_ms) : KTIME_MAX;
+}
+
+static int bpq_check_msg(struct bpq_queue *q, struct bpq_msg *msg)
+{
+	if (q->dead)
+		return -ENODEV;
+	if (msg->len > q->cfg.max_msg_size || msg->len > q->cfg.capacity_bytes)
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
+			   u32 flags, u32 timeout_ms, struct list_head *reap)
+{
+	bool starved = q->cfg.strategy == BPQ_STRATEGY_CREDIT && !q->credits;
+	ktime_t start, deadline;
+	u64 waited;
+	int ret;
+
+	q->stats.backpressure_applied++;
+	if (starved)
+		q->stats.credit_starvation++;
+	if (flags & BPQ_IO_NONBLOCK)
+		return -EAGAIN;
+	if (!(flags & BPQ_IO_TIMEOUT))
+		timeout_ms = q->cfg.write_timeout_ms;
+	start = ktime_get();
+	deadline = timeout_ms ? ktime_add_ms(start, timeout_ms) : KTIME_MAX;
+
+	w->task = current;
+	w->result = BPQ_PENDING;
+	list_add_tail(&w->node, &q->writers);
+	do {
+		ret = bpq_sleep(q, deadline);
+		if (w->result != BPQ_PENDING)
+			break;
+		if (ret) {
+			list_del_init(&w->node);
+			w->result = ret;
+			if (ret == -ETIMEDOUT)
+				q->stats.timeouts++;
+			/* the new head may fit where we did not */
+			bpq_admit_writers(q, reap);
+		}
+	} while (w->result == BPQ_PENDING);
+
+	waited = ktime_to_ns(ktime_sub(ktime_get(), start));
+	if (starved)
+		q->stats.credit_starved_ns += waited;
+	else
+		q->stats.blocked_ns += waited;
+	return w->result;
+}
+
+/*
+ * Queue @msg, waiting as the strategy says. On success the queue owns
+ * @msg; on failure it is freed here.
+ */
+int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
+	     u32 timeout_ms)
+{
+	struct bpq_writer w = { .msg = msg };
+	LIST_HEAD(reap);
+	int ret;
+
+	spin_lock(&q->lock);
+	ret = bpq_check_msg(q, msg);
+	if (!ret) {
+		/* a newcomer never overtakes a waiting writer */
+		if (list_empty(&q->writers))
+			ret = bpq_try_admit(q, msg, &reap);
+		else
+			ret = BPQ_PENDING;
+		if (ret == BPQ_PENDING)
+			ret = bpq_wait_writer(q, &w, flags, timeout_ms, &reap);
+	}
+	spin_unlock(&q->lock);
+
+	bpq_reap(&reap);
+	if (ret)
+		bpq_msg_free(msg);
+	return ret;
+}
+
+/*
+ * Take the oldest available message for copying out; it stays queued, and
+ * counted, until bpq_recv_end(). *lost gets the messages dropped since
+ * *lost_seen.
+ */
+struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
+			       size_t room, u32 flags, u32 timeout_ms,
+			       u64 *lost)
+{
+	struct bpq_reader r = { };
+	bool keep_place = false;
+	LIST_HEAD(reap);
+	struct bpq_msg *msg;
+	ktime_t deadline;
+	int ret;
+
+	spin_lock(&q->lock);
+	deadline = bpq_deadline((flags & BPQ_IO_TIMEOUT) ? timeout_ms : 0);
+	for (;;) {
+		if (q->dead) {
+			msg = ERR_PTR(-ENODEV);
+			break;
+		}
+		msg = r.msg;
+		r.msg = NULL;
+		if (!msg) {
+			msg = bpq_first_avail(q);
+			if (msg)
+				bpq_take(q, msg);
+		}
+		if (msg && (msg->flags & BPQ_MSG_GONE)) {
+			/* evicted before we woke: drop it, keep our turn */
+			list_add(&msg->node, &reap);
+			keep_place = true;
+			continue;
+		}
+		if (msg) {
+			if (msg->len > room) {
+				msg->flags &= ~BPQ_MSG_INFLIGHT;
+				q->inflight--;
+				bpq_feed_readers(q);
+				msg = ERR_PTR(-EMSGSIZE);
+			}
+			break;
+		}
+		if (flags & BPQ_IO_NONBLOCK) {
+			msg = ERR_PTR(-EAGAIN);
+			break;
+		}
+		r.task = current;
+		r.result = BPQ_PENDING;
+		if (keep_place)
+			list_add(&r.node, &q->readers);
+		else
+			list_add_tail(&r.node, &q->readers);
+		keep_place = false;
+		ret = bpq_sleep(q, deadline);
+		if (r.result == BPQ_PENDING) {
+			list_del_init(&r.node);
+			if (ret) {
+				msg = ERR_PTR(ret);
+				break;
+			}
+		} else if (r.result < 0) {
+			msg = ERR_PTR(r.result);
+			break;
+		}
+	}
+	if (!IS_ERR(msg)) {
+		*lost = q->lost - bf->lost_seen;
+		bf->lost_seen = q->lost;
+	}
+	spin_unlock(&q->lock);
+	bpq_reap(&reap);
+	return msg;
+}
+
+static void bpq_account_delivery(struct bpq_queue *q, struct bpq_msg *msg)
+{
+	u64 now = ktime_get_ns();
+	u64 sojourn = now - msg->tstamp;
+	unsigned int bucket = min_t(unsigned int, fls64(sojourn >> 10),
+				    BPQ_LATENCY_BUCKETS - 1);
+
+	q->stats.dequeued_msgs++;
+	q->stats.dequeued_bytes += msg->len;
+	q->stats.latency_hist[bucket]++;
+	q->tp_count++;
+	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT && q->cfg.auto_credit &&
+	    q->credits < U64_MAX)
+		q->credits++;
+}
+
+/*
+ * Finish what bpq_recv_begin() started: @delivered says whether the whole
+ * payload reached the reader. Returns true when the message counts as
+ * delivered; false when it stays queued, or when it was evicted meanwhile
+ * (then the reader should try again). Frees @msg unless it stays queued.
+ */
+bool bpq_recv_end(struct bpq_queue *q, struct bpq_msg *msg, bool delivered)
+{
+	LIST_HEAD(reap);
+	bool gone;
+
+	spin_lock(&q->lock);
+	gone = msg->flags & BPQ_MSG_GONE;
+	if (!gone) {
+		msg->flags &= ~BPQ_MSG_INFLIGHT;
+		q->inflight--;
+		if (delivered) {
+			list_del(&msg->node);
+			q->depth_msgs--;
+			q->depth_bytes -= msg->len;
+			bpq_account_delivery(q, msg);
+			bpq_update_pressure(q);
+			bpq_admit_writers(q, &reap);
+			bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM);
+		} else {
+			bpq_feed_readers(q);
+		}
+	}
+	spin_unlock(&q->lock);
+
+	bpq_reap(&reap);
+	if (gone || delivered)
+		bpq_msg_free(msg);
+	return !gone && delivered;
+}
+
+/* Wake everyone after q->dead was set: settle every waiter with ENODEV. */
+void bpq_queue_kill(struct bpq_queue *q)
+{
+	struct bpq_writer *w, *wt;
+	struct bpq_reader *r, *rt;
+
+	spin_lock(&q->lock);
+	q->dead = true;
+	list_for_each_entry_safe(w, wt, &q->writers, node) {
+		list_del_init(&w->node);
+		w->result = -ENODEV;
+		wake_up_process(w->task);
+	}
+	list_for_each_entry_safe(r, rt, &q->readers, node) {
+		list_del_init(&r->node);
+		r->result = -ENODEV;
+		wake_up_process(r->task);
+	}
+	spin_unlock(&q->lock);
+	wake_up_interruptible_poll(&q->poll_wait, EPOLLERR | EPOLLHUP);
+}
+
+static void bpq_config_changed(struct bpq_queue *q, struct list_head *reap)
+{
+	bpq_update_pressure(q);
+	bpq_admit_writers(q, reap);
+	bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM | EPOLLPRI);
+}
+
+int bpq_check_config(const struct bpq_config *c)
+{
+	if (c->flags || c->__reserved)
+		return -EINVAL;
+	if (c->strategy > BPQ_STRATEGY_ADAPTIVE)
+		return -EINVAL;
+	if (!c->capacity_msgs || c->capacity_msgs > BPQ_CAPACITY_MSGS_MAX)
+		return -EINVAL;
+	if (!c->capacity_bytes || c->capacity_bytes > BPQ_CAPACITY_BYTES_MAX)
+		return -EINVAL;
+	if (!c->max_msg_size || c->max_msg_size > BPQ_MSG_SIZE_MAX)
+		return -EINVAL;
+	if (!c->low_watermark || c->low_watermark > c->high_watermark ||
+	    c->high_watermark > 100)
+		return -EINVAL;
+	if (c->auto_credit > 1)
+		return -EINVAL;
+	if (!c->target_latency_us || c->target_latency_us > 60000000)
+		return -EINVAL;
+	if (!c->min_rate || c->max_rate < c->min_rate)
+		return -EINVAL;
+	if (!c->adjust_interval_ms || c->adjust_interval_ms > 60000)
+		return -EINVAL;
+	/* the adaptive controller is not built yet */
+	if (c->strategy == BPQ_STRATEGY_ADAPTIVE)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
+{
+	LIST_HEAD(reap);
+	int ret;
+
+	ret = bpq_check_config(cfg);
+	if (ret)
+		return ret;
+	spin_lock(&q->lock);
+	if (q->dead) {
+		ret = -ENODEV;
+	} else {
+		q->cfg = *cfg;
+		q->cfg.size = sizeof(q->cfg);
+		bpq_config_changed(q, &reap);
+	}
+	spin_unlock(&q->lock);
+	bpq_reap(&reap);
+	return ret;
+}
+
+void bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg)
+{
+	spin_lock(&q->lock);
+	*cfg = q->cfg;
+	spin_unlock(&q->lock);
+}
+
+int bpq_grant(struct bpq_queue *q, u64 credits)
+{
+	LIST_HEAD(reap);
+	int ret = 0;
+
+	if (!credits)
+		return -EINVAL;
+	spin_lock(&q->lock);
+	if (q->dead) {
+		ret = -ENODEV;
+	} else {
+		if (check_add_overflow(q->credits, credits, &q->credits))
+			q->credits = U64_MAX;
+		bpq_config_changed(q, &reap);
+	}
+	spin_unlock(&q->lock);
+	bpq_reap(&reap);
+	return ret;
+}
+
+int bpq_flush(struct bpq_queue *q)
+{
+	struct bpq_msg *msg, *tmp;
+	LIST_HEAD(reap);
+	int n = 0;
+
+	spin_lock(&q->lock);
+	if (q->dead) {
+		spin_unlock(&q->lock);
+		return -ENODEV;
+	}
+	list_for_each_entry_safe(msg, tmp, &q->msgs, node) {
+		bpq_discard(q, msg, &reap);
+		n++;
+	}
+	q->stats.flushed += n;
+	bpq_config_changed(q, &reap);
+	spin_unlock(&q->lock);
+	bpq_reap(&reap);
+	return n;
+}
+
+/* Dequeued msgs/s: an average over the last second, decaying when idle. */
+static u64 bpq_throughput(struct bpq_queue *q)
+{
+	u64 now = ktime_get_ns();
+	u64 elapsed = now - q->tp_start;
+
+	if (elapsed >= NSEC_PER_SEC) {
+		u64 rate = div64_u64(q->tp_count * NSEC_PER_SEC, elapsed);
+
+		/* an EWMA with weight 1/2 per second of history */
+		q->tp_rate = (q->tp_rate + rate) / 2;
+		if (elapsed >= 2 * NSEC_PER_SEC)
+			q->tp_rate = rate;
+		q->tp_start = now;
+		q->tp_count = 0;
+	}
+	return q->tp_rate;
+}
+
+void bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
+{
+	const struct bpq_counters *c = &q->stats;
+
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	spin_lock(&q->lock);
+	st->depth_msgs = q->depth_msgs;
+	st->depth_bytes = q->depth_bytes;
+	st->credits_available = q->credits;
+	st->utilization = bpq_utilization(q);
+	st->pressure = q->pressure;
+	st->throughput = bpq_throughput(q);
+	st->enqueued_msgs = c->enqueued_msgs;
+	st->enqueued_bytes = c->enqueued_bytes;
+	st->dequeued_msgs = c->dequeued_msgs;
+	st->dequeued_bytes = c->dequeued_bytes;
+	st->dropped_newest = c->dropped_newest;
+	st->dropped_oldest = c->dropped_oldest;
+	st->flushed = c->flushed;
+	st->backpressure_applied = c->backpressure_applied;
+	st->blocked_ns = c->blocked_ns;
+	st->throttled_ns = c->throttled_ns;
+	st->timeouts = c->timeouts;
+	st->credit_starvation = c->credit_starvation;
+	st->credit_starved_ns = c->credit_starved_ns;
+	memcpy(st->latency_hist, c->latency_hist, sizeof(st->latency_hist));
+	spin_unlock(&q->lock);
+}
+
+/*
+ * Zero the counters. The queued messages stay, so the invariant
+ * enqueued = dequeued + dropped_oldest + flushed + depth restarts from the
+ * current depth.
+ */
+void bpq_reset_stats(struct bpq_queue *q)
+{
+	spin_lock(&q->lock);
+	memset(&q->stats, 0, sizeof(q->stats));
+	q->stats.enqueued_msgs = q->depth_msgs;
+	q->stats.enqueued_bytes = q->depth_bytes;
+	spin_unlock(&q->lock);
+}
+
+__poll_t bpq_poll_mask(struct bpq_queue *q)
+{
+	__poll_t mask = 0;
+
+	spin_lock(&q->lock);
+	if (q->dead) {
+		mask = EPOLLERR | EPOLLHUP;
+		goto out;
+	}
+	if (q->depth_msgs > q->inflight)
+		mask |= EPOLLIN | EPOLLRDNORM;
+	switch (q->cfg.strategy) {
+	case BPQ_STRATEGY_DROP_NEWEST:
+	case BPQ_STRATEGY_DROP_OLDEST:
+		mask |= EPOLLOUT | EPOLLWRNORM;
+		break;
+	default:
+		if (list_empty(&q->writers) && bpq_has_room(q, 1))
+			mask |= EPOLLOUT | EPOLLWRNORM;
+	}
+	if (q->pressure)
+		mask |= EPOLLPRI;
+out:
+	spin_unlock(&q->lock);
+	return mask;
+}

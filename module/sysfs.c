@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /sys/class/bpq/bpqN/: settings, state, and the counters in stats/.
+ * One value per file; a bad value fails with EINVAL and changes nothing.
+ */
+#include <linux/device.h>
+#include <linux/kernel.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
+
+#include "bpq.h"
+
+static const char * const bpq_strategy_names[] = {
+	[BPQ_STRATEGY_BLOCK] = "block",
+	[BPQ_STRATEGY_DROP_NEWEST] = "drop-newest",
+	[BPQ_STRATEGY_DROP_OLDEST] = "drop-oldest",
+	[BPQ_STRATEGY_CREDIT] = "credit",
+	[BPQ_STRATEGY_ADAPTIVE] = "adaptive",
+};
+
+const char *bpq_strategy_name(u32 strategy)
+{
+	if (strategy >= ARRAY_SIZE(bpq_strategy_names))
+		return "unknown";
+	return bpq_strategy_names[strategy];
+}
+
+/* Change one setting: read, modify, validate and apply as one config. */
+static ssize_t bpq_store_setting(struct device *dev, size_t count,
+				 int (*modify)(struct bpq_config *cfg,
+					       const char *buf),
+				 const char *buf)
+{
+	struct bpq_queue *q = bpq_dev_queue(dev);
+	struct bpq_config cfg;
+	int ret;
+
+	bpq_get_config(q, &cfg);
+	ret = modify(&cfg, buf);
+	if (!ret)
+		ret = bpq_set_config(q, &cfg);
+	return ret ? ret : count;
+}
+
+static ssize_t strategy_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	struct bpq_config cfg;
+
+	bpq_get_config(bpq_dev_queue(dev), &cfg);
+	return sysfs_emit(buf, "%s\n", bpq_strategy_name(cfg.strategy));
+}
+
+static int bpq_modify_strategy(struct bpq_config *cfg, const char *buf)
+{
+	int i = sysfs_match_string(bpq_strategy_names, buf);
+
+	if (i < 0)
+		return -EINVAL;
+	cfg->strategy = i;
+	return 0;
+}
+
+static ssize_t strategy_store(struct device *dev,
+			      struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	return bpq_store_setting(dev, count, bpq_modify_strategy, buf);
+}
+static DEVICE_ATTR_RW(strategy);
+
+#define BPQ_SETTING_ATTR(field, type, parse)				\
+static ssize_t field##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	struct bpq_config cfg;						\
+									\
+	bpq_get_config(bpq_dev_queue(dev), &cfg);			\
+	return sysfs_emit(buf, "%llu\n", (u64)cfg.field);		\
+}									\
+static int bpq_modify_##field(struct bpq_config *cfg, const char *buf)	\
+{									\
+	type val;							\
+	int ret = parse(buf, 0, &val);					\
+									\
+	if (ret)							\
+		return ret == -ERANGE ? -EINVAL : ret;			\
+	cfg->field = val;						\
+	return 0;							\
+}									\
+static ssize_t field##_store(struct device *dev,			\
+			     struct device_attribute *attr,		\
+			     const char *buf, size_t count)		\
+{									\
+	return bpq_store_setting(dev, count, bpq_modify_##field, buf);	\
+}									\
+static DEVICE_ATTR_RW(field)
+
+BPQ_SETTING_ATTR(capacity_msgs, u32, kstrtou32);
+BPQ_SETTING_ATTR(capacity_bytes, u64, kstrtou64);
+BPQ_SETTING_ATTR(max_msg_size, u32, kstrtou32);
+BPQ_SETTING_ATTR(high_watermark, u32, kstrtou32);
+BPQ_SETTING_ATTR(low_watermark, u32, kstrtou32);
+BPQ_SETTING_ATTR(write_timeout_ms, u32, kstrtou32);
+BPQ_SETTING_ATTR(auto_credit, u32, kstrtou32);
+BPQ_SETTING_ATTR(target_latency_us, u32, kstrtou32);
+BPQ_SETTING_ATTR(min_rate, u32, kstrtou32);
+BPQ_SETTING_ATTR(max_rate, u32, kstrtou32);
+BPQ_SETTING_ATTR(adjust_interval_ms, u32, kstrtou32);
+
+static ssize_t name_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	return sysfs_emit(buf, "%s\n", bpq_dev_queue(dev)->name);
+}
+static DEVICE_ATTR_RO(name);
+
+static ssize_t grant_store(struct device *dev, struct device_attribute *attr,
+			   const char *buf, size_t count)
+{
+	long long n;
+	int ret;
+
+	ret = kstrtoll(buf, 0, &n);
+	if (ret || n <= 0)
+		return -EINVAL;
+	ret = bpq_grant(bpq_dev_queue(dev), n);
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_WO(grant);
+
+/* State and counters come from one snapshot, as the stats ioctl does. */
+#define BPQ_STAT_ATTR(field)						\
+static ssize_t field##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	struct bpq_stats st;						\
+									\
+	bpq_get_stats(bpq_dev_queue(dev), &st);				\
+	return sysfs_emit(buf, "%llu\n", (u64)st.field);		\
+}									\
+static DEVICE_ATTR_RO(field)
+
+BPQ_STAT_ATTR(depth_msgs);
+BPQ_STAT_ATTR(depth_bytes);
+BPQ_STAT_ATTR(utilization);
+BPQ_STAT_ATTR(credits_available);
+BPQ_STAT_ATTR(rate);
+BPQ_STAT_ATTR(throughput);
+BPQ_STAT_ATTR(pressure);
+
+static struct attribute *bpq_attrs[] = {
+	&dev_attr_strategy.attr,
+	&dev_attr_capacity_msgs.attr,
+	&dev_attr_capacity_bytes.attr,
+	&dev_attr_max_msg_size.attr,
+	&dev_attr_high_watermark.attr,
+	&dev_attr_low_watermark.attr,
+	&dev_attr_write_timeout_ms.attr,
+	&dev_attr_auto_credit.attr,
+	&dev_attr_target_latency_us.attr,
+	&dev_attr_min_rate.attr,
+	&dev_attr_max_rate.attr,
+	&dev_attr_adjust_interval_ms.attr,
+	&dev_attr_name.attr,
+	&dev_attr_grant.attr,
+	&dev_attr_depth_msgs.attr,
+	&dev_attr_depth_bytes.attr,
+	&dev_attr_utilization.attr,
+	&dev_attr_credits_available.attr,
+	&dev_attr_rate.attr,
+	&dev_attr_throughput.attr,
+	&dev_attr_pressure.attr,
+	NULL,
+};
+
+static const struct attribute_group bpq_group = {
+	.attrs = bpq_attrs,
+};
+
+BPQ_STAT_ATTR(enqueued_msgs);
+BPQ_STAT_ATTR(enqueued_bytes);
+BPQ_STAT_ATTR(dequeued_msgs);
+BPQ_STAT_ATTR(dequeued_bytes);
+BPQ_STAT_ATTR(dropped_newest);
+BPQ_STAT_ATTR(dropped_oldest);
+BPQ_STAT_ATTR(flushed);
+BPQ_STAT_ATTR(backpressure_applied);
+BPQ_STAT_ATTR(blocked_ns);
+BPQ_STAT_ATTR(throttled_ns);
+BPQ_STAT_ATTR(timeouts);
+BPQ_STAT_ATTR(credit_starvation);
+BPQ_STAT_ATTR(credit_starved_ns);
+
+static ssize_t latency_hist_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	struct bpq_stats st;
+	int i, len = 0;
+	u64 bound;
+
+	bpq_get_stats(bpq_dev_queue(dev), &st);
+	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++) {
+		bound = i < BPQ_LATENCY_BUCKETS - 1 ? 1ULL << (10 + i) :
+						      U64_MAX;
+		len += sysfs_emit_at(buf, len, "%llu %llu\n", bound,
+				     st.latency_hist[i]);
+	}
+	return len;
+}
+static DEVICE_ATTR_RO(latency_hist);
+
+static ssize_t reset_store(struct device *dev, struct device_attribute *attr,
+			   const char *buf, size_t count)
+{
+	bool val;
+
+	if (kstrtobool(buf, &val) || !val)
+		return -EINVAL;
+	bpq_reset_stats(bpq_dev_queue(dev));
+	return count;
+}
+static DEVICE_ATTR_WO(reset);
+
+static struct attribute *bpq_stats_attrs[] = {
+	&dev_attr_enqueued_msgs.attr,
+	&dev_attr_enqueued_bytes.attr,
+	&dev_attr_dequeued_msgs.attr,
+	&dev_attr_dequeued_bytes.attr,
+	&dev_attr_dropped_newest.attr,
+	&dev_attr_dropped_oldest.attr,
+	&dev_attr_flushed.attr,
+	&dev_attr_backpressure_applied.attr,
+	&dev_attr_blocked_ns.attr,
+	&dev_attr_throttled_ns.attr,
+	&dev_attr_timeouts.attr,
+	&dev_attr_credit_starvation.attr,
+	&dev_attr_credit_starved_ns.attr,
+	&dev_attr_latency_hist.attr,
+	&dev_attr_reset.attr,
+	NULL,
+};
+
+static const struct attribute_group bpq_stats_group = {
+	.name = "stats",
+	.attrs = bpq_stats_attrs,
+};
+
+const struct attribute_group *bpq_groups[] = {
+	&bpq_group,
+	&bpq_stats_group,
+	NULL,
+};
