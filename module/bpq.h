@@ -2,6 +2,7 @@
 #ifndef _BPQ_BPQ_H
 #define _BPQ_BPQ_H
 
+#include <linux/bits.h>
 #include <linux/cdev.h>
 #include <linux/device.h>
 #include <linux/list.h>
@@ -10,8 +11,8 @@
 #include <linux/wait.h>
 #include <linux/bpq.h>
 
-#define BPQ_CAPACITY_MSGS_MAX	(1U << 20)
-#define BPQ_CAPACITY_BYTES_MAX	(1ULL << 30)
+#define BPQ_CAPACITY_MSGS_MAX	BIT(20)
+#define BPQ_CAPACITY_BYTES_MAX	BIT_ULL(30)
 #define BPQ_MSG_SIZE_MAX	(4U << 20)
 #define BPQ_BATCH_MAX		1024U
 
@@ -19,8 +20,11 @@
 #define BPQ_MSG_INFLIGHT	BIT(0)	/* a reader is copying it out */
 #define BPQ_MSG_GONE		BIT(1)	/* evicted or flushed while in flight */
 
+struct bpq_user;
+
 struct bpq_msg {
 	struct list_head node;
+	struct bpq_user *user;		/* charged with len bytes */
 	u64 seq;
 	u64 tstamp;
 	u32 len;
@@ -50,7 +54,7 @@ struct bpq_queue {
 	struct cdev cdev;
 	char name[BPQ_NAME_MAX];
 
-	spinlock_t lock;
+	spinlock_t lock;		/* everything below */
 	struct bpq_config cfg;
 	struct list_head msgs;		/* oldest first, in-flight ones too */
 	struct list_head writers;	/* struct bpq_writer, FIFO */
@@ -73,6 +77,7 @@ struct bpq_queue {
 /* Per open file */
 struct bpq_file {
 	struct bpq_queue *q;
+	struct bpq_user *user;
 	u64 lost_seen;
 };
 
@@ -96,7 +101,7 @@ u64 bpq_lost_total(struct bpq_queue *q);
 u32 bpq_utilization(struct bpq_queue *q);
 __poll_t bpq_poll_mask(struct bpq_queue *q);
 
-struct bpq_msg *bpq_msg_alloc(struct bpq_queue *q, size_t len);
+struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len);
 void bpq_msg_free(struct bpq_msg *msg);
 int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
 	     u32 timeout_ms);
@@ -123,6 +128,12 @@ ssize_t bpq_recv_batch(struct bpq_file *bf, struct bpq_recv_batch *rb);
 /* sysfs.c */
 extern const struct attribute_group *bpq_groups[];
 const char *bpq_strategy_name(u32 strategy);
+
+/* user.c */
+struct bpq_user *bpq_user_get(void);
+void bpq_user_put(struct bpq_user *u);
+int bpq_user_charge(struct bpq_user *u, size_t len);
+void bpq_user_uncharge(struct bpq_user *u, size_t len);
 
 /* control.c */
 int bpq_control_init(void);

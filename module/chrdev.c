@@ -49,9 +49,15 @@ static int bpq_open(struct inode *inode, struct file *file)
 	bf = kzalloc(sizeof(*bf), GFP_KERNEL_ACCOUNT);
 	if (!bf)
 		return -ENOMEM;
+	bf->user = bpq_user_get();
+	if (!bf->user) {
+		kfree(bf);
+		return -ENOMEM;
+	}
 	spin_lock(&q->lock);
 	if (q->dead) {
 		spin_unlock(&q->lock);
+		bpq_user_put(bf->user);
 		kfree(bf);
 		return -ENODEV;
 	}
@@ -69,6 +75,7 @@ static int bpq_release(struct inode *inode, struct file *file)
 	struct bpq_file *bf = file->private_data;
 
 	put_device(&bf->q->dev);
+	bpq_user_put(bf->user);
 	kfree(bf);
 	return 0;
 }
@@ -114,7 +121,7 @@ static ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from)
 
 	if (!len)
 		return 0;
-	msg = bpq_msg_alloc(bf->q, len);
+	msg = bpq_msg_alloc(bf, len);
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
 	if (!copy_from_iter_full(msg->data, len, from)) {

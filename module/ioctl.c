@@ -185,7 +185,7 @@ static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
 			ret = -EINVAL;
 			break;
 		}
-		msg = bpq_msg_alloc(bf->q, vec.len);
+		msg = bpq_msg_alloc(bf, vec.len);
 		if (IS_ERR(msg)) {
 			ret = PTR_ERR(msg);
 			break;

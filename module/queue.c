@@ -62,15 +62,26 @@ void bpq_queue_init(struct bpq_queue *q)
 	q->cfg = bpq_default_config;
 }
 
-struct bpq_msg *bpq_msg_alloc(struct bpq_queue *q, size_t len)
+/*
+ * A message of @len bytes, charged to the writer's memory cgroup and to
+ * its user. Sizes above what any queue accepts fail before allocating.
+ */
+struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len)
 {
 	struct bpq_msg *msg;
+	int ret;
 
-	if (len > BPQ_MSG_SIZE_MAX)
+	if (len > READ_ONCE(bf->q->cfg.max_msg_size))
 		return ERR_PTR(-EMSGSIZE);
+	ret = bpq_user_charge(bf->user, len);
+	if (ret)
+		return ERR_PTR(ret);
 	msg = kvmalloc(struct_size(msg, data, len), GFP_KERNEL_ACCOUNT);
-	if (!msg)
+	if (!msg) {
+		bpq_user_uncharge(bf->user, len);
 		return ERR_PTR(-ENOMEM);
+	}
+	msg->user = bf->user;
 	msg->len = len;
 	msg->flags = 0;
 	return msg;
@@ -78,6 +89,7 @@ struct bpq_msg *bpq_msg_alloc(struct bpq_queue *q, size_t len)
 
 void bpq_msg_free(struct bpq_msg *msg)
 {
+	bpq_user_uncharge(msg->user, msg->len);
 	kvfree(msg);
 }
 
@@ -126,6 +138,11 @@ u32 bpq_utilization(struct bpq_queue *q)
 static void bpq_wake_pollers(struct bpq_queue *q, __poll_t mask)
 {
 	lockdep_assert_held(&q->lock);
+	/*
+	 * Lockless check, safe because both sides hold q->lock: bpq_poll()
+	 * queues itself before it takes the lock to read the state, so either
+	 * it is seen here or it sees the state we just changed.
+	 */
 	if (waitqueue_active(&q->poll_wait))
 		wake_up_interruptible_poll(&q->poll_wait, mask);
 }

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-user accounting of queued bytes, so that one user cannot pin an
+ * unbounded amount of kernel memory in queues (as pipe-user-pages-soft
+ * does for pipes). Each message holds a reference on the user it is
+ * charged to, so the charge follows the message, not the file.
+ */
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/hashtable.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+
+#include "bpq.h"
+
+static unsigned long user_max_bytes = 256UL << 20;
+module_param(user_max_bytes, ulong, 0644);
+MODULE_PARM_DESC(user_max_bytes,
+		 "Bytes one user may have queued in all queues (default 256 MiB, 0: no limit)");
+
+struct bpq_user {
+	struct hlist_node node;
+	kuid_t uid;
+	refcount_t ref;
+	atomic64_t bytes;
+};
+
+static DEFINE_HASHTABLE(bpq_users, 6);
+static DEFINE_SPINLOCK(bpq_users_lock);
+
+struct bpq_user *bpq_user_get(void)
+{
+	kuid_t uid = current_euid();
+	struct bpq_user *u, *new;
+
+	new = kzalloc(sizeof(*new), GFP_KERNEL);
+	if (!new)
+		return NULL;
+	spin_lock(&bpq_users_lock);
+	hash_for_each_possible(bpq_users, u, node, __kuid_val(uid)) {
+		if (uid_eq(u->uid, uid)) {
+			refcount_inc(&u->ref);
+			spin_unlock(&bpq_users_lock);
+			kfree(new);
+			return u;
+		}
+	}
+	new->uid = uid;
+	refcount_set(&new->ref, 1);
+	hash_add(bpq_users, &new->node, __kuid_val(uid));
+	spin_unlock(&bpq_users_lock);
+	return new;
+}
+
+void bpq_user_put(struct bpq_user *u)
+{
+	/* refcount_dec_and_lock(), spelled out so that sparse follows it */
+	if (refcount_dec_not_one(&u->ref))
+		return;
+	spin_lock(&bpq_users_lock);
+	if (refcount_dec_and_test(&u->ref))
+		hash_del(&u->node);
+	else
+		u = NULL;
+	spin_unlock(&bpq_users_lock);
+	kfree(u);
+}
+
+/* Charge @len bytes to @u: 0, or -ENOMEM above the limit. */
+int bpq_user_charge(struct bpq_user *u, size_t len)
+{
+	unsigned long limit = READ_ONCE(user_max_bytes);
+
+	if (atomic64_add_return(len, &u->bytes) > limit && limit &&
+	    !capable(CAP_SYS_RESOURCE)) {
+		atomic64_sub(len, &u->bytes);
+		return -ENOMEM;
+	}
+	refcount_inc(&u->ref);
+	return 0;
+}
+
+void bpq_user_uncharge(struct bpq_user *u, size_t len)
+{
+	atomic64_sub(len, &u->bytes);
+	bpq_user_put(u);
+}
