@@ -49,6 +49,14 @@ struct bpq_counters {
 	u64 latency_hist[BPQ_LATENCY_BUCKETS];
 };
 
+struct bpq_adaptive {
+	u64 rate;			/* admitted msgs/s */
+	u64 tat;			/* GCRA theoretical arrival time, ns */
+	u64 interval_start;		/* ns */
+	u64 min_sojourn;		/* over this interval, ns */
+	u64 deliveries;			/* in this interval */
+};
+
 struct bpq_queue {
 	struct device dev;
 	struct cdev cdev;
@@ -68,6 +76,7 @@ struct bpq_queue {
 	bool pressure;
 	bool dead;
 	struct bpq_counters stats;
+	struct bpq_adaptive ad;
 	u64 lost;			/* dropped or evicted, never reset */
 	u64 tp_start;			/* throughput: window start, ns */
 	u64 tp_count;			/* throughput: deliveries in window */
@@ -109,6 +118,14 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			       size_t room, u32 flags, u32 timeout_ms,
 			       u64 *lost);
 bool bpq_recv_end(struct bpq_queue *q, struct bpq_msg *msg, bool delivered);
+
+/* adaptive.c */
+void bpq_adaptive_start(struct bpq_queue *q, u64 now);
+void bpq_adaptive_clamp(struct bpq_queue *q);
+void bpq_adaptive_tick(struct bpq_queue *q, u64 now);
+u64 bpq_adaptive_ready_at(struct bpq_queue *q);
+void bpq_adaptive_admit(struct bpq_queue *q, u64 now);
+void bpq_adaptive_delivered(struct bpq_queue *q, u64 sojourn);
 
 /* chrdev.c */
 extern const struct file_operations bpq_fops;

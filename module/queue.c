@@ -29,6 +29,7 @@ struct bpq_writer {
 	struct task_struct *task;
 	struct bpq_msg *msg;
 	int result;			/* BPQ_PENDING until settled */
+	bool paced;			/* asleep until its adaptive token */
 };
 
 struct bpq_reader {
@@ -60,6 +61,7 @@ void bpq_queue_init(struct bpq_queue *q)
 	INIT_LIST_HEAD(&q->readers);
 	init_waitqueue_head(&q->poll_wait);
 	q->cfg = bpq_default_config;
+	bpq_adaptive_start(q, ktime_get_ns());
 }
 
 /*
@@ -161,11 +163,26 @@ static void bpq_update_pressure(struct bpq_queue *q)
 		bpq_wake_pollers(q, EPOLLPRI);
 }
 
+static bool bpq_token_ready(struct bpq_queue *q)
+{
+	u64 now = ktime_get_ns();
+
+	bpq_adaptive_tick(q, now);
+	return now >= bpq_adaptive_ready_at(q);
+}
+
 static bool bpq_has_room(struct bpq_queue *q, u32 len)
 {
 	if (q->pressure || !bpq_fits(q, len))
 		return false;
-	return q->cfg.strategy != BPQ_STRATEGY_CREDIT || q->credits;
+	switch (q->cfg.strategy) {
+	case BPQ_STRATEGY_CREDIT:
+		return q->credits;
+	case BPQ_STRATEGY_ADAPTIVE:
+		return bpq_token_ready(q);
+	default:
+		return true;
+	}
 }
 
 static struct bpq_msg *bpq_first_avail(struct bpq_queue *q)
@@ -204,10 +221,12 @@ static void bpq_feed_readers(struct bpq_queue *q)
 
 static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg)
 {
-	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT)
-		q->credits--;
 	msg->seq = ++q->next_seq;
 	msg->tstamp = ktime_get_ns();
+	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT)
+		q->credits--;
+	else if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+		bpq_adaptive_admit(q, msg->tstamp);
 	list_add_tail(&msg->node, &q->msgs);
 	q->depth_msgs++;
 	q->depth_bytes += msg->len;
@@ -301,6 +320,10 @@ static void bpq_admit_writers(struct bpq_queue *q, struct list_head *reap)
 		w->result = ret;
 		wake_up_process(w->task);
 	}
+	/* a new head of a paced queue must go and wait for its token */
+	w = list_first_entry_or_null(&q->writers, struct bpq_writer, node);
+	if (w && !w->paced && q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+		wake_up_process(w->task);
 }
 
 /*
@@ -338,17 +361,31 @@ static int bpq_check_msg(struct bpq_queue *q, struct bpq_msg *msg)
 	return 0;
 }
 
+/* Why a writer has to wait: each reason has its own time counter. */
+static u64 *bpq_wait_clock(struct bpq_queue *q, u32 len)
+{
+	switch (q->cfg.strategy) {
+	case BPQ_STRATEGY_CREDIT:
+		if (q->credits)
+			break;
+		q->stats.credit_starvation++;
+		return &q->stats.credit_starved_ns;
+	case BPQ_STRATEGY_ADAPTIVE:
+		if (q->pressure || !bpq_fits(q, len))
+			break;
+		return &q->stats.throttled_ns;
+	}
+	return &q->stats.blocked_ns;
+}
+
 static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 			   u32 flags, u32 timeout_ms, struct list_head *reap)
 {
-	bool starved = q->cfg.strategy == BPQ_STRATEGY_CREDIT && !q->credits;
-	ktime_t start, deadline;
-	u64 waited;
+	u64 *clock = bpq_wait_clock(q, w->msg->len);
+	ktime_t start, deadline, wake;
 	int ret;
 
 	q->stats.backpressure_applied++;
-	if (starved)
-		q->stats.credit_starvation++;
 	if (flags & BPQ_IO_NONBLOCK)
 		return -EAGAIN;
 	if (!(flags & BPQ_IO_TIMEOUT))
@@ -360,24 +397,33 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 	w->result = BPQ_PENDING;
 	list_add_tail(&w->node, &q->writers);
 	do {
-		ret = bpq_sleep(q, deadline);
+		wake = deadline;
+		w->paced = q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE &&
+			   list_first_entry(&q->writers, struct bpq_writer,
+					    node) == w &&
+			   !q->pressure && bpq_fits(q, w->msg->len);
+		if (w->paced)
+			wake = min_t(ktime_t, wake,
+				     ns_to_ktime(bpq_adaptive_ready_at(q)));
+		ret = bpq_sleep(q, wake);
+		w->paced = false;
 		if (w->result != BPQ_PENDING)
 			break;
-		if (ret) {
-			list_del_init(&w->node);
-			w->result = ret;
-			if (ret == -ETIMEDOUT)
-				q->stats.timeouts++;
-			/* the new head may fit where we did not */
+		if (ret == -ETIMEDOUT && wake < deadline)
+			ret = 0;	/* our token is due, not our deadline */
+		if (!ret) {
 			bpq_admit_writers(q, reap);
+			continue;
 		}
+		list_del_init(&w->node);
+		w->result = ret;
+		if (ret == -ETIMEDOUT)
+			q->stats.timeouts++;
+		/* the new head may fit where we did not */
+		bpq_admit_writers(q, reap);
 	} while (w->result == BPQ_PENDING);
 
-	waited = ktime_to_ns(ktime_sub(ktime_get(), start));
-	if (starved)
-		q->stats.credit_starved_ns += waited;
-	else
-		q->stats.blocked_ns += waited;
+	*clock += ktime_to_ns(ktime_sub(ktime_get(), start));
 	return w->result;
 }
 
@@ -499,6 +545,10 @@ static void bpq_account_delivery(struct bpq_queue *q, struct bpq_msg *msg)
 	q->stats.dequeued_bytes += msg->len;
 	q->stats.latency_hist[bucket]++;
 	q->tp_count++;
+	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE) {
+		bpq_adaptive_delivered(q, sojourn);
+		bpq_adaptive_tick(q, now);
+	}
 	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT && q->cfg.auto_credit &&
 	    q->credits < U64_MAX)
 		q->credits++;
@@ -592,9 +642,6 @@ int bpq_check_config(const struct bpq_config *c)
 		return -EINVAL;
 	if (!c->adjust_interval_ms || c->adjust_interval_ms > 60000)
 		return -EINVAL;
-	/* the adaptive controller is not built yet */
-	if (c->strategy == BPQ_STRATEGY_ADAPTIVE)
-		return -EOPNOTSUPP;
 	return 0;
 }
 
@@ -610,8 +657,12 @@ int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 	if (q->dead) {
 		ret = -ENODEV;
 	} else {
+		if (cfg->strategy == BPQ_STRATEGY_ADAPTIVE &&
+		    q->cfg.strategy != BPQ_STRATEGY_ADAPTIVE)
+			bpq_adaptive_start(q, ktime_get_ns());
 		q->cfg = *cfg;
 		q->cfg.size = sizeof(q->cfg);
+		bpq_adaptive_clamp(q);
 		bpq_config_changed(q, &reap);
 	}
 	spin_unlock(&q->lock);
@@ -700,6 +751,8 @@ void bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
 	st->utilization = bpq_utilization(q);
 	st->pressure = q->pressure;
 	st->throughput = bpq_throughput(q);
+	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+		st->rate = q->ad.rate;
 	st->enqueued_msgs = c->enqueued_msgs;
 	st->enqueued_bytes = c->enqueued_bytes;
 	st->dequeued_msgs = c->dequeued_msgs;
