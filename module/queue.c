@@ -282,6 +282,11 @@ static int bpq_refuse_newest(struct bpq_queue *q)
 	return -ENOBUFS;
 }
 
+static bool bpq_too_big(struct bpq_queue *q, u32 len)
+{
+	return len > q->cfg.max_msg_size || len > q->cfg.capacity_bytes;
+}
+
 /*
  * Admit @msg if the strategy allows it now. Returns 0 when queued, a
  * negative errno when refused for good, or BPQ_PENDING when it must wait.
@@ -289,6 +294,9 @@ static int bpq_refuse_newest(struct bpq_queue *q)
 static int bpq_try_admit(struct bpq_queue *q, struct bpq_msg *msg,
 			 struct list_head *reap)
 {
+	/* again for waiting writers: the limits may have shrunk meanwhile */
+	if (bpq_too_big(q, msg->len))
+		return -EMSGSIZE;
 	switch (q->cfg.strategy) {
 	case BPQ_STRATEGY_DROP_NEWEST:
 		if (q->pressure || !bpq_fits(q, msg->len))
@@ -347,18 +355,19 @@ static int bpq_sleep(struct bpq_queue *q, ktime_t deadline)
 	return ret;
 }
 
-static ktime_t bpq_deadline(u32 timeout_ms)
+/*
+ * The end of a wait that starts at @start: with BPQ_IO_TIMEOUT, @timeout_ms
+ * from now (0: do not wait); else @dflt_ms, where 0 means no bound.
+ */
+static ktime_t bpq_deadline(ktime_t start, u32 flags, u32 timeout_ms,
+			    u32 dflt_ms)
 {
-	return timeout_ms ? ktime_add_ms(ktime_get(), timeout_ms) : KTIME_MAX;
-}
-
-static int bpq_check_msg(struct bpq_queue *q, struct bpq_msg *msg)
-{
-	if (q->dead)
-		return -ENODEV;
-	if (msg->len > q->cfg.max_msg_size || msg->len > q->cfg.capacity_bytes)
-		return -EMSGSIZE;
-	return 0;
+	if (!(flags & BPQ_IO_TIMEOUT)) {
+		if (!dflt_ms)
+			return KTIME_MAX;
+		timeout_ms = dflt_ms;
+	}
+	return ktime_add_ms(start, timeout_ms);
 }
 
 /* Why a writer has to wait: each reason has its own time counter. */
@@ -388,10 +397,9 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 	q->stats.backpressure_applied++;
 	if (flags & BPQ_IO_NONBLOCK)
 		return -EAGAIN;
-	if (!(flags & BPQ_IO_TIMEOUT))
-		timeout_ms = q->cfg.write_timeout_ms;
 	start = ktime_get();
-	deadline = timeout_ms ? ktime_add_ms(start, timeout_ms) : KTIME_MAX;
+	deadline = bpq_deadline(start, flags, timeout_ms,
+				q->cfg.write_timeout_ms);
 
 	w->task = current;
 	w->result = BPQ_PENDING;
@@ -439,16 +447,16 @@ int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
 	int ret;
 
 	spin_lock(&q->lock);
-	ret = bpq_check_msg(q, msg);
-	if (!ret) {
-		/* a newcomer never overtakes a waiting writer */
-		if (list_empty(&q->writers))
-			ret = bpq_try_admit(q, msg, &reap);
-		else
-			ret = BPQ_PENDING;
-		if (ret == BPQ_PENDING)
-			ret = bpq_wait_writer(q, &w, flags, timeout_ms, &reap);
-	}
+	if (q->dead)
+		ret = -ENODEV;
+	else if (bpq_too_big(q, msg->len))
+		ret = -EMSGSIZE;
+	else if (list_empty(&q->writers))
+		ret = bpq_try_admit(q, msg, &reap);
+	else
+		ret = BPQ_PENDING;	/* a newcomer never overtakes a waiter */
+	if (ret == BPQ_PENDING)
+		ret = bpq_wait_writer(q, &w, flags, timeout_ms, &reap);
 	spin_unlock(&q->lock);
 
 	bpq_reap(&reap);
@@ -474,7 +482,7 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 	int ret;
 
 	spin_lock(&q->lock);
-	deadline = bpq_deadline((flags & BPQ_IO_TIMEOUT) ? timeout_ms : 0);
+	deadline = bpq_deadline(ktime_get(), flags, timeout_ms, 0);
 	for (;;) {
 		if (q->dead) {
 			msg = ERR_PTR(-ENODEV);
