@@ -53,8 +53,9 @@ struct bpq_adaptive {
 	u64 rate;			/* admitted msgs/s */
 	u64 tat;			/* GCRA theoretical arrival time, ns */
 	u64 interval_start;		/* ns */
-	u64 min_sojourn;		/* over this interval, ns */
+	u64 last_sojourn;		/* of the last delivery, ns */
 	u64 deliveries;			/* in this interval */
+	bool limited;			/* a writer waited for a token */
 };
 
 struct bpq_queue {

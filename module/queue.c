@@ -382,6 +382,7 @@ static u64 *bpq_wait_clock(struct bpq_queue *q, u32 len)
 	case BPQ_STRATEGY_ADAPTIVE:
 		if (q->pressure || !bpq_fits(q, len))
 			break;
+		q->ad.limited = true;
 		return &q->stats.throttled_ns;
 	}
 	return &q->stats.blocked_ns;
