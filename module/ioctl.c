@@ -28,6 +28,7 @@ union bpq_ucmd_buffer {
 
 struct bpq_ucmd {
 	void *ctx;			/* struct bpq_file, or NULL */
+	u32 io_flags;			/* BPQ_IO_NONBLOCK for O_NONBLOCK */
 	void __user *ubuffer;
 	u32 user_size;
 	void *cmd;
@@ -63,8 +64,7 @@ static int bpq_ucmd_get_config(struct bpq_ucmd *ucmd)
 
 	if (cfg->flags)
 		return -EINVAL;
-	bpq_get_config(bpq_ucmd_queue(ucmd), cfg);
-	return 0;
+	return bpq_get_config(bpq_ucmd_queue(ucmd), cfg);
 }
 
 static int bpq_ucmd_set_config(struct bpq_ucmd *ucmd)
@@ -78,8 +78,7 @@ static int bpq_ucmd_get_stats(struct bpq_ucmd *ucmd)
 
 	if (st->flags)
 		return -EINVAL;
-	bpq_get_stats(bpq_ucmd_queue(ucmd), st);
-	return 0;
+	return bpq_get_stats(bpq_ucmd_queue(ucmd), st);
 }
 
 static int bpq_ucmd_reset_stats(struct bpq_ucmd *ucmd)
@@ -88,8 +87,7 @@ static int bpq_ucmd_reset_stats(struct bpq_ucmd *ucmd)
 
 	if (cmd->flags)
 		return -EINVAL;
-	bpq_reset_stats(bpq_ucmd_queue(ucmd));
-	return 0;
+	return bpq_reset_stats(bpq_ucmd_queue(ucmd));
 }
 
 static int bpq_ucmd_flush(struct bpq_ucmd *ucmd)
@@ -152,7 +150,8 @@ static int bpq_ucmd_recv(struct bpq_ucmd *ucmd)
 	if (cmd->flags & ~BPQ_IO_FLAGS)
 		return -EINVAL;
 	do {
-		msg = bpq_recv_begin(bf->q, bf, cmd->buf_len, cmd->flags,
+		msg = bpq_recv_begin(bf->q, bf, cmd->buf_len,
+				     cmd->flags | ucmd->io_flags,
 				     cmd->timeout_ms, &lost);
 		if (IS_ERR(msg))
 			return PTR_ERR(msg);
@@ -196,7 +195,8 @@ static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
 			ret = -EFAULT;
 			break;
 		}
-		ret = bpq_send(bf->q, msg, cmd->flags, cmd->timeout_ms);
+		ret = bpq_send(bf->q, msg, cmd->flags | ucmd->io_flags,
+			       cmd->timeout_ms);
 		if (ret)
 			break;
 	}
@@ -209,7 +209,7 @@ static int bpq_ucmd_recv_batch(struct bpq_ucmd *ucmd)
 	struct bpq_recv_batch *cmd = ucmd->cmd;
 	struct bpq_msg_info __user *uinfos = u64_to_user_ptr(cmd->infos);
 	void __user *buf = u64_to_user_ptr(cmd->buf);
-	u32 flags = cmd->flags, used = 0, n = 0;
+	u32 flags = cmd->flags | ucmd->io_flags, used = 0, n = 0;
 	struct bpq_msg *msg;
 	int ret = 0;
 	u64 lost;
@@ -310,12 +310,13 @@ static_assert(sizeof(struct bpq_simple) == 8);
 static_assert(sizeof(struct bpq_create) == 48);
 static_assert(sizeof(struct bpq_destroy) == 16);
 
-static long bpq_dispatch(const struct bpq_ioctl_op *op, void *ctx,
+static long bpq_dispatch(const struct bpq_ioctl_op *op, struct file *file,
 			 unsigned long arg)
 {
 	union bpq_ucmd_buffer buf;
 	struct bpq_ucmd ucmd = {
-		.ctx = ctx,
+		.ctx = file->private_data,
+		.io_flags = (file->f_flags & O_NONBLOCK) ? BPQ_IO_NONBLOCK : 0,
 		.ubuffer = (void __user *)arg,
 		.cmd = &buf,
 	};
@@ -343,7 +344,7 @@ long bpq_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	if (nr >= ARRAY_SIZE(bpq_queue_ops) ||
 	    bpq_queue_ops[nr].ioctl_num != cmd)
 		return -ENOTTY;
-	return bpq_dispatch(&bpq_queue_ops[nr], file->private_data, arg);
+	return bpq_dispatch(&bpq_queue_ops[nr], file, arg);
 }
 
 long bpq_control_ioctl(struct file *file, unsigned int cmd,
@@ -356,5 +357,5 @@ long bpq_control_ioctl(struct file *file, unsigned int cmd,
 		return -ENOTTY;
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	return bpq_dispatch(&bpq_control_ops[nr], NULL, arg);
+	return bpq_dispatch(&bpq_control_ops[nr], file, arg);
 }

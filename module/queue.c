@@ -659,6 +659,9 @@ int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 	LIST_HEAD(reap);
 	int ret;
 
+	/* a dead queue says so first, whatever the new settings */
+	if (READ_ONCE(q->dead))
+		return -ENODEV;
 	ret = bpq_check_config(cfg);
 	if (ret)
 		return ret;
@@ -679,11 +682,12 @@ int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 	return ret;
 }
 
-void bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg)
+int bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg)
 {
 	spin_lock(&q->lock);
 	*cfg = q->cfg;
 	spin_unlock(&q->lock);
+	return q->dead ? -ENODEV : 0;
 }
 
 int bpq_grant(struct bpq_queue *q, u64 credits)
@@ -747,7 +751,7 @@ static u64 bpq_throughput(struct bpq_queue *q)
 	return q->tp_rate;
 }
 
-void bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
+int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
 {
 	const struct bpq_counters *c = &q->stats;
 
@@ -777,6 +781,7 @@ void bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
 	st->credit_starved_ns = c->credit_starved_ns;
 	memcpy(st->latency_hist, c->latency_hist, sizeof(st->latency_hist));
 	spin_unlock(&q->lock);
+	return q->dead ? -ENODEV : 0;
 }
 
 /*
@@ -784,13 +789,14 @@ void bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
  * enqueued = dequeued + dropped_oldest + flushed + depth restarts from the
  * current depth.
  */
-void bpq_reset_stats(struct bpq_queue *q)
+int bpq_reset_stats(struct bpq_queue *q)
 {
 	spin_lock(&q->lock);
 	memset(&q->stats, 0, sizeof(q->stats));
 	q->stats.enqueued_msgs = q->depth_msgs;
 	q->stats.enqueued_bytes = q->depth_bytes;
 	spin_unlock(&q->lock);
+	return q->dead ? -ENODEV : 0;
 }
 
 __poll_t bpq_poll_mask(struct bpq_queue *q)

@@ -35,8 +35,9 @@ static ssize_t bpq_store_setting(struct device *dev, size_t count,
 	struct bpq_config cfg;
 	int ret;
 
-	bpq_get_config(q, &cfg);
-	ret = modify(&cfg, buf);
+	ret = bpq_get_config(q, &cfg);
+	if (!ret)
+		ret = modify(&cfg, buf);
 	if (!ret)
 		ret = bpq_set_config(q, &cfg);
 	return ret ? ret : count;
@@ -118,11 +119,11 @@ static DEVICE_ATTR_RO(name);
 static ssize_t grant_store(struct device *dev, struct device_attribute *attr,
 			   const char *buf, size_t count)
 {
-	long long n;
+	u64 n;
 	int ret;
 
-	ret = kstrtoll(buf, 0, &n);
-	if (ret || n <= 0)
+	ret = kstrtou64(buf, 0, &n);
+	if (ret || !n)
 		return -EINVAL;
 	ret = bpq_grant(bpq_dev_queue(dev), n);
 	return ret ? ret : count;

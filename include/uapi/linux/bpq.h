@@ -40,8 +40,15 @@ enum bpq_strategy {
 	BPQ_STRATEGY_ADAPTIVE = 4,
 };
 
-/* Per-call flags of BPQ_IOC_RECV, BPQ_IOC_SEND_BATCH and BPQ_IOC_RECV_BATCH */
-#define BPQ_IO_NONBLOCK		(1U << 0)	/* never wait, as O_NONBLOCK */
+/*
+ * Per-call flags of BPQ_IOC_RECV, BPQ_IOC_SEND_BATCH and BPQ_IOC_RECV_BATCH.
+ * O_NONBLOCK on the file has the effect of BPQ_IO_NONBLOCK on every call.
+ * With BPQ_IO_TIMEOUT, timeout_ms bounds the wait and 0 means "do not wait"
+ * (ETIMEDOUT at once); without it a send waits as write() does (bounded by
+ * the queue's write_timeout_ms, where 0 means "no bound") and a receive
+ * waits without bound.
+ */
+#define BPQ_IO_NONBLOCK		(1U << 0)	/* never wait: EAGAIN */
 #define BPQ_IO_TIMEOUT		(1U << 1)	/* bound the wait by timeout_ms */
 
 /**
@@ -54,13 +61,14 @@ enum bpq_strategy {
  * @max_msg_size: largest message accepted, 1 ... 4 MiB
  * @high_watermark: pressure starts at this utilization, 1 ... 100 percent
  * @low_watermark: pressure ends below this utilization, 1 ... high_watermark
- * @write_timeout_ms: bound on a waiting writer, 0 for none
+ * @write_timeout_ms: bound on a waiting writer (ETIMEDOUT), 0 for none
  * @auto_credit: 1: every delivered message returns one credit
  * @target_latency_us: adaptive: sojourn-time target, 1 ... 60000000
  * @min_rate: adaptive: lowest admission rate in msgs/s, >= 1
  * @max_rate: adaptive: highest admission rate in msgs/s, >= min_rate
  * @adjust_interval_ms: adaptive: controller period, 1 ... 60000
- * @__reserved: must be 0
+ * @__reserved: must be 0 for BPQ_IOC_SET_CONFIG; written as 0 by
+ *              BPQ_IOC_GET_CONFIG, which reads only @size and @flags
  *
  * BPQ_IOC_SET_CONFIG replaces every setting at once: read, modify, write.
  * It never discards a queued message; shrinking a capacity below the
