@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The adaptive strategy: a producer offering far more than its consumer
+ * serves is paced so that messages wait about target_latency_us.
+ */
+#include <math.h>
+
+#include "bpq_test.h"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "kselftest_harness.h"
+#pragma GCC diagnostic pop
+#pragma GCC diagnostic ignored "-Wsign-compare"
+
+#define SERVICE_RATE	2000		/* consumer, msgs/s */
+#define TARGET_US	20000
+#define CAPACITY	1024
+#define SETTLE_MS	5000
+#define MEASURE_MS	4000
+#define MAX_SAMPLES	(SERVICE_RATE * (MEASURE_MS / 1000) * 2)
+
+static int Q = -1;
+
+struct run {
+	volatile int stop;
+	volatile int measuring;
+	int64_t start;
+	unsigned long offered, admitted, refused;
+	unsigned long served, served_measuring;
+	unsigned long nsamples;
+	int64_t sojourn[MAX_SAMPLES];
+	__u64 max_depth;
+	double rate_sum;
+	unsigned long rate_n;
+};
+
+static void *producer(void *arg)
+{
+	struct run *run = arg;
+	int fd = bpq_open(Q, O_WRONLY);
+	char msg[32] = "adaptive";
+
+	while (!run->stop) {
+		run->offered++;
+		if (bpq_write(fd, msg, sizeof(msg)) == sizeof(msg))
+			run->admitted++;
+		else
+			run->refused++;
+	}
+	close(fd);
+	return NULL;
+}
+
+/*
+ * Serves SERVICE_RATE msgs/s on a schedule of absolute times, so that
+ * coarse sleeps are made up for by the next slots.
+ */
+static void *consumer(void *arg)
+{
+	struct run *run = arg;
+	int fd = bpq_open(Q, O_RDONLY);
+	int64_t next = now_ns(), now;
+	struct bpq_msg_info info;
+	struct timespec ts;
+	char buf[64];
+
+	while (!run->stop) {
+		now = now_ns();
+		if (now < next) {
+			ts.tv_sec = next / 1000000000LL;
+			ts.tv_nsec = next % 1000000000LL;
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
+					NULL);
+		}
+		next += 1000000000LL / SERVICE_RATE;
+		if (next < now - 100000000LL)	/* fell far behind: resync */
+			next = now;
+		if (bpq_recv(fd, buf, sizeof(buf), BPQ_IO_TIMEOUT, 100,
+			     &info) < 0)
+			continue;
+		run->served++;
+		if (run->measuring) {
+			run->served_measuring++;
+			if (run->nsamples < MAX_SAMPLES)
+				run->sojourn[run->nsamples++] =
+					now_ns() - (int64_t)info.timestamp_ns;
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+FIXTURE(adaptive) {
+	int cfd;
+	int fd;
+};
+
+FIXTURE_SETUP(adaptive)
+{
+	struct bpq_config cfg;
+
+	self->cfd = bpq_control_open();
+	ASSERT_LE(0, self->cfd) TH_LOG("%m - open " BPQ_CONTROL_PATH);
+	Q = bpq_create(self->cfd, "adaptive-test");
+	ASSERT_LE(0, Q) TH_LOG("create: %s", strerror(-Q));
+	ASSERT_TRUE(bpq_wait_node(Q, true, 5000));
+	self->fd = bpq_open(Q, O_RDWR);
+	ASSERT_LE(0, self->fd);
+	bpq_default_config(&cfg);
+	cfg.strategy = BPQ_STRATEGY_ADAPTIVE;
+	cfg.capacity_msgs = CAPACITY;
+	cfg.target_latency_us = TARGET_US;
+	cfg.adjust_interval_ms = 100;
+	cfg.min_rate = 200;
+	cfg.max_rate = 1000000;
+	ASSERT_EQ(0, bpq_set_config(self->fd, &cfg));
+}
+
+FIXTURE_TEARDOWN(adaptive)
+{
+	close(self->fd);
+	EXPECT_EQ(0, bpq_destroy(self->cfd, Q));
+	close(self->cfd);
+}
+
+TEST_F_TIMEOUT(adaptive, converges_to_target, 120)
+{
+	struct run *run = calloc(1, sizeof(*run));
+	double p50, p90, mean_rate, served_rate;
+	pthread_t p, c;
+	struct bpq_stats st;
+	int64_t t;
+
+	ASSERT_NE(NULL, run);
+	EXPECT_EQ(200, bpq_sysfs_u64(Q, "rate"));
+	run->start = now_ns();
+	pthread_create(&c, NULL, consumer, run);
+	pthread_create(&p, NULL, producer, run);
+
+	TH_LOG("    t_ms    rate  depth  throughput");
+	for (t = 0; t < SETTLE_MS + MEASURE_MS; t += 250) {
+		__u64 depth, rate;
+
+		sleep_ms(250);
+		if (t + 250 == SETTLE_MS)
+			run->measuring = 1;
+		depth = bpq_sysfs_u64(Q, "depth_msgs");
+		rate = bpq_sysfs_u64(Q, "rate");
+		if (depth > run->max_depth)
+			run->max_depth = depth;
+		if (run->measuring) {
+			run->rate_sum += rate;
+			run->rate_n++;
+		}
+		TH_LOG("%8lld %7llu %6llu %11llu", (long long)t + 250,
+		       (unsigned long long)rate, (unsigned long long)depth,
+		       (unsigned long long)bpq_sysfs_u64(Q, "throughput"));
+	}
+	run->stop = 1;
+	pthread_join(p, NULL);
+	pthread_join(c, NULL);
+
+	ASSERT_LT(100, run->nsamples);
+	qsort(run->sojourn, run->nsamples, sizeof(int64_t), cmp64);
+	p50 = run->sojourn[run->nsamples / 2] / 1e6;
+	p90 = run->sojourn[run->nsamples * 9 / 10] / 1e6;
+	mean_rate = run->rate_sum / run->rate_n;
+	served_rate = run->served_measuring * 1000.0 / MEASURE_MS;
+	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
+	TH_LOG("sojourn p50 %.1f ms p90 %.1f ms (target %d ms); rate %.0f/s, served %.0f/s; max depth %llu of %d",
+	       p50, p90, TARGET_US / 1000, mean_rate, served_rate,
+	       (unsigned long long)run->max_depth, CAPACITY);
+	TH_LOG("offered %lu, admitted %lu; throttled %.1f s, blocked %.1f s",
+	       run->offered, run->admitted, st.throttled_ns / 1e9,
+	       st.blocked_ns / 1e9);
+
+	EXPECT_LE(TARGET_US / 1000.0 * 0.5, p50);
+	EXPECT_GE(TARGET_US / 1000.0 * 2, p50);
+	EXPECT_GT(CAPACITY, run->max_depth);
+	EXPECT_EQ(0, st.dropped_newest + st.dropped_oldest);
+	EXPECT_EQ(0, run->refused);
+	EXPECT_GT(0.3, fabs(mean_rate - served_rate) / served_rate);
+	EXPECT_LT(0, st.throttled_ns);
+	EXPECT_TRUE(bpq_stats_balanced(&st));
+	free(run);
+}
+
+TEST_F(adaptive, nonblocking_writer_over_rate_gets_eagain)
+{
+	struct bpq_stats st;
+	int nfd, i, ok = 0, again = 0;
+	ssize_t n;
+
+	nfd = bpq_open(Q, O_WRONLY | O_NONBLOCK);
+	ASSERT_LE(0, nfd);
+	/* at 200 msgs/s with a burst of a few, 50 quick writes cannot all pass */
+	for (i = 0; i < 50; i++) {
+		n = bpq_write(nfd, "x", 1);
+		if (n == 1)
+			ok++;
+		else if (n == -EAGAIN)
+			again++;
+	}
+	EXPECT_EQ(50, ok + again);
+	EXPECT_LT(0, again);
+	EXPECT_LT(0, ok);
+	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
+	EXPECT_EQ(again, st.backpressure_applied);
+	EXPECT_EQ(ok, st.depth_msgs);
+	close(nfd);
+}
+
+TEST_F(adaptive, rate_is_clamped_by_config)
+{
+	struct bpq_config cfg;
+
+	ASSERT_EQ(0, bpq_get_config(self->fd, &cfg));
+	cfg.min_rate = 5000;
+	cfg.max_rate = 6000;
+	ASSERT_EQ(0, bpq_set_config(self->fd, &cfg));
+	EXPECT_EQ(5000, bpq_sysfs_u64(Q, "rate"));
+	cfg.min_rate = 10;
+	cfg.max_rate = 20;
+	ASSERT_EQ(0, bpq_set_config(self->fd, &cfg));
+	EXPECT_EQ(20, bpq_sysfs_u64(Q, "rate"));
+	cfg.max_rate = 5;
+	EXPECT_EQ(-EINVAL, bpq_set_config(self->fd, &cfg));
+	EXPECT_EQ(20, bpq_sysfs_u64(Q, "rate"));
+}
+
+TEST_HARNESS_MAIN
