@@ -242,6 +242,7 @@ static int bpq_ucmd_create(struct bpq_ucmd *ucmd)
 {
 	struct bpq_create *cmd = ucmd->cmd;
 	struct bpq_queue *q;
+	const char *digits;
 	size_t len;
 	int i;
 
@@ -253,6 +254,10 @@ static int bpq_ucmd_create(struct bpq_ucmd *ucmd)
 	for (i = 0; i < len; i++)
 		if (!isalnum(cmd->name[i]) && !strchr("_.-", cmd->name[i]))
 			return -EINVAL;
+	/* "N" and "bpqN" name queues by number: a label must not look so */
+	digits = strncmp(cmd->name, "bpq", 3) ? cmd->name : cmd->name + 3;
+	if (*digits && strspn(digits, "0123456789") == strlen(digits))
+		return -EINVAL;
 	q = bpq_queue_create(cmd->name);
 	if (IS_ERR(q))
 		return PTR_ERR(q);

@@ -271,7 +271,8 @@ struct bpq_simple {
  * struct bpq_create - create a queue (control device only)
  * @size: sizeof(struct bpq_create)
  * @flags: must be 0
- * @name: label, NUL-terminated, [A-Za-z0-9_.-], unique (EEXIST)
+ * @name: label, NUL-terminated, [A-Za-z0-9_.-], unique (EEXIST), neither
+ *        all digits nor "bpq" and digits (those name queues by number)
  * @index: out: N of /dev/bpqN
  * @__reserved: must be 0
  *
