@@ -167,7 +167,7 @@ TEST_F(ctl, bad_names)
 {
 	static const char *const bad[] = {
 		"", "a/b", "a b", "tab\there", "caf\xc3\xa9", "new\nline",
-		"semi;colon",
+		"semi;colon", "7", "0042", "bpq3", "bpq12",
 	};
 	struct bpq_create c = { .size = sizeof(c) };
 	unsigned int i;

@@ -1,0 +1,309 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# bpqctl against the real module (busybox sh, in the test guest): every
+# subcommand, its exit status (0 ok, 1 failed operation, 2 bad usage) and
+# its output formats. Needs bpqctl on PATH (scripts/vm.sh --bin); skips
+# without it. Works on bpq3 and on queues it creates, and puts bpq3 back.
+
+KSFT_SKIP=4
+Q=bpq3
+SYS=/sys/class/bpq/$Q
+TMP=/tmp/bpqctl_test.$$
+pass=0
+fail=0
+
+command -v bpqctl >/dev/null 2>&1 || {
+	echo "# SKIP: bpqctl not on PATH"
+	exit $KSFT_SKIP
+}
+[ -d "$SYS" ] || {
+	echo "# SKIP: no $SYS"
+	exit $KSFT_SKIP
+}
+mkdir -p "$TMP"
+
+ok() {
+	pass=$((pass + 1))
+	echo "ok $((pass + fail)) - $1"
+}
+
+not_ok() {
+	fail=$((fail + 1))
+	echo "not ok $((pass + fail)) - $1"
+}
+
+check() {	# check DESCRIPTION COMMAND...: COMMAND succeeds
+	desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+# run EXPECTED_RC bpqctl ARGS...: output in $TMP/out and $TMP/err
+run() {
+	want=$1
+	shift
+	"$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+	rc=$?
+	if [ "$rc" -eq "$want" ]; then
+		ok "exit $want: $*"
+	else
+		not_ok "exit $want: $* (got $rc)"
+		sed 's/^/#   stdout: /' "$TMP/out"
+		sed 's/^/#   stderr: /' "$TMP/err"
+	fi
+}
+
+out_has() { grep -q -e "$1" "$TMP/out"; }
+err_has() { grep -q -F -e "$1" "$TMP/err"; }
+sysv() { cat "/sys/class/bpq/$1/$2"; }
+
+# name -> bpqN via sysfs, the way a script without bpqctl would
+dev_of() {
+	for d in /sys/class/bpq/bpq*; do
+		[ "$(cat "$d/name")" = "$1" ] && { basename "$d"; return 0; }
+	done
+	return 1
+}
+
+SETTINGS="strategy capacity_msgs capacity_bytes max_msg_size high_watermark
+low_watermark write_timeout_ms auto_credit target_latency_us min_rate max_rate
+adjust_interval_ms"
+orig=
+for k in $SETTINGS; do
+	orig="$orig $k=$(sysv $Q "$k")"
+done
+
+# --- global usage ---
+run 0 bpqctl --version
+check "--version prints a version" out_has '^bpqctl [0-9]'
+run 0 bpqctl --help
+check "--help lists the subcommands" out_has 'apply'
+run 0 bpqctl -h
+run 2 bpqctl
+run 2 bpqctl frobnicate
+check "unknown subcommand named" err_has "frobnicate"
+for c in list show set create destroy grant flush stats watch reset apply; do
+	run 0 bpqctl "$c" --help
+	check "$c --help prints usage" out_has "^Usage: bpqctl $c"
+done
+
+# --- list ---
+run 0 bpqctl list
+check "list shows bpq0..bpq3" sh -c "[ \$(grep -c '^bpq[0-3] ' $TMP/out) -eq 4 ]"
+check "list shows $Q's strategy" out_has "^$Q .*$(sysv $Q strategy)"
+run 0 bpqctl list --json
+check "list --json is an array of objects" sh -c \
+	"head -c2 $TMP/out | grep -q '^\[{' && tail -c3 $TMP/out | grep -q '}]'"
+check "list --json names $Q" out_has "\"device\":\"$Q\""
+run 2 bpqctl list --bogus
+
+# --- show: by bpqN, N, path and name ---
+for spec in $Q 3 /dev/$Q "$(sysv $Q name)"; do
+	run 0 bpqctl show "$spec"
+	check "show $spec: capacity_msgs" out_has "capacity_msgs: $(sysv $Q capacity_msgs)\$"
+done
+check "show has state" out_has "depth_msgs: "
+run 0 bpqctl show $Q --json
+check "show --json is one object" sh -c \
+	"head -c1 $TMP/out | grep -q '{' && tail -c2 $TMP/out | grep -q '}'"
+check "show --json has the settings" out_has "\"adjust_interval_ms\":$(sysv $Q adjust_interval_ms)"
+run 1 bpqctl show no-such-queue
+check "show names what failed" err_has "bpqctl: show no-such-queue: No such file or directory"
+run 2 bpqctl show
+run 2 bpqctl show $Q extra
+
+# --- set ---
+run 0 bpqctl set $Q capacity_msgs=16 strategy=drop-oldest
+check "set capacity_msgs" [ "$(sysv $Q capacity_msgs)" = 16 ]
+check "set strategy" [ "$(sysv $Q strategy)" = drop-oldest ]
+run 1 bpqctl set $Q capacity_msgs=0
+check "set error names queue, key and errno" \
+	err_has "bpqctl: set $Q capacity_msgs=0: Invalid argument"
+run 1 bpqctl set $Q capacity_msgs=8 min_rate=0
+check "set is atomic (nothing applied on error)" [ "$(sysv $Q capacity_msgs)" = 16 ]
+run 2 bpqctl set $Q colour=red
+check "unknown key named" err_has "'colour'"
+run 2 bpqctl set $Q capacity_msgs=abc
+run 2 bpqctl set $Q strategy=fast
+run 2 bpqctl set $Q capacity_msgs
+run 2 bpqctl set $Q
+run 1 bpqctl set no-such-queue capacity_msgs=1
+run 0 bpqctl set $Q high_watermark=100 low_watermark=100
+run 0 bpqctl set $Q high_watermark=80
+check "high_watermark alone lowers low_watermark" \
+	[ "$(sysv $Q high_watermark)/$(sysv $Q low_watermark)" = 80/80 ]
+run 0 bpqctl set $Q high_watermark=100 low_watermark=100
+
+# --- messages, stats, flush, reset ---
+run 0 bpqctl reset $Q
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+	printf "message %s" "$i" >/dev/$Q
+done
+run 0 bpqctl stats $Q
+check "stats enqueued_msgs" out_has "enqueued_msgs: 20\$"
+check "stats dropped_oldest" out_has "dropped_oldest: 4\$"
+run 0 bpqctl list
+check "list depth/capacity" out_has "^$Q .* 16/16 "
+run 0 bpqctl stats $Q --json
+check "stats --json counters" out_has '"enqueued_msgs":20,'
+check "stats --json histogram" out_has '"latency_hist":\[{"le_ns":1024,"count":'
+check "stats --json is one object" sh -c \
+	"head -c1 $TMP/out | grep -q '{' && tail -c3 $TMP/out | grep -q ']}'"
+dd if=/dev/$Q of=/dev/null bs=4096 count=2 2>/dev/null
+run 0 bpqctl stats $Q --prometheus
+cp "$TMP/out" "$TMP/prom"
+for m in bpq_enqueued_total bpq_dequeued_total bpq_messages_dropped_total \
+	 bpq_backpressure_applied_total bpq_queue_utilization \
+	 bpq_processing_latency_seconds bpq_throughput_rate \
+	 bpq_credits_available bpq_credit_starvation_total; do
+	check "prometheus: one HELP and TYPE for $m" sh -c \
+		"[ \$(grep -c '^# HELP $m ' $TMP/prom) -eq 1 ] && [ \$(grep -c '^# TYPE $m ' $TMP/prom) -eq 1 ]"
+	check "prometheus: $m labelled" grep -q "^$m[_a-z]*{queue=\"$(sysv $Q name)\",strategy=\"drop-oldest\"" "$TMP/prom"
+done
+check "prometheus: every sample line well-formed" sh -c \
+	"! grep -v '^#' $TMP/prom | grep -v -E '^[a-z_]+\{([a-z_]+=\"[^\"]*\",?)+\} [0-9.e+-]+\$'"
+check "prometheus: enqueued" grep -q '^bpq_enqueued_total{.*} 20$' "$TMP/prom"
+check "prometheus: dropped oldest" grep -q '^bpq_messages_dropped_total{.*reason="oldest"} 4$' "$TMP/prom"
+check "prometheus: dequeued" grep -q '^bpq_dequeued_total{.*} 2$' "$TMP/prom"
+check "prometheus: utilization 14/16" grep -q '^bpq_queue_utilization{.*} 0.8[78]' "$TMP/prom"
+check "prometheus: +Inf bucket = _count = 2" sh -c \
+	"grep -q 'le=\"+Inf\"} 2\$' $TMP/prom && grep -q '^bpq_processing_latency_seconds_count{.*} 2\$' $TMP/prom"
+check "prometheus: buckets cumulative" sh -c \
+	"grep '_bucket{' $TMP/prom | awk '{ if (\$2 < last) exit 1; last = \$2 }'"
+run 0 bpqctl stats --prometheus
+check "prometheus for all queues: one HELP per metric" sh -c \
+	"[ \$(grep -c '^# HELP bpq_enqueued_total ' $TMP/out) -eq 1 ] && [ \$(grep -c '^bpq_enqueued_total{' $TMP/out) -ge 4 ]"
+run 0 bpqctl stats --json
+check "stats --json for all queues is an array" sh -c "head -c2 $TMP/out | grep -q '^\[{'"
+run 2 bpqctl stats $Q --yaml
+run 1 bpqctl stats no-such-queue
+run 0 bpqctl flush $Q
+check "flush prints how many" out_has '^14$'
+check "flush empties" [ "$(sysv $Q depth_msgs)" = 0 ]
+check "flushed counted" [ "$(sysv $Q stats/flushed)" = 14 ]
+run 2 bpqctl flush
+run 1 bpqctl flush no-such-queue
+run 0 bpqctl reset $Q
+check "reset zeroes enqueued" [ "$(sysv $Q stats/enqueued_msgs)" = 0 ]
+run 2 bpqctl reset
+run 1 bpqctl reset no-such-queue
+
+# --- create, grant, destroy ---
+run 0 bpqctl create ctltest capacity_msgs=32 strategy=credit
+new=$(cat "$TMP/out")
+check "create prints bpqN" sh -c "echo $new | grep -q '^bpq[0-9][0-9]*\$'"
+check "create names the queue" [ "$(sysv "$new" name)" = ctltest ]
+check "create sets capacity" [ "$(sysv "$new" capacity_msgs)" = 32 ]
+check "create sets strategy" [ "$(sysv "$new" strategy)" = credit ]
+check "created device node" [ -c "/dev/$new" ]
+run 0 bpqctl show ctltest
+check "show by created name" out_has "^queue: $new\$"
+run 1 bpqctl create ctltest
+check "create existing names it" err_has "create ctltest: File exists"
+run 1 bpqctl create 'bad/name'
+run 1 bpqctl create ctlbad capacity_msgs=0
+check "failed create leaves no queue" sh -c "! grep -qx ctlbad /sys/class/bpq/*/name"
+run 2 bpqctl create ctlbad2 colour=red
+check "bad usage creates nothing" sh -c "! grep -qx ctlbad2 /sys/class/bpq/*/name"
+run 2 bpqctl create
+run 0 bpqctl grant ctltest 5
+check "grant adds credits" [ "$(sysv "$new" credits_available)" = 5 ]
+run 0 bpqctl grant "/dev/$new" 7
+check "grant by path" [ "$(sysv "$new" credits_available)" = 12 ]
+run 1 bpqctl grant ctltest 0
+check "grant 0 names what failed" err_has "grant ctltest 0: Invalid argument"
+run 2 bpqctl grant ctltest many
+run 2 bpqctl grant ctltest
+run 1 bpqctl grant no-such-queue 1
+run 0 bpqctl destroy ctltest
+check "destroy removes the queue" [ ! -e "/sys/class/bpq/$new" ]
+run 1 bpqctl destroy ctltest
+run 2 bpqctl destroy
+run 2 bpqctl destroy a b
+
+# --- watch ---
+run 0 bpqctl watch --interval 100 --count 2
+check "watch header" out_has '^QUEUE'
+check "watch shows every queue" sh -c "[ \$(grep -c '^bpq[0-3] ' $TMP/out) -eq 8 ]"
+run 0 bpqctl watch $Q -i 50 -c 3
+check "watch Q shows one queue" sh -c "[ \$(grep -c '^bpq' $TMP/out) -eq 3 ]"
+check "watch depth bar" out_has '\[\.\.\.*\]'
+run 1 bpqctl watch no-such-queue --count 1
+run 2 bpqctl watch --interval abc
+run 2 bpqctl watch --count
+# SIGINT ends it with status 0
+bpqctl watch --interval 100 >/dev/null 2>&1 &
+wpid=$!
+sleep 1
+kill -INT $wpid
+wait $wpid
+check "watch ends on SIGINT with 0" [ $? -eq 0 ]
+
+# --- apply ---
+cat >"$TMP/good.yaml" <<'YAML'
+# two queues of the pattern's template
+queues:
+  orders:
+    size: 1000            # capacity_msgs
+    strategy: block
+    timeout: 2s
+    high_watermark: 80
+    low_watermark: 60
+    max_msg_size: 4096
+  events:
+    strategy: credit
+    flow_control: { type: credit, initial_credits: 100, auto_credit: true }
+  metrics:
+    strategy: adaptive
+    timeout: 500ms
+    adaptive: { target_latency_ms: 20, adjustment_interval: 100, min_rate: 100, max_rate: 100000 }
+YAML
+run 0 bpqctl apply "$TMP/good.yaml"
+o=$(dev_of orders)
+e=$(dev_of events)
+m=$(dev_of metrics)
+check "apply created orders, events, metrics" [ -n "$o" -a -n "$e" -a -n "$m" ]
+check "apply: size" [ "$(sysv "$o" capacity_msgs)" = 1000 ]
+check "apply: timeout 2s" [ "$(sysv "$o" write_timeout_ms)" = 2000 ]
+check "apply: watermarks" [ "$(sysv "$o" high_watermark)/$(sysv "$o" low_watermark)" = 80/60 ]
+check "apply: max_msg_size" [ "$(sysv "$o" max_msg_size)" = 4096 ]
+check "apply: credit strategy" [ "$(sysv "$e" strategy)" = credit ]
+check "apply: initial credits" [ "$(sysv "$e" credits_available)" = 100 ]
+check "apply: auto_credit" [ "$(sysv "$e" auto_credit)" = 1 ]
+check "apply: adaptive" [ "$(sysv "$m" strategy)/$(sysv "$m" target_latency_us)/$(sysv "$m" adjust_interval_ms)/$(sysv "$m" min_rate)/$(sysv "$m" max_rate)" = adaptive/20000/100/100/100000 ]
+check "apply: timeout 500ms" [ "$(sysv "$m" write_timeout_ms)" = 500 ]
+run 0 bpqctl apply "$TMP/good.yaml"
+check "apply twice updates, creates nothing" sh -c \
+	"grep -q 'orders updated' $TMP/out && [ \$(cat /sys/class/bpq/*/name | grep -cx orders) -eq 1 ]"
+cat >"$TMP/bad.yaml" <<'YAML'
+queues:
+  fresh:
+    size: 10
+  orders:
+    colour: red
+YAML
+run 1 bpqctl apply "$TMP/bad.yaml"
+check "apply: unknown key with file and line" err_has "$TMP/bad.yaml:5: unknown key 'colour'"
+check "apply: nothing applied from a bad file" sh -c "! grep -qx fresh /sys/class/bpq/*/name"
+printf 'queues:\n  orders:\n    size: abc\n' >"$TMP/bad2.yaml"
+run 1 bpqctl apply "$TMP/bad2.yaml"
+check "apply: bad value with file and line" err_has "$TMP/bad2.yaml:3: bad value for 'size': 'abc'"
+check "apply: orders untouched" [ "$(sysv "$o" capacity_msgs)" = 1000 ]
+printf 'queues:\n  fresh:\n    size: 5\n  metrics:\n    adaptive: { min_rate: 200000 }\n' >"$TMP/bad3.yaml"
+run 1 bpqctl apply "$TMP/bad3.yaml"
+check "apply: kernel refusal names the queue" err_has "queue 'metrics': set config: Invalid argument"
+check "apply: rolled back the queue it created" sh -c "! grep -qx fresh /sys/class/bpq/*/name"
+run 1 bpqctl apply "$TMP/missing.yaml"
+run 2 bpqctl apply
+for n in orders events metrics; do
+	bpqctl destroy "$n" || not_ok "destroy $n"
+done
+
+# --- put bpq3 back ---
+bpqctl set $Q $orig || not_ok "restore $Q"
+bpqctl reset $Q
+rm -rf "$TMP"
+
+echo "# $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _BPQ_BPQCTL_H
+#define _BPQ_BPQCTL_H
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <bpq.h>
+
+#define BPQCTL_VERSION	"0.1"
+
+/* Exit statuses, as SPEC.md section 7 */
+#define EXIT_OK		0
+#define EXIT_FAIL	1
+#define EXIT_USAGE	2
+
+/* bpqctl never reads or writes messages; a plain open does for ioctls. */
+#define O_RDONLY_NB	(O_RDONLY | O_NONBLOCK)
+
+extern const char *prog;
+
+/* Subcommands: argv[0] is the subcommand's name. */
+int list_main(int argc, char **argv);
+int show_main(int argc, char **argv);
+int set_main(int argc, char **argv);
+int create_main(int argc, char **argv);
+int destroy_main(int argc, char **argv);
+int grant_main(int argc, char **argv);
+int flush_main(int argc, char **argv);
+int stats_main(int argc, char **argv);
+int watch_main(int argc, char **argv);
+int reset_main(int argc, char **argv);
+int apply_main(int argc, char **argv);
+
+/* common.c */
+void __attribute__((format(printf, 1, 2))) err_msg(const char *fmt, ...);
+int usage_fail(const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int is_help(const char *arg);
+int wants_help(int argc, char **argv);
+int print_usage(const char *usage);
+int open_queue(const char *cmd, const char *q, int flags, int *index);
+
+/* One queue as bpqctl shows it: a config and a stats snapshot. */
+struct queue_snap {
+	unsigned int index;
+	char name[BPQ_NAME_MAX + 1];
+	struct bpq_config cfg;
+	struct bpq_stats st;
+};
+int snap_load_fd(int fd, unsigned int index, struct queue_snap *s);
+int snap_load(unsigned int index, struct queue_snap *s);
+int load_all(const char *cmd, struct queue_snap **out, int *nr);
+
+/* settings.c: the sysfs setting names and their place in bpq_config. */
+struct setting {
+	const char *name;
+	size_t offset;
+	unsigned int width;	/* 4 or 8 bytes */
+};
+extern const struct setting settings[];
+extern const unsigned int nr_settings;
+
+/* A partial config: the settings named in have (bit = index in settings). */
+struct config_change {
+	uint32_t have;
+	struct bpq_config val;
+};
+int setting_find(const char *name);
+int setting_parse(int idx, const char *text, struct bpq_config *cfg);
+uint64_t setting_get(int idx, const struct bpq_config *cfg);
+void setting_put(int idx, struct bpq_config *cfg, uint64_t v);
+void change_set(struct config_change *c, int idx, uint64_t v);
+void change_apply(const struct config_change *c, struct bpq_config *cfg);
+int parse_u64(const char *s, uint64_t max, uint64_t *out);
+int parse_changes(const char *cmd, const char *usage, int argc, char **argv,
+		  struct config_change *c, char *desc, size_t desclen);
+int set_changes(int fd, const struct config_change *c);
+
+/* format.c: output of list, show and stats. */
+const char *snap_strategy(const struct queue_snap *s);
+void print_list(FILE *f, const struct queue_snap *s, int n, int json);
+void print_show(FILE *f, const struct queue_snap *s, int json);
+void print_stats(FILE *f, const struct queue_snap *s, int json);
+void print_prometheus(FILE *f, const struct queue_snap *s, int n);
+void json_string(FILE *f, const char *s);
+
+/* config.c: the YAML file of apply. */
+struct apply_queue {
+	char name[BPQ_NAME_MAX];
+	int line;
+	struct config_change change;
+	uint64_t initial_credits;
+};
+struct apply_file {
+	struct apply_queue *queues;
+	int nr;
+};
+int apply_parse(const char *file, const char *text, size_t len,
+		struct apply_file *out, char *err, size_t errlen);
+void apply_free(struct apply_file *af);
+
+#endif /* _BPQ_BPQCTL_H */

@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Output of list, show and stats: text for people, JSON for programs (one
+ * document per call, like "ip -j"), and the Prometheus text exposition
+ * format. Everything here works on snapshots only, so that the host tests
+ * can feed it fake ones.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "bpqctl.h"
+
+const char *snap_strategy(const struct queue_snap *s)
+{
+	const char *name = bpq_strategy_name(s->cfg.strategy);
+
+	return name ? name : "unknown";
+}
+
+void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+struct field {
+	const char *name;
+	size_t offset;
+	unsigned int width;
+};
+
+#define STATE(f) { #f, offsetof(struct bpq_stats, f), \
+		   sizeof(((struct bpq_stats *)0)->f) }
+
+static const struct field state_fields[] = {
+	STATE(depth_msgs), STATE(depth_bytes), STATE(utilization),
+	STATE(pressure), STATE(credits_available), STATE(rate),
+	STATE(throughput),
+};
+
+static const struct field counter_fields[] = {
+	STATE(enqueued_msgs), STATE(enqueued_bytes), STATE(dequeued_msgs),
+	STATE(dequeued_bytes), STATE(dropped_newest), STATE(dropped_oldest),
+	STATE(flushed), STATE(backpressure_applied), STATE(blocked_ns),
+	STATE(throttled_ns), STATE(timeouts), STATE(credit_starvation),
+	STATE(credit_starved_ns),
+};
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static uint64_t field_get(const struct field *fl, const struct bpq_stats *st)
+{
+	const char *p = (const char *)st + fl->offset;
+	uint32_t v32;
+	uint64_t v64;
+
+	if (fl->width == 8) {
+		memcpy(&v64, p, 8);
+		return v64;
+	}
+	memcpy(&v32, p, 4);
+	return v32;
+}
+
+static uint64_t bucket_bound_ns(int i)
+{
+	return i < BPQ_LATENCY_BUCKETS - 1 ? 1ULL << (10 + i) : UINT64_MAX;
+}
+
+static void json_fields(FILE *f, const struct field *fl, unsigned int n,
+			const struct bpq_stats *st)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		fprintf(f, ",\"%s\":%" PRIu64, fl[i].name, field_get(&fl[i], st));
+}
+
+static void json_head(FILE *f, const struct queue_snap *s)
+{
+	fprintf(f, "{\"device\":\"bpq%u\",\"index\":%u,\"name\":", s->index,
+		s->index);
+	json_string(f, s->name);
+	fprintf(f, ",\"strategy\":");
+	json_string(f, snap_strategy(s));
+}
+
+void print_list(FILE *f, const struct queue_snap *s, int n, int json)
+{
+	int i, w;
+
+	if (json) {
+		fputc('[', f);
+		for (i = 0; i < n; i++) {
+			if (i)
+				fputc(',', f);
+			json_head(f, &s[i]);
+			fprintf(f, ",\"depth_msgs\":%" PRIu64
+				",\"capacity_msgs\":%u,\"depth_bytes\":%" PRIu64
+				",\"capacity_bytes\":%" PRIu64
+				",\"utilization\":%u,\"pressure\":%u}",
+				(uint64_t)s[i].st.depth_msgs,
+				s[i].cfg.capacity_msgs,
+				(uint64_t)s[i].st.depth_bytes,
+				(uint64_t)s[i].cfg.capacity_bytes,
+				s[i].st.utilization, s[i].st.pressure);
+		}
+		fputs("]\n", f);
+		return;
+	}
+	for (i = 0, w = 12; i < n; i++)
+		if ((int)strlen(s[i].name) > w)
+			w = strlen(s[i].name);
+	for (i = 0; i < n; i++)
+		fprintf(f, "bpq%-4u %-*s %-11s %8" PRIu64 "/%-8u %3u%%%s\n",
+			s[i].index, w, s[i].name, snap_strategy(&s[i]),
+			(uint64_t)s[i].st.depth_msgs, s[i].cfg.capacity_msgs,
+			s[i].st.utilization,
+			s[i].st.pressure ? " pressure" : "");
+}
+
+void print_show(FILE *f, const struct queue_snap *s, int json)
+{
+	unsigned int i;
+
+	if (json) {
+		json_head(f, s);
+		for (i = 1; i < nr_settings; i++)
+			fprintf(f, ",\"%s\":%" PRIu64, settings[i].name,
+				setting_get(i, &s->cfg));
+		json_fields(f, state_fields, ARRAY_SIZE(state_fields), &s->st);
+		fputs("}\n", f);
+		return;
+	}
+	fprintf(f, "queue: bpq%u\n  name: %s\n  strategy: %s\n", s->index,
+		s->name, snap_strategy(s));
+	for (i = 1; i < nr_settings; i++)
+		fprintf(f, "  %s: %" PRIu64 "\n", settings[i].name,
+			setting_get(i, &s->cfg));
+	for (i = 0; i < ARRAY_SIZE(state_fields); i++)
+		fprintf(f, "  %s: %" PRIu64 "\n", state_fields[i].name,
+			field_get(&state_fields[i], &s->st));
+}
+
+void print_stats(FILE *f, const struct queue_snap *s, int json)
+{
+	unsigned int i;
+
+	if (json) {
+		json_head(f, s);
+		json_fields(f, counter_fields, ARRAY_SIZE(counter_fields),
+			    &s->st);
+		fputs(",\"latency_hist\":[", f);
+		for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
+			fprintf(f, "%s{\"le_ns\":%" PRIu64 ",\"count\":%" PRIu64
+				"}", i ? "," : "", bucket_bound_ns(i),
+				(uint64_t)s->st.latency_hist[i]);
+		fputs("]}\n", f);
+		return;
+	}
+	fprintf(f, "queue: bpq%u\n  name: %s\n  strategy: %s\n", s->index,
+		s->name, snap_strategy(s));
+	for (i = 0; i < ARRAY_SIZE(counter_fields); i++)
+		fprintf(f, "  %s: %" PRIu64 "\n", counter_fields[i].name,
+			field_get(&counter_fields[i], &s->st));
+	fputs("  latency_hist:\n", f);
+	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
+		if (s->st.latency_hist[i])
+			fprintf(f, "    %s%" PRIu64 " ns: %" PRIu64 "\n",
+				i < BPQ_LATENCY_BUCKETS - 1 ? "< " : ">= ",
+				i < BPQ_LATENCY_BUCKETS - 1 ?
+					bucket_bound_ns(i) :
+					bucket_bound_ns(i - 1),
+				(uint64_t)s->st.latency_hist[i]);
+}
+
+/* Label values: backslash, double quote and newline escaped. */
+static void prom_labels(FILE *f, const struct queue_snap *s, const char *extra)
+{
+	const char *p;
+
+	fputs("{queue=\"", f);
+	for (p = s->name; *p; p++) {
+		if (*p == '\\' || *p == '"')
+			fputc('\\', f);
+		if (*p == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*p, f);
+	}
+	fprintf(f, "\",strategy=\"%s\"%s%s}", snap_strategy(s),
+		extra ? "," : "", extra ? extra : "");
+}
+
+static void prom_head(FILE *f, const char *name, const char *type,
+		      const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+enum prom_value {
+	PV_ENQUEUED, PV_DEQUEUED, PV_BACKPRESSURE, PV_UTILIZATION,
+	PV_THROUGHPUT, PV_CREDITS, PV_STARVATION,
+};
+
+static void prom_value(FILE *f, const struct queue_snap *s, enum prom_value v)
+{
+	const struct bpq_stats *st = &s->st;
+
+	switch (v) {
+	case PV_ENQUEUED:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->enqueued_msgs);
+		break;
+	case PV_DEQUEUED:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->dequeued_msgs);
+		break;
+	case PV_BACKPRESSURE:
+		fprintf(f, " %" PRIu64 "\n",
+			(uint64_t)st->backpressure_applied);
+		break;
+	case PV_UTILIZATION:
+		fprintf(f, " %g\n", st->utilization / 100.0);
+		break;
+	case PV_THROUGHPUT:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->throughput);
+		break;
+	case PV_CREDITS:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->credits_available);
+		break;
+	case PV_STARVATION:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->credit_starvation);
+		break;
+	}
+}
+
+static const struct {
+	const char *name, *type, *help;
+	enum prom_value v;
+} prom_simple[] = {
+	{ "bpq_enqueued_total", "counter",
+	  "Messages accepted into the queue.", PV_ENQUEUED },
+	{ "bpq_dequeued_total", "counter",
+	  "Messages delivered to readers.", PV_DEQUEUED },
+	{ "bpq_backpressure_applied_total", "counter",
+	  "Writers that had to wait or were refused.", PV_BACKPRESSURE },
+	{ "bpq_queue_utilization", "gauge",
+	  "Fill level of the tighter capacity bound, 0 to 1.", PV_UTILIZATION },
+	{ "bpq_throughput_rate", "gauge",
+	  "Dequeued messages per second, moving average.", PV_THROUGHPUT },
+	{ "bpq_credits_available", "gauge",
+	  "Credit balance of the credit strategy.", PV_CREDITS },
+	{ "bpq_credit_starvation_total", "counter",
+	  "Writers that found no credit.", PV_STARVATION },
+};
+
+static void prom_simple_metric(FILE *f, const struct queue_snap *s, int n,
+			       unsigned int m)
+{
+	int i;
+
+	prom_head(f, prom_simple[m].name, prom_simple[m].type,
+		  prom_simple[m].help);
+	for (i = 0; i < n; i++) {
+		fputs(prom_simple[m].name, f);
+		prom_labels(f, &s[i], NULL);
+		prom_value(f, &s[i], prom_simple[m].v);
+	}
+}
+
+static void prom_dropped(FILE *f, const struct queue_snap *s, int n)
+{
+	static const char *const reasons[] = { "newest", "oldest", "flushed" };
+	char label[32];
+	uint64_t v;
+	int i, r;
+
+	prom_head(f, "bpq_messages_dropped_total", "counter",
+		  "Messages lost: refused (newest), evicted (oldest) or flushed.");
+	for (i = 0; i < n; i++) {
+		for (r = 0; r < 3; r++) {
+			v = r == 0 ? s[i].st.dropped_newest :
+			    r == 1 ? s[i].st.dropped_oldest : s[i].st.flushed;
+			snprintf(label, sizeof(label), "reason=\"%s\"",
+				 reasons[r]);
+			fputs("bpq_messages_dropped_total", f);
+			prom_labels(f, &s[i], label);
+			fprintf(f, " %" PRIu64 "\n", v);
+		}
+	}
+}
+
+/*
+ * Bucket i of latency_hist counts sojourn times below 2^(10+i) ns, the last
+ * one everything longer; the kernel keeps no sum, so _sum takes each bucket
+ * at its midpoint (the open last bucket at its lower bound).
+ */
+static void prom_latency(FILE *f, const struct queue_snap *s, int n)
+{
+	const char *name = "bpq_processing_latency_seconds";
+	char label[64];
+	uint64_t cum;
+	double sum, lo, hi;
+	int i, b;
+
+	prom_head(f, name, "histogram",
+		  "Time from enqueue to delivery; _sum is approximate "
+		  "(bucket midpoints).");
+	for (i = 0; i < n; i++) {
+		cum = 0;
+		sum = 0;
+		for (b = 0; b < BPQ_LATENCY_BUCKETS; b++) {
+			uint64_t c = s[i].st.latency_hist[b];
+
+			cum += c;
+			lo = b ? (double)(1ULL << (9 + b)) : 0;
+			hi = b < BPQ_LATENCY_BUCKETS - 1 ?
+				(double)(1ULL << (10 + b)) : lo;
+			sum += c * (lo + hi) / 2 / 1e9;
+			if (b == BPQ_LATENCY_BUCKETS - 1)
+				snprintf(label, sizeof(label), "le=\"+Inf\"");
+			else
+				snprintf(label, sizeof(label), "le=\"%.15g\"",
+					 bucket_bound_ns(b) / 1e9);
+			fprintf(f, "%s_bucket", name);
+			prom_labels(f, &s[i], label);
+			fprintf(f, " %" PRIu64 "\n", cum);
+		}
+		fprintf(f, "%s_sum", name);
+		prom_labels(f, &s[i], NULL);
+		fprintf(f, " %.9g\n", sum);
+		fprintf(f, "%s_count", name);
+		prom_labels(f, &s[i], NULL);
+		fprintf(f, " %" PRIu64 "\n", cum);
+	}
+}
+
+void print_prometheus(FILE *f, const struct queue_snap *s, int n)
+{
+	unsigned int m;
+
+	prom_simple_metric(f, s, n, 0);
+	prom_simple_metric(f, s, n, 1);
+	prom_dropped(f, s, n);
+	for (m = 2; m < ARRAY_SIZE(prom_simple); m++)
+		prom_simple_metric(f, s, n, m);
+	prom_latency(f, s, n);
+}

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <string.h>
+#include <unistd.h>
+
+#include "bpqctl.h"
+
+static const char usage[] = "reset Q";
+
+int reset_main(int argc, char **argv)
+{
+	int fd, ret;
+
+	if (wants_help(argc, argv))
+		return print_usage(usage);
+	if (argc != 2)
+		return usage_fail(usage, "reset: %s",
+				  argc < 2 ? "no queue given" : "too many arguments");
+	fd = open_queue("reset", argv[1], O_RDONLY_NB, NULL);
+	if (fd < 0)
+		return EXIT_FAIL;
+	ret = bpq_reset_stats(fd);
+	close(fd);
+	if (ret < 0) {
+		err_msg("reset %s: %s", argv[1], strerror(-ret));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}

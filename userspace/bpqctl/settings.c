@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The settings of a queue by their sysfs names, and partial changes to a
+ * struct bpq_config that are applied in one BPQ_IOC_SET_CONFIG.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpqctl.h"
+
+#define SETTING(f) { #f, offsetof(struct bpq_config, f), \
+		     sizeof(((struct bpq_config *)0)->f) }
+
+const struct setting settings[] = {
+	SETTING(strategy),
+	SETTING(capacity_msgs),
+	SETTING(capacity_bytes),
+	SETTING(max_msg_size),
+	SETTING(high_watermark),
+	SETTING(low_watermark),
+	SETTING(write_timeout_ms),
+	SETTING(auto_credit),
+	SETTING(target_latency_us),
+	SETTING(min_rate),
+	SETTING(max_rate),
+	SETTING(adjust_interval_ms),
+};
+
+const unsigned int nr_settings = sizeof(settings) / sizeof(settings[0]);
+
+int setting_find(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr_settings; i++)
+		if (!strcmp(settings[i].name, name))
+			return i;
+	return -ENOENT;
+}
+
+/* Decimal (or 0x hex) digits only, no sign, no trailing junk. */
+int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !((*s >= '0' && *s <= '9')))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (*end || errno || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+uint64_t setting_get(int idx, const struct bpq_config *cfg)
+{
+	const char *p = (const char *)cfg + settings[idx].offset;
+	uint32_t v32;
+	uint64_t v64;
+
+	if (settings[idx].width == 8) {
+		memcpy(&v64, p, 8);
+		return v64;
+	}
+	memcpy(&v32, p, 4);
+	return v32;
+}
+
+void setting_put(int idx, struct bpq_config *cfg, uint64_t v)
+{
+	char *p = (char *)cfg + settings[idx].offset;
+	uint32_t v32 = v;
+
+	if (settings[idx].width == 8)
+		memcpy(p, &v, 8);
+	else
+		memcpy(p, &v32, 4);
+}
+
+int setting_parse(int idx, const char *text, struct bpq_config *cfg)
+{
+	uint64_t v;
+	int s;
+
+	if (!strcmp(settings[idx].name, "strategy")) {
+		s = bpq_strategy_parse(text);
+		if (s < 0)
+			return s;
+		v = s;
+	} else if (parse_u64(text, settings[idx].width == 8 ? UINT64_MAX :
+				     UINT32_MAX, &v)) {
+		return -EINVAL;
+	}
+	setting_put(idx, cfg, v);
+	return 0;
+}
+
+void change_set(struct config_change *c, int idx, uint64_t v)
+{
+	setting_put(idx, &c->val, v);
+	c->have |= 1U << idx;
+}
+
+/*
+ * The kernel wants low_watermark <= high_watermark; lowering only the high
+ * one (from the default 100/100) takes the low one along, so that
+ * "high_watermark=80" alone does what it says.
+ */
+void change_apply(const struct config_change *c, struct bpq_config *cfg)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr_settings; i++)
+		if (c->have & (1U << i))
+			setting_put(i, cfg, setting_get(i, &c->val));
+	if ((c->have & (1U << setting_find("high_watermark"))) &&
+	    !(c->have & (1U << setting_find("low_watermark"))) &&
+	    cfg->low_watermark > cfg->high_watermark)
+		cfg->low_watermark = cfg->high_watermark;
+}

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <string.h>
+#include <unistd.h>
+
+#include "bpqctl.h"
+
+static const char usage[] = "show Q [--json]";
+
+int show_main(int argc, char **argv)
+{
+	const char *q = NULL;
+	struct queue_snap s;
+	int i, fd, idx, ret, json = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (is_help(argv[i]))
+			return print_usage(usage);
+		else if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
+			json = 1;
+		else if (argv[i][0] == '-' || q)
+			return usage_fail(usage, "show: unexpected '%s'",
+					  argv[i]);
+		else
+			q = argv[i];
+	}
+	if (!q)
+		return usage_fail(usage, "show: no queue given");
+	fd = open_queue("show", q, O_RDONLY_NB, &idx);
+	if (fd < 0)
+		return EXIT_FAIL;
+	ret = snap_load_fd(fd, idx, &s);
+	close(fd);
+	if (ret < 0) {
+		err_msg("show %s: %s", q, strerror(-ret));
+		return EXIT_FAIL;
+	}
+	print_show(stdout, &s, json);
+	return EXIT_OK;
+}

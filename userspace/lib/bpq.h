@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libbpq: thin wrappers around the bpq character devices.
+ *
+ * Every function returns a negative errno value on failure (-ENOENT,
+ * -EAGAIN, ...) and never reports through errno. Timeouts are in
+ * milliseconds: < 0 waits as the queue and the file say (forever, or the
+ * queue's write_timeout_ms for a writer), 0 never waits, > 0 bounds the wait.
+ */
+#ifndef _BPQ_LIB_H
+#define _BPQ_LIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <linux/bpq.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BPQ_CONTROL_PATH	"/dev/bpq-control"
+#define BPQ_SYSFS_CLASS		"/sys/class/bpq"
+
+int bpq_open(const char *q, int flags);
+
+ssize_t bpq_send(int fd, const void *buf, size_t len, int timeout_ms);
+ssize_t bpq_recv(int fd, void *buf, size_t len, struct bpq_msg_info *info,
+		 int timeout_ms);
+int bpq_send_batch(int fd, const struct iovec *iov, unsigned int count,
+		   int timeout_ms);
+int bpq_recv_batch(int fd, void *buf, size_t len, struct bpq_msg_info *infos,
+		   unsigned int max_records, int timeout_ms);
+
+int bpq_get_config(int fd, struct bpq_config *cfg);
+int bpq_set_config(int fd, const struct bpq_config *cfg);
+int bpq_get_stats(int fd, struct bpq_stats *stats);
+int bpq_reset_stats(int fd);
+int bpq_grant(int fd, uint64_t credits);
+int bpq_flush(int fd);
+
+int bpq_create(const char *name, unsigned int *index);
+int bpq_destroy(unsigned int index);
+
+const char *bpq_strategy_name(unsigned int strategy);
+int bpq_strategy_parse(const char *name);
+
+int bpq_index_of(int fd);
+int bpq_queue_name(unsigned int index, char *buf, size_t len);
+int bpq_lookup(const char *q);
+int bpq_list(unsigned int *indexes, unsigned int max);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* _BPQ_LIB_H */
