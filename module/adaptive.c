@@ -5,21 +5,31 @@
  *
  * Controller, evaluated once per adjust_interval_ms (lazily, on the next
  * enqueue, delivery or admission check, so an idle queue costs nothing and
- * no timer has to be stopped on destroy):
- *  - the interval's sojourn is that of its last delivery, so a burst that
- *    drained within the interval is not punished (CoDel's minimum serves
- *    the same end but sees a growing standing queue only when it is large,
- *    which made the rate swing to 2.5x the service rate and back in
- *    testing); with no delivery, the age of the oldest queued message, or
- *    0 for an empty queue;
- *  - above the target: rate = min(rate * 9/10, dequeue rate measured over
- *    the interval), so a standing queue drains within an interval or two
- *    even when the consumer slowed down sharply;
- *  - at or below the target: rate = rate * 11/10 + 1, but only when a
- *    writer had to wait for a token in the interval: a rate the writers
- *    do not use is not raised (as TCP validates an idle window);
- *  - always within min_rate ... max_rate. A queue enters adaptive at
- *    min_rate and works its way up (slow start).
+ * no timer has to be stopped on destroy). By Little's law a queue that
+ * serves S msgs/s holds its sojourn at the target when it admits S msgs/s
+ * and its backlog is target * S; so the new rate is the service rate
+ * measured over the interval, times a factor that pulls the sojourn
+ * towards the target:
+ *
+ *	rate = served * (1 + (target - sojourn) / (4 * target))
+ *
+ * with the factor kept within 3/4 ... 5/4: a multiplicative decrease while
+ * the sojourn is above the target, an increase while below. served is a
+ * moving average (weight 1/2 per interval), as single intervals are noisy.
+ *  - sojourn is the mean over the interval's deliveries; with none, the
+ *    age of the oldest queued message (a stalled consumer), or 0 when
+ *    empty;
+ *  - a rate is raised only when a writer had to wait for a token in the
+ *    interval: a rate the writers do not use is not raised (as TCP
+ *    validates an idle window);
+ *  - always within min_rate ... max_rate; a queue enters adaptive at
+ *    min_rate, and each interval may raise it by a quarter (slow start).
+ *
+ * Multiplying the current rate by fixed steps (9/10 above, 11/10 below,
+ * from the CoDel pattern) was tried first: the queue swung between empty
+ * and several times the target, as each step overshoots before the
+ * sojourn shows it. Anchoring on the measured service rate removes the
+ * swing.
  *
  * The bucket is a GCRA: a message conforms when now >= tat - tau, where tat
  * is the theoretical arrival time of the next message and tau lets a burst
@@ -44,9 +54,11 @@ void bpq_adaptive_start(struct bpq_queue *q, u64 now)
 	struct bpq_adaptive *ad = &q->ad;
 
 	ad->rate = q->cfg.min_rate;
+	ad->served = 0;
 	ad->tat = now;
 	ad->interval_start = now;
 	ad->deliveries = 0;
+	ad->sojourn_sum = 0;
 	ad->limited = false;
 }
 
@@ -69,20 +81,25 @@ void bpq_adaptive_tick(struct bpq_queue *q, u64 now)
 	struct bpq_adaptive *ad = &q->ad;
 	u64 elapsed = now - ad->interval_start;
 	u64 target = (u64)q->cfg.target_latency_us * NSEC_PER_USEC;
-	u64 sojourn, served;
+	u64 sojourn, served, rate;
+	s64 err;
 
 	if (elapsed < (u64)q->cfg.adjust_interval_ms * NSEC_PER_MSEC)
 		return;
-	sojourn = ad->deliveries ? ad->last_sojourn : bpq_head_age(q, now);
-	if (sojourn > target) {
-		served = div64_u64(ad->deliveries * NSEC_PER_SEC, elapsed);
-		ad->rate = min(div_u64(ad->rate * 9, 10), served);
-	} else if (ad->limited) {
-		ad->rate = div_u64(ad->rate * 11, 10) + 1;
-	}
+	sojourn = ad->deliveries ? div64_u64(ad->sojourn_sum, ad->deliveries) :
+				   bpq_head_age(q, now);
+	served = mul_u64_u64_div_u64(ad->deliveries, NSEC_PER_SEC, elapsed);
+	ad->served = (ad->served + served) / 2;
+	/* factor = 1 + err / 1024, err in -256 ... 256 */
+	sojourn = min(sojourn, 2 * target);
+	err = div64_s64(((s64)target - (s64)sojourn) * 256, target);
+	rate = div_u64(ad->served * (1024 + err), 1024) + 1;
+	if (rate < ad->rate || ad->limited)
+		ad->rate = rate;
 	bpq_adaptive_clamp(q);
 	ad->interval_start = now;
 	ad->deliveries = 0;
+	ad->sojourn_sum = 0;
 	ad->limited = false;
 }
 
@@ -106,5 +123,5 @@ void bpq_adaptive_admit(struct bpq_queue *q, u64 now)
 void bpq_adaptive_delivered(struct bpq_queue *q, u64 sojourn)
 {
 	q->ad.deliveries++;
-	q->ad.last_sojourn = sojourn;
+	q->ad.sojourn_sum += sojourn;
 }

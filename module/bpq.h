@@ -5,7 +5,9 @@
 #include <linux/bits.h>
 #include <linux/cdev.h>
 #include <linux/device.h>
+#include <linux/hrtimer.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/wait.h>
@@ -53,7 +55,8 @@ struct bpq_adaptive {
 	u64 rate;			/* admitted msgs/s */
 	u64 tat;			/* GCRA theoretical arrival time, ns */
 	u64 interval_start;		/* ns */
-	u64 last_sojourn;		/* of the last delivery, ns */
+	u64 sojourn_sum;		/* over this interval's deliveries, ns */
+	u64 served;			/* moving average, msgs/s */
 	u64 deliveries;			/* in this interval */
 	bool limited;			/* a writer waited for a token */
 };
@@ -62,6 +65,8 @@ struct bpq_queue {
 	struct device dev;
 	struct cdev cdev;
 	char name[BPQ_NAME_MAX];
+	struct mutex cfg_mutex;		/* serializes config changes */
+	struct hrtimer poll_timer;	/* adaptive: EPOLLOUT when a token is due */
 
 	spinlock_t lock;		/* everything below */
 	struct bpq_config cfg;
@@ -97,11 +102,21 @@ static inline struct bpq_queue *bpq_dev_queue(struct device *dev)
 }
 
 /* queue.c */
+
+/* What a receive reports as lost, and how far that takes the file. */
+struct bpq_loss {
+	u64 count;
+	u64 mark;
+};
+
 void bpq_queue_init(struct bpq_queue *q);
 void bpq_queue_free_msgs(struct bpq_queue *q);
 void bpq_queue_kill(struct bpq_queue *q);
 int bpq_check_config(const struct bpq_config *cfg);
 int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg);
+int bpq_update_config(struct bpq_queue *q,
+		      int (*modify)(struct bpq_config *cfg, const char *arg),
+		      const char *arg);
 int bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg);
 int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st);
 int bpq_reset_stats(struct bpq_queue *q);
@@ -117,8 +132,10 @@ int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
 	     u32 timeout_ms);
 struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			       size_t room, u32 flags, u32 timeout_ms,
-			       u64 *lost);
-bool bpq_recv_end(struct bpq_queue *q, struct bpq_msg *msg, bool delivered);
+			       struct bpq_loss *loss);
+bool bpq_recv_end(struct bpq_queue *q, struct bpq_file *bf,
+		  struct bpq_msg *msg, bool delivered,
+		  const struct bpq_loss *loss);
 
 /* adaptive.c */
 void bpq_adaptive_start(struct bpq_queue *q, u64 now);

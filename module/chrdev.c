@@ -91,19 +91,19 @@ static ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	size_t room = iov_iter_count(to);
 	struct bpq_msg *msg;
 	size_t copied;
+	struct bpq_loss loss;
 	ssize_t len;
-	u64 lost;
 
 	if (!room)
 		return 0;
 	for (;;) {
 		msg = bpq_recv_begin(bf->q, bf, room,
-				     bpq_file_flags(iocb->ki_filp), 0, &lost);
+				     bpq_file_flags(iocb->ki_filp), 0, &loss);
 		if (IS_ERR(msg))
 			return PTR_ERR(msg);
 		len = msg->len;
 		copied = copy_to_iter(msg->data, len, to);
-		if (bpq_recv_end(bf->q, msg, copied == len))
+		if (bpq_recv_end(bf->q, bf, msg, copied == len, &loss))
 			return len;
 		if (copied != len)
 			return -EFAULT;

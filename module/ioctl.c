@@ -123,17 +123,18 @@ static void bpq_fill_info(struct bpq_msg_info *info, struct bpq_msg *msg,
  * removed only when both copies succeeded. Returns its length, -EFAULT,
  * or -EAGAIN when it was evicted meanwhile and the caller should retry.
  */
-static int bpq_deliver(struct bpq_queue *q, struct bpq_msg *msg, u64 lost,
-		       void __user *buf, u32 offset, void __user *uinfo)
+static int bpq_deliver(struct bpq_file *bf, struct bpq_msg *msg,
+		       const struct bpq_loss *loss, void __user *buf,
+		       u32 offset, void __user *uinfo)
 {
 	struct bpq_msg_info info;
 	int len = msg->len;
 	bool ok;
 
-	bpq_fill_info(&info, msg, lost, offset);
+	bpq_fill_info(&info, msg, loss->count, offset);
 	ok = !copy_to_user(buf + offset, msg->data, len) &&
 	     !copy_to_user(uinfo, &info, sizeof(info));
-	if (bpq_recv_end(q, msg, ok))
+	if (bpq_recv_end(bf->q, bf, msg, ok, loss))
 		return len;
 	return ok ? -EAGAIN : -EFAULT;
 }
@@ -143,8 +144,8 @@ static int bpq_ucmd_recv(struct bpq_ucmd *ucmd)
 	struct bpq_file *bf = ucmd->ctx;
 	struct bpq_recv *cmd = ucmd->cmd;
 	void __user *uinfo = ucmd->ubuffer + offsetof(struct bpq_recv, info);
+	struct bpq_loss loss;
 	struct bpq_msg *msg;
-	u64 lost;
 	int ret;
 
 	if (cmd->flags & ~BPQ_IO_FLAGS)
@@ -152,11 +153,11 @@ static int bpq_ucmd_recv(struct bpq_ucmd *ucmd)
 	do {
 		msg = bpq_recv_begin(bf->q, bf, cmd->buf_len,
 				     cmd->flags | ucmd->io_flags,
-				     cmd->timeout_ms, &lost);
+				     cmd->timeout_ms, &loss);
 		if (IS_ERR(msg))
 			return PTR_ERR(msg);
-		ret = bpq_deliver(bf->q, msg, lost, u64_to_user_ptr(cmd->buf),
-				  0, uinfo);
+		ret = bpq_deliver(bf, msg, &loss, u64_to_user_ptr(cmd->buf), 0,
+				  uinfo);
 	} while (ret == -EAGAIN);
 	return ret;
 }
@@ -210,9 +211,9 @@ static int bpq_ucmd_recv_batch(struct bpq_ucmd *ucmd)
 	struct bpq_msg_info __user *uinfos = u64_to_user_ptr(cmd->infos);
 	void __user *buf = u64_to_user_ptr(cmd->buf);
 	u32 flags = cmd->flags | ucmd->io_flags, used = 0, n = 0;
+	struct bpq_loss loss;
 	struct bpq_msg *msg;
 	int ret = 0;
-	u64 lost;
 
 	if ((cmd->flags & ~BPQ_IO_FLAGS) || cmd->__reserved)
 		return -EINVAL;
@@ -220,12 +221,12 @@ static int bpq_ucmd_recv_batch(struct bpq_ucmd *ucmd)
 		return -EINVAL;
 	while (n < cmd->max_records) {
 		msg = bpq_recv_begin(bf->q, bf, cmd->buf_len - used, flags,
-				     cmd->timeout_ms, &lost);
+				     cmd->timeout_ms, &loss);
 		if (IS_ERR(msg)) {
 			ret = PTR_ERR(msg);
 			break;
 		}
-		ret = bpq_deliver(bf->q, msg, lost, buf, used, &uinfos[n]);
+		ret = bpq_deliver(bf, msg, &loss, buf, used, &uinfos[n]);
 		if (ret == -EAGAIN)
 			continue;
 		if (ret < 0)
@@ -252,8 +253,12 @@ static int bpq_ucmd_create(struct bpq_ucmd *ucmd)
 	if (!len || len == sizeof(cmd->name))
 		return -EINVAL;
 	for (i = 0; i < len; i++)
-		if (!isalnum(cmd->name[i]) && !strchr("_.-", cmd->name[i]))
+		if (!isascii(cmd->name[i]) ||
+		    (!isalnum(cmd->name[i]) && !strchr("_.-", cmd->name[i])))
 			return -EINVAL;
+	/* names become /dev/bpq/by-name/NAME */
+	if (!strcmp(cmd->name, ".") || !strcmp(cmd->name, ".."))
+		return -EINVAL;
 	/* "N" and "bpqN" name queues by number: a label must not look so */
 	digits = strncmp(cmd->name, "bpq", 3) ? cmd->name : cmd->name + 3;
 	if (*digits && strspn(digits, "0123456789") == strlen(digits))

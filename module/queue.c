@@ -15,6 +15,7 @@
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
 #include <linux/log2.h>
+#include <linux/math64.h>
 #include <linux/mm.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
@@ -53,15 +54,27 @@ static const struct bpq_config bpq_default_config = {
 	.adjust_interval_ms = 100,
 };
 
+static enum hrtimer_restart bpq_poll_timer_fn(struct hrtimer *t)
+{
+	struct bpq_queue *q = container_of(t, struct bpq_queue, poll_timer);
+
+	wake_up_interruptible_poll(&q->poll_wait, EPOLLOUT | EPOLLWRNORM);
+	return HRTIMER_NORESTART;
+}
+
 void bpq_queue_init(struct bpq_queue *q)
 {
+	mutex_init(&q->cfg_mutex);
+	hrtimer_init(&q->poll_timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS);
+	q->poll_timer.function = bpq_poll_timer_fn;
 	spin_lock_init(&q->lock);
 	INIT_LIST_HEAD(&q->msgs);
 	INIT_LIST_HEAD(&q->writers);
 	INIT_LIST_HEAD(&q->readers);
 	init_waitqueue_head(&q->poll_wait);
 	q->cfg = bpq_default_config;
-	bpq_adaptive_start(q, ktime_get_ns());
+	q->tp_start = ktime_get_ns();
+	bpq_adaptive_start(q, q->tp_start);
 }
 
 /*
@@ -105,6 +118,7 @@ static void bpq_reap(struct list_head *reap)
 
 void bpq_queue_free_msgs(struct bpq_queue *q)
 {
+	hrtimer_cancel(&q->poll_timer);
 	bpq_reap(&q->msgs);
 	INIT_LIST_HEAD(&q->msgs);
 }
@@ -201,6 +215,17 @@ static void bpq_take(struct bpq_queue *q, struct bpq_msg *msg)
 {
 	msg->flags |= BPQ_MSG_INFLIGHT;
 	q->inflight++;
+}
+
+static void bpq_feed_readers(struct bpq_queue *q);
+
+/* A message a reader took but did not deliver is available again. */
+static void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg)
+{
+	msg->flags &= ~BPQ_MSG_INFLIGHT;
+	q->inflight--;
+	bpq_feed_readers(q);
+	bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
 }
 
 /* Hand available messages to waiting readers, oldest reader first. */
@@ -430,6 +455,7 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 			q->stats.timeouts++;
 		/* the new head may fit where we did not */
 		bpq_admit_writers(q, reap);
+		bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM);
 	} while (w->result == BPQ_PENDING);
 
 	*clock += ktime_to_ns(ktime_sub(ktime_get(), start));
@@ -473,7 +499,7 @@ int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
  */
 struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			       size_t room, u32 flags, u32 timeout_ms,
-			       u64 *lost)
+			       struct bpq_loss *loss)
 {
 	struct bpq_reader r = { };
 	bool keep_place = false;
@@ -485,28 +511,27 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 	spin_lock(&q->lock);
 	deadline = bpq_deadline(ktime_get(), flags, timeout_ms, 0);
 	for (;;) {
+		msg = r.msg;
+		r.msg = NULL;
+		if (msg && (msg->flags & BPQ_MSG_GONE)) {
+			/* evicted before we woke: drop it, keep our turn */
+			list_add(&msg->node, &reap);
+			keep_place = true;
+			msg = NULL;
+		}
 		if (q->dead) {
+			/* a message handed to us stays listed; release frees it */
 			msg = ERR_PTR(-ENODEV);
 			break;
 		}
-		msg = r.msg;
-		r.msg = NULL;
 		if (!msg) {
 			msg = bpq_first_avail(q);
 			if (msg)
 				bpq_take(q, msg);
 		}
-		if (msg && (msg->flags & BPQ_MSG_GONE)) {
-			/* evicted before we woke: drop it, keep our turn */
-			list_add(&msg->node, &reap);
-			keep_place = true;
-			continue;
-		}
 		if (msg) {
 			if (msg->len > room) {
-				msg->flags &= ~BPQ_MSG_INFLIGHT;
-				q->inflight--;
-				bpq_feed_readers(q);
+				bpq_untake(q, msg);
 				msg = ERR_PTR(-EMSGSIZE);
 			}
 			break;
@@ -521,7 +546,6 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			list_add(&r.node, &q->readers);
 		else
 			list_add_tail(&r.node, &q->readers);
-		keep_place = false;
 		ret = bpq_sleep(q, deadline);
 		if (r.result == BPQ_PENDING) {
 			list_del_init(&r.node);
@@ -529,14 +553,15 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 				msg = ERR_PTR(ret);
 				break;
 			}
+			keep_place = true;	/* woken for nothing */
 		} else if (r.result < 0) {
 			msg = ERR_PTR(r.result);
 			break;
 		}
 	}
 	if (!IS_ERR(msg)) {
-		*lost = q->lost - bf->lost_seen;
-		bf->lost_seen = q->lost;
+		loss->mark = q->lost;
+		loss->count = q->lost - bf->lost_seen;
 	}
 	spin_unlock(&q->lock);
 	bpq_reap(&reap);
@@ -566,30 +591,34 @@ static void bpq_account_delivery(struct bpq_queue *q, struct bpq_msg *msg)
 /*
  * Finish what bpq_recv_begin() started: @delivered says whether the whole
  * payload reached the reader. Returns true when the message counts as
- * delivered; false when it stays queued, or when it was evicted meanwhile
- * (then the reader should try again). Frees @msg unless it stays queued.
+ * delivered, and the loss it reported is then consumed; false when it
+ * stays queued, or when it was evicted meanwhile (then the reader should
+ * try again). Frees @msg unless it stays queued.
  */
-bool bpq_recv_end(struct bpq_queue *q, struct bpq_msg *msg, bool delivered)
+bool bpq_recv_end(struct bpq_queue *q, struct bpq_file *bf,
+		  struct bpq_msg *msg, bool delivered,
+		  const struct bpq_loss *loss)
 {
 	LIST_HEAD(reap);
 	bool gone;
 
 	spin_lock(&q->lock);
 	gone = msg->flags & BPQ_MSG_GONE;
-	if (!gone) {
-		msg->flags &= ~BPQ_MSG_INFLIGHT;
+	if (gone) {
+		/* counted as evicted or flushed already */
+	} else if (delivered) {
 		q->inflight--;
-		if (delivered) {
-			list_del(&msg->node);
-			q->depth_msgs--;
-			q->depth_bytes -= msg->len;
-			bpq_account_delivery(q, msg);
-			bpq_update_pressure(q);
-			bpq_admit_writers(q, &reap);
-			bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM);
-		} else {
-			bpq_feed_readers(q);
-		}
+		list_del(&msg->node);
+		q->depth_msgs--;
+		q->depth_bytes -= msg->len;
+		bpq_account_delivery(q, msg);
+		if (loss->mark > bf->lost_seen)
+			bf->lost_seen = loss->mark;
+		bpq_update_pressure(q);
+		bpq_admit_writers(q, &reap);
+		bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM);
+	} else {
+		bpq_untake(q, msg);
 	}
 	spin_unlock(&q->lock);
 
@@ -618,6 +647,8 @@ void bpq_queue_kill(struct bpq_queue *q)
 		wake_up_process(r->task);
 	}
 	spin_unlock(&q->lock);
+	/* no poll arms it again: it sees the queue dead first */
+	hrtimer_cancel(&q->poll_timer);
 	wake_up_interruptible_poll(&q->poll_wait, EPOLLERR | EPOLLHUP);
 }
 
@@ -654,11 +685,12 @@ int bpq_check_config(const struct bpq_config *c)
 	return 0;
 }
 
-int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
+static int __bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 {
 	LIST_HEAD(reap);
 	int ret;
 
+	lockdep_assert_held(&q->cfg_mutex);
 	/* a dead queue says so first, whatever the new settings */
 	if (READ_ONCE(q->dead))
 		return -ENODEV;
@@ -669,16 +701,46 @@ int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 	if (q->dead) {
 		ret = -ENODEV;
 	} else {
-		if (cfg->strategy == BPQ_STRATEGY_ADAPTIVE &&
-		    q->cfg.strategy != BPQ_STRATEGY_ADAPTIVE)
-			bpq_adaptive_start(q, ktime_get_ns());
+		bool restart = cfg->strategy == BPQ_STRATEGY_ADAPTIVE &&
+			       q->cfg.strategy != BPQ_STRATEGY_ADAPTIVE;
+
 		q->cfg = *cfg;
 		q->cfg.size = sizeof(q->cfg);
+		if (restart)
+			bpq_adaptive_start(q, ktime_get_ns());
 		bpq_adaptive_clamp(q);
 		bpq_config_changed(q, &reap);
 	}
 	spin_unlock(&q->lock);
 	bpq_reap(&reap);
+	return ret;
+}
+
+int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
+{
+	int ret;
+
+	mutex_lock(&q->cfg_mutex);
+	ret = __bpq_set_config(q, cfg);
+	mutex_unlock(&q->cfg_mutex);
+	return ret;
+}
+
+/* Change some settings: read, @modify, check and apply as one. */
+int bpq_update_config(struct bpq_queue *q,
+		      int (*modify)(struct bpq_config *cfg, const char *arg),
+		      const char *arg)
+{
+	struct bpq_config cfg;
+	int ret;
+
+	mutex_lock(&q->cfg_mutex);
+	ret = bpq_get_config(q, &cfg);
+	if (!ret)
+		ret = modify(&cfg, arg);
+	if (!ret)
+		ret = __bpq_set_config(q, &cfg);
+	mutex_unlock(&q->cfg_mutex);
 	return ret;
 }
 
@@ -739,7 +801,8 @@ static u64 bpq_throughput(struct bpq_queue *q)
 	u64 elapsed = now - q->tp_start;
 
 	if (elapsed >= NSEC_PER_SEC) {
-		u64 rate = div64_u64(q->tp_count * NSEC_PER_SEC, elapsed);
+		u64 rate = mul_u64_u64_div_u64(q->tp_count, NSEC_PER_SEC,
+					       elapsed);
 
 		/* an EWMA with weight 1/2 per second of history */
 		q->tp_rate = (q->tp_rate + rate) / 2;
@@ -818,6 +881,13 @@ __poll_t bpq_poll_mask(struct bpq_queue *q)
 	default:
 		if (list_empty(&q->writers) && bpq_has_room(q, 1))
 			mask |= EPOLLOUT | EPOLLWRNORM;
+		else if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE &&
+			 list_empty(&q->writers) && !q->pressure &&
+			 bpq_fits(q, 1))
+			/* only the rate holds writers back: wake when it won't */
+			hrtimer_start(&q->poll_timer,
+				      ns_to_ktime(bpq_adaptive_ready_at(q)),
+				      HRTIMER_MODE_ABS);
 	}
 	if (q->pressure)
 		mask |= EPOLLPRI;

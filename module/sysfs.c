@@ -25,21 +25,13 @@ const char *bpq_strategy_name(u32 strategy)
 	return bpq_strategy_names[strategy];
 }
 
-/* Change one setting: read, modify, validate and apply as one config. */
 static ssize_t bpq_store_setting(struct device *dev, size_t count,
 				 int (*modify)(struct bpq_config *cfg,
 					       const char *buf),
 				 const char *buf)
 {
-	struct bpq_queue *q = bpq_dev_queue(dev);
-	struct bpq_config cfg;
-	int ret;
+	int ret = bpq_update_config(bpq_dev_queue(dev), modify, buf);
 
-	ret = bpq_get_config(q, &cfg);
-	if (!ret)
-		ret = modify(&cfg, buf);
-	if (!ret)
-		ret = bpq_set_config(q, &cfg);
 	return ret ? ret : count;
 }
 

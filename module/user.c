@@ -71,12 +71,12 @@ void bpq_user_put(struct bpq_user *u)
 int bpq_user_charge(struct bpq_user *u, size_t len)
 {
 	unsigned long limit = READ_ONCE(user_max_bytes);
+	s64 old = atomic64_read(&u->bytes);
 
-	if (atomic64_add_return(len, &u->bytes) > limit && limit &&
-	    !capable(CAP_SYS_RESOURCE)) {
-		atomic64_sub(len, &u->bytes);
-		return -ENOMEM;
-	}
+	do {
+		if (limit && old + len > limit && !capable(CAP_SYS_RESOURCE))
+			return -ENOMEM;
+	} while (!atomic64_try_cmpxchg(&u->bytes, &old, old + len));
 	refcount_inc(&u->ref);
 	return 0;
 }
