@@ -24,14 +24,20 @@
 
 struct bpq_user;
 
+/*
+ * A message. Small payloads follow the header in one allocation; large
+ * ones get their own, so that a 64 KiB payload does not round up to a
+ * 128 KiB block.
+ */
 struct bpq_msg {
 	struct list_head node;
 	struct bpq_user *user;		/* charged with len bytes */
+	u8 *data;
 	u64 seq;
 	u64 tstamp;
 	u32 len;
 	u32 flags;
-	u8 data[];
+	u8 inline_data[];
 };
 
 struct bpq_counters {
@@ -166,8 +172,8 @@ const char *bpq_strategy_name(u32 strategy);
 
 /* user.c */
 struct bpq_user *bpq_user_get(void);
+struct bpq_user *bpq_user_charge_current(struct bpq_user *hint, size_t len);
 void bpq_user_put(struct bpq_user *u);
-int bpq_user_charge(struct bpq_user *u, size_t len);
 void bpq_user_uncharge(struct bpq_user *u, size_t len);
 
 /* control.c */

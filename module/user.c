@@ -67,8 +67,7 @@ void bpq_user_put(struct bpq_user *u)
 	kfree(u);
 }
 
-/* Charge @len bytes to @u: 0, or -ENOMEM above the limit. */
-int bpq_user_charge(struct bpq_user *u, size_t len)
+static int bpq_user_charge(struct bpq_user *u, size_t len)
 {
 	unsigned long limit = READ_ONCE(user_max_bytes);
 	s64 old = atomic64_read(&u->bytes);
@@ -79,6 +78,28 @@ int bpq_user_charge(struct bpq_user *u, size_t len)
 	} while (!atomic64_try_cmpxchg(&u->bytes, &old, old + len));
 	refcount_inc(&u->ref);
 	return 0;
+}
+
+/*
+ * Charge @len bytes to the calling writer's user, whoever opened the file;
+ * @hint, the opener, is that user nearly always. Returns the user charged,
+ * holding a reference for the message, or an ERR_PTR: -ENOMEM above the
+ * limit.
+ */
+struct bpq_user *bpq_user_charge_current(struct bpq_user *hint, size_t len)
+{
+	struct bpq_user *u = hint;
+	int ret;
+
+	if (!uid_eq(u->uid, current_euid())) {
+		u = bpq_user_get();
+		if (!u)
+			return ERR_PTR(-ENOMEM);
+	}
+	ret = bpq_user_charge(u, len);
+	if (u != hint)
+		bpq_user_put(u);
+	return ret ? ERR_PTR(ret) : u;
 }
 
 void bpq_user_uncharge(struct bpq_user *u, size_t len)
