@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# bpq: build, lint and test. The kernel build itself is driven by Kbuild.
+#
+#   make            module/bpq.ko, the selftests and the userspace tools
+#   make check      deps, build, lint, host tests, guest tests in QEMU
+#   make check-debug  the guest tests on a debug kernel (KASAN, lockdep,
+#                   UBSAN, kmemleak; built once by scripts/debug-kernel.sh)
+#   make lint       checkpatch, a sparse W=1 build, coccinelle
+#   make demo       boot a VM and run scripts/demo.sh in it
+#   make vm-shell   boot a VM with bpq.ko loaded and give a shell
+#   make clean
+#
+# Every setting below can be overridden on the command line, e.g.
+# make KERNELRELEASE=6.1.0-56-amd64 check, or make V=1 for full commands.
+
+KERNELRELEASE ?=
+KDIR ?= $(shell scripts/kdir.sh $(KERNELRELEASE))
+KSRC ?= $(shell scripts/ksrc.sh)
+KERNEL_IMAGE ?= $(shell scripts/kimage.sh $(KDIR))
+MODULE ?= module/bpq.ko
+W ?= 1
+
+# Guest tests: the programs built from selftests/*_test.c, then the guest
+# scripts selftests/*_test.sh, each run once in one VM, in this order.
+SELFTEST_PROGS ?= $(patsubst %.c,%,$(wildcard selftests/*_test.c))
+SELFTEST_SCRIPTS ?= $(wildcard selftests/*_test.sh)
+GUEST_TESTS ?= $(SELFTEST_PROGS) $(SELFTEST_SCRIPTS) userspace/tests/lib_test
+# Programs copied into the guest's PATH (tests and demo use them).
+GUEST_BINS ?= $(filter-out %.c %.h %.o,$(wildcard userspace/bpqctl/bpqctl \
+	userspace/examples/bpq-*))
+
+# Per-test timeout from the kselftest settings file, and for the whole VM.
+TEST_TIMEOUT ?= $(or $(shell sed -n 's/^timeout=//p' selftests/settings 2>/dev/null),300)
+VM_TIMEOUT ?= 3000
+VMFLAGS ?=
+VM = scripts/vm.sh --kernel $(KERNEL_IMAGE) --module $(MODULE) \
+	--bin "$(GUEST_BINS)" --timeout $(VM_TIMEOUT) \
+	--test-timeout $(TEST_TIMEOUT) $(VMFLAGS)
+
+# check-debug: bpq.ko is built against the debug kernel's tree from a copy
+# of the sources in DEBUG_OUT, so that the normal in-tree build is left alone.
+# KASAN and lockdep make the guest slower, hence the longer timeouts.
+# DEBUG_KERNEL=DIR uses that scripts/debug-kernel.sh output as it is.
+DEBUG_KERNEL ?=
+DEBUG_OUT ?= build/debug
+DEBUG_SRC = $(DEBUG_OUT)/src
+DEBUG_MODULE_SRCS = $(filter-out %.mod.c,$(wildcard module/*.[ch]))
+DEBUG_TEST_TIMEOUT ?= $(shell echo $$(($(TEST_TIMEOUT) * 3)))
+DEBUG_VM_TIMEOUT ?= $(shell echo $$(($(VM_TIMEOUT) * 2)))
+DEBUG_VMFLAGS ?= --mem 2048 --append "init_on_alloc=0 kmemleak=on"
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+MAKEFLAGS += --no-print-directory
+endif
+
+all: module selftests userspace
+
+deps:
+	$(Q)scripts/deps.sh
+
+module: deps
+	$(Q)$(MAKE) -C $(KDIR) M=$(CURDIR) W=$(W) modules
+
+selftests: deps
+	$(Q)$(MAKE) -C selftests KSRC=$(KSRC)
+
+userspace: deps
+	$(Q)$(MAKE) -C userspace
+
+# Token-pasting macros (sysfs attributes, the ioctl table) must name their
+# argument more than once; it is always a plain identifier.
+CHECKPATCH_IGNORE ?= MACRO_ARG_REUSE
+export CHECKPATCH_IGNORE
+
+lint: deps
+	$(Q)KDIR=$(KDIR) KSRC=$(KSRC) scripts/lint.sh
+
+# Each step records its counts in build/*.summary and check goes on after a
+# failing step, so that the last line adds up all of them.
+check: all
+	$(Q)rm -f build/lint.summary build/host.summary build/guest.summary
+	$(Q)KDIR=$(KDIR) KSRC=$(KSRC) scripts/lint.sh || true
+	$(Q)scripts/host-tests.sh || true
+	$(Q)$(VM) --tests "$(GUEST_TESTS)" --summary build/guest.summary || true
+	$(Q)scripts/summary.sh build/lint.summary build/host.summary \
+		build/guest.summary
+
+check-debug: deps selftests userspace
+	$(Q)dk=$(or $(DEBUG_KERNEL),$$(scripts/debug-kernel.sh)) && \
+	rm -rf $(DEBUG_SRC)/include $(DEBUG_SRC)/module/*.[ch] && \
+	mkdir -p $(DEBUG_SRC)/module && \
+	cp -p Kbuild $(DEBUG_SRC)/ && cp -pR include $(DEBUG_SRC)/ && \
+	cp -p module/Kbuild $(DEBUG_MODULE_SRCS) $(DEBUG_SRC)/module/ && \
+	$(MAKE) -C $$dk/build M=$(CURDIR)/$(DEBUG_SRC) W=$(W) modules && \
+	scripts/vm.sh --kernel $$dk/bzImage \
+		--module $(DEBUG_SRC)/module/bpq.ko --bin "$(GUEST_BINS)" \
+		--timeout $(DEBUG_VM_TIMEOUT) \
+		--test-timeout $(DEBUG_TEST_TIMEOUT) --out $(DEBUG_OUT)/vm \
+		--summary $(DEBUG_OUT)/guest.summary --debug-gates \
+		$(DEBUG_VMFLAGS) $(VMFLAGS) --tests "$(GUEST_TESTS)"
+
+demo: all
+	$(Q)$(VM) --script scripts/demo.sh
+
+vm-shell: all
+	$(Q)$(VM) --shell
+
+clean:
+	$(Q)if [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
+	$(Q)$(MAKE) -C selftests clean
+	$(Q)$(MAKE) -C userspace clean
+	$(Q)rm -rf build
+
+.PHONY: all deps module selftests userspace lint check check-debug demo \
+	vm-shell clean

@@ -1,0 +1,304 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot a kernel in QEMU with bpq.ko and run tests in it.
+#
+# The guest (scripts/vm-init.sh as /init) loads the module, runs each test,
+# unloads the module and checks the taint flags. It reports one line per
+# step on its second serial port, which lands in OUT/result.log:
+#   ok NAME | ok NAME # SKIP | not ok NAME (reason)
+# and BPQ-VM-DONE once it is finished. Here those lines are printed and
+# counted; a missing BPQ-VM-DONE (panic, hang, timeout) counts as one more
+# failure. The last line printed is "N passed, M failed"; the counts also go
+# to the summary file as "N M". Exit status is 0 only if nothing failed.
+
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+usage() {
+	cat <<EOF
+Usage: scripts/vm.sh [options]
+  --kernel PATH       kernel image (default: scripts/kimage.sh)
+  --module PATH       module to load (default: module/bpq.ko)
+  --module-args ARGS  parameters for insmod
+  --tests "P1 P2..."  host programs or scripts to copy in and run, in order
+  --script FILE       run this one guest script instead of tests (demo)
+  --bin "P1 P2..."    extra host programs to copy into the guest's PATH
+  --shell             interactive shell on the console after insmod
+  --append "ARGS"     extra kernel command line
+  --timeout SECS      whole run, host side (default 600)
+  --test-timeout SECS each test, guest side (default 300, 0 for none)
+  --mem MB            guest memory (default 1024)
+  --smp N             guest CPUs (default 2)
+  --out DIR           work directory (default build/vm)
+  --summary FILE      where to write "passed failed" (default OUT/summary)
+  --quiet             console only to OUT/console.log (tail on failure)
+  --debug-gates       debug kernel: also report kmemleak (cleared before
+                      insmod, scanned after rmmod) and lockdep (debug_locks)
+EOF
+	exit "${1:-0}"
+}
+
+die() {
+	echo "vm.sh: $*" >&2
+	exit 2
+}
+
+kernel=
+module=$root/module/bpq.ko
+module_args=
+tests=
+script=
+bins=
+shell=0
+append=
+timeout=600
+test_timeout=300
+mem=1024
+smp=2
+out=$root/build/vm
+summary=
+quiet=0
+debug_gates=0
+
+parse_args() {
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--kernel) kernel=$2; shift ;;
+		--module) module=$2; shift ;;
+		--module-args) module_args=$2; shift ;;
+		--tests) tests=$2; shift ;;
+		--script) script=$2; shift ;;
+		--bin) bins=$2; shift ;;
+		--shell) shell=1 ;;
+		--append) append=$2; shift ;;
+		--timeout) timeout=$2; shift ;;
+		--test-timeout) test_timeout=$2; shift ;;
+		--mem) mem=$2; shift ;;
+		--smp) smp=$2; shift ;;
+		--out) out=$2; shift ;;
+		--summary) summary=$2; shift ;;
+		--quiet) quiet=1 ;;
+		--debug-gates) debug_gates=1 ;;
+		-h | --help) usage ;;
+		*) echo "vm.sh: unknown option $1" >&2; usage 2 ;;
+		esac
+		shift
+	done
+	if [ -n "$script" ]; then
+		tests=$script
+	fi
+	if [ -z "$kernel" ]; then
+		kernel=$("$root/scripts/kimage.sh")
+	fi
+}
+
+is_elf() {
+	[ "$(head -c 4 "$1" | tr -d '\000')" = "$(printf '\177ELF')" ]
+}
+
+# What readelf tells about an ELF file; ldd is not used because it runs the
+# program's loader, which fails for 32-bit programs on a 64-bit-only host.
+elf_interpreter() {
+	readelf -l "$1" | sed -n 's/.*program interpreter: \(.*\)\]$/\1/p'
+}
+
+elf_needed() {
+	readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'
+}
+
+# Directories the loader searches for a library of FILE: its RUNPATH or
+# RPATH, then the system directories of its word size.
+elf_lib_dirs() {
+	local file=$1 origin
+
+	origin=$(cd "$(dirname "$file")" && pwd)
+	readelf -d "$file" | sed -n 's/.*(R.*PATH).*\[\(.*\)\]$/\1/p' |
+		tr : '\n' | sed "s|\\\$ORIGIN|$origin|; s|\\\${ORIGIN}|$origin|"
+	if readelf -h "$file" | grep -q 'Class: *ELF32'; then
+		printf '%s\n' /lib32 /usr/lib32 /lib/i386-linux-gnu \
+			/usr/lib/i386-linux-gnu
+	else
+		printf '%s\n' /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu \
+			/lib64 /usr/lib64
+	fi
+}
+
+find_lib() {
+	local file=$1 name=$2 dir
+
+	for dir in $(elf_lib_dirs "$file"); do
+		if [ -f "$dir/$name" ]; then
+			echo "$dir/$name"
+			return 0
+		fi
+	done
+	die "$file needs $name, which was not found"
+}
+
+# Where a library goes in the guest: system libraries where they are on the
+# host, the project's own (found through RUNPATH) in /usr/local/lib, which is
+# in the guest's LD_LIBRARY_PATH.
+guest_lib_path() {
+	case $1 in
+	/lib/* | /lib32/* | /lib64/* | /usr/lib/* | /usr/lib32/* | /usr/lib64/*)
+		echo "$1" ;;
+	*)
+		echo "/usr/local/lib/$(basename "$1")" ;;
+	esac
+}
+
+# Copy the loader and the shared libraries an ELF program needs, and what
+# those need, into DEST.
+copy_libs() {
+	local file=$1 dest=$2 interp name lib guest
+
+	is_elf "$file" || return 0
+	interp=$(elf_interpreter "$file")
+	if [ -n "$interp" ] && [ ! -e "$dest$interp" ]; then
+		cp -L --parents "$interp" "$dest"
+	fi
+	for name in $(elf_needed "$file"); do
+		lib=$(find_lib "$file" "$name")
+		guest=$(guest_lib_path "$lib")
+		[ -e "$dest$guest" ] && continue
+		install -D -m 755 "$lib" "$dest$guest"
+		copy_libs "$lib" "$dest"
+	done
+}
+
+# The guest's /init links the other applets with "busybox --install -s".
+install_busybox() {
+	local dest=$1
+
+	mkdir -p "$dest"/{bin,sbin,usr/bin,usr/sbin}
+	install -m 755 "$(command -v busybox)" "$dest/bin/busybox"
+	ln -s busybox "$dest/bin/sh"
+}
+
+install_programs() {
+	local dest=$1 dir=$2 list=$3 prog name
+
+	mkdir -p "$dest$dir"
+	for prog in $list; do
+		[ -f "$prog" ] || die "$prog: no such file"
+		name=$(basename "$prog")
+		[ -e "$dest$dir/$name" ] && die "$name given twice"
+		install -m 755 "$prog" "$dest$dir/$name"
+		copy_libs "$prog" "$dest"
+	done
+}
+
+write_config() {
+	local dest=$1 prog mode=tests
+
+	if [ "$shell" = 1 ]; then
+		mode=shell
+	fi
+	cat >"$dest/etc/bpq-vm.conf" <<EOF
+MODE=$mode
+TEST_TIMEOUT=$test_timeout
+MODULE_ARGS="$module_args"
+DEBUG_GATES=$debug_gates
+EOF
+	: >"$dest/tests/list"
+	for prog in $tests; do
+		basename "$prog" >>"$dest/tests/list"
+	done
+}
+
+build_initramfs() {
+	local dest=$out/root
+
+	[ -f "$module" ] || die "$module: no such file (run make)"
+	rm -rf "$dest"
+	mkdir -p "$dest"/{dev,etc,proc,root,sys,tmp}
+	if [ "$(id -u)" -eq 0 ]; then
+		mknod -m 600 "$dest/dev/console" c 5 1
+	fi
+	install_busybox "$dest"
+	install -m 755 "$root/scripts/vm-init.sh" "$dest/init"
+	install -m 644 "$module" "$dest/bpq.ko"
+	install_programs "$dest" /tests "$tests"
+	install_programs "$dest" /usr/local/bin "$bins"
+	if [ -f /etc/ld.so.cache ]; then
+		cp /etc/ld.so.cache "$dest/etc/"
+	fi
+	write_config "$dest"
+	(cd "$dest" && find . | cpio -o -H newc -R 0:0 --quiet) |
+		gzip -1 >"$out/initramfs.cpio.gz"
+}
+
+run_qemu() {
+	local cmdline result_port=file:$out/result.log
+
+	cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=1"
+	cmdline="$cmdline softlockup_panic=1 hung_task_panic=1"
+	cmdline="$cmdline quiet loglevel=4 printk.devkmsg=on $append"
+	set -- qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
+		-smp "$smp" -m "$mem" -nodefaults -display none -no-reboot \
+		-kernel "$kernel" -initrd "$out/initramfs.cpio.gz" \
+		-append "$cmdline" -serial mon:stdio -serial "$result_port"
+	if [ "$shell" = 1 ]; then
+		"$@"
+	else
+		timeout -k 10 "$timeout" "$@" </dev/null 2>&1
+	fi
+}
+
+# Print the guest's verdicts and the final count; return non-zero on failure.
+report_results() {
+	local qemu_rc=$1 results=$out/results passed failed
+
+	sed 's/\r$//' "$out/result.log" >"$results" 2>/dev/null || : >"$results"
+	if ! grep -q -x BPQ-VM-DONE "$results"; then
+		if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
+			echo "vm.sh: QEMU killed after ${timeout}s"
+		fi
+		grep '^# ---- .* ----$' "$out/console.log" | tail -n 1 |
+			sed 's/^# ---- \(.*\) ----$/vm.sh: last test started: \1/'
+		echo "not ok vm (no completion marker: panic/hang/timeout)" \
+			>>"$results"
+	fi
+	passed=$(grep -c '^ok ' "$results" || true)
+	failed=$(grep -c '^not ok ' "$results" || true)
+	if [ "$quiet" = 1 ] && [ "$failed" -gt 0 ]; then
+		echo "vm.sh: last lines of $out/console.log:"
+		tail -n 60 "$out/console.log"
+	fi
+	grep -v -x BPQ-VM-DONE "$results"
+	echo "$passed $failed" >"$summary"
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+}
+
+main() {
+	local start qemu_rc
+
+	parse_args "$@"
+	mkdir -p "$out"
+	out=$(cd "$out" && pwd)
+	summary=${summary:-$out/summary}
+	mkdir -p "$(dirname "$summary")"
+	rm -f "$out/result.log" "$out/console.log" "$out/results" "$summary"
+	build_initramfs
+	if [ "$shell" = 1 ]; then
+		run_qemu
+		return
+	fi
+
+	start=$(date +%s)
+	set +e
+	if [ "$quiet" = 1 ]; then
+		run_qemu | sed 's/\r$//' >"$out/console.log"
+	else
+		run_qemu | sed -u 's/\r$//' | tee "$out/console.log"
+	fi
+	qemu_rc=${PIPESTATUS[0]}
+	set -e
+	echo "vm.sh: guest ran for $(($(date +%s) - start))s"
+	report_results "$qemu_rc"
+}
+
+main "$@"
