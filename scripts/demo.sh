@@ -1,134 +1,75 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Guest script of "make demo" (busybox sh, bpq.ko already loaded by the VM's
-# init): show the devices and their sysfs files, then load /dev/bpq0 under
-# each strategy and show its counters. To extend it, add a section function
-# and call it from main.
+# Guest script of "make demo" (busybox sh; the VM's init has loaded bpq.ko).
+# One producer writes 200 messages as fast as it can into /dev/bpq0, a
+# queue of 16 messages, while one consumer takes 100 a second. The same
+# overload meets each strategy in turn; after each run the queue's own
+# counters say what happened.
 
 DEV=/dev/bpq0
 SYS=/sys/class/bpq/bpq0
-STRATEGIES="block drop-newest drop-oldest credit adaptive"
-CAPACITY=16
-MESSAGES=100
 
-heading() {
+say() {
 	echo
-	echo "==== $* ===="
+	echo "==== $*"
 }
 
-# Print "file:value" for every readable file below $1 (no empty histogram
-# buckets).
-show_files() {
-	if [ -d "$1" ]; then
-		grep -r . "$1" 2>/dev/null | sed "s|^$1/||" |
-			grep -v -E '^(stats/)?latency_hist:.* 0$'
-	else
-		echo "($1 missing)"
-	fi
+counters() {
+	(cd "$SYS/stats" && grep . enqueued_msgs dequeued_msgs dropped_newest \
+		dropped_oldest backpressure_applied blocked_ns throttled_ns \
+		credit_starvation credit_starved_ns) | sed 's/^/    /'
+	echo "    depth_msgs:$(cat "$SYS/depth_msgs")  credits_available:$(cat "$SYS/credits_available")"
 }
 
-show_devices() {
-	heading "Devices"
-	ls -l /dev/bpq* 2>&1
-	heading "sysfs class"
-	ls /sys/class/bpq/ 2>&1
-}
-
-show_attributes() {
-	heading "Attributes of bpq0"
-	show_files "$SYS"
-}
-
-# Write $2 to attribute $1 of bpq0 when it exists.
-set_attr() {
-	if [ -e "$SYS/$1" ]; then
-		echo "$2" >"$SYS/$1" || echo "(cannot write $2 to $1)"
-	fi
-}
-
-# The demo program from userspace/, when it was built and copied in.
-demo_program() {
-	command -v bpq-demo 2>/dev/null && return 0
-	[ -x /tests/bpq-demo ] && echo /tests/bpq-demo
-}
-
-# Run COMMAND for at most SECS seconds: "bounded SECS COMMAND...".
-bounded() {
-	local left="$1" pid
+# run STRATEGY [overload options]: reset bpq0 to STRATEGY and overload it
+run() {
+	strategy=$1
 	shift
-
-	"$@" &
-	pid=$!
-	while [ "$left" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
-		sleep 1
-		left=$((left - 1))
-	done
-	kill -s KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	echo "$strategy" >"$SYS/strategy"
+	echo 1 >"$SYS/stats/reset"
+	bpq-overload -n 200 -r 100 "$@" "$DEV" | sed 's/^/  /'
+	echo "  counters:"
+	counters
 }
 
-write_messages() {
-	local i=0
+say "bpq is loaded: one device per queue, one sysfs directory each"
+ls -l /dev/bpq*
+ls "$SYS" "$SYS/stats"
 
-	while [ "$i" -lt "$MESSAGES" ]; do
-		echo "message $i" || return 1
-		i=$((i + 1))
-	done >"$DEV"
-}
+echo 16 >"$SYS/capacity_msgs"
 
-# Write $MESSAGES messages as fast as possible, then drain the queue. Both
-# sides are bounded in time, since a strategy may make the writer wait.
-load_queue() {
-	local prog
+say "block: the producer is held back to the consumer's pace, nothing is lost"
+run block
 
-	prog=$(demo_program)
-	if [ -n "$prog" ]; then
-		bounded 20 "$prog" "$DEV"
-		return
-	fi
-	echo "(no bpq-demo: writing $MESSAGES messages from the shell)"
-	bounded 5 write_messages
-	echo "writer exit status: $?"
-	heading "Counters after writing"
-	show_files "$SYS/stats"
-	bounded 2 cat "$DEV" >/dev/null
-}
+say "drop-newest: the producer is never held back; what does not fit is refused (ENOBUFS)"
+run drop-newest
 
-demo_strategy() {
-	local strategy="$1"
+say "drop-oldest: every write succeeds; the oldest messages make room, the consumer sees the gaps"
+run drop-oldest
 
-	heading "Strategy $strategy"
-	if ! echo "$strategy" >"$SYS/strategy"; then
-		echo "(cannot set strategy $strategy)"
-		return
-	fi
-	set_attr capacity_msgs "$CAPACITY"
-	set_attr stats/reset 1
-	echo "strategy: $(cat "$SYS/strategy"), capacity_msgs: $CAPACITY"
-	load_queue
-	heading "Counters after draining"
-	show_files "$SYS/stats"
-}
+say "credit: each message costs a credit; the consumer grants one per message it takes"
+run credit -c 1
+echo "  (the producer waited for credit: credit_starvation and credit_starved_ns)"
 
-demo_strategies() {
-	local strategy
+say "adaptive: admission paced so that messages wait about 50 ms (target_latency_us)"
+echo 50000 >"$SYS/target_latency_us"
+echo 50 >"$SYS/min_rate"
+echo 64 >"$SYS/capacity_msgs"
+echo adaptive >"$SYS/strategy"
+echo 1 >"$SYS/stats/reset"
+bpq-overload -n 400 -r 100 "$DEV" | sed 's/^/  /' &
+for t in 1 2 3 4; do
+	sleep 1
+	echo "  t=${t}s  rate=$(cat "$SYS/rate")/s  depth=$(cat "$SYS/depth_msgs")  throughput=$(cat "$SYS/throughput")/s"
+done
+wait
+echo "  counters:"
+counters
+echo "  latency histogram (upper bound in ns, deliveries), non-empty buckets:"
+awk '$2 > 0 { print "    " $0 }' "$SYS/stats/latency_hist"
 
-	if [ ! -f "$SYS/strategy" ]; then
-		heading "Strategies"
-		echo "($SYS/strategy missing: skipped)"
-		return
-	fi
-	for strategy in $STRATEGIES; do
-		demo_strategy "$strategy"
-	done
-}
-
-main() {
-	show_devices
-	show_attributes
-	demo_strategies
-	heading "Done"
-}
-
-main
+say "the same queue through bpqctl"
+echo block >"$SYS/strategy"
+bpqctl show bpq0
+bpqctl stats bpq0 --prometheus | grep -E '^bpq_(enqueued|dequeued|messages_dropped)_total'

@@ -25,6 +25,7 @@
 
 struct run {
 	const char *path;
+	int wfd, rfd;		/* opened before either side starts */
 	unsigned long count;
 	unsigned long rate;
 	unsigned long credits;	/* granted per message received, 0: none */
@@ -52,14 +53,11 @@ static void *producer(void *arg)
 	struct run *run = arg;
 	char *buf = calloc(1, run->size);
 	double start = now_s();
+	int fd = run->wfd;
 	unsigned long i;
-	int fd;
 
-	fd = open(run->path, O_WRONLY);
-	if (fd < 0 || !buf) {
-		perror(run->path);
+	if (!buf)
 		exit(1);
-	}
 	for (i = 0; i < run->count; i++) {
 		snprintf(buf, run->size, "message %lu", i);
 		if (write(fd, buf, run->size) == (ssize_t)run->size)
@@ -91,12 +89,10 @@ static void *consumer(void *arg)
 	char *buf = malloc(run->size);
 	struct timespec pause = { 0, 1000000000L / run->rate };
 	struct bpq_recv r = { .size = sizeof(r) };
-	int fd = open(run->path, O_RDONLY);
+	int fd = run->rfd;
 
-	if (fd < 0 || !buf) {
-		perror(run->path);
+	if (!buf)
 		exit(1);
-	}
 	grant(fd, run->credits);
 	for (;;) {
 		struct timespec ts;
@@ -158,6 +154,13 @@ int main(int argc, char **argv)
 	if (optind != argc - 1 || !run.rate || run.size < 16)
 		goto usage;
 	run.path = argv[optind];
+	/* the reader's file counts losses from its open: open it first */
+	run.rfd = open(run.path, O_RDONLY);
+	run.wfd = open(run.path, O_WRONLY);
+	if (run.rfd < 0 || run.wfd < 0) {
+		perror(run.path);
+		return 1;
+	}
 
 	pthread_create(&c, NULL, consumer, &run);
 	pthread_create(&p, NULL, producer, &run);
