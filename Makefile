@@ -9,6 +9,10 @@
 #   make lint       checkpatch, a sparse W=1 build, coccinelle
 #   make demo       boot a VM and run scripts/demo.sh in it
 #   make vm-shell   boot a VM with bpq.ko loaded and give a shell
+#   make install    module (+ depmod), libbpq, bpqctl, man pages, udev rule,
+#                   modprobe.d example; DESTDIR, PREFIX; make uninstall
+#   make dkms-install  the module's sources to /usr/src/bpq-VERSION, then
+#                   dkms add, build, install (dkms-uninstall undoes it)
 #   make clean
 #
 # Every setting below can be overridden on the command line, e.g.
@@ -51,6 +55,26 @@ DEBUG_MODULE_SRCS = $(filter-out %.mod.c,$(wildcard module/*.[ch]))
 DEBUG_TEST_TIMEOUT ?= $(shell echo $$(($(TEST_TIMEOUT) * 3)))
 DEBUG_VM_TIMEOUT ?= $(shell echo $$(($(VM_TIMEOUT) * 2)))
 DEBUG_VMFLAGS ?= --mem 2048 --append "init_on_alloc=0 kmemleak=on"
+
+# install: the module goes to /lib/modules/RELEASE/extra, RELEASE being the
+# one KDIR was built for (Debian's include/config/kernel.release holds the
+# upstream version, so it is read from utsrelease.h); the rest under PREFIX.
+DESTDIR ?=
+PREFIX ?= /usr/local
+BPQ_VERSION ?= $(shell cat VERSION)
+INSTALL_KVER ?= $(shell sed -n 's/.*UTS_RELEASE "\(.*\)".*/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h)
+MODDIR ?= /lib/modules/$(INSTALL_KVER)/extra
+UDEVRULESDIR ?= /lib/udev/rules.d
+MODPROBEDIR ?= /etc/modprobe.d
+DEPMOD ?= depmod
+DKMS ?= dkms
+DKMS_SRC ?= /usr/src/bpq-$(BPQ_VERSION)
+DKMS_MODULE_SRCS = $(filter-out %.mod.c,$(wildcard module/*.[ch]))
+# depmod -b DESTDIR when installing into one; there a failure only warns.
+DEPMOD_RUN = if [ -z "$(DESTDIR)" ]; then $(DEPMOD) -a $(INSTALL_KVER); \
+	elif $(DEPMOD) -a -b $(DESTDIR) $(INSTALL_KVER); then :; else \
+	echo "depmod skipped: run depmod -a $(INSTALL_KVER) on the target"; fi
 
 ifeq ($(V),1)
 Q :=
@@ -111,6 +135,52 @@ demo: all
 vm-shell: all
 	$(Q)$(VM) --shell
 
+install: module userspace
+	$(Q)[ -n "$(INSTALL_KVER)" ] || \
+		{ echo "install: no kernel release in $(KDIR)" >&2; exit 1; }
+	install -D -m 644 $(MODULE) $(DESTDIR)$(MODDIR)/bpq.ko
+	$(Q)$(DEPMOD_RUN)
+	$(Q)$(MAKE) -C userspace install DESTDIR=$(DESTDIR) PREFIX=$(PREFIX)
+	install -D -m 644 scripts/udev/60-bpq.rules \
+		$(DESTDIR)$(UDEVRULESDIR)/60-bpq.rules
+	if [ -e $(DESTDIR)$(MODPROBEDIR)/bpq.conf ]; then \
+		echo "$(DESTDIR)$(MODPROBEDIR)/bpq.conf exists, left as it is"; \
+	else install -D -m 644 scripts/modprobe.d/bpq.conf \
+		$(DESTDIR)$(MODPROBEDIR)/bpq.conf; fi
+
+# The modprobe.d file goes only if it is still the example.
+uninstall:
+	rm -f $(DESTDIR)$(MODDIR)/bpq.ko $(DESTDIR)$(UDEVRULESDIR)/60-bpq.rules
+	if cmp -s scripts/modprobe.d/bpq.conf $(DESTDIR)$(MODPROBEDIR)/bpq.conf; \
+		then rm -f $(DESTDIR)$(MODPROBEDIR)/bpq.conf; fi
+	$(Q)if [ -d $(DESTDIR)/lib/modules/$(INSTALL_KVER) ]; then \
+		$(DEPMOD_RUN); fi
+	$(Q)$(MAKE) -C userspace uninstall DESTDIR=$(DESTDIR) PREFIX=$(PREFIX)
+
+dkms-install:
+	$(Q)command -v $(DKMS) >/dev/null || { echo "dkms-install: no" \
+		"$(DKMS) command: install the package dkms" >&2; exit 1; }
+	$(Q)if [ -n "$$($(DKMS) status bpq/$(BPQ_VERSION))" ]; then \
+		echo "$(DKMS) remove bpq/$(BPQ_VERSION) --all"; \
+		$(DKMS) remove bpq/$(BPQ_VERSION) --all; fi
+	rm -rf $(DKMS_SRC)
+	install -d $(DKMS_SRC)/module $(DKMS_SRC)/include/uapi/linux
+	install -m 644 Kbuild VERSION $(DKMS_SRC)/
+	install -m 644 module/Kbuild $(DKMS_MODULE_SRCS) $(DKMS_SRC)/module/
+	install -m 644 include/uapi/linux/bpq.h $(DKMS_SRC)/include/uapi/linux/
+	sed 's/@VERSION@/$(BPQ_VERSION)/' dkms.conf >$(DKMS_SRC)/dkms.conf
+	$(DKMS) add bpq/$(BPQ_VERSION)
+	$(DKMS) build bpq/$(BPQ_VERSION) -k $(INSTALL_KVER)
+	$(DKMS) install bpq/$(BPQ_VERSION) -k $(INSTALL_KVER)
+
+dkms-uninstall:
+	$(Q)command -v $(DKMS) >/dev/null || { echo "dkms-uninstall: no" \
+		"$(DKMS) command: install the package dkms" >&2; exit 1; }
+	$(Q)if [ -n "$$($(DKMS) status bpq/$(BPQ_VERSION))" ]; then \
+		echo "$(DKMS) remove bpq/$(BPQ_VERSION) --all"; \
+		$(DKMS) remove bpq/$(BPQ_VERSION) --all; fi
+	rm -rf $(DKMS_SRC)
+
 clean:
 	$(Q)if [ -d "$(KDIR)" ]; then $(MAKE) -C $(KDIR) M=$(CURDIR) clean; fi
 	$(Q)$(MAKE) -C selftests clean
@@ -118,4 +188,4 @@ clean:
 	$(Q)rm -rf build
 
 .PHONY: all deps module selftests userspace lint check check-debug demo \
-	vm-shell clean
+	vm-shell clean install uninstall dkms-install dkms-uninstall

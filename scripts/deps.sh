@@ -32,6 +32,7 @@ dwarves
 kmod
 python3
 libyaml-dev
+pkg-config
 gnuplot-nox
 "
 

@@ -8,7 +8,8 @@
 
 #include <bpq.h>
 
-#define BPQCTL_VERSION	"0.1"
+/* BPQ_VERSION: the top-level VERSION file, passed by the Makefile */
+#define BPQCTL_VERSION	BPQ_VERSION
 
 /* Exit statuses, as SPEC.md section 7 */
 #define EXIT_OK		0
