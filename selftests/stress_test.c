@@ -1,0 +1,1141 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Stress: what concurrency_test does not do, for a bounded time.
+ *
+ *  - producers and consumers on every strategy while another thread keeps
+ *    changing strategy (all five), capacity and watermarks: no duplicate,
+ *    no corruption, per-consumer order, and exact counts: every message a
+ *    producer saw accepted was received or evicted, every refusal and
+ *    timeout it saw is in the counters;
+ *  - destroy raced against blocked readers, writers, RECV/SEND_BATCH/
+ *    RECV_BATCH callers, poll and epoll waiters, in a loop;
+ *  - BPQ_IOC_SET_CONFIG and sysfs writes of different values raced while
+ *    writers run: every config seen, and the last, is one that was written;
+ *  - SIGUSR1 (no SA_RESTART) in a tight loop at blocked readers and
+ *    writers: an interrupted call consumes and queues nothing.
+ *
+ * Works on queues it creates and destroys. BPQ_STRESS_SECONDS (default 30)
+ * scales the whole run; the figures are printed at the end.
+ */
+#define _GNU_SOURCE
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "bpq_test.h"
+/* kselftest_harness.h of 6.1 has an unused parameter: keep -Wextra clean. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "kselftest_harness.h"
+#pragma GCC diagnostic pop
+
+#define NPROD		3
+#define NCONS		3
+#define MAXSEQ		(1 << 20)
+#define STOP_ID		0xffffffffU
+
+/* ---- figures, shared by the forked tests and printed by the parent ---- */
+
+struct figures {
+	long moved;		/* messages received */
+	long configs;		/* config changes applied */
+	long destroys;
+	long woken_by_destroy;	/* calls ended by a destroy */
+	long signals;
+	long eintr;
+	long evicted;
+	long refused;
+	long timeouts;
+	long seconds_ms;
+};
+
+static struct figures *fig;
+static pid_t parent;
+
+__attribute__((constructor)) static void figures_init(void)
+{
+	fig = mmap(NULL, sizeof(*fig), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (fig == MAP_FAILED)
+		fig = NULL;
+	parent = getpid();
+}
+
+__attribute__((destructor)) static void figures_print(void)
+{
+	if (!fig || getpid() != parent)
+		return;
+	printf("# figures: %ld messages moved (%ld evicted, %ld refused, %ld timed out), %ld config changes, %ld destroys ending %ld blocked calls, %ld signals sent, %ld calls interrupted, %ld.%03ld s\n",
+	       fig->moved, fig->evicted, fig->refused, fig->timeouts,
+	       fig->configs, fig->destroys, fig->woken_by_destroy,
+	       fig->signals, fig->eintr, fig->seconds_ms / 1000,
+	       fig->seconds_ms % 1000);
+}
+
+#define FIG_ADD(field, n) \
+	do { if (fig) __atomic_add_fetch(&fig->field, (n), __ATOMIC_RELAXED); } while (0)
+
+/* Milliseconds of the whole run given to one part (of 30 s by default). */
+static int budget_ms(int ms_of_30s)
+{
+	const char *s = getenv("BPQ_STRESS_SECONDS");
+	double total = s && *s ? strtod(s, NULL) : 30.0;
+
+	if (total <= 0)
+		total = 30.0;
+	return (int)(ms_of_30s * total / 30.0);
+}
+
+static int scaled_count(int n_of_30s, int min)
+{
+	int n = budget_ms(n_of_30s * 1000) / 1000;
+
+	return n < min ? min : n;
+}
+
+/* A queue of our own: created in setup, destroyed in teardown. */
+static int create_queue(int cfd, const char *what)
+{
+	static int n;
+	char name[BPQ_NAME_MAX];
+	int idx;
+
+	snprintf(name, sizeof(name), "stress-%s-%d-%d", what, getpid(), n++);
+	idx = bpq_create(cfd, name);
+	if (idx >= 0 && !bpq_wait_node(idx, true, 2000))
+		return -ENOENT;
+	return idx;
+}
+
+/* ---- messages: {producer, seq, payload} with a crc32 over all of it ---- */
+
+struct smsg {
+	__u32 prod;
+	__u32 seq;
+	__u32 len;		/* payload bytes used */
+	__u32 crc;		/* over the fields above and the payload */
+	unsigned char payload[64];
+};
+
+#define SMSG_HDR	offsetof(struct smsg, payload)
+
+static __u32 smsg_crc(const struct smsg *m)
+{
+	__u32 crc = bpq_crc32(0, m, offsetof(struct smsg, crc));
+
+	return bpq_crc32(crc, m->payload, m->len);
+}
+
+static size_t smsg_make(struct smsg *m, __u32 prod, __u32 seq)
+{
+	m->prod = prod;
+	m->seq = seq;
+	m->len = (seq * 7 + prod) % (sizeof(m->payload) + 1);
+	fill_pattern(m->payload, m->len, prod * 7919 + seq);
+	m->crc = smsg_crc(m);
+	return SMSG_HDR + m->len;
+}
+
+/* Is @m, @n bytes as read, a well-formed message of one of @nprod producers? */
+static bool smsg_valid(const struct smsg *m, ssize_t n, __u32 nprod)
+{
+	return n >= (ssize_t)SMSG_HDR && m->prod < nprod && m->seq < MAXSEQ &&
+	       m->len <= sizeof(m->payload) && (size_t)n == SMSG_HDR + m->len &&
+	       m->crc == smsg_crc(m) &&
+	       check_pattern(m->payload, m->len, m->prod * 7919 + m->seq);
+}
+
+/* ---- 1. producers and consumers while everything changes ---- */
+
+enum { ST_NONE, ST_OK, ST_FAILED };
+
+struct load {
+	int idx;
+	int64_t deadline;
+	int stop_consumers;		/* atomic */
+	unsigned char *status;		/* [NPROD][MAXSEQ]: what the write said */
+	unsigned char *received;	/* [NPROD][MAXSEQ]: times received */
+	long sent[NPROD];		/* attempts */
+	long ok[NPROD];
+	long refused[NPROD];		/* ENOBUFS */
+	long timedout[NPROD];		/* ETIMEDOUT */
+	long received_total;
+	long corrupt, duplicates, misordered;
+	long errors;
+	int last_error;
+	long configs;
+};
+
+struct lworker {
+	struct load *l;
+	int id;
+	pthread_t thr;
+};
+
+static void load_error(struct load *l, int err)
+{
+	__atomic_add_fetch(&l->errors, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&l->last_error, err, __ATOMIC_RELAXED);
+}
+
+static void *load_producer(void *arg)
+{
+	struct lworker *w = arg;
+	struct load *l = w->l;
+	unsigned char *status = l->status + (size_t)w->id * MAXSEQ;
+	struct smsg m;
+	ssize_t ret;
+	size_t len;
+	__u32 seq;
+	int fd = bpq_open(l->idx, O_RDWR);
+
+	if (fd < 0) {
+		load_error(l, errno);
+		return NULL;
+	}
+	for (seq = 0; seq < MAXSEQ && now_ns() < l->deadline; seq++) {
+		len = smsg_make(&m, w->id, seq);
+		ret = bpq_write(fd, &m, len);
+		l->sent[w->id]++;
+		if (ret == (ssize_t)len) {
+			status[seq] = ST_OK;
+			l->ok[w->id]++;
+			continue;
+		}
+		status[seq] = ST_FAILED;
+		if (ret == -ENOBUFS)
+			l->refused[w->id]++;
+		else if (ret == -ETIMEDOUT)
+			l->timedout[w->id]++;
+		else
+			load_error(l, (int)-ret);
+	}
+	close(fd);
+	return NULL;
+}
+
+static void *load_consumer(void *arg)
+{
+	struct lworker *w = arg;
+	struct load *l = w->l;
+	long last[NPROD];
+	struct smsg m;
+	ssize_t ret;
+	int fd = bpq_open(l->idx, O_RDWR), p;
+
+	if (fd < 0) {
+		load_error(l, errno);
+		return NULL;
+	}
+	for (p = 0; p < NPROD; p++)
+		last[p] = -1;
+	for (;;) {
+		memset(&m, 0, sizeof(m));
+		ret = bpq_read(fd, &m, sizeof(m));
+		if (ret < 0) {
+			load_error(l, (int)-ret);
+			break;
+		}
+		if (ret == (ssize_t)SMSG_HDR && m.prod == STOP_ID)
+			break;
+		if (!smsg_valid(&m, ret, NPROD)) {
+			__atomic_add_fetch(&l->corrupt, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		if (__atomic_fetch_add(&l->received[(size_t)m.prod * MAXSEQ + m.seq],
+				       1, __ATOMIC_RELAXED))
+			__atomic_add_fetch(&l->duplicates, 1, __ATOMIC_RELAXED);
+		if ((long)m.seq <= last[m.prod])
+			__atomic_add_fetch(&l->misordered, 1, __ATOMIC_RELAXED);
+		last[m.prod] = m.seq;
+		__atomic_add_fetch(&l->received_total, 1, __ATOMIC_RELAXED);
+	}
+	close(fd);
+	return NULL;
+}
+
+/* A random config among all strategies, every writer's wait bounded. */
+static void random_config(unsigned int *seed, struct bpq_config *c)
+{
+	bpq_default_config(c);
+	c->strategy = rand_r(seed) % 5;
+	c->capacity_msgs = 1 + rand_r(seed) % 48;
+	c->capacity_bytes = 1024 + rand_r(seed) % 16384;
+	c->high_watermark = 40 + rand_r(seed) % 61;
+	c->low_watermark = 1 + rand_r(seed) % c->high_watermark;
+	c->write_timeout_ms = 10 + rand_r(seed) % 60;
+	c->auto_credit = rand_r(seed) % 2;
+	c->target_latency_us = 500 + rand_r(seed) % 20000;
+	c->min_rate = 2000;
+	c->max_rate = 2000 + rand_r(seed) % 1000000;
+	c->adjust_interval_ms = 5 + rand_r(seed) % 50;
+}
+
+FIXTURE(reconfig) {
+	int cfd;
+	int idx;
+	int fd;
+	struct load *l;
+};
+
+FIXTURE_VARIANT(reconfig) {
+	__u32 strategy;		/* the one in force at the start */
+};
+
+FIXTURE_VARIANT_ADD(reconfig, block) { .strategy = BPQ_STRATEGY_BLOCK };
+FIXTURE_VARIANT_ADD(reconfig, drop_newest) { .strategy = BPQ_STRATEGY_DROP_NEWEST };
+FIXTURE_VARIANT_ADD(reconfig, drop_oldest) { .strategy = BPQ_STRATEGY_DROP_OLDEST };
+FIXTURE_VARIANT_ADD(reconfig, credit) { .strategy = BPQ_STRATEGY_CREDIT };
+FIXTURE_VARIANT_ADD(reconfig, adaptive) { .strategy = BPQ_STRATEGY_ADAPTIVE };
+
+FIXTURE_SETUP(reconfig)
+{
+	struct bpq_config cfg;
+
+	self->fd = -1;
+	self->cfd = bpq_control_open();
+	ASSERT_LE(0, self->cfd) TH_LOG("%m - open " BPQ_CONTROL_PATH);
+	self->idx = create_queue(self->cfd, "load");
+	ASSERT_LE(0, self->idx);
+	self->fd = bpq_open(self->idx, O_RDWR);
+	ASSERT_LE(0, self->fd);
+	bpq_default_config(&cfg);
+	cfg.strategy = variant->strategy;
+	cfg.capacity_msgs = 16;
+	cfg.write_timeout_ms = 50;
+	cfg.min_rate = 2000;
+	ASSERT_EQ(0, bpq_set_config(self->fd, &cfg));
+	self->l = calloc(1, sizeof(*self->l));
+	ASSERT_TRUE(self->l != NULL);
+	self->l->status = calloc(NPROD, MAXSEQ);
+	self->l->received = calloc(NPROD, MAXSEQ);
+	ASSERT_TRUE(self->l->status && self->l->received);
+	self->l->idx = self->idx;
+}
+
+FIXTURE_TEARDOWN(reconfig)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->idx >= 0)
+		EXPECT_EQ(0, bpq_destroy(self->cfd, self->idx));
+	close(self->cfd);
+	if (self->l) {
+		free(self->l->status);
+		free(self->l->received);
+		free(self->l);
+	}
+}
+
+static bool wait_drained(int fd, int timeout_ms)
+{
+	int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
+
+	while (bpq_depth(fd) != 0) {
+		if (now_ns() > end)
+			return false;
+		sleep_ms(2);
+	}
+	return true;
+}
+
+static long sum(const long *v)
+{
+	long n = 0;
+	int i;
+
+	for (i = 0; i < NPROD; i++)
+		n += v[i];
+	return n;
+}
+
+TEST_F_TIMEOUT(reconfig, strategies_changed_under_load, 300)
+{
+	struct lworker prod[NPROD], cons[NCONS];
+	struct smsg stop = { .prod = STOP_ID };
+	struct load *l = self->l;
+	struct bpq_config cfg;
+	struct bpq_stats st;
+	unsigned int seed = 1 + variant->strategy;
+	long ok, evicted, unbalanced = 0, late = 0;
+	int64_t t0 = now_ns();
+	size_t i;
+	int p;
+
+	l->deadline = t0 + (int64_t)budget_ms(3000) * 1000000;
+	for (p = 0; p < NCONS; p++) {
+		cons[p] = (struct lworker){ .l = l, .id = p };
+		ASSERT_EQ(0, pthread_create(&cons[p].thr, NULL, load_consumer,
+					    &cons[p]));
+	}
+	for (p = 0; p < NPROD; p++) {
+		prod[p] = (struct lworker){ .l = l, .id = p };
+		ASSERT_EQ(0, pthread_create(&prod[p].thr, NULL, load_producer,
+					    &prod[p]));
+	}
+
+	/* Change everything while they run; credit is granted generously. */
+	while (now_ns() < l->deadline) {
+		random_config(&seed, &cfg);
+		if (rand_r(&seed) % 4 == 0) {
+			static const char *const names[] = {
+				"block", "drop-newest", "drop-oldest",
+				"credit", "adaptive",
+			};
+
+			if (!bpq_sysfs_write(self->idx, "strategy",
+					     names[rand_r(&seed) % 5]))
+				l->configs++;
+		} else if (!bpq_set_config(self->fd, &cfg)) {
+			l->configs++;
+		} else {
+			load_error(l, errno);
+		}
+		if (rand_r(&seed) % 2) {
+			struct bpq_grant g = { .size = sizeof(g),
+					       .credits = 1000 };
+
+			EXPECT_EQ(0, bpq_ioctl(self->fd, BPQ_IOC_GRANT, &g));
+		} else {
+			EXPECT_EQ(0, bpq_sysfs_write(self->idx, "grant", "1000"));
+		}
+		if (bpq_get_stats(self->fd, &st) || !bpq_stats_balanced(&st))
+			unbalanced++;
+		if (rand_r(&seed) % 3 == 0)
+			sleep_ms(1);
+	}
+	for (p = 0; p < NPROD; p++)
+		pthread_join(prod[p].thr, NULL);
+
+	/* Room and credit for everyone left, then one stop per consumer. */
+	ASSERT_EQ(0, bpq_configure(self->fd, BPQ_STRATEGY_BLOCK, 0));
+	ASSERT_TRUE(wait_drained(self->fd, 20000));
+	for (p = 0; p < NCONS; p++)
+		ASSERT_EQ((ssize_t)SMSG_HDR, bpq_write(self->fd, &stop, SMSG_HDR));
+	for (p = 0; p < NCONS; p++)
+		pthread_join(cons[p].thr, NULL);
+
+	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
+	ok = sum(l->ok);
+	evicted = (long)st.dropped_oldest;
+	/* a message received must be one whose write said so */
+	for (i = 0; i < (size_t)NPROD * MAXSEQ; i++)
+		if (l->received[i] && l->status[i] != ST_OK)
+			late++;
+	TH_LOG("%s start: %ld sent, %ld accepted, %ld received, %ld evicted, %ld refused, %ld timed out, %ld config changes in %lld ms",
+	       bpq_strategy_name(variant->strategy), sum(l->sent), ok,
+	       l->received_total, evicted, sum(l->refused), sum(l->timedout),
+	       l->configs, (long long)(now_ns() - t0) / 1000000);
+	FIG_ADD(moved, l->received_total);
+	FIG_ADD(evicted, evicted);
+	FIG_ADD(refused, sum(l->refused));
+	FIG_ADD(timeouts, sum(l->timedout));
+	FIG_ADD(configs, l->configs);
+	FIG_ADD(seconds_ms, (now_ns() - t0) / 1000000);
+
+	ASSERT_EQ(0, l->errors) TH_LOG("last error %d", l->last_error);
+	ASSERT_EQ(0, unbalanced);
+	ASSERT_EQ(0, l->corrupt);
+	ASSERT_EQ(0, l->duplicates);
+	ASSERT_EQ(0, l->misordered);
+	ASSERT_EQ(0, late) TH_LOG("received messages whose write failed");
+	ASSERT_TRUE(bpq_stats_balanced(&st));
+	ASSERT_EQ(0U, st.depth_msgs);
+	ASSERT_EQ(0U, st.flushed);
+	/* exact: accepted = received + evicted, refusals and timeouts counted */
+	ASSERT_EQ(ok, l->received_total + evicted);
+	ASSERT_EQ((__u64)sum(l->refused), st.dropped_newest);
+	ASSERT_EQ((__u64)sum(l->timedout), st.timeouts);
+	ASSERT_EQ((__u64)(ok + NCONS), st.enqueued_msgs);
+	ASSERT_EQ((__u64)(l->received_total + NCONS), st.dequeued_msgs);
+	ASSERT_EQ(sum(l->sent), ok + sum(l->refused) + sum(l->timedout));
+}
+
+/* ---- 2. destroy against everything blocked on the queue ---- */
+
+/* Nothing to set up: a fixture only for TEST_F_TIMEOUT. */
+FIXTURE(stress) {
+	int unused;
+};
+
+FIXTURE_SETUP(stress)
+{
+	self->unused = 0;
+}
+
+FIXTURE_TEARDOWN(stress)
+{
+}
+
+enum bcall {
+	B_READ, B_WRITE, B_RECV, B_SEND_BATCH, B_RECV_BATCH, B_POLL, B_EPOLL,
+	NBCALLS
+};
+
+static const char *const bcall_names[] = {
+	"read", "write", "RECV", "SEND_BATCH", "RECV_BATCH", "poll",
+	"epoll_wait",
+};
+
+struct bthread {
+	pthread_t thr;
+	enum bcall call;
+	int fd;
+	int epfd;
+	pid_t tid;
+	int started;		/* atomic */
+	int done;		/* atomic */
+	long ret;		/* -errno, or revents for poll/epoll */
+};
+
+static void *bthread_fn(void *arg)
+{
+	struct bthread *b = arg;
+	char buf[64] = "x";
+	struct bpq_iovec vec = { .base = (uintptr_t)buf, .len = 1 };
+	struct bpq_recv r = { .size = sizeof(r), .buf = (uintptr_t)buf,
+			      .buf_len = sizeof(buf) };
+	struct bpq_send_batch sb = { .size = sizeof(sb),
+				     .msgs = (uintptr_t)&vec, .count = 1 };
+	struct bpq_msg_info infos[4];
+	struct bpq_recv_batch rb = { .size = sizeof(rb), .buf = (uintptr_t)buf,
+				     .buf_len = sizeof(buf), .max_records = 4,
+				     .infos = (uintptr_t)infos };
+	struct pollfd pfd = { .fd = b->fd, .events = POLLIN | POLLOUT };
+	struct epoll_event ev;
+	long ret;
+
+	b->tid = bpq_gettid();
+	__atomic_store_n(&b->started, 1, __ATOMIC_RELEASE);
+	switch (b->call) {
+	case B_READ:
+		ret = bpq_read(b->fd, buf, sizeof(buf));
+		break;
+	case B_WRITE:
+		ret = bpq_write(b->fd, buf, 1);
+		break;
+	case B_RECV:
+		ret = bpq_ioctl(b->fd, BPQ_IOC_RECV, &r);
+		break;
+	case B_SEND_BATCH:
+		ret = bpq_ioctl(b->fd, BPQ_IOC_SEND_BATCH, &sb);
+		break;
+	case B_RECV_BATCH:
+		ret = bpq_ioctl(b->fd, BPQ_IOC_RECV_BATCH, &rb);
+		break;
+	case B_POLL:
+		ret = poll(&pfd, 1, 10000);
+		ret = ret == 1 ? pfd.revents : ret < 0 ? -errno : 0;
+		break;
+	default:
+		ret = epoll_wait(b->epfd, &ev, 1, 10000);
+		ret = ret == 1 ? (long)ev.events : ret < 0 ? -errno : 0;
+		break;
+	}
+	b->ret = ret;
+	__atomic_store_n(&b->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Are they all asleep (state S)? Wait up to @ms for it. */
+static bool all_sleeping(struct bthread *b, int n, int ms)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!wait_task_sleeping(b[i].tid, -1, ms))
+			return false;
+	return true;
+}
+
+TEST_F_TIMEOUT(stress, destroy_races_blocked_callers, 300)
+{
+	int iters = scaled_count(50, 5), it, i, cfd, idx, fd, woken = 0;
+	struct bthread b[2 * NBCALLS];
+	int64_t t0 = now_ns();
+	unsigned int seed = 42;
+
+	cfd = bpq_control_open();
+	ASSERT_LE(0, cfd) TH_LOG("%m - open " BPQ_CONTROL_PATH);
+	for (it = 0; it < iters; it++) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET };
+		int fd2, epfd2, order = rand_r(&seed) % 4;
+		bool wait_asleep = it % 3 != 2;
+		struct bpq_config cfg;
+
+		idx = create_queue(cfd, "destroy");
+		ASSERT_LE(0, idx);
+		fd = bpq_open(idx, O_RDWR);
+		ASSERT_LE(0, fd);
+		/* credit without credit: writers and readers both wait */
+		bpq_default_config(&cfg);
+		cfg.strategy = BPQ_STRATEGY_CREDIT;
+		cfg.capacity_msgs = 1;
+		ASSERT_EQ(0, bpq_set_config(fd, &cfg));
+
+		/*
+		 * A registration nobody waits on, on its own file, torn down
+		 * in one of four orders around the destroy.
+		 */
+		fd2 = bpq_open(idx, O_RDWR);
+		epfd2 = epoll_create1(EPOLL_CLOEXEC);
+		ASSERT_LE(0, fd2);
+		ASSERT_LE(0, epfd2);
+		ASSERT_EQ(0, epoll_ctl(epfd2, EPOLL_CTL_ADD, fd2, &ev));
+		if (order == 0) {
+			close(fd2);
+			fd2 = -1;
+		} else if (order == 1) {
+			close(epfd2);
+			epfd2 = -1;
+		}
+
+		/* two of each call, each on its own file or epoll instance */
+		for (i = 0; i < 2 * NBCALLS; i++) {
+			memset(&b[i], 0, sizeof(b[i]));
+			b[i].call = i % NBCALLS;
+			b[i].fd = bpq_open(idx, O_RDWR);
+			ASSERT_LE(0, b[i].fd);
+			b[i].epfd = -1;
+			if (b[i].call == B_EPOLL) {
+				b[i].epfd = epoll_create1(EPOLL_CLOEXEC);
+				ASSERT_LE(0, b[i].epfd);
+				ASSERT_EQ(0, epoll_ctl(b[i].epfd, EPOLL_CTL_ADD,
+						       i % 2 ? fd : b[i].fd,
+						       &ev));
+			}
+			ASSERT_EQ(0, pthread_create(&b[i].thr, NULL, bthread_fn,
+						    &b[i]));
+		}
+		for (i = 0; i < 2 * NBCALLS; i++)
+			while (!__atomic_load_n(&b[i].started, __ATOMIC_ACQUIRE))
+				sched_yield();
+		if (wait_asleep) {
+			int early = -1;
+
+			ASSERT_TRUE(all_sleeping(b, 2 * NBCALLS, 5000));
+			for (i = 0; i < 2 * NBCALLS; i++)
+				if (__atomic_load_n(&b[i].done, __ATOMIC_ACQUIRE))
+					early = i;
+			ASSERT_EQ(-1, early)
+				TH_LOG("%s returned %ld before the destroy",
+				       bcall_names[b[early].call], b[early].ret);
+		}
+
+		ASSERT_EQ(0, bpq_destroy(cfd, idx));
+		FIG_ADD(destroys, 1);
+
+		for (i = 0; i < 2 * NBCALLS; i++) {
+			int64_t end = now_ns() + 5000000000LL;
+
+			while (!__atomic_load_n(&b[i].done, __ATOMIC_ACQUIRE) &&
+			       now_ns() < end)
+				sleep_ms(1);
+			ASSERT_TRUE(__atomic_load_n(&b[i].done, __ATOMIC_ACQUIRE))
+				TH_LOG("iteration %d: %s not woken by the destroy",
+				       it, bcall_names[b[i].call]);
+			pthread_join(b[i].thr, NULL);
+			if (b[i].call == B_POLL || b[i].call == B_EPOLL) {
+				ASSERT_EQ(POLLERR | POLLHUP,
+					  b[i].ret & (POLLERR | POLLHUP))
+					TH_LOG("iteration %d: %s gave %#lx",
+					       it, bcall_names[b[i].call],
+					       b[i].ret);
+			} else {
+				ASSERT_EQ(-ENODEV, b[i].ret)
+					TH_LOG("iteration %d: %s", it,
+					       bcall_names[b[i].call]);
+			}
+			woken++;
+		}
+		/* the files stay usable for ENODEV only, then close */
+		ASSERT_EQ(-ENODEV, bpq_write(fd, "y", 1));
+		ASSERT_EQ(POLLERR | POLLHUP,
+			  poll_events(fd) & (POLLERR | POLLHUP));
+		if (order == 3) {
+			close(fd2);
+			fd2 = -1;
+		}
+		if (epfd2 >= 0)
+			close(epfd2);
+		if (fd2 >= 0)
+			close(fd2);
+		for (i = 0; i < 2 * NBCALLS; i++) {
+			if (rand_r(&seed) % 2 && b[i].epfd >= 0) {
+				close(b[i].epfd);
+				b[i].epfd = -1;
+			}
+			close(b[i].fd);
+			if (b[i].epfd >= 0)
+				close(b[i].epfd);
+		}
+		close(fd);
+		ASSERT_TRUE(bpq_wait_node(idx, false, 2000));
+	}
+	close(cfd);
+	FIG_ADD(woken_by_destroy, woken);
+	FIG_ADD(seconds_ms, (now_ns() - t0) / 1000000);
+	TH_LOG("%d destroys, each ending %d blocked calls, in %lld ms", iters,
+	       2 * NBCALLS, (long long)(now_ns() - t0) / 1000000);
+}
+
+/* ---- 3. SET_CONFIG and sysfs raced, with writers running ---- */
+
+struct race {
+	int idx;
+	int64_t deadline;
+	struct bpq_config allowed[12];
+	int nallowed;
+	long changes;
+	long bad_seen;		/* a config read that is none of the allowed */
+	long errors;
+	int last_error;
+	struct bpq_config cfg[2];
+	int which;
+};
+
+struct rthread {
+	struct race *r;
+	int role;
+	pthread_t thr;
+};
+
+static bool config_allowed(struct race *r, const struct bpq_config *c)
+{
+	int i;
+
+	for (i = 0; i < r->nallowed; i++)
+		if (!memcmp(c, &r->allowed[i], sizeof(*c)))
+			return true;
+	return false;
+}
+
+static void race_error(struct race *r, int err)
+{
+	__atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->last_error, err, __ATOMIC_RELAXED);
+}
+
+enum { R_SET_A, R_SET_C, R_SYSFS_CAP, R_SYSFS_STRATEGY, R_GET, R_WRITER,
+       R_READER, NROLES };
+
+static void *race_fn(void *arg)
+{
+	struct rthread *t = arg;
+	struct race *r = t->r;
+	struct bpq_config c;
+	char buf[512];
+	int fd = bpq_open(r->idx, O_RDWR | O_NONBLOCK), ret;
+	long n = 0;
+
+	if (fd < 0) {
+		race_error(r, errno);
+		return NULL;
+	}
+	while (now_ns() < r->deadline) {
+		switch (t->role) {
+		case R_SET_A:
+		case R_SET_C:
+			ret = bpq_set_config(fd, &r->cfg[t->role == R_SET_C]);
+			if (ret)
+				race_error(r, -ret);
+			else
+				n++;
+			break;
+		case R_SYSFS_CAP:
+			ret = bpq_sysfs_write(r->idx, "capacity_msgs", "22");
+			if (ret)
+				race_error(r, -ret);
+			else
+				n++;
+			break;
+		case R_SYSFS_STRATEGY:
+			ret = bpq_sysfs_write(r->idx, "strategy", "drop-oldest");
+			if (ret)
+				race_error(r, -ret);
+			else
+				n++;
+			break;
+		case R_GET:
+			if (bpq_get_config(fd, &c))
+				race_error(r, errno);
+			else if (!config_allowed(r, &c))
+				__atomic_add_fetch(&r->bad_seen, 1,
+						   __ATOMIC_RELAXED);
+			break;
+		case R_WRITER:
+			ret = (int)bpq_write(fd, buf, 1 + rand() % 300);
+			if (ret < 0 && ret != -EAGAIN && ret != -ENOBUFS &&
+			    ret != -EMSGSIZE)
+				race_error(r, -ret);
+			break;
+		default:
+			ret = (int)bpq_read(fd, buf, sizeof(buf));
+			if (ret < 0 && ret != -EAGAIN)
+				race_error(r, -ret);
+			break;
+		}
+	}
+	__atomic_add_fetch(&r->changes, n, __ATOMIC_RELAXED);
+	close(fd);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(stress, config_ioctl_vs_sysfs, 300)
+{
+	struct rthread t[NROLES + 1];
+	struct race *r = calloc(1, sizeof(*r));
+	struct bpq_config now, base[3];
+	struct bpq_stats st;
+	int cfd, idx, fd, i, b, m;
+	int64_t t0 = now_ns();
+	char val[64];
+
+	ASSERT_TRUE(r != NULL);
+	cfd = bpq_control_open();
+	ASSERT_LE(0, cfd);
+	idx = create_queue(cfd, "race");
+	ASSERT_LE(0, idx);
+	fd = bpq_open(idx, O_RDWR);
+	ASSERT_LE(0, fd);
+	r->idx = idx;
+
+	/* Two full configs that differ in every field... */
+	bpq_default_config(&r->cfg[0]);
+	r->cfg[0].strategy = BPQ_STRATEGY_DROP_NEWEST;
+	r->cfg[0].capacity_msgs = 11;
+	r->cfg[0].capacity_bytes = 1111;
+	r->cfg[0].max_msg_size = 111;
+	r->cfg[0].high_watermark = 90;
+	r->cfg[0].low_watermark = 10;
+	r->cfg[0].write_timeout_ms = 1;
+	r->cfg[0].auto_credit = 1;
+	r->cfg[0].target_latency_us = 1111;
+	r->cfg[0].min_rate = 111;
+	r->cfg[0].max_rate = 11111;
+	r->cfg[0].adjust_interval_ms = 11;
+	bpq_default_config(&r->cfg[1]);
+	r->cfg[1].strategy = BPQ_STRATEGY_ADAPTIVE;
+	r->cfg[1].capacity_msgs = 33;
+	r->cfg[1].capacity_bytes = 3333;
+	r->cfg[1].max_msg_size = 333;
+	r->cfg[1].high_watermark = 80;
+	r->cfg[1].low_watermark = 30;
+	r->cfg[1].write_timeout_ms = 3;
+	r->cfg[1].auto_credit = 0;
+	r->cfg[1].target_latency_us = 3333;
+	r->cfg[1].min_rate = 333;
+	r->cfg[1].max_rate = 33333;
+	r->cfg[1].adjust_interval_ms = 33;
+	/* ...and what the two sysfs writers may have made of any of them. */
+	bpq_default_config(&base[0]);
+	base[1] = r->cfg[0];
+	base[2] = r->cfg[1];
+	for (b = 0; b < 3; b++) {
+		for (m = 0; m < 4; m++) {
+			struct bpq_config *c = &r->allowed[r->nallowed++];
+
+			*c = base[b];
+			if (m & 1)
+				c->capacity_msgs = 22;
+			if (m & 2)
+				c->strategy = BPQ_STRATEGY_DROP_OLDEST;
+		}
+	}
+	ASSERT_EQ(0, bpq_get_config(fd, &now));
+	ASSERT_TRUE(config_allowed(r, &now));
+
+	r->deadline = now_ns() + (int64_t)budget_ms(3000) * 1000000;
+	for (i = 0; i <= NROLES; i++) {
+		t[i] = (struct rthread){ .r = r, .role = i < NROLES ? i : R_WRITER };
+		ASSERT_EQ(0, pthread_create(&t[i].thr, NULL, race_fn, &t[i]));
+	}
+	for (i = 0; i <= NROLES; i++)
+		pthread_join(t[i].thr, NULL);
+
+	ASSERT_EQ(0, bpq_get_config(fd, &now));
+	TH_LOG("%ld config changes; final strategy %s, capacity %u, bytes %llu",
+	       r->changes, bpq_strategy_name(now.strategy), now.capacity_msgs,
+	       (unsigned long long)now.capacity_bytes);
+	FIG_ADD(configs, r->changes);
+	FIG_ADD(seconds_ms, (now_ns() - t0) / 1000000);
+	ASSERT_EQ(0, r->errors) TH_LOG("last error %d", r->last_error);
+	ASSERT_EQ(0, r->bad_seen) TH_LOG("configs read that nobody wrote");
+	ASSERT_TRUE(config_allowed(r, &now));
+	/* sysfs says the same */
+	ASSERT_EQ(now.capacity_msgs, bpq_sysfs_u64(idx, "capacity_msgs"));
+	ASSERT_EQ(now.capacity_bytes, bpq_sysfs_u64(idx, "capacity_bytes"));
+	ASSERT_EQ(0, bpq_sysfs_read(idx, "strategy", val, sizeof(val)));
+	ASSERT_STREQ(bpq_strategy_name(now.strategy), val);
+	ASSERT_EQ(0, bpq_get_stats(fd, &st));
+	ASSERT_TRUE(bpq_stats_balanced(&st));
+
+	close(fd);
+	ASSERT_EQ(0, bpq_destroy(cfd, idx));
+	close(cfd);
+	free(r);
+}
+
+/* ---- 4. signals at blocked readers and writers ---- */
+
+#define SIG_NW	2
+#define SIG_NR	2
+
+struct sigload {
+	int idx;
+	int stop_writers;	/* atomic */
+	int stop_readers;	/* atomic */
+	unsigned char *received;	/* [SIG_NW][MAXSEQ] */
+	long sent[SIG_NW];	/* queued, by the calls' own account */
+	long eintr_w, eintr_r;
+	long received_total;
+	long corrupt, duplicates, misordered;
+	long errors;
+	int last_error;
+	pthread_t thr[SIG_NW + SIG_NR];
+	int ids[SIG_NW + SIG_NR];
+	int done[SIG_NW + SIG_NR];	/* atomic */
+};
+
+static struct sigload *sl;
+static int sig_seen;
+
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	__atomic_add_fetch(&sig_seen, 1, __ATOMIC_RELAXED);
+}
+
+static void sl_error(int err)
+{
+	__atomic_add_fetch(&sl->errors, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->last_error, err, __ATOMIC_RELAXED);
+}
+
+static void *sig_writer(void *arg)
+{
+	int id = *(int *)arg, fd = bpq_open(sl->idx, O_RDWR), k, i;
+	struct smsg m[4];
+	struct bpq_iovec vec[4];
+	struct bpq_send_batch b = { .size = sizeof(b), .msgs = (uintptr_t)vec };
+	unsigned int seed = id + 1;
+	__u32 seq = 0;
+	long ret;
+
+	if (fd < 0) {
+		sl_error(errno);
+		goto out;
+	}
+	while (!__atomic_load_n(&sl->stop_writers, __ATOMIC_RELAXED) &&
+	       seq + 4 < MAXSEQ) {
+		if (rand_r(&seed) % 2) {
+			ret = bpq_write(fd, &m[0], smsg_make(&m[0], id, seq));
+			k = ret > 0 ? 1 : (int)ret;
+		} else {
+			b.count = 1 + rand_r(&seed) % 3;
+			for (i = 0; i < (int)b.count; i++) {
+				vec[i].base = (uintptr_t)&m[i];
+				vec[i].len = smsg_make(&m[i], id, seq + i);
+				vec[i].__reserved = 0;
+			}
+			k = bpq_ioctl(fd, BPQ_IOC_SEND_BATCH, &b);
+		}
+		if (k > 0) {
+			seq += k;
+		} else if (k == -EINTR) {
+			sl->eintr_w++;	/* nothing queued: same seq again */
+		} else {
+			sl_error(-k);
+			break;
+		}
+		if (rand_r(&seed) % 8 == 0)
+			sched_yield();
+	}
+	sl->sent[id] = seq;
+	close(fd);
+out:
+	__atomic_store_n(&sl->done[id], 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void sig_got(struct smsg *m, ssize_t n, long *last)
+{
+	if (!smsg_valid(m, n, SIG_NW)) {
+		__atomic_add_fetch(&sl->corrupt, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	if (__atomic_fetch_add(&sl->received[(size_t)m->prod * MAXSEQ + m->seq],
+			       1, __ATOMIC_RELAXED))
+		__atomic_add_fetch(&sl->duplicates, 1, __ATOMIC_RELAXED);
+	if ((long)m->seq <= last[m->prod])
+		__atomic_add_fetch(&sl->misordered, 1, __ATOMIC_RELAXED);
+	last[m->prod] = m->seq;
+	__atomic_add_fetch(&sl->received_total, 1, __ATOMIC_RELAXED);
+}
+
+static void *sig_reader(void *arg)
+{
+	int id = *(int *)arg, fd = bpq_open(sl->idx, O_RDWR), i, n;
+	unsigned char buf[4 * sizeof(struct smsg)];
+	struct bpq_msg_info infos[4];
+	struct bpq_recv_batch rb = { .size = sizeof(rb), .buf = (uintptr_t)buf,
+				     .buf_len = sizeof(buf),
+				     .infos = (uintptr_t)infos };
+	long last[SIG_NW] = { -1, -1 };
+	unsigned int seed = id + 100;
+	struct smsg m;
+	long ret;
+
+	if (fd < 0) {
+		sl_error(errno);
+		goto out;
+	}
+	for (;;) {
+		switch (rand_r(&seed) % 3) {
+		case 0:
+			memset(&m, 0, sizeof(m));
+			ret = bpq_read(fd, &m, sizeof(m));
+			if (ret > 0)
+				sig_got(&m, ret, last);
+			break;
+		case 1:
+			memset(&m, 0, sizeof(m));
+			ret = bpq_recv(fd, &m, sizeof(m), 0, 0, NULL);
+			if (ret > 0)
+				sig_got(&m, ret, last);
+			break;
+		default:
+			rb.max_records = 1 + rand_r(&seed) % 4;
+			n = bpq_ioctl(fd, BPQ_IOC_RECV_BATCH, &rb);
+			for (i = 0; i < n; i++) {
+				memcpy(&m, buf + infos[i].offset, infos[i].len);
+				sig_got(&m, infos[i].len, last);
+			}
+			ret = n;
+			break;
+		}
+		if (ret == -EINTR) {
+			sl->eintr_r++;	/* nothing taken */
+			if (__atomic_load_n(&sl->stop_readers, __ATOMIC_ACQUIRE))
+				break;
+		} else if (ret <= 0) {
+			sl_error((int)-ret);
+			break;
+		}
+		if (rand_r(&seed) % 4 == 0)
+			sched_yield();
+	}
+	close(fd);
+out:
+	__atomic_store_n(&sl->done[id], 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Signal every worker not yet done; returns how many were signalled. */
+static int signal_all(int first, int n)
+{
+	int i, sent = 0;
+
+	for (i = first; i < first + n; i++)
+		if (!__atomic_load_n(&sl->done[i], __ATOMIC_ACQUIRE) &&
+		    !pthread_kill(sl->thr[i], SIGUSR1))
+			sent++;
+	return sent;
+}
+
+TEST_F_TIMEOUT(stress, signals_at_blocked_callers, 300)
+{
+	struct sigaction sa = { .sa_handler = on_sigusr1 };
+	struct bpq_config cfg;
+	struct bpq_stats st;
+	long signals = 0, missing = 0, extra = 0, total = 0;
+	int64_t t0 = now_ns(), deadline;
+	int cfd, idx, fd, i;
+	size_t s;
+
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;	/* no SA_RESTART: EINTR */
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	sl = calloc(1, sizeof(*sl));
+	ASSERT_TRUE(sl != NULL);
+	sl->received = calloc(SIG_NW, MAXSEQ);
+	ASSERT_TRUE(sl->received != NULL);
+
+	cfd = bpq_control_open();
+	ASSERT_LE(0, cfd);
+	idx = create_queue(cfd, "signal");
+	ASSERT_LE(0, idx);
+	sl->idx = idx;
+	fd = bpq_open(idx, O_RDWR);
+	ASSERT_LE(0, fd);
+	/* small, blocking, no bound on a wait: only signals end them */
+	bpq_default_config(&cfg);
+	cfg.capacity_msgs = 3;
+	ASSERT_EQ(0, bpq_set_config(fd, &cfg));
+
+	for (i = 0; i < SIG_NW + SIG_NR; i++) {
+		sl->ids[i] = i;
+		ASSERT_EQ(0, pthread_create(&sl->thr[i], NULL,
+					    i < SIG_NW ? sig_writer : sig_reader,
+					    &sl->ids[i]));
+	}
+	deadline = t0 + (int64_t)budget_ms(4000) * 1000000;
+	while (now_ns() < deadline) {
+		signals += signal_all(0, SIG_NW + SIG_NR);
+		if (signals % 64 == 0)
+			sched_yield();
+	}
+	/* Writers stop at their next return; a blocked one is signalled out. */
+	__atomic_store_n(&sl->stop_writers, 1, __ATOMIC_RELEASE);
+	while (signal_all(0, SIG_NW))
+		signals++, sleep_ms(1);
+	for (i = 0; i < SIG_NW; i++)
+		pthread_join(sl->thr[i], NULL);
+	ASSERT_TRUE(wait_drained(fd, 20000));
+	__atomic_store_n(&sl->stop_readers, 1, __ATOMIC_RELEASE);
+	while (signal_all(SIG_NW, SIG_NR))
+		signals++, sleep_ms(1);
+	for (i = SIG_NW; i < SIG_NW + SIG_NR; i++)
+		pthread_join(sl->thr[i], NULL);
+
+	for (i = 0; i < SIG_NW; i++) {
+		total += sl->sent[i];
+		for (s = 0; s < MAXSEQ; s++) {
+			unsigned char n = sl->received[(size_t)i * MAXSEQ + s];
+
+			if ((long)s < sl->sent[i] && !n)
+				missing++;
+			else if ((long)s >= sl->sent[i] && n)
+				extra++;
+		}
+	}
+	ASSERT_EQ(0, bpq_get_stats(fd, &st));
+	TH_LOG("%ld signals sent, %ld writes and %ld reads interrupted, %ld messages moved in %lld ms",
+	       signals, sl->eintr_w, sl->eintr_r, sl->received_total,
+	       (long long)(now_ns() - t0) / 1000000);
+	FIG_ADD(signals, signals);
+	FIG_ADD(eintr, sl->eintr_w + sl->eintr_r);
+	FIG_ADD(moved, sl->received_total);
+	FIG_ADD(seconds_ms, (now_ns() - t0) / 1000000);
+
+	ASSERT_EQ(0, sl->errors) TH_LOG("last error %d", sl->last_error);
+	ASSERT_EQ(0, sl->corrupt);
+	ASSERT_EQ(0, sl->duplicates) TH_LOG("an interrupted write queued");
+	ASSERT_EQ(0, missing) TH_LOG("an interrupted read consumed");
+	ASSERT_EQ(0, extra);
+	ASSERT_EQ(0, sl->misordered);
+	ASSERT_EQ(total, sl->received_total);
+	ASSERT_EQ((__u64)total, st.enqueued_msgs);
+	ASSERT_EQ((__u64)total, st.dequeued_msgs);
+	ASSERT_EQ(0U, st.depth_msgs);
+	ASSERT_TRUE(bpq_stats_balanced(&st));
+	ASSERT_LT(0, sl->eintr_w + sl->eintr_r) TH_LOG("no call was interrupted");
+
+	close(fd);
+	ASSERT_EQ(0, bpq_destroy(cfd, idx));
+	close(cfd);
+	free(sl->received);
+	free(sl);
+}
+
+TEST_HARNESS_MAIN
