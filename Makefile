@@ -34,7 +34,7 @@ GUEST_TESTS ?= $(SELFTEST_PROGS) $(SELFTEST_PROGS_32) $(SELFTEST_SCRIPTS) \
 	userspace/tests/lib_test
 # Programs copied into the guest's PATH (tests and demo use them).
 GUEST_BINS ?= $(filter-out %.c %.h %.o,$(wildcard userspace/bpqctl/bpqctl \
-	userspace/examples/bpq-*))
+	userspace/examples/bpq-* userspace/bench/bpq-bench))
 
 # Per-test timeout from the kselftest settings file, and for the whole VM.
 TEST_TIMEOUT ?= $(or $(shell sed -n 's/^timeout=//p' selftests/settings 2>/dev/null),300)
@@ -189,3 +189,14 @@ clean:
 
 .PHONY: all deps module selftests userspace lint check check-debug demo \
 	vm-shell clean install uninstall dkms-install dkms-uninstall
+
+# bpq against pipes, AF_UNIX and mqueue in one guest boot (BENCH.md):
+# results, plots and the targets in build/bench/. bench-smoke: the same with
+# tiny counts, seconds long, only to prove that it runs and checks.
+bench: module userspace
+	$(Q)scripts/bench.sh --no-build
+
+bench-smoke: module userspace
+	$(Q)scripts/bench.sh --quick --no-build
+
+.PHONY: bench bench-smoke

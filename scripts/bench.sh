@@ -11,11 +11,13 @@
 # build/bench/latency.png (W3: ping-pong p50/p99) with gnuplot, and prints
 # the table and each BENCH.md target as a same-boot ratio, met or not met.
 #
-# Usage: scripts/bench.sh [--quick] [--no-build] [--out DIR] [-- ARGS]
+# Usage: scripts/bench.sh [--quick] [--no-build] [--no-run] [--out DIR]
+#                         [-- ARGS]
 #   --quick     smoke run: tiny counts, one repetition (bpq-bench --quick);
 #               fails if anything fails, no plots needed
 #   --no-build  use the bpq.ko and bpq-bench that are there
-#   --out DIR   default build/bench
+#   --no-run    only summarize and plot the results.json in DIR again
+#   --out DIR   default build/bench (--quick: build/bench/smoke)
 #   ARGS        more bpq-bench options, e.g. -- -r 7 -s 0.5 -W W1,W3
 #
 # Exit status: non-zero if the guest run or a sequence check failed (the
@@ -24,9 +26,10 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-out=$root/build/bench
+out=
 quick=0
 build=1
+run=1
 extra=()
 
 die() {
@@ -38,14 +41,19 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
 	--no-build) build=0 ;;
+	--no-run) run=0; build=0 ;;
 	--out) out=$2; shift ;;
 	--) shift; extra=("$@"); break ;;
-	-h | --help) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option $1" ;;
 	esac
 	shift
 done
 
+if [ -z "$out" ]; then
+	out=$root/build/bench
+	[ "$quick" = 0 ] || out=$out/smoke
+fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 bench=$root/userspace/bench/bpq-bench
@@ -53,7 +61,7 @@ bench=$root/userspace/bench/bpq-bench
 if [ "$build" = 1 ]; then
 	make -C "$root" module userspace
 fi
-[ -x "$bench" ] || die "$bench missing (make userspace)"
+[ "$run" = 0 ] || [ -x "$bench" ] || die "$bench missing (make userspace)"
 
 have_gnuplot() {
 	command -v gnuplot >/dev/null 2>&1
@@ -67,6 +75,7 @@ if [ "$quick" = 0 ] && ! have_gnuplot; then
 		-y -q --no-install-recommends gnuplot-nox >/dev/null
 fi
 
+run_guest() {
 # The guest script: run bpq-bench, then print its table and JSON between
 # markers on the console (the second serial port carries vm.sh's verdicts).
 args=(-o /tmp/results.json)
@@ -126,6 +135,14 @@ if [ "$vm_rc" -ne 0 ] || [ ! -s "$out/results.json" ]; then
 	die "the guest run failed (see $console)"
 fi
 echo "bench.sh: $out/results.json"
+}
+
+if [ "$run" = 1 ]; then
+	run_guest
+else
+	[ -s "$out/results.json" ] || die "no $out/results.json"
+	cat "$out/table.txt" 2>/dev/null || :
+fi
 
 if [ "$quick" = 1 ] && ! have_gnuplot; then
 	echo "bench.sh: no gnuplot, no plots (quick run)"
@@ -155,10 +172,11 @@ def rec(wl, tr, size=None, prod=None, cons=None):
     return None
 
 
-def ext(wl, tr, metric, cons=None):
+def ext(wl, tr, metric, cons=None, size=None):
     for x in extra:
         if (x["workload"] == wl and x["transport"] == tr
                 and x["metric"] == metric
+                and (size is None or x["size"] == size)
                 and (cons is None or x["consumers"] == cons)):
             return x["value"]
     return None
@@ -187,10 +205,10 @@ lines = []
 
 def target(name, value, ok, detail):
     if value is None:
-        lines.append(f"  {'n/a':>8}  {'not measured':13} {name}: {detail}")
+        lines.append(f"  {'n/a':>9}  {'not measured':13} {name}: {detail}")
         return
     verdict = "met" if ok else "NOT MET"
-    lines.append(f"  {value:8.2f}  {verdict:13} {name}: {detail}")
+    lines.append(f"  {value:9.3f}  {verdict:13} {name}: {detail}")
 
 
 def ratio(a, b):
@@ -210,7 +228,7 @@ r = ratio(mps("W1", "bpq-plain", size=64), mps("W1", "mqueue", size=64))
 target("plain / mqueue msgs/s, W1 64 B", r, r and r >= 1.0, ">= 1.0")
 r = ratio(mps("W1", "bpq-batched", size=64), mps("W1", "bpq-plain", size=64))
 target("batched / plain msgs/s, W1 64 B", r, r and r >= 5.0, ">= 5.0")
-for tr in ("bpq-plain", "bpq-batched"):
+for tr in ("bpq-plain", "bpq-batched", "pipe-packet"):
     v = [mps("W5", tr, prod=n) for n in (1, 2, 4)]
     if None in v:
         target(f"N:1 {tr} aggregate N=1,2,4", None, False, "non-decreasing")
@@ -236,16 +254,18 @@ for n in (2, 4):
     target(f"1:{n} bpq-plain context switches per message", v,
            v is not None and v <= 1.05,
            "<= 1.05" + (f" (pipe-packet {p:.2f})" if p is not None else ""))
-v = ext("W1", "bpq-plain", "consumer_wakeups_per_msg")
-target("streaming bpq-plain consumer wake-ups per message, W1 64 B", v,
-       v is not None and v <= 0.1, "<= 0.1")
-v = ext("W1", "bpq-batched", "consumer_wakeups_per_msg")
-target("streaming bpq-batched consumer wake-ups per message, W1 64 B", v,
-       v is not None and v <= 0.1, "<= 0.1")
-k = ext("MEM", "bpq-plain", "kmem_slabinfo_B_per_msg_over_payload")
+for tr in ("bpq-plain", "bpq-batched", "pipe-packet"):
+    c = ext("W1", tr, "consumer_wakeups_per_msg", size=64)
+    p = ext("W1", tr, "producer_wakeups_per_msg", size=64)
+    v = None if c is None or p is None else c + p
+    target(f"streaming {tr} wake-ups per message, W1 64 B", v,
+           v is not None and v <= 0.1,
+           "<= 0.1" + (f" (consumer {c:.3f} + producer {p:.3f})"
+                       if v is not None else ""))
+k = ext("MEM", "bpq-plain", "kmem_slabinfo_B_over_payload")
 if k is None:
-    k = ext("MEM", "bpq-plain", "kmem_meminfo_slab_B_per_msg_over_payload")
-m = ext("MEM", "bpq-plain", "kmem_meminfo_slab_B_per_msg_over_payload")
+    k = ext("MEM", "bpq-plain", "kmem_meminfo_slab_B_over_payload")
+m = ext("MEM", "bpq-plain", "kmem_meminfo_slab_B_over_payload")
 target("kernel memory per queued 64 B message minus payload, bytes", k,
        k is not None and k <= 64,
        "<= 64 (slabinfo; meminfo Slab says "
@@ -272,30 +292,43 @@ set key top right
 set xlabel "message size (bytes)"
 set xtics ("8" 8, "64" 64, "256" 256, "4K" 4096, "64K" 65536)
 set ylabel "messages/s"
+set format y "%.0s%c"
 set title "messages per second"
+colors = "#9400d3 #009e73 #56b4e9 #e69f00 #d62728 #0050a0"
 plot for [i=0:5] "$out/throughput.dat" index i using 1:2 \
-	with linespoints lw 2 pt 7 title columnheader(1)
+	with linespoints lw 2 pt 7 lc rgb word(colors, i + 1) \
+	title columnheader(1)
 set ylabel "MB/s"
+set format y "%g"
 set title "MB per second"
 set key bottom right
 plot for [i=0:5] "$out/throughput.dat" index i using 1:3 \
-	with linespoints lw 2 pt 7 title columnheader(1)
+	with linespoints lw 2 pt 7 lc rgb word(colors, i + 1) \
+	title columnheader(1)
 unset multiplot
 
 set terminal pngcairo size 1000,600 font "sans,11"
 set output "$out/latency.png"
 unset logscale
-set title "bpq-bench W3: ping-pong round trip, 64 B (QEMU TCG, same boot)"
+unset xlabel
+set xtics autofreq
+set title "bpq-bench W3: ping-pong round trip, 64 B, p50 and p99 (QEMU TCG, same boot)"
 set style data histogram
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
-set ylabel "round trip (µs)"
-set yrange [0:*]
+set ylabel "round trip (µs, log scale)"
+set logscale y
+stats "$out/latency.dat" using 3 nooutput
+set yrange [1:STATS_max * 4]
 set xtics rotate by -20
 set key top left
 set grid ytics
-plot "$out/latency.dat" using 2:xtic(1) title "p50", \
-	"" using 3 title "p99"
+plot "$out/latency.dat" using 2:xtic(1) title "p50" lc rgb "#0050a0", \
+	"" using 3 title "p99" lc rgb "#e69f00", \
+	"" using (\$0 - 0.2):(\$2 * 1.15):(sprintf("%.0f", \$2)) \
+		with labels font ",9" notitle, \
+	"" using (\$0 + 0.2):(\$3 * 1.15):(sprintf("%.0f", \$3)) \
+		with labels font ",9" notitle
 EOF
 echo "bench.sh: $out/throughput.png $out/latency.png"

@@ -1,0 +1,1619 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bpq-bench: bpq against its peers (pipe in stream and packet mode,
+ * AF_UNIX SOCK_SEQPACKET, POSIX mqueue) in one run, as BENCH.md asks:
+ * calibration probes first, then workloads W1-W9 (W4 not yet), every
+ * measurement repeated with the transports interleaved (A B A B ...),
+ * reported as the median and the spread (max - min) / median.
+ *
+ * Every message carries an 8-byte header: producer id in the top 8 bits,
+ * a sequence number from 1 in the low 56. Receivers check it in every run
+ * and the program fails (exit 1) on any loss, duplicate or reorder that
+ * the workload does not allow.
+ *
+ * Output: a table on stdout and, with -o FILE, JSON:
+ *   { "calibration": {...}, "records": [ {workload, transport, size,
+ *     producers, consumers, msgs_per_s, mb_per_s, p50_ns, p99_ns, runs,
+ *     spread}, ... ], "extra": [ {workload, transport, size, producers,
+ *     consumers, metric, value}, ... ] }
+ * "extra" holds what has no field in a record: context switches and
+ * wake-ups per message, drop counts, fairness, kernel memory per message.
+ *
+ * Needs root (sysctls, bpq queue creation) and bpq.ko loaded.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <mqueue.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpq.h"
+
+#define DEPTH		1024		/* messages, every transport */
+#define BATCH		64		/* messages per batched call */
+#define STOP		UINT64_MAX	/* header of an end marker */
+#define SEQ_MASK	((1ULL << 56) - 1)
+#define MAX_REPS	32
+
+enum { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ, T_BPQB, NTR };
+
+static const char *const tr_names[NTR] = {
+	"pipe-stream", "pipe-packet", "unix-seqpacket", "mqueue",
+	"bpq-plain", "bpq-batched",
+};
+
+static int quick;
+static int reps = 5;
+static double scale = 1.0;
+static const char *only;		/* -W W1,W3: just these */
+static char ctx[128];			/* what runs now, for errors */
+static double null_ns = NAN;		/* calibration: one null syscall */
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "bpq-bench: FAIL [%s]: ", ctx);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	fflush(stdout);
+	exit(1);
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "bpq-bench: FAIL: a run took too long "
+				  "(hang?)\n";
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	(void)!write(2, ctx, strlen(ctx));
+	(void)!write(2, "\n", 1);
+	_exit(1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void spin_ns(uint64_t ns)
+{
+	uint64_t end = now_ns() + ns;
+
+	while (now_ns() < end)
+		;
+}
+
+static uint64_t count_of(double base)
+{
+	double n = base * scale;
+
+	if (quick)
+		n /= 20;
+	return n < 16 ? 16 : (uint64_t)n;
+}
+
+static long csw(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
+static long vcsw(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return ru.ru_nvcsw;
+}
+
+static void write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+
+	if (fd < 0)
+		return;
+	if (write(fd, val, strlen(val)) < 0)
+		fprintf(stderr, "bpq-bench: %s: %s\n", path, strerror(errno));
+	close(fd);
+}
+
+static long long read_num(const char *path)
+{
+	char buf[64];
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		die("%s: cannot read", path);
+	buf[n] = 0;
+	return strtoll(buf, NULL, 10);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Transports */
+
+struct chan {
+	int t;
+	size_t size;
+	int wfd, rfd;
+	mqd_t mq;
+	int bpq;			/* /dev/bpqN, or -1 */
+};
+
+static void chan_open(struct chan *c, int t, size_t size, int strategy,
+		      unsigned int credits)
+{
+	static unsigned int serial;
+	int fds[2], r, v;
+	char path[64];
+
+	memset(c, 0, sizeof(*c));
+	c->t = t;
+	c->size = size;
+	c->bpq = -1;
+	c->mq = (mqd_t)-1;
+	switch (t) {
+	case T_PIPE_S:
+	case T_PIPE_P:
+		if (pipe2(fds, t == T_PIPE_P ? O_DIRECT : 0))
+			die("pipe2: %s", strerror(errno));
+		/* packet mode: one page per message; stream: bytes */
+		v = t == T_PIPE_P ? DEPTH * 4096 : DEPTH * (int)size;
+		if (v < 4096)
+			v = 4096;
+		if (fcntl(fds[1], F_SETPIPE_SZ, v) < 0)
+			die("F_SETPIPE_SZ %d: %s", v, strerror(errno));
+		c->rfd = fds[0];
+		c->wfd = fds[1];
+		break;
+	case T_UNIX:
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds))
+			die("socketpair: %s", strerror(errno));
+		/* the depth is net.unix.max_dgram_qlen; sndbuf not binding */
+		v = DEPTH * ((int)size + 2048);
+		if (setsockopt(fds[0], SOL_SOCKET, SO_SNDBUFFORCE, &v,
+			       sizeof(v)))
+			die("SO_SNDBUFFORCE: %s", strerror(errno));
+		c->wfd = fds[0];
+		c->rfd = fds[1];
+		break;
+	case T_MQ: {
+		struct mq_attr a = { .mq_maxmsg = DEPTH,
+				     .mq_msgsize = (long)size };
+
+		snprintf(path, sizeof(path), "/bpq-bench-%d-%u", getpid(),
+			 serial++);
+		mq_unlink(path);
+		c->mq = mq_open(path, O_RDWR | O_CREAT | O_EXCL, 0600, &a);
+		if (c->mq == (mqd_t)-1)
+			die("mq_open %zu x %d: %s", size, DEPTH,
+			    strerror(errno));
+		mq_unlink(path);
+		break;
+	}
+	default: {
+		struct bpq_config cfg = { .size = sizeof(cfg) };
+		unsigned int index;
+		char name[BPQ_NAME_MAX];
+		int i;
+
+		snprintf(name, sizeof(name), "bench%d_%u", getpid(), serial++);
+		r = bpq_create(name, &index);
+		if (r < 0)
+			die("bpq_create: %s (bpq.ko loaded? root?)",
+			    strerror(-r));
+		c->bpq = index;
+		snprintf(path, sizeof(path), "/dev/bpq%u", index);
+		for (i = 0; (c->wfd = open(path, O_RDWR)) < 0; i++) {
+			if (errno != ENOENT || i > 200)
+				die("%s: %s", path, strerror(errno));
+			usleep(5000);
+		}
+		c->rfd = c->wfd;
+		r = bpq_get_config(c->wfd, &cfg);
+		if (r < 0)
+			die("bpq_get_config: %s", strerror(-r));
+		cfg.strategy = strategy;
+		cfg.capacity_msgs = DEPTH;
+		cfg.capacity_bytes = (uint64_t)DEPTH * size;
+		cfg.max_msg_size = size;
+		cfg.auto_credit = strategy == BPQ_STRATEGY_CREDIT;
+		r = bpq_set_config(c->wfd, &cfg);
+		if (r < 0)
+			die("bpq_set_config: %s", strerror(-r));
+		if (credits) {
+			r = bpq_grant(c->wfd, credits);
+			if (r < 0)
+				die("bpq_grant: %s", strerror(-r));
+		}
+	}
+	}
+}
+
+static void chan_close(struct chan *c)
+{
+	if (c->t == T_MQ) {
+		mq_close(c->mq);
+		return;
+	}
+	close(c->wfd);
+	if (c->rfd != c->wfd)
+		close(c->rfd);
+	if (c->bpq >= 0) {
+		int r = bpq_destroy(c->bpq);
+
+		if (r < 0)
+			die("bpq_destroy: %s", strerror(-r));
+	}
+}
+
+static long long bpq_stat(struct chan *c, const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), BPQ_SYSFS_CLASS "/bpq%d/stats/%s", c->bpq,
+		 name);
+	return read_num(path);
+}
+
+static void put_hdr(char *buf, unsigned int id, uint64_t seq)
+{
+	uint64_t h = (uint64_t)id << 56 | seq;
+
+	memcpy(buf, &h, sizeof(h));
+}
+
+/* Blocking send of one message; 0, or -errno if @soft and it failed. */
+static int chan_send_soft(struct chan *c, const char *buf, int soft)
+{
+	size_t done = 0;
+	ssize_t r;
+
+	switch (c->t) {
+	case T_PIPE_S:
+		while (done < c->size) {
+			r = write(c->wfd, buf + done, c->size - done);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				die("write: %s", strerror(errno));
+			done += r;
+		}
+		return 0;
+	case T_MQ:
+		while (mq_send(c->mq, buf, c->size, 0)) {
+			if (errno != EINTR)
+				die("mq_send: %s", strerror(errno));
+		}
+		return 0;
+	default:
+		do {
+			r = write(c->wfd, buf, c->size);
+		} while (r < 0 && errno == EINTR);
+		if (r < 0 && soft)
+			return -errno;
+		if (r != (ssize_t)c->size)
+			die("write %zu: %zd (%s)", c->size, r,
+			    r < 0 ? strerror(errno) : "short");
+		return 0;
+	}
+}
+
+static void chan_send(struct chan *c, const char *buf)
+{
+	chan_send_soft(c, buf, 0);
+}
+
+static void bpq_send_many(int fd, struct bpq_iovec *v, unsigned int n)
+{
+	while (n) {
+		struct bpq_send_batch b = {
+			.size = sizeof(b),
+			.msgs = (uintptr_t)v,
+			.count = n,
+		};
+		int r = ioctl(fd, BPQ_IOC_SEND_BATCH, &b);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			die("BPQ_IOC_SEND_BATCH: %s", strerror(errno));
+		v += r;
+		n -= r;
+	}
+}
+
+/* Send messages first ... first + n - 1 as producer @id. */
+static void produce(struct chan *c, unsigned int id, uint64_t first,
+		    uint64_t n)
+{
+	size_t size = c->size;
+	char *buf = calloc(c->t == T_BPQB ? BATCH : 1, size);
+	struct bpq_iovec v[BATCH];
+	uint64_t s, k, j;
+
+	if (!buf)
+		die("out of memory");
+	if (c->t != T_BPQB) {
+		for (s = 0; s < n; s++) {
+			put_hdr(buf, id, first + s);
+			chan_send(c, buf);
+		}
+		free(buf);
+		return;
+	}
+	memset(v, 0, sizeof(v));
+	for (j = 0; j < BATCH; j++) {
+		v[j].base = (uintptr_t)(buf + j * size);
+		v[j].len = size;
+	}
+	for (s = 0; s < n; s += k) {
+		k = n - s < BATCH ? n - s : BATCH;
+		for (j = 0; j < k; j++)
+			put_hdr(buf + j * size, id, first + s + j);
+		bpq_send_many(c->wfd, v, k);
+	}
+	free(buf);
+}
+
+/* The receiving side: one message at a time, whatever the transport. */
+struct rx {
+	struct chan *c;
+	char *buf;
+	struct bpq_msg_info info[BATCH];
+	int n, i;
+};
+
+static void rx_init(struct rx *r, struct chan *c)
+{
+	memset(r, 0, sizeof(*r));
+	r->c = c;
+	r->buf = malloc(c->t == T_BPQB ? BATCH * c->size : c->size);
+	if (!r->buf)
+		die("out of memory");
+}
+
+static void rx_free(struct rx *r)
+{
+	free(r->buf);
+}
+
+/* Messages still buffered from the last batch receive. */
+static int rx_pending(struct rx *r)
+{
+	return r->n - r->i;
+}
+
+static uint64_t rx_next(struct rx *r)
+{
+	struct chan *c = r->c;
+	size_t len = 0, size = c->size;
+	char *p = r->buf;
+	ssize_t n;
+	uint64_t h;
+
+	switch (c->t) {
+	case T_BPQB:
+		if (r->i == r->n) {
+			struct bpq_recv_batch b = {
+				.size = sizeof(b),
+				.buf = (uintptr_t)r->buf,
+				.buf_len = BATCH * size,
+				.max_records = BATCH,
+				.infos = (uintptr_t)r->info,
+			};
+			do {
+				n = ioctl(c->rfd, BPQ_IOC_RECV_BATCH, &b);
+			} while (n < 0 && errno == EINTR);
+			if (n <= 0)
+				die("BPQ_IOC_RECV_BATCH: %s", strerror(errno));
+			r->n = n;
+			r->i = 0;
+		}
+		p = r->buf + r->info[r->i].offset;
+		len = r->info[r->i].len;
+		r->i++;
+		break;
+	case T_PIPE_S:
+		while (len < size) {
+			n = read(c->rfd, p + len, size - len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				die("read: %s", n ? strerror(errno) : "EOF");
+			len += n;
+		}
+		break;
+	case T_MQ:
+		do {
+			n = mq_receive(c->mq, p, size, NULL);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0)
+			die("mq_receive: %s", strerror(errno));
+		len = n;
+		break;
+	default:
+		do {
+			n = read(c->rfd, p, size);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0)
+			die("read: %s", strerror(errno));
+		len = n;
+	}
+	if (len != size)
+		die("message of %zu bytes, expected %zu", len, size);
+	memcpy(&h, p, sizeof(h));
+	return h;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Results */
+
+#define MAX_EX 4
+
+struct res {
+	double mps, mbps, p50, p99;
+	double ex[MAX_EX];
+};
+
+struct record {
+	char wl[4];
+	char tr[40];
+	size_t size;
+	int prod, cons;
+	double mps, mbps, p50, p99, spread;
+	int runs;
+};
+
+struct extra {
+	char wl[4];
+	char tr[40];
+	size_t size;
+	int prod, cons;
+	char metric[40];
+	double value;
+};
+
+static struct record records[512];
+static int nrec;
+static struct extra extras[1024];
+static int nextra;
+
+struct calib {
+	double null_ns, memcpy64_ns, memcpy4k_ns, pipe_rtt_ns;
+} calib;
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	double t[MAX_REPS];
+
+	if (!n)
+		return NAN;
+	memcpy(t, v, n * sizeof(*v));
+	qsort(t, n, sizeof(*t), cmp_double);
+	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+static double spread_of(double *v, int n)
+{
+	double lo = v[0], hi = v[0], m = median(v, n);
+	int i;
+
+	for (i = 1; i < n; i++) {
+		lo = v[i] < lo ? v[i] : lo;
+		hi = v[i] > hi ? v[i] : hi;
+	}
+	return m > 0 ? (hi - lo) / m : NAN;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void percentiles(uint64_t *v, uint64_t n, double *p50, double *p99)
+{
+	if (!n) {
+		*p50 = *p99 = NAN;
+		return;
+	}
+	qsort(v, n, sizeof(*v), cmp_u64);
+	*p50 = v[n / 2];
+	*p99 = v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1];
+}
+
+static void table_header(void)
+{
+	printf("%-3s %-26s %6s %2s %2s %11s %9s %10s %10s %4s %6s %9s\n",
+	       "wl", "transport", "size", "P", "C", "msgs/s", "MB/s",
+	       "p50_ns", "p99_ns", "runs", "spread", "nsys/msg");
+}
+
+static void fmt_num(char *buf, size_t len, double v, const char *f)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, f, v);
+}
+
+static void table_row(const struct record *r)
+{
+	char mps[24], mbps[24], p50[24], p99[24], sp[24], ns[24];
+	double per;
+
+	/* null syscalls per message: the round trip for W3 */
+	per = r->wl[1] == '3' ? r->p50 : 1e9 / r->mps;
+	fmt_num(mps, sizeof(mps), r->mps, "%.0f");
+	fmt_num(mbps, sizeof(mbps), r->mbps, "%.1f");
+	fmt_num(p50, sizeof(p50), r->p50, "%.0f");
+	fmt_num(p99, sizeof(p99), r->p99, "%.0f");
+	fmt_num(sp, sizeof(sp), r->spread * 100, "%.0f%%");
+	fmt_num(ns, sizeof(ns), per / null_ns, "%.1f");
+	printf("%-3s %-26s %6zu %2d %2d %11s %9s %10s %10s %4d %6s %9s\n",
+	       r->wl, r->tr, r->size, r->prod, r->cons, mps, mbps, p50, p99,
+	       r->runs, sp, ns);
+	fflush(stdout);
+}
+
+/*
+ * What one measurement is: the workload, its variants (transports, or
+ * strategies), and how to run one repetition of one variant.
+ */
+struct spec {
+	const char *wl;
+	size_t size;
+	int prod, cons;
+	int nvar;
+	const int *var;			/* transport of each variant */
+	const char *const *names;	/* name of each variant, or NULL */
+	const char *ex_names[MAX_EX];	/* extra metrics, or NULL */
+	struct res (*run)(const struct spec *s, int v);
+	uint64_t n;			/* messages, per workload meaning */
+	uint64_t arg;			/* per workload */
+};
+
+static void measure(const struct spec *s)
+{
+	static struct res r[NTR * 2][MAX_REPS];
+	double v[MAX_REPS];
+	int i, k, rep, e;
+
+	for (rep = 0; rep < reps; rep++) {
+		for (i = 0; i < s->nvar; i++) {
+			snprintf(ctx, sizeof(ctx), "%s %s size %zu P%d C%d run %d",
+				 s->wl, s->names ? s->names[i] :
+				 tr_names[s->var[i]], s->size, s->prod,
+				 s->cons, rep + 1);
+			alarm(quick ? 60 : 300);
+			r[i][rep] = s->run(s, i);
+			alarm(0);
+		}
+	}
+	for (i = 0; i < s->nvar; i++) {
+		struct record tmp, *rec = &tmp;
+
+		/* MEM is no workload: its numbers go to "extra" only */
+		if (strcmp(s->wl, "MEM"))
+			rec = &records[nrec++];
+
+		snprintf(rec->wl, sizeof(rec->wl), "%s", s->wl);
+		snprintf(rec->tr, sizeof(rec->tr), "%s",
+			 s->names ? s->names[i] : tr_names[s->var[i]]);
+		rec->size = s->size;
+		rec->prod = s->prod;
+		rec->cons = s->cons;
+		rec->runs = reps;
+#define MED(field) ({ for (k = 0; k < reps; k++) v[k] = r[i][k].field; \
+		      median(v, reps); })
+		rec->mps = MED(mps);
+		rec->spread = spread_of(v, reps);
+		rec->mbps = MED(mbps);
+		rec->p50 = MED(p50);
+		if (!isnan(rec->p50) && !strcmp(s->wl, "W3"))
+			rec->spread = spread_of(v, reps);
+		rec->p99 = MED(p99);
+		if (rec != &tmp)
+			table_row(rec);
+		for (e = 0; e < MAX_EX && s->ex_names[e]; e++) {
+			struct extra *x = &extras[nextra++];
+
+			snprintf(x->wl, sizeof(x->wl), "%s", s->wl);
+			snprintf(x->tr, sizeof(x->tr), "%s", rec->tr);
+			x->size = s->size;
+			x->prod = s->prod;
+			x->cons = s->cons;
+			snprintf(x->metric, sizeof(x->metric), "%s",
+				 s->ex_names[e]);
+			x->value = MED(ex[e]);
+			printf("    %-3s %-26s %s = %.3f\n", x->wl, x->tr,
+			       x->metric, x->value);
+		}
+#undef MED
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* W1, W2, W5: N producers, one consumer */
+
+struct prod_arg {
+	struct chan *c;
+	unsigned int id;
+	uint64_t n;
+	long wakeups;
+	pthread_t th;
+};
+
+static void *producer_main(void *p)
+{
+	struct prod_arg *a = p;
+	long w0 = vcsw(RUSAGE_THREAD);
+
+	produce(a->c, a->id, 1, a->n);
+	a->wakeups = vcsw(RUSAGE_THREAD) - w0;
+	return NULL;
+}
+
+static struct res run_n1(const struct spec *s, int var)
+{
+	uint64_t per = s->n / s->prod, warm = per / 10 + 1;
+	uint64_t total = s->prod * (per + warm), got, t0 = 0, t1;
+	uint64_t expect[16];
+	struct prod_arg pa[16];
+	struct chan c;
+	struct rx rx;
+	struct res res = { .p50 = NAN, .p99 = NAN };
+	long w0 = 0, w1, pw = 0;
+	int i;
+
+	chan_open(&c, s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
+	rx_init(&rx, &c);
+	for (i = 0; i < s->prod; i++) {
+		expect[i] = 1;
+		pa[i] = (struct prod_arg){ .c = &c, .id = i, .n = per + warm };
+		if (pthread_create(&pa[i].th, NULL, producer_main, &pa[i]))
+			die("pthread_create");
+	}
+	for (got = 0; got < total; got++) {
+		uint64_t h = rx_next(&rx), id = h >> 56, seq = h & SEQ_MASK;
+
+		if (id >= (uint64_t)s->prod || seq != expect[id])
+			die("producer %llu: got seq %llu, expected %llu",
+			    (unsigned long long)id, (unsigned long long)seq,
+			    (unsigned long long)(id < 16 ? expect[id] : 0));
+		expect[id]++;
+		if (got + 1 == s->prod * warm) {
+			t0 = now_ns();
+			w0 = vcsw(RUSAGE_THREAD);
+		}
+	}
+	t1 = now_ns();
+	w1 = vcsw(RUSAGE_THREAD);
+	for (i = 0; i < s->prod; i++) {
+		pthread_join(pa[i].th, NULL);
+		pw += pa[i].wakeups;
+	}
+	rx_free(&rx);
+	chan_close(&c);
+	res.mps = (double)(s->prod * per) * 1e9 / (t1 - t0);
+	res.mbps = res.mps * s->size / 1e6;
+	res.ex[0] = (double)(w1 - w0) / (s->prod * per);
+	/* the producers' waits for room, warm-up included */
+	res.ex[1] = (double)pw / total;
+	return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/* W6: one producer, N consumers */
+
+struct cons_arg {
+	struct chan *c;
+	unsigned char *seen;
+	uint64_t nseen;
+	atomic_uint_fast64_t *got;
+	pthread_t th;
+};
+
+static void *consumer_1n(void *p)
+{
+	struct cons_arg *a = p;
+	uint64_t last = 0, n = 0;
+	struct rx rx;
+	char stop[65536];
+
+	rx_init(&rx, a->c);
+	for (;;) {
+		uint64_t h = rx_next(&rx), seq = h & SEQ_MASK;
+
+		if (h == STOP)
+			break;
+		if (h >> 56 || seq <= last || seq >= a->nseen || a->seen[seq])
+			die("consumer: seq %llu after %llu (dup/reorder)",
+			    (unsigned long long)seq, (unsigned long long)last);
+		a->seen[seq] = 1;
+		last = seq;
+		n++;
+	}
+	/* a batch may have taken the end markers of the others too */
+	memset(stop, 0xff, a->c->size);
+	while (rx_pending(&rx)) {
+		if (rx_next(&rx) != STOP)
+			die("message after the end marker");
+		chan_send(a->c, stop);
+	}
+	atomic_fetch_add(a->got, n);
+	rx_free(&rx);
+	return NULL;
+}
+
+static struct res run_1n(const struct spec *s, int var)
+{
+	uint64_t n = s->n, warm = n / 10 + 1, t0, t1, i;
+	atomic_uint_fast64_t got = 0;
+	struct cons_arg ca[16];
+	unsigned char *seen = calloc(n + warm + 1, 1);
+	char *stop;
+	struct chan c;
+	struct res res = { .p50 = NAN, .p99 = NAN };
+	long c0, c1;
+	int k;
+
+	if (!seen)
+		die("out of memory");
+	chan_open(&c, s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
+	for (k = 0; k < s->cons; k++) {
+		ca[k] = (struct cons_arg){ .c = &c, .seen = seen,
+					   .nseen = n + warm + 1, .got = &got };
+		if (pthread_create(&ca[k].th, NULL, consumer_1n, &ca[k]))
+			die("pthread_create");
+	}
+	produce(&c, 0, 1, warm);
+	t0 = now_ns();
+	c0 = csw(RUSAGE_SELF);
+	produce(&c, 0, warm + 1, n);
+	stop = malloc(s->size);
+	memset(stop, 0xff, s->size);
+	for (k = 0; k < s->cons; k++)
+		chan_send(&c, stop);
+	for (k = 0; k < s->cons; k++)
+		pthread_join(ca[k].th, NULL);
+	t1 = now_ns();
+	c1 = csw(RUSAGE_SELF);
+	if (got != n + warm)
+		die("delivered %llu of %llu", (unsigned long long)got,
+		    (unsigned long long)(n + warm));
+	for (i = 1; i <= n + warm; i++)
+		if (!seen[i])
+			die("seq %llu lost", (unsigned long long)i);
+	free(stop);
+	free(seen);
+	chan_close(&c);
+	res.mps = (double)n * 1e9 / (t1 - t0);
+	res.mbps = res.mps * s->size / 1e6;
+	res.ex[0] = (double)(c1 - c0) / n;
+	return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/* W3: ping-pong round trip over two channels */
+
+struct echo_arg {
+	struct chan *in, *out;
+};
+
+static void *echo_main(void *p)
+{
+	struct echo_arg *a = p;
+	char *buf = calloc(1, a->out->size);
+	struct rx rx;
+
+	rx_init(&rx, a->in);
+	for (;;) {
+		uint64_t h = rx_next(&rx);
+
+		memcpy(buf, &h, sizeof(h));
+		chan_send(a->out, buf);
+		if (h == STOP)
+			break;
+	}
+	rx_free(&rx);
+	free(buf);
+	return NULL;
+}
+
+static struct res run_pp(const struct spec *s, int var)
+{
+	uint64_t n = s->n, warm = n / 10 + 1, i, t, tstart = 0;
+	uint64_t *lat = malloc(n * sizeof(*lat));
+	struct chan a, b;
+	struct echo_arg ea = { &a, &b };
+	struct res res = { 0 };
+	struct rx rx;
+	pthread_t th;
+	char *buf = calloc(1, s->size);
+
+	if (!lat || !buf)
+		die("out of memory");
+	chan_open(&a, s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
+	chan_open(&b, s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
+	rx_init(&rx, &b);
+	if (pthread_create(&th, NULL, echo_main, &ea))
+		die("pthread_create");
+	for (i = 1; i <= warm + n; i++) {
+		if (i == warm + 1)
+			tstart = now_ns();
+		t = now_ns();
+		put_hdr(buf, 0, i);
+		chan_send(&a, buf);
+		if (rx_next(&rx) != i)
+			die("round trip %llu came back wrong",
+			    (unsigned long long)i);
+		if (i > warm)
+			lat[i - warm - 1] = now_ns() - t;
+	}
+	res.mps = (double)n * 1e9 / (now_ns() - tstart);
+	res.mbps = NAN;
+	memset(buf, 0xff, s->size);
+	chan_send(&a, buf);
+	if (rx_next(&rx) != STOP)
+		die("no end marker back");
+	pthread_join(th, NULL);
+	percentiles(lat, n, &res.p50, &res.p99);
+	rx_free(&rx);
+	chan_close(&a);
+	chan_close(&b);
+	free(lat);
+	free(buf);
+	return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/* W7: bursts of s->arg messages (<= DEPTH) into an idle consumer */
+
+struct burst_arg {
+	struct chan *c;
+	uint64_t bursts, len;
+	int efd;
+	long wakeups;
+};
+
+static void *burst_consumer(void *p)
+{
+	struct burst_arg *a = p;
+	uint64_t b, i, expect = 1, one = 1;
+	struct rx rx;
+	long w0;
+
+	rx_init(&rx, a->c);
+	w0 = vcsw(RUSAGE_THREAD);
+	for (b = 0; b < a->bursts; b++) {
+		for (i = 0; i < a->len; i++) {
+			uint64_t h = rx_next(&rx);
+
+			if (h != expect)
+				die("burst %llu: seq %llu, expected %llu",
+				    (unsigned long long)b,
+				    (unsigned long long)h,
+				    (unsigned long long)expect);
+			expect++;
+		}
+		if (write(a->efd, &one, sizeof(one)) != sizeof(one))
+			die("eventfd write: %s", strerror(errno));
+	}
+	/* the last wait (on the eventfd) is the producer's, not ours */
+	a->wakeups = vcsw(RUSAGE_THREAD) - w0;
+	rx_free(&rx);
+	return NULL;
+}
+
+static struct res run_burst(const struct spec *s, int var)
+{
+	struct burst_arg ba = { .bursts = s->n, .len = s->arg };
+	struct res res = { .p50 = NAN, .p99 = NAN };
+	uint64_t b, t0, t1, v;
+	long pw0, pw1;
+	struct chan c;
+	pthread_t th;
+
+	chan_open(&c, s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
+	ba.c = &c;
+	ba.efd = eventfd(0, 0);
+	if (ba.efd < 0)
+		die("eventfd: %s", strerror(errno));
+	if (pthread_create(&th, NULL, burst_consumer, &ba))
+		die("pthread_create");
+	usleep(10000);		/* let the consumer block first */
+	t0 = now_ns();
+	pw0 = vcsw(RUSAGE_THREAD);
+	for (b = 0; b < ba.bursts; b++) {
+		produce(&c, 0, b * ba.len + 1, ba.len);
+		if (read(ba.efd, &v, sizeof(v)) != sizeof(v))
+			die("eventfd read: %s", strerror(errno));
+	}
+	t1 = now_ns();
+	pw1 = vcsw(RUSAGE_THREAD) - ba.bursts;	/* minus the eventfd waits */
+	pthread_join(th, NULL);
+	if (c.bpq >= 0 && (bpq_stat(&c, "dropped_newest") ||
+			   bpq_stat(&c, "dropped_oldest")))
+		die("drops in a burst below capacity");
+	close(ba.efd);
+	chan_close(&c);
+	res.mps = (double)(ba.bursts * ba.len) * 1e9 / (t1 - t0);
+	res.mbps = res.mps * s->size / 1e6;
+	res.ex[0] = (double)ba.wakeups / ba.bursts;
+	res.ex[1] = (double)(pw1 > pw0 ? pw1 - pw0 : 0) / ba.bursts;
+	return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/* W8: overload of a slow consumer, drop strategies */
+
+static const int w8_strategy[] = {
+	BPQ_STRATEGY_DROP_NEWEST, BPQ_STRATEGY_DROP_NEWEST,
+	BPQ_STRATEGY_DROP_OLDEST, BPQ_STRATEGY_DROP_OLDEST,
+};
+static const int w8_load[] = { 2, 10, 2, 10 };
+static const char *const w8_names[] = {
+	"bpq-drop-newest@2x", "bpq-drop-newest@10x",
+	"bpq-drop-oldest@2x", "bpq-drop-oldest@10x",
+};
+
+struct drop_arg {
+	struct chan *c;
+	uint64_t work_ns;
+	atomic_int done;
+	uint64_t delivered, gaps, lost, last, t_last;
+};
+
+static void *drop_consumer(void *p)
+{
+	struct drop_arg *a = p;
+	char *buf = malloc(a->c->size);
+	uint64_t last = 0;
+
+	for (;;) {
+		struct bpq_recv r = {
+			.size = sizeof(r),
+			.flags = BPQ_IO_TIMEOUT,
+			.buf = (uintptr_t)buf,
+			.buf_len = a->c->size,
+			.timeout_ms = 20,
+		};
+		uint64_t h;
+		int n = ioctl(a->c->rfd, BPQ_IOC_RECV, &r);
+
+		if (n < 0 && errno == ETIMEDOUT) {
+			if (atomic_load(&a->done))
+				break;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (int)a->c->size)
+			die("BPQ_IOC_RECV: %d (%s)", n, strerror(errno));
+		memcpy(&h, buf, sizeof(h));
+		if (h <= last)
+			die("seq %llu after %llu", (unsigned long long)h,
+			    (unsigned long long)last);
+		a->gaps += h - last - 1;
+		a->lost += r.info.lost;
+		last = h;
+		a->delivered++;
+		a->last = h;
+		a->t_last = now_ns();
+		spin_ns(a->work_ns);
+	}
+	free(buf);
+	return NULL;
+}
+
+static struct res run_drop(const struct spec *s, int var)
+{
+	struct drop_arg da = { .work_ns = s->arg };
+	uint64_t n = s->n * (w8_load[var] == 10 ? 4 : 1), i, refused = 0;
+	uint64_t interval = s->arg / w8_load[var], next, t0, t1;
+	long long dn, dold;
+	struct res res = { .p50 = NAN, .p99 = NAN };
+	struct chan c;
+	pthread_t th;
+	char *buf = calloc(1, s->size);
+
+	chan_open(&c, T_BPQ, s->size, w8_strategy[var], 0);
+	da.c = &c;
+	if (pthread_create(&th, NULL, drop_consumer, &da))
+		die("pthread_create");
+	t0 = next = now_ns();
+	for (i = 1; i <= n; i++) {
+		uint64_t t;
+
+		while ((t = now_ns()) < next)
+			;
+		next += interval;
+		if (t > next + 16 * interval)	/* fell behind: no burst */
+			next = t;
+		put_hdr(buf, 0, i);
+		if (chan_send_soft(&c, buf, 1) == -ENOBUFS)
+			refused++;
+	}
+	t1 = now_ns();
+	atomic_store(&da.done, 1);
+	pthread_join(th, NULL);
+	dn = bpq_stat(&c, "dropped_newest");
+	dold = bpq_stat(&c, "dropped_oldest");
+	if ((uint64_t)dn != refused)
+		die("producer saw %llu refusals, sysfs dropped_newest %lld",
+		    (unsigned long long)refused, dn);
+	/* refusals after the last delivered message leave no gap */
+	da.gaps += n - da.last;
+	if (da.gaps != (uint64_t)(dn + dold) || da.lost != da.gaps ||
+	    da.delivered + da.gaps != n)
+		die("sent %llu delivered %llu gaps %llu lost %llu, sysfs "
+		    "dropped_newest %lld dropped_oldest %lld",
+		    (unsigned long long)n, (unsigned long long)da.delivered,
+		    (unsigned long long)da.gaps, (unsigned long long)da.lost,
+		    dn, dold);
+	chan_close(&c);
+	free(buf);
+	res.mps = (double)da.delivered * 1e9 / (da.t_last - t0);
+	res.mbps = res.mps * s->size / 1e6;
+	res.ex[0] = (double)n * 1e9 / (t1 - t0);	/* offered msgs/s */
+	res.ex[1] = dn;
+	res.ex[2] = dold;
+	res.ex[3] = (double)(dn + dold) / n;
+	return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/* W9: overload with blocking writers (block, credit), two producers */
+
+static const int w9_tr[] = { T_PIPE_P, T_UNIX, T_MQ, T_BPQ, T_BPQ };
+static const char *const w9_names[] = {
+	"pipe-packet", "unix-seqpacket", "mqueue", "bpq-block", "bpq-credit",
+};
+
+struct stall_arg {
+	struct chan *c;
+	unsigned int id, nprod;
+	uint64_t n, skip;
+	uint64_t *stall;
+	atomic_int *done;
+	struct stall_arg *all;
+	pthread_barrier_t *start;
+	atomic_uint_fast64_t sent;
+	double fair;		/* set by the first producer to finish */
+	pthread_t th;
+};
+
+static void *stall_producer(void *p)
+{
+	struct stall_arg *a = p;
+	char *buf = calloc(1, a->c->size);
+	uint64_t i, t;
+
+	pthread_barrier_wait(a->start);
+	for (i = 1; i <= a->n; i++) {
+		put_hdr(buf, a->id, i);
+		t = now_ns();
+		chan_send(a->c, buf);
+		if (i > a->skip)
+			a->stall[i - a->skip - 1] = now_ns() - t;
+		atomic_store(&a->sent, i);
+	}
+	/* fairness: how far the others got while this one did all */
+	if (atomic_fetch_add(a->done, 1) == 0) {
+		uint64_t lo = a->n, hi = a->n, v;
+		unsigned int k;
+
+		for (k = 0; k < a->nprod; k++) {
+			v = atomic_load(&a->all[k].sent);
+			lo = v < lo ? v : lo;
+			hi = v > hi ? v : hi;
+		}
+		a->all[0].fair = (double)lo / hi;
+	}
+	free(buf);
+	return NULL;
+}
+
+static struct res run_stall(const struct spec *s, int var)
+{
+	uint64_t per = s->n, skip = DEPTH / s->prod, m = per - skip, got;
+	uint64_t total = per * s->prod, expect[16];
+	uint64_t *all = malloc(s->prod * m * sizeof(*all)), t0, t1;
+	int credit = var == 4, i;
+	atomic_int done = 0;
+	static struct stall_arg sa[16];
+	pthread_barrier_t start;
+	struct res res = { 0 };
+	struct chan c;
+	struct rx rx;
+
+	if (!all || per <= skip)
+		die("W9: bad counts");
+	chan_open(&c, w9_tr[var], s->size,
+		  credit ? BPQ_STRATEGY_CREDIT : BPQ_STRATEGY_BLOCK,
+		  credit ? DEPTH / 4 : 0);
+	rx_init(&rx, &c);
+	pthread_barrier_init(&start, NULL, s->prod);
+	t0 = now_ns();
+	for (i = 0; i < s->prod; i++) {
+		expect[i] = 1;
+		sa[i] = (struct stall_arg){ .c = &c, .id = i, .n = per,
+					    .nprod = s->prod, .skip = skip,
+					    .stall = all + i * m, .done = &done,
+					    .all = sa, .start = &start,
+					    .fair = NAN };
+		if (pthread_create(&sa[i].th, NULL, stall_producer, &sa[i]))
+			die("pthread_create");
+	}
+	for (got = 0; got < total; got++) {
+		uint64_t h = rx_next(&rx), id = h >> 56, seq = h & SEQ_MASK;
+
+		if (id >= (uint64_t)s->prod || seq != expect[id])
+			die("producer %llu: seq %llu out of order",
+			    (unsigned long long)id, (unsigned long long)seq);
+		expect[id]++;
+		spin_ns(s->arg);
+	}
+	t1 = now_ns();
+	for (i = 0; i < s->prod; i++)
+		pthread_join(sa[i].th, NULL);
+	pthread_barrier_destroy(&start);
+	rx_free(&rx);
+	chan_close(&c);
+	res.mps = (double)total * 1e9 / (t1 - t0);
+	res.mbps = res.mps * s->size / 1e6;
+	percentiles(all, s->prod * m, &res.p50, &res.p99);
+	res.ex[0] = sa[0].fair;
+	res.ex[1] = all[(s->prod * m * 999) / 1000];
+	free(all);
+	return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Kernel memory per queued message */
+
+static double slabinfo_bytes(void)
+{
+	FILE *f = fopen("/proc/slabinfo", "r");
+	char line[512], name[128];
+	unsigned long active, num, objsize;
+	double sum = 0;
+
+	if (!f)
+		return NAN;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%127s %lu %lu %lu", name, &active, &num,
+			   &objsize) == 4)
+			sum += (double)active * objsize;
+	fclose(f);
+	return sum;
+}
+
+static double meminfo_kb(const char *key)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	size_t len = strlen(key);
+	double v = NAN;
+
+	if (!f)
+		return NAN;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, len) && line[len] == ':')
+			v = strtod(line + len + 1, NULL);
+	fclose(f);
+	return v;
+}
+
+static void mem_snapshot(double *m)
+{
+	write_file("/proc/sys/vm/stat_refresh", "1");
+	m[0] = slabinfo_bytes();
+	m[1] = meminfo_kb("Slab") * 1024;
+}
+
+/*
+ * Fill KMEM_QUEUES queues with DEPTH messages each (more than one queue
+ * only to get past the granularity of the slab counters) and divide.
+ */
+#define KMEM_QUEUES	8
+
+static struct res run_kmem(const struct spec *s, int var)
+{
+	double a[2], b[2];
+	struct res res = { .mps = NAN, .mbps = NAN, .p50 = NAN, .p99 = NAN };
+	struct chan c[KMEM_QUEUES];
+	struct rx rx;
+	int i, k;
+
+	for (k = 0; k < KMEM_QUEUES; k++)
+		chan_open(&c[k], s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
+	mem_snapshot(a);
+	for (k = 0; k < KMEM_QUEUES; k++)
+		produce(&c[k], 0, 1, DEPTH);
+	mem_snapshot(b);
+	for (k = 0; k < KMEM_QUEUES; k++) {
+		rx_init(&rx, &c[k]);
+		for (i = 1; i <= DEPTH; i++)
+			if (rx_next(&rx) != (uint64_t)i)
+				die("seq %d lost", i);
+		rx_free(&rx);
+		chan_close(&c[k]);
+	}
+	for (i = 0; i < 2; i++)
+		res.ex[i] = (b[i] - a[i]) / (KMEM_QUEUES * DEPTH) -
+			    (double)s->size;
+	return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Calibration */
+
+static void *pp_echo(void *p)
+{
+	int *fds = p;
+	char b;
+
+	while (read(fds[0], &b, 1) == 1) {
+		if (write(fds[3], &b, 1) != 1 || b == 'q')
+			break;
+	}
+	return NULL;
+}
+
+static void calibrate(void)
+{
+	uint64_t n = count_of(200000), i, t, *rtt;
+	static char src[4096], dst[4096];
+	double p99;
+	int fds[4];
+	pthread_t th;
+	char b = 'x';
+
+	snprintf(ctx, sizeof(ctx), "calibration");
+	t = now_ns();
+	for (i = 0; i < n; i++)
+		syscall(SYS_getppid);
+	calib.null_ns = (double)(now_ns() - t) / n;
+	null_ns = calib.null_ns;
+
+	n = count_of(2000000);
+	t = now_ns();
+	for (i = 0; i < n; i++) {
+		memcpy(dst + (i & 7) * 64, src + (i & 7) * 64, 64);
+		__asm__ __volatile__("" : : "r"(dst), "r"(src) : "memory");
+	}
+	calib.memcpy64_ns = (double)(now_ns() - t) / n;
+
+	n = count_of(200000);
+	t = now_ns();
+	for (i = 0; i < n; i++) {
+		memcpy(dst, src, sizeof(src));
+		__asm__ __volatile__("" : : "r"(dst), "r"(src) : "memory");
+	}
+	calib.memcpy4k_ns = (double)(now_ns() - t) / n;
+
+	if (pipe(fds) || pipe(fds + 2))
+		die("pipe: %s", strerror(errno));
+	if (pthread_create(&th, NULL, pp_echo, fds))
+		die("pthread_create");
+	n = count_of(4000);
+	rtt = malloc(n * sizeof(*rtt));
+	if (!rtt)
+		die("out of memory");
+	for (i = 0; i < n / 10 + n; i++) {
+		t = now_ns();
+		if (write(fds[1], &b, 1) != 1 || read(fds[2], &b, 1) != 1)
+			die("pipe ping-pong: %s", strerror(errno));
+		if (i >= n / 10)
+			rtt[i - n / 10] = now_ns() - t;
+	}
+	percentiles(rtt, n, &calib.pipe_rtt_ns, &p99);
+	free(rtt);
+	b = 'q';
+	if (write(fds[1], &b, 1) != 1 || read(fds[2], &b, 1) != 1)
+		die("pipe ping-pong: %s", strerror(errno));
+	pthread_join(th, NULL);
+	for (i = 0; i < 4; i++)
+		close(fds[i]);
+	printf("calibration: null syscall %.0f ns, memcpy 64 B %.1f ns, "
+	       "memcpy 4 KiB %.0f ns, pipe ping-pong p50 %.0f ns "
+	       "(%.1f null syscalls)\n",
+	       calib.null_ns, calib.memcpy64_ns, calib.memcpy4k_ns,
+	       calib.pipe_rtt_ns, calib.pipe_rtt_ns / calib.null_ns);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Setup, output, main */
+
+static void setup_limits(void)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	char v[32];
+
+	if (setrlimit(RLIMIT_MSGQUEUE, &rl))
+		fprintf(stderr, "bpq-bench: RLIMIT_MSGQUEUE: %s\n",
+			strerror(errno));
+	snprintf(v, sizeof(v), "%d", DEPTH);
+	write_file("/proc/sys/fs/mqueue/msg_max", v);
+	write_file("/proc/sys/net/unix/max_dgram_qlen", v);
+	write_file("/proc/sys/fs/mqueue/msgsize_max", "65536");
+	write_file("/proc/sys/fs/pipe-max-size", "134217728");
+	write_file("/proc/sys/fs/pipe-user-pages-soft", "0");
+	signal(SIGALRM, on_alarm);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void json_num(FILE *f, double v)
+{
+	if (isnan(v) || isinf(v))
+		fputs("null", f);
+	else if (v == floor(v) && fabs(v) < 1e15)
+		fprintf(f, "%.0f", v);
+	else
+		fprintf(f, "%.6g", v);
+}
+
+static void write_json(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	int i;
+
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	fprintf(f, "{\n  \"calibration\": {\"null_syscall_ns\": ");
+	json_num(f, calib.null_ns);
+	fprintf(f, ", \"memcpy_64_ns\": ");
+	json_num(f, calib.memcpy64_ns);
+	fprintf(f, ", \"memcpy_4096_ns\": ");
+	json_num(f, calib.memcpy4k_ns);
+	fprintf(f, ", \"pipe_pingpong_ns\": ");
+	json_num(f, calib.pipe_rtt_ns);
+	fprintf(f, ", \"depth\": %d, \"batch\": %d, \"quick\": %s},\n",
+		DEPTH, BATCH, quick ? "true" : "false");
+	fprintf(f, "  \"records\": [\n");
+	for (i = 0; i < nrec; i++) {
+		struct record *r = &records[i];
+
+		fprintf(f, "    {\"workload\": \"%s\", \"transport\": \"%s\", "
+			"\"size\": %zu, \"producers\": %d, \"consumers\": %d, "
+			"\"msgs_per_s\": ", r->wl, r->tr, r->size, r->prod,
+			r->cons);
+		json_num(f, r->mps);
+		fputs(", \"mb_per_s\": ", f);
+		json_num(f, r->mbps);
+		fputs(", \"p50_ns\": ", f);
+		json_num(f, r->p50);
+		fputs(", \"p99_ns\": ", f);
+		json_num(f, r->p99);
+		fprintf(f, ", \"runs\": %d, \"spread\": ", r->runs);
+		json_num(f, r->spread);
+		fprintf(f, "}%s\n", i + 1 < nrec ? "," : "");
+	}
+	fprintf(f, "  ],\n  \"extra\": [\n");
+	for (i = 0; i < nextra; i++) {
+		struct extra *x = &extras[i];
+
+		fprintf(f, "    {\"workload\": \"%s\", \"transport\": \"%s\", "
+			"\"size\": %zu, \"producers\": %d, \"consumers\": %d, "
+			"\"metric\": \"%s\", \"value\": ", x->wl, x->tr,
+			x->size, x->prod, x->cons, x->metric);
+		json_num(f, x->value);
+		fprintf(f, "}%s\n", i + 1 < nextra ? "," : "");
+	}
+	fprintf(f, "  ]\n}\n");
+	if (fclose(f))
+		die("%s: %s", path, strerror(errno));
+}
+
+static int want(const char *wl)
+{
+	const char *p;
+	size_t n = strlen(wl);
+
+	if (!only)
+		return 1;
+	for (p = only; (p = strstr(p, wl)); p += n)
+		if (p[n] == 0 || p[n] == ',')
+			return 1;
+	return 0;
+}
+
+static void usage(int rc)
+{
+	fprintf(rc ? stderr : stdout,
+		"Usage: bpq-bench [--quick] [-o FILE] [-r REPS] [-s SCALE] "
+		"[-W W1,W3,...]\n"
+		"  --quick   tiny counts, one repetition, a subset: a smoke "
+		"test\n"
+		"  -o FILE   write the results as JSON\n"
+		"  -r REPS   repetitions per measurement (default 5)\n"
+		"  -s SCALE  multiply every message count (default 1)\n"
+		"  -W LIST   only these workloads (W1 W2 W3 W5 W6 W7 W8 W9 "
+		"MEM)\n");
+	exit(rc);
+}
+
+static const int all_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ,
+			      T_BPQB };
+static const int big_tr[] = { T_PIPE_S, T_UNIX, T_MQ, T_BPQ, T_BPQB };
+static const int mem_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ };
+
+int main(int argc, char **argv)
+{
+	const char *out = NULL;
+	static const size_t w1_sizes[] = { 8, 64, 256 };
+	static const size_t w2_sizes[] = { 4096, 65536 };
+	static const int w5_n[] = { 1, 2, 4 };
+	static const int w6_n[] = { 2, 4 };
+	uint64_t start = now_ns();
+	struct spec s;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick"))
+			quick = 1;
+		else if (!strcmp(argv[i], "-o") && i + 1 < argc)
+			out = argv[++i];
+		else if (!strcmp(argv[i], "-r") && i + 1 < argc)
+			reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-s") && i + 1 < argc)
+			scale = atof(argv[++i]);
+		else if (!strcmp(argv[i], "-W") && i + 1 < argc)
+			only = argv[++i];
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			usage(0);
+		else
+			usage(2);
+	}
+	if (quick)
+		reps = 1;
+	if (reps < 1 || reps > MAX_REPS || !(scale > 0))
+		usage(2);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	setup_limits();
+	calibrate();
+	printf("depth %d messages, batch %d, %d repetition(s), interleaved; "
+	       "median, spread = (max-min)/median;\nnsys/msg = time per "
+	       "message (W3: p50 round trip) in null syscalls\n\n",
+	       DEPTH, BATCH, reps);
+	table_header();
+
+	if (want("W1")) {
+		for (i = 0; i < 3; i++) {
+			if (quick && w1_sizes[i] != 64)
+				continue;
+			s = (struct spec){ "W1", w1_sizes[i], 1, 1, NTR, all_tr,
+					   NULL, { "consumer_wakeups_per_msg",
+					     "producer_wakeups_per_msg" },
+					   run_n1, count_of(40000), 0 };
+			measure(&s);
+		}
+	}
+	if (want("W2")) {
+		for (i = 0; i < 2; i++) {
+			int big = w2_sizes[i] > 4096;
+
+			s = (struct spec){ "W2", w2_sizes[i], 1, 1,
+					   big ? NTR - 1 : NTR,
+					   big ? big_tr : all_tr, NULL,
+					   { "consumer_wakeups_per_msg",
+					     "producer_wakeups_per_msg" },
+					   run_n1,
+					   count_of(big ? 2000 : 10000), 0 };
+			measure(&s);
+			if (quick)
+				break;
+		}
+	}
+	if (want("W3")) {
+		s = (struct spec){ "W3", 64, 1, 1, NTR, all_tr, NULL, { 0 },
+				   run_pp, count_of(4000), 0 };
+		measure(&s);
+	}
+	if (want("W5")) {
+		for (i = 0; i < 3; i++) {
+			if (quick && w5_n[i] != 2)
+				continue;
+			s = (struct spec){ "W5", 64, w5_n[i], 1, NTR, all_tr,
+					   NULL, { "consumer_wakeups_per_msg",
+					     "producer_wakeups_per_msg" },
+					   run_n1, count_of(32000), 0 };
+			measure(&s);
+		}
+	}
+	if (want("W6")) {
+		for (i = 0; i < 2; i++) {
+			if (quick && w6_n[i] != 2)
+				continue;
+			s = (struct spec){ "W6", 64, 1, w6_n[i], NTR, all_tr,
+					   NULL, { "csw_per_msg" }, run_1n,
+					   count_of(20000), 0 };
+			measure(&s);
+		}
+	}
+	if (want("W7")) {
+		s = (struct spec){ "W7", 64, 1, 1, NTR, all_tr, NULL,
+				   { "consumer_wakeups_per_burst",
+				     "producer_blocks_per_burst" },
+				   run_burst, quick ? 3 : 40, DEPTH / 2 };
+		measure(&s);
+	}
+	if (want("W8")) {
+		/* consumer: 200 us of work per message */
+		s = (struct spec){ "W8", 64, 1, 1, 4, NULL, w8_names,
+				   { "offered_msgs_per_s", "dropped_newest",
+				     "dropped_oldest", "drop_fraction" },
+				   /* even --quick must overflow the queue */
+				   run_drop, count_of(4000) > 2600 ?
+				   count_of(4000) : 2600, 200000 };
+		measure(&s);
+	}
+	if (want("W9")) {
+		/* consumer: 100 us of work per message; stalls after fill */
+		s = (struct spec){ "W9", 64, 2, 1, 5, w9_tr, w9_names,
+				   { "fairness_min_over_max", "p999_stall_ns" },
+				   run_stall, DEPTH / 2 + count_of(1000),
+				   100000 };
+		measure(&s);
+	}
+	if (want("MEM")) {
+		s = (struct spec){ "MEM", 64, 1, 0, 5, mem_tr, NULL,
+				   { "kmem_slabinfo_B_over_payload",
+				     "kmem_meminfo_slab_B_over_payload" },
+				   run_kmem, DEPTH, 0 };
+		if (reps < 3) {
+			int keep = reps;
+
+			reps = 3;
+			measure(&s);
+			reps = keep;
+		} else {
+			measure(&s);
+		}
+	}
+	snprintf(ctx, sizeof(ctx), "output");
+	if (out)
+		write_json(out);
+	printf("\nbpq-bench: done in %.1f s, %d records, all sequence checks "
+	       "passed\n", (now_ns() - start) / 1e9, nrec);
+	return 0;
+}
