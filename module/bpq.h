@@ -17,6 +17,7 @@
 #define BPQ_CAPACITY_BYTES_MAX	BIT_ULL(30)
 #define BPQ_MSG_SIZE_MAX	(4U << 20)
 #define BPQ_BATCH_MAX		1024U
+#define BPQ_BATCH_CHUNK		32U	/* messages per lock hold */
 
 /* struct bpq_msg.flags */
 #define BPQ_MSG_INFLIGHT	BIT(0)	/* a reader is copying it out */
@@ -136,6 +137,13 @@ struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len);
 void bpq_msg_free(struct bpq_msg *msg);
 int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
 	     u32 timeout_ms);
+int bpq_send_many(struct bpq_queue *q, struct bpq_msg **msgs, unsigned int n,
+		  u32 flags, u32 timeout_ms);
+unsigned int bpq_recv_more(struct bpq_queue *q, struct bpq_msg **msgs,
+			   unsigned int max, size_t room, u64 *mark);
+unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
+			       struct bpq_msg **msgs, unsigned int n,
+			       unsigned int copied, u64 mark);
 struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			       size_t room, u32 flags, u32 timeout_ms,
 			       struct bpq_loss *loss);

@@ -162,22 +162,17 @@ static int bpq_ucmd_recv(struct bpq_ucmd *ucmd)
 	return ret;
 }
 
-static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
+/* Copy in, and allocate, up to BPQ_BATCH_CHUNK messages of a batch. */
+static int bpq_copy_in_chunk(struct bpq_file *bf,
+			     struct bpq_iovec __user *uvec, u32 count,
+			     struct bpq_msg **msgs)
 {
-	struct bpq_file *bf = ucmd->ctx;
-	struct bpq_send_batch *cmd = ucmd->cmd;
-	struct bpq_iovec __user *uvec = u64_to_user_ptr(cmd->msgs);
 	struct bpq_iovec vec;
 	struct bpq_msg *msg;
-	int ret = 0;
-	u32 i;
+	int n, ret = 0;
 
-	if (cmd->flags & ~BPQ_IO_FLAGS)
-		return -EINVAL;
-	if (!cmd->count || cmd->count > BPQ_BATCH_MAX)
-		return -EINVAL;
-	for (i = 0; i < cmd->count; i++) {
-		if (copy_from_user(&vec, &uvec[i], sizeof(vec))) {
+	for (n = 0; n < count; n++) {
+		if (copy_from_user(&vec, &uvec[n], sizeof(vec))) {
 			ret = -EFAULT;
 			break;
 		}
@@ -196,12 +191,39 @@ static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
 			ret = -EFAULT;
 			break;
 		}
-		ret = bpq_send(bf->q, msg, cmd->flags | ucmd->io_flags,
-			       cmd->timeout_ms);
-		if (ret)
-			break;
+		msgs[n] = msg;
 	}
-	return i ? i : ret;
+	return n ? n : ret;
+}
+
+static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
+{
+	struct bpq_file *bf = ucmd->ctx;
+	struct bpq_send_batch *cmd = ucmd->cmd;
+	struct bpq_iovec __user *uvec = u64_to_user_ptr(cmd->msgs);
+	u32 flags = cmd->flags | ucmd->io_flags, sent = 0;
+	struct bpq_msg *msgs[BPQ_BATCH_CHUNK];
+	int n, ret = 0;
+
+	if (cmd->flags & ~BPQ_IO_FLAGS)
+		return -EINVAL;
+	if (!cmd->count || cmd->count > BPQ_BATCH_MAX)
+		return -EINVAL;
+	while (sent < cmd->count) {
+		n = bpq_copy_in_chunk(bf, uvec + sent,
+				      min(cmd->count - sent, BPQ_BATCH_CHUNK),
+				      msgs);
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		ret = bpq_send_many(bf->q, msgs, n, flags, cmd->timeout_ms);
+		if (ret > 0)
+			sent += ret;
+		if (ret != n)
+			break;	/* refused, or a bad iovec ended the chunk */
+	}
+	return sent ? sent : ret;
 }
 
 static int bpq_ucmd_recv_batch(struct bpq_ucmd *ucmd)
@@ -211,28 +233,58 @@ static int bpq_ucmd_recv_batch(struct bpq_ucmd *ucmd)
 	struct bpq_msg_info __user *uinfos = u64_to_user_ptr(cmd->infos);
 	void __user *buf = u64_to_user_ptr(cmd->buf);
 	u32 flags = cmd->flags | ucmd->io_flags, used = 0, n = 0;
+	struct bpq_msg *msgs[BPQ_BATCH_CHUNK];
+	u32 ends[BPQ_BATCH_CHUNK];	/* where each payload ends in buf */
+	unsigned int cnt, copied, done;
+	struct bpq_msg_info info;
 	struct bpq_loss loss;
-	struct bpq_msg *msg;
 	int ret = 0;
+	u64 mark;
 
 	if ((cmd->flags & ~BPQ_IO_FLAGS) || cmd->__reserved)
 		return -EINVAL;
 	if (!cmd->max_records || cmd->max_records > BPQ_BATCH_MAX)
 		return -EINVAL;
 	while (n < cmd->max_records) {
-		msg = bpq_recv_begin(bf->q, bf, cmd->buf_len - used, flags,
-				     cmd->timeout_ms, &loss);
-		if (IS_ERR(msg)) {
-			ret = PTR_ERR(msg);
+		msgs[0] = bpq_recv_begin(bf->q, bf, cmd->buf_len - used, flags,
+					 cmd->timeout_ms, &loss);
+		if (IS_ERR(msgs[0])) {
+			ret = PTR_ERR(msgs[0]);
 			break;
 		}
-		ret = bpq_deliver(bf, msg, &loss, buf, used, &uinfos[n]);
-		if (ret == -EAGAIN)
-			continue;
-		if (ret < 0)
+		cnt = 1 + bpq_recv_more(bf->q, msgs + 1,
+					min(cmd->max_records - n,
+					    BPQ_BATCH_CHUNK) - 1,
+					cmd->buf_len - used - msgs[0]->len,
+					&mark);
+		if (cnt == 1)
+			mark = loss.mark;
+		for (copied = 0; copied < cnt; copied++) {
+			u32 start = copied ? ends[copied - 1] : used;
+
+			bpq_fill_info(&info, msgs[copied], copied ? 0 : loss.count,
+				      start);
+			/* what was lost between the first take and the rest */
+			if (copied == 1)
+				info.lost = mark - loss.mark;
+			if (copy_to_user(buf + start, msgs[copied]->data,
+					 info.len) ||
+			    copy_to_user(&uinfos[n + copied], &info,
+					 sizeof(info)))
+				break;
+			ends[copied] = start + info.len;
+		}
+		done = bpq_recv_end_many(bf->q, bf, msgs, cnt, copied, mark);
+		if (done) {
+			n += done;
+			used = ends[done - 1];
+		}
+		if (done < copied)
+			continue;	/* evicted meanwhile: take the next ones */
+		if (copied < cnt) {
+			ret = -EFAULT;
 			break;
-		used += ret;
-		n++;
+		}
 		/* only the first message is waited for */
 		flags |= BPQ_IO_NONBLOCK;
 	}

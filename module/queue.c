@@ -482,33 +482,50 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 }
 
 /*
- * Queue @msg, waiting as the strategy says. On success the queue owns
- * @msg; on failure it is freed here.
+ * Queue @msgs in order, each waiting as the strategy says, under one hold
+ * of the lock but while waiting. Returns how many were queued, or the
+ * error of the first. The queue owns those; the rest are freed here.
  */
-int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
-	     u32 timeout_ms)
+int bpq_send_many(struct bpq_queue *q, struct bpq_msg **msgs, unsigned int n,
+		  u32 flags, u32 timeout_ms)
 {
-	struct bpq_writer w = { .msg = msg };
+	struct bpq_writer w;
+	unsigned int i, j;
 	LIST_HEAD(reap);
-	int ret;
+	int ret = 0;
 
 	spin_lock(&q->lock);
-	if (q->dead)
-		ret = -ENODEV;
-	else if (bpq_too_big(q, msg->len))
-		ret = -EMSGSIZE;
-	else if (list_empty(&q->writers))
-		ret = bpq_try_admit(q, msg, &reap);
-	else
-		ret = BPQ_PENDING;	/* a newcomer never overtakes a waiter */
-	if (ret == BPQ_PENDING)
-		ret = bpq_wait_writer(q, &w, flags, timeout_ms, &reap);
+	for (i = 0; i < n; i++) {
+		if (q->dead)
+			ret = -ENODEV;
+		else if (bpq_too_big(q, msgs[i]->len))
+			ret = -EMSGSIZE;
+		else if (list_empty(&q->writers))
+			ret = bpq_try_admit(q, msgs[i], &reap);
+		else
+			ret = BPQ_PENDING; /* a newcomer never overtakes a waiter */
+		if (ret == BPQ_PENDING) {
+			w = (struct bpq_writer){ .msg = msgs[i] };
+			ret = bpq_wait_writer(q, &w, flags, timeout_ms, &reap);
+		}
+		if (ret)
+			break;
+	}
 	spin_unlock(&q->lock);
 
 	bpq_reap(&reap);
-	if (ret)
-		bpq_msg_free(msg);
-	return ret;
+	/* msgs[i] was refused, those after it never tried */
+	for (j = i; j < n; j++)
+		bpq_msg_free(msgs[j]);
+	return i ? i : ret;
+}
+
+int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
+	     u32 timeout_ms)
+{
+	int ret = bpq_send_many(q, &msg, 1, flags, timeout_ms);
+
+	return ret < 0 ? ret : 0;
 }
 
 /*
@@ -645,6 +662,78 @@ bool bpq_recv_end(struct bpq_queue *q, struct bpq_file *bf,
 	if (gone || delivered)
 		bpq_msg_free(msg);
 	return !gone && delivered;
+}
+
+/*
+ * After bpq_recv_begin(): take up to @max further available messages that
+ * fit in @room, in order, under one hold of the lock. *mark gets the loss
+ * count at that moment.
+ */
+unsigned int bpq_recv_more(struct bpq_queue *q, struct bpq_msg **msgs,
+			   unsigned int max, size_t room, u64 *mark)
+{
+	struct bpq_msg *msg;
+	unsigned int n = 0;
+
+	spin_lock(&q->lock);
+	if (!q->dead && q->depth_msgs > q->inflight) {
+		list_for_each_entry(msg, &q->msgs, node) {
+			if (n == max || msg->len > room)
+				break;
+			if (msg->flags & BPQ_MSG_INFLIGHT)
+				continue;
+			bpq_take(q, msg);
+			room -= msg->len;
+			msgs[n++] = msg;
+		}
+	}
+	*mark = q->lost;
+	spin_unlock(&q->lock);
+	return n;
+}
+
+/*
+ * bpq_recv_end() for @n messages at once, of which the first @copied
+ * reached the reader. A message evicted meanwhile ends the delivered run:
+ * those after it go back to the queue. Returns how many were delivered;
+ * the loss reported up to @mark is then consumed.
+ */
+unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
+			       struct bpq_msg **msgs, unsigned int n,
+			       unsigned int copied, u64 mark)
+{
+	unsigned int i, delivered = 0;
+	struct bpq_msg *msg;
+	LIST_HEAD(reap);
+
+	spin_lock(&q->lock);
+	for (i = 0; i < n; i++) {
+		msg = msgs[i];
+		if (msg->flags & BPQ_MSG_GONE) {
+			list_add(&msg->node, &reap);
+			copied = min(copied, i);
+		} else if (i < copied) {
+			q->inflight--;
+			list_move(&msg->node, &reap);
+			q->depth_msgs--;
+			q->depth_bytes -= msg->len;
+			bpq_account_delivery(q, msg);
+			delivered++;
+		} else {
+			bpq_untake(q, msg);
+		}
+	}
+	if (delivered) {
+		if (mark > bf->lost_seen)
+			bf->lost_seen = mark;
+		bpq_update_pressure(q);
+		bpq_admit_writers(q, &reap);
+		bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM);
+	}
+	spin_unlock(&q->lock);
+
+	bpq_reap(&reap);
+	return delivered;
 }
 
 /* Wake everyone after q->dead was set: settle every waiter with ENODEV. */
