@@ -5,31 +5,33 @@
  *
  * Controller, evaluated once per adjust_interval_ms (lazily, on the next
  * enqueue, delivery or admission check, so an idle queue costs nothing and
- * no timer has to be stopped on destroy). By Little's law a queue that
- * serves S msgs/s holds its sojourn at the target when it admits S msgs/s
- * and its backlog is target * S; so the new rate is the service rate
- * measured over the interval, times a factor that pulls the sojourn
- * towards the target:
+ * no timer has to be stopped on destroy). By Little's law the sojourn time
+ * of a queue is its backlog over its service rate, and a queue admitting
+ * what it serves keeps its backlog. So with S the delivery rate measured
+ * over the interval and D the depth at its end:
  *
- *	rate = served * (1 + (target - sojourn) / (4 * target))
+ *	sojourn = D / S
+ *	rate = S * (1 + (target - sojourn) / (2 * interval))
  *
- * with the factor kept within 3/4 ... 5/4: a multiplicative decrease while
- * the sojourn is above the target, an increase while below. served is a
- * moving average (weight 1/2 per interval), as single intervals are noisy.
- *  - sojourn is the mean over the interval's deliveries; with none, the
- *    age of the oldest queued message (a stalled consumer), or 0 when
- *    empty;
+ * the factor kept within 1/2 ... 3/2: a multiplicative decrease while the
+ * sojourn is above the target, an increase while below, proportional to
+ * the error, so that the backlog closes half its distance to target * S
+ * per interval.
+ *  - the sojourn is estimated from the backlog rather than measured at
+ *    delivery, where it lags by the sojourn itself; with no delivery in
+ *    the interval the consumer has stalled or the queue is idle: a queue
+ *    whose oldest message is older than the target drops to min_rate, an
+ *    idle one keeps its rate;
  *  - a rate is raised only when a writer had to wait for a token in the
  *    interval: a rate the writers do not use is not raised (as TCP
  *    validates an idle window);
  *  - always within min_rate ... max_rate; a queue enters adaptive at
- *    min_rate, and each interval may raise it by a quarter (slow start).
+ *    min_rate and works its way up (slow start).
  *
- * Multiplying the current rate by fixed steps (9/10 above, 11/10 below,
- * from the CoDel pattern) was tried first: the queue swung between empty
- * and several times the target, as each step overshoots before the
- * sojourn shows it. Anchoring on the measured service rate removes the
- * swing.
+ * Fixed steps on the rate (9/10 above the target, 11/10 below, as in the
+ * CoDel pattern) and steps driven by the sojourn measured at delivery were
+ * tried first: both let the backlog swing between empty and several times
+ * the target.
  *
  * The bucket is a GCRA: a message conforms when now >= tat - tau, where tat
  * is the theoretical arrival time of the next message and tau lets a burst
@@ -54,11 +56,9 @@ void bpq_adaptive_start(struct bpq_queue *q, u64 now)
 	struct bpq_adaptive *ad = &q->ad;
 
 	ad->rate = q->cfg.min_rate;
-	ad->served = 0;
 	ad->tat = now;
 	ad->interval_start = now;
 	ad->deliveries = 0;
-	ad->sojourn_sum = 0;
 	ad->limited = false;
 }
 
@@ -80,26 +80,31 @@ void bpq_adaptive_tick(struct bpq_queue *q, u64 now)
 {
 	struct bpq_adaptive *ad = &q->ad;
 	u64 elapsed = now - ad->interval_start;
+	u64 interval = (u64)q->cfg.adjust_interval_ms * NSEC_PER_MSEC;
 	u64 target = (u64)q->cfg.target_latency_us * NSEC_PER_USEC;
-	u64 sojourn, served, rate;
+	u64 served, sojourn, rate = ad->rate;
 	s64 err;
 
-	if (elapsed < (u64)q->cfg.adjust_interval_ms * NSEC_PER_MSEC)
+	if (elapsed < interval)
 		return;
-	sojourn = ad->deliveries ? div64_u64(ad->sojourn_sum, ad->deliveries) :
-				   bpq_head_age(q, now);
 	served = mul_u64_u64_div_u64(ad->deliveries, NSEC_PER_SEC, elapsed);
-	ad->served = (ad->served + served) / 2;
-	/* factor = 1 + err / 1024, err in -256 ... 256 */
-	sojourn = min(sojourn, 2 * target);
-	err = div64_s64(((s64)target - (s64)sojourn) * 256, target);
-	rate = div_u64(ad->served * (1024 + err), 1024) + 1;
+	if (served) {
+		sojourn = mul_u64_u64_div_u64(q->depth_msgs, NSEC_PER_SEC,
+					      served);
+		sojourn = min(sojourn, target + interval);
+		/* factor = 1 + err / 1024, err in -512 ... 512 */
+		err = div64_s64(((s64)target - (s64)sojourn) * 512,
+				(s64)interval);
+		err = clamp_t(s64, err, -512, 512);
+		rate = div_u64(served * (1024 + err), 1024) + 1;
+	} else if (bpq_head_age(q, now) > target) {
+		rate = 0;
+	}
 	if (rate < ad->rate || ad->limited)
 		ad->rate = rate;
 	bpq_adaptive_clamp(q);
 	ad->interval_start = now;
 	ad->deliveries = 0;
-	ad->sojourn_sum = 0;
 	ad->limited = false;
 }
 
@@ -120,8 +125,7 @@ void bpq_adaptive_admit(struct bpq_queue *q, u64 now)
 	q->ad.tat = max(q->ad.tat, now) + bpq_interval_ns(&q->ad);
 }
 
-void bpq_adaptive_delivered(struct bpq_queue *q, u64 sojourn)
+void bpq_adaptive_delivered(struct bpq_queue *q)
 {
 	q->ad.deliveries++;
-	q->ad.sojourn_sum += sojourn;
 }

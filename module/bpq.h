@@ -62,8 +62,6 @@ struct bpq_adaptive {
 	u64 rate;			/* admitted msgs/s */
 	u64 tat;			/* GCRA theoretical arrival time, ns */
 	u64 interval_start;		/* ns */
-	u64 sojourn_sum;		/* over this interval's deliveries, ns */
-	u64 served;			/* moving average, msgs/s */
 	u64 deliveries;			/* in this interval */
 	bool limited;			/* a writer waited for a token */
 };
@@ -157,7 +155,7 @@ void bpq_adaptive_clamp(struct bpq_queue *q);
 void bpq_adaptive_tick(struct bpq_queue *q, u64 now);
 u64 bpq_adaptive_ready_at(struct bpq_queue *q);
 void bpq_adaptive_admit(struct bpq_queue *q, u64 now);
-void bpq_adaptive_delivered(struct bpq_queue *q, u64 sojourn);
+void bpq_adaptive_delivered(struct bpq_queue *q);
 
 /* chrdev.c */
 extern const struct file_operations bpq_fops;

@@ -616,7 +616,7 @@ static void bpq_account_delivery(struct bpq_queue *q, struct bpq_msg *msg)
 	q->stats.latency_hist[bucket]++;
 	q->tp_count++;
 	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE) {
-		bpq_adaptive_delivered(q, sojourn);
+		bpq_adaptive_delivered(q);
 		bpq_adaptive_tick(q, now);
 	}
 	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT && q->cfg.auto_credit &&
