@@ -98,6 +98,7 @@ build() {
 	local dest=$1 tmp src start
 
 	tmp=$(mktemp -d "$dest.tmp.XXXXXX")
+	chmod 755 "$tmp"
 	# shellcheck disable=SC2064 # expand $tmp now
 	trap "rm -rf '$tmp'" EXIT
 	trap 'exit 130' INT TERM HUP
