@@ -319,6 +319,12 @@ static int bpq_ucmd_create(struct bpq_ucmd *ucmd)
 	if (IS_ERR(q))
 		return PTR_ERR(q);
 	cmd->index = MINOR(q->dev.devt);
+	/* a queue the caller cannot learn of must not stay behind */
+	if (copy_to_user(ucmd->ubuffer, cmd,
+			 min_t(u32, ucmd->user_size, sizeof(*cmd)))) {
+		bpq_queue_destroy(cmd->index);
+		return -EFAULT;
+	}
 	return cmd->index;
 }
 
@@ -354,7 +360,7 @@ static const struct bpq_ioctl_op bpq_queue_ops[] = {
 
 static const struct bpq_ioctl_op bpq_control_ops[] = {
 	BPQ_IOCTL_OP(BPQ_IOC_CREATE, bpq_ucmd_create,
-		     struct bpq_create, __reserved, true),
+		     struct bpq_create, __reserved, false),
 	BPQ_IOCTL_OP(BPQ_IOC_DESTROY, bpq_ucmd_destroy,
 		     struct bpq_destroy, __reserved, false),
 };

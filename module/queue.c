@@ -523,9 +523,8 @@ int bpq_send_many(struct bpq_queue *q, struct bpq_msg **msgs, unsigned int n,
 int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
 	     u32 timeout_ms)
 {
-	int ret = bpq_send_many(q, &msg, 1, flags, timeout_ms);
-
-	return ret < 0 ? ret : 0;
+	/* 1 when queued, else the error */
+	return min(bpq_send_many(q, &msg, 1, flags, timeout_ms), 0);
 }
 
 /*
