@@ -423,6 +423,7 @@ FIXTURE_SETUP(fail_nth)
 	mlockall(MCL_CURRENT | MCL_FUTURE);
 	/* ... nor by the lazy binding of a libc function first called then */
 	close(dup(self->fd));
+	nth_injected(self->nth);	/* pread() and strtoul() bound now */
 	/* failslab fails GFP_KERNEL allocations only with ignore-gfp-wait=N */
 	fault_quiet();
 	ASSERT_EQ(0, fault_set("failslab", "ignore-gfp-wait", "N"));
@@ -921,7 +922,13 @@ static void traffic_bad(struct traffic *t, const char *fmt, ...)
 /* make-it-fail of the calling thread: only these threads see faults */
 static int make_it_fail(int on)
 {
-	return write_str("/proc/thread-self/make-it-fail", on ? "1" : "0");
+	int ret, tries = 0;
+
+	/* the write's own copy may fault while make-it-fail is on: retry */
+	do
+		ret = write_str("/proc/thread-self/make-it-fail", on ? "1" : "0");
+	while (ret == -EFAULT && ++tries < 10000);
+	return ret;
 }
 
 struct pmsg {
