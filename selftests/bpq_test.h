@@ -308,14 +308,12 @@ static inline __u64 bpq_sysfs_u64(int index, const char *attr)
 	return v;
 }
 
-/* Write a string to a sysfs attribute in one write(); 0 or -errno. */
-static inline int bpq_sysfs_write(int index, const char *attr, const char *val)
+/* Write a string to a file in one write(); 0 or -errno. */
+static inline int bpq_write_file(const char *path, const char *val)
 {
-	char path[128];
 	ssize_t n;
 	int fd, ret = 0;
 
-	bpq_sysfs_path(path, sizeof(path), index, attr);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -326,6 +324,15 @@ static inline int bpq_sysfs_write(int index, const char *attr, const char *val)
 		ret = -EIO;
 	close(fd);
 	return ret;
+}
+
+/* Write a string to a sysfs attribute in one write(); 0 or -errno. */
+static inline int bpq_sysfs_write(int index, const char *attr, const char *val)
+{
+	char path[128];
+
+	bpq_sysfs_path(path, sizeof(path), index, attr);
+	return bpq_write_file(path, val);
 }
 
 /* ---- tasks ---- */

@@ -129,23 +129,6 @@ static int drop_cap(int cap)
 	return 0;
 }
 
-static int write_file(const char *path, const char *val)
-{
-	ssize_t n;
-	int fd, ret = 0;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	if (n < 0)
-		ret = -errno;
-	else if ((size_t)n != strlen(val))
-		ret = -EIO;
-	close(fd);
-	return ret;
-}
-
 /* Read a whole (small) file into buf, NUL-terminated; length or -errno. */
 static ssize_t read_file(const char *path, char *buf, size_t len)
 {
@@ -284,7 +267,7 @@ FIXTURE_TEARDOWN(sec)
 	int i;
 
 	if (self->max_changed)
-		EXPECT_EQ(0, write_file(PARAM_USER_MAX, self->saved_max));
+		EXPECT_EQ(0, bpq_write_file(PARAM_USER_MAX, self->saved_max));
 	for (i = 0; i < 2; i++)
 		if (self->idx[i] >= 0)
 			EXPECT_EQ(0, bpq_destroy(self->cfd, self->idx[i]));
@@ -297,7 +280,7 @@ static int set_user_max(FIXTURE_DATA(sec) *self, unsigned long val)
 
 	snprintf(buf, sizeof(buf), "%lu", val);
 	self->max_changed = true;
-	return write_file(PARAM_USER_MAX, buf);
+	return bpq_write_file(PARAM_USER_MAX, buf);
 }
 
 static void node_path(char *buf, size_t len, int idx)
@@ -412,7 +395,7 @@ static int write_map(const char *file, const char *map)
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/%s", file);
-	return write_file(path, map);
+	return bpq_write_file(path, map);
 }
 
 /* root (or @arg's uid) inside a new user namespace, mapped to itself */
@@ -518,7 +501,7 @@ static int sysfs_denied_child(void *arg)
 				strerror(-ret));
 		CHILD_CHECK_EQ(-EACCES, ret);
 	}
-	CHILD_CHECK_EQ(-EACCES, write_file(PARAM_USER_MAX, "1"));
+	CHILD_CHECK_EQ(-EACCES, bpq_write_file(PARAM_USER_MAX, "1"));
 	/* reading state is not privileged */
 	CHILD_CHECK_EQ(0, bpq_sysfs_read(a->idx, "depth_msgs", buf,
 					 sizeof(buf)));
@@ -792,7 +775,7 @@ static int cg_child(void *arg)
 	ssize_t ret;
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", a->dir);
-	CHILD_CHECK_EQ(0, write_file(path, "0"));
+	CHILD_CHECK_EQ(0, bpq_write_file(path, "0"));
 	buf = malloc(CG_MSG);
 	CHILD_CHECK(buf);
 	fd = bpq_open(a->idx, O_WRONLY | O_NONBLOCK);
@@ -846,7 +829,7 @@ TEST_F(sec, memcg_charge)
 	ASSERT_LE(0, read_file(CGROUP_ROOT "/cgroup.subtree_control", buf,
 			       sizeof(buf)));
 	if (!has_word(buf, "memory")) {
-		ASSERT_EQ(0, write_file(CGROUP_ROOT "/cgroup.subtree_control",
+		ASSERT_EQ(0, bpq_write_file(CGROUP_ROOT "/cgroup.subtree_control",
 					"+memory"));
 		enabled_memory = true;
 	}
@@ -854,9 +837,9 @@ TEST_F(sec, memcg_charge)
 	ASSERT_EQ(0, mkdir(a.dir, 0755)) TH_LOG("mkdir %s: %m", a.dir);
 	snprintf(path, sizeof(path), "%s/memory.max", a.dir);
 	snprintf(buf, sizeof(buf), "%d", CG_MAX);
-	EXPECT_EQ(0, write_file(path, buf));
+	EXPECT_EQ(0, bpq_write_file(path, buf));
 	snprintf(path, sizeof(path), "%s/memory.swap.max", a.dir);
-	write_file(path, "0");	/* absent without swap accounting */
+	bpq_write_file(path, "0");	/* absent without swap accounting */
 
 	/* a queue that never refuses, and no per-user limit */
 	ASSERT_EQ(0, set_user_max(self, 0));
@@ -922,7 +905,7 @@ TEST_F(sec, memcg_charge)
 		sleep_ms(20);
 	EXPECT_GT(100, tries) TH_LOG("rmdir %s: %m", a.dir);
 	if (enabled_memory)
-		write_file(CGROUP_ROOT "/cgroup.subtree_control", "-memory");
+		bpq_write_file(CGROUP_ROOT "/cgroup.subtree_control", "-memory");
 }
 
 /* ---- 5. huge capacities ---- */
