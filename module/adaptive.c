@@ -22,11 +22,17 @@
  *    the interval the consumer has stalled or the queue is idle: a queue
  *    whose oldest message is older than the target drops to min_rate, an
  *    idle one keeps its rate;
+ *  - a queue that ran empty in the interval (a reader found nothing) was
+ *    served as fast as it was fed, so S is the admitted rate and says
+ *    nothing of the consumer's speed: below the target such a rate is
+ *    raised by at least a quarter per interval (probing, as slow start
+ *    does), and the overshoot shows up as backlog the next interval;
  *  - a rate is raised only when a writer had to wait for a token in the
- *    interval: a rate the writers do not use is not raised (as TCP
- *    validates an idle window);
+ *    interval and writers were admitted at 7/8 of the rate or more: a
+ *    rate the writers do not use, or cannot reach because they are
+ *    scheduled late, is not raised (as TCP validates its window);
  *  - always within min_rate ... max_rate; a queue enters adaptive at
- *    min_rate and works its way up (slow start).
+ *    min_rate and works its way up.
  *
  * Fixed steps on the rate (9/10 above the target, 11/10 below, as in the
  * CoDel pattern) and steps driven by the sojourn measured at delivery were
@@ -35,9 +41,10 @@
  *
  * The bucket is a GCRA: a message conforms when now >= tat - tau, where tat
  * is the theoretical arrival time of the next message and tau lets a burst
- * through back to back: BPQ_ADAPTIVE_BURST messages, or BPQ_ADAPTIVE_BURST_NS
- * worth of the rate if that is more, so that a writer woken a little late
- * still reaches the rate.
+ * through back to back: BPQ_ADAPTIVE_BURST messages, or the rate's worth of
+ * BPQ_ADAPTIVE_BURST_NS or of half the target if that is more, so that a
+ * writer woken late still reaches the rate, while a burst adds at most half
+ * the target to the sojourn.
  */
 #include <linux/math64.h>
 
@@ -59,7 +66,9 @@ void bpq_adaptive_start(struct bpq_queue *q, u64 now)
 	ad->tat = now;
 	ad->interval_start = now;
 	ad->deliveries = 0;
+	ad->admitted = 0;
 	ad->limited = false;
+	ad->starved = false;
 }
 
 void bpq_adaptive_clamp(struct bpq_queue *q)
@@ -82,12 +91,13 @@ void bpq_adaptive_tick(struct bpq_queue *q, u64 now)
 	u64 elapsed = now - ad->interval_start;
 	u64 interval = (u64)q->cfg.adjust_interval_ms * NSEC_PER_MSEC;
 	u64 target = (u64)q->cfg.target_latency_us * NSEC_PER_USEC;
-	u64 served, sojourn, rate = ad->rate;
+	u64 served, admitted, sojourn, rate = ad->rate;
 	s64 err;
 
 	if (elapsed < interval)
 		return;
 	served = mul_u64_u64_div_u64(ad->deliveries, NSEC_PER_SEC, elapsed);
+	admitted = mul_u64_u64_div_u64(ad->admitted, NSEC_PER_SEC, elapsed);
 	if (served) {
 		sojourn = mul_u64_u64_div_u64(q->depth_msgs, NSEC_PER_SEC,
 					      served);
@@ -97,15 +107,22 @@ void bpq_adaptive_tick(struct bpq_queue *q, u64 now)
 				(s64)interval);
 		err = clamp_t(s64, err, -512, 512);
 		rate = div_u64(served * (1024 + err), 1024) + 1;
+		/* the consumer waited: S is what we let in, not its speed */
+		if (ad->starved && sojourn < target)
+			rate = max(rate, ad->rate + ad->rate / 4);
 	} else if (bpq_head_age(q, now) > target) {
 		rate = 0;
 	}
-	if (rate < ad->rate || ad->limited)
+	/* raise only a rate the writers wanted and reached (7/8 of it) */
+	if (rate < ad->rate ||
+	    (ad->limited && admitted >= ad->rate - ad->rate / 8))
 		ad->rate = rate;
 	bpq_adaptive_clamp(q);
 	ad->interval_start = now;
 	ad->deliveries = 0;
+	ad->admitted = 0;
 	ad->limited = false;
+	ad->starved = false;
 }
 
 /* When the next message may be admitted, in ktime_get_ns() time. */
@@ -113,9 +130,11 @@ u64 bpq_adaptive_ready_at(struct bpq_queue *q)
 {
 	u64 interval = bpq_interval_ns(&q->ad);
 	u64 tau = (BPQ_ADAPTIVE_BURST - 1) * interval;
+	u64 span = max_t(u64, BPQ_ADAPTIVE_BURST_NS,
+			 (u64)q->cfg.target_latency_us * NSEC_PER_USEC / 2);
 
-	if (interval < BPQ_ADAPTIVE_BURST_NS)
-		tau = max(tau, BPQ_ADAPTIVE_BURST_NS - interval);
+	if (interval < span)
+		tau = max(tau, span - interval);
 
 	return q->ad.tat > tau ? q->ad.tat - tau : 0;
 }
@@ -123,6 +142,7 @@ u64 bpq_adaptive_ready_at(struct bpq_queue *q)
 void bpq_adaptive_admit(struct bpq_queue *q, u64 now)
 {
 	q->ad.tat = max(q->ad.tat, now) + bpq_interval_ns(&q->ad);
+	q->ad.admitted++;
 }
 
 void bpq_adaptive_delivered(struct bpq_queue *q)

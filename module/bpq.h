@@ -63,7 +63,9 @@ struct bpq_adaptive {
 	u64 tat;			/* GCRA theoretical arrival time, ns */
 	u64 interval_start;		/* ns */
 	u64 deliveries;			/* in this interval */
+	u64 admitted;			/* in this interval */
 	bool limited;			/* a writer waited for a token */
+	bool starved;			/* a reader found the queue empty */
 };
 
 struct bpq_queue {

@@ -571,6 +571,7 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			}
 			break;
 		}
+		q->ad.starved = true;
 		if (flags & BPQ_IO_NONBLOCK) {
 			msg = ERR_PTR(-EAGAIN);
 			break;

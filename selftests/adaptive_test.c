@@ -182,15 +182,13 @@ TEST_F_TIMEOUT(adaptive, converges_to_target, 120)
 	       st.blocked_ns / 1e9);
 
 	/*
-	 * Never far above the target. Reaching it from below needs the
-	 * producer to outrun a 2000/s consumer, which an emulated guest on a
-	 * loaded host does not always manage: that half of the bound is only
-	 * checked with BPQ_ADAPTIVE_STRICT=1 (kernel command line of the VM).
+	 * The median within 0.5 ... 2 x the target. The tail only within
+	 * 3 x: a consumer descheduled by the host for tens of ms (emulated
+	 * guests) leaves backlog that the controller can only see afterwards.
 	 */
+	EXPECT_LE(TARGET_US / 1000.0 * 0.5, p50);
 	EXPECT_GE(TARGET_US / 1000.0 * 2, p50);
-	EXPECT_GE(TARGET_US / 1000.0 * 2, p90);
-	if (getenv("BPQ_ADAPTIVE_STRICT"))
-		EXPECT_LE(TARGET_US / 1000.0 * 0.5, p50);
+	EXPECT_GE(TARGET_US / 1000.0 * 3, p90);
 	EXPECT_GT(CAPACITY, run->max_depth);
 	EXPECT_EQ(0, st.dropped_newest + st.dropped_oldest);
 	EXPECT_EQ(0, run->refused);
