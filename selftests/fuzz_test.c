@@ -309,10 +309,16 @@ static void on_sigusr2(int sig)
 	(void)sig;
 }
 
+/*
+ * Periodic: a first shot that fires before the call goes to sleep (a slow
+ * kernel, a preempted thread) is followed by more, so no call sleeps for
+ * good.
+ */
 static void arm(struct fz *t)
 {
 	struct itimerspec its = {
 		.it_value = { 0, (long)(1 + rnd(t, 25)) * 1000000L },
+		.it_interval = { 0, 20 * 1000000L },
 	};
 
 	timer_settime(t->timer, 0, &its, NULL);
