@@ -34,7 +34,7 @@ GUEST_TESTS ?= $(SELFTEST_PROGS) $(SELFTEST_PROGS_32) $(SELFTEST_SCRIPTS) \
 	userspace/tests/lib_test
 # Programs copied into the guest's PATH (tests and demo use them).
 GUEST_BINS ?= $(filter-out %.c %.h %.o,$(wildcard userspace/bpqctl/bpqctl \
-	userspace/examples/bpq-* userspace/bench/bpq-bench))
+	userspace/examples/bpq-* userspace/bench/bpq-bench selftests/pty_run))
 
 # Per-test timeout from the kselftest settings file, and for the whole VM.
 TEST_TIMEOUT ?= $(or $(shell sed -n 's/^timeout=//p' selftests/settings 2>/dev/null),300)
@@ -121,7 +121,7 @@ check-debug: deps selftests userspace
 	mkdir -p $(DEBUG_SRC)/module && \
 	cp -p Kbuild $(DEBUG_SRC)/ && cp -pR include $(DEBUG_SRC)/ && \
 	cp -p module/Kbuild $(DEBUG_MODULE_SRCS) $(DEBUG_SRC)/module/ && \
-	$(MAKE) -C $$dk/build M=$(CURDIR)/$(DEBUG_SRC) W=$(W) modules && \
+	$(MAKE) -C $$dk/build M=$(abspath $(DEBUG_SRC)) W=$(W) modules && \
 	scripts/vm.sh --kernel $$dk/bzImage \
 		--module $(DEBUG_SRC)/module/bpq.ko --bin "$(GUEST_BINS)" \
 		--timeout $(DEBUG_VM_TIMEOUT) \
