@@ -5,6 +5,8 @@
 # subcommand, its exit status (0 ok, 1 failed operation, 2 bad usage) and
 # its output formats. Needs bpqctl on PATH (scripts/vm.sh --bin); skips
 # without it. Works on bpq3 and on queues it creates, and puts bpq3 back.
+# watch also runs on a terminal, through pty_run (selftests/pty_run.c, on
+# PATH the same way); those checks are skipped without it.
 
 KSFT_SKIP=4
 Q=bpq3
@@ -150,7 +152,7 @@ check "stats --json counters" out_has '"enqueued_msgs":20,'
 check "stats --json histogram" out_has '"latency_hist":\[{"le_ns":1024,"count":'
 check "stats --json is one object" sh -c \
 	"head -c1 $TMP/out | grep -q '{' && tail -c3 $TMP/out | grep -q ']}'"
-dd if=/dev/$Q of=/dev/null bs=4096 count=2 2>/dev/null
+timeout 10 dd if=/dev/$Q of=/dev/null bs=4096 count=2 2>/dev/null
 run 0 bpqctl stats $Q --prometheus
 cp "$TMP/out" "$TMP/prom"
 for m in bpq_enqueued_total bpq_dequeued_total bpq_messages_dropped_total \
@@ -223,8 +225,11 @@ run 2 bpqctl destroy
 run 2 bpqctl destroy a b
 
 # --- watch ---
+ESC=$(printf '\033')
+CLEAR="${ESC}[H${ESC}[2J"
 run 0 bpqctl watch --interval 100 --count 2
 check "watch header" out_has '^QUEUE'
+check "watch to a file: no escape sequences" sh -c "! grep -q '$ESC' $TMP/out"
 check "watch shows every queue" sh -c "[ \$(grep -c '^bpq[0-3] ' $TMP/out) -eq 8 ]"
 run 0 bpqctl watch $Q -i 50 -c 3
 check "watch Q shows one queue" sh -c "[ \$(grep -c '^bpq' $TMP/out) -eq 3 ]"
@@ -239,6 +244,124 @@ sleep 1
 kill -INT $wpid
 wait $wpid
 check "watch ends on SIGINT with 0" [ $? -eq 0 ]
+
+# --- watch on a terminal ---
+# on_tty EXPECTED_RC PTY_RUN_ARGS...: run pty_run. What the terminal got,
+# less the \r it adds, goes to $TMP/tty; the tables drawn before the last
+# clear to $TMP/tables, and the last of those, without escape sequences,
+# to $TMP/frame. The table after the last clear is left out: the echo of
+# ^C may split it, and on ^C the terminal drops output not yet read.
+on_tty() {
+	want=$1
+	shift
+	run "$want" pty_run -o "$TMP/raw" "$@"
+	tr -d '\r' <"$TMP/raw" >"$TMP/tty"
+	awk -v clr="$CLEAR" '{ l[n++] = $0 } index($0, clr) { last = n - 1 }
+		END { for (i = 0; i < last; i++) print l[i] }' \
+		"$TMP/tty" >"$TMP/tables"
+	awk -v clr="$CLEAR" 'i = index($0, clr) {
+		n = 0
+		$0 = substr($0, i + length(clr))
+	} { f[n++] = $0 } END { for (i = 0; i < n; i++) print f[i] }' \
+		"$TMP/tables" | sed "s/${ESC}\[[0-9;?]*[A-Za-z]//g" >"$TMP/frame"
+}
+
+# tty_check DESCRIPTION COMMAND...: check, showing the last table if it fails
+tty_check() {
+	desc=$1
+	shift
+	if "$@"; then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		sed 's/^/#   table: /' "$TMP/frame"
+	fi
+}
+
+tables() { grep -c -F "${CLEAR}QUEUE" "$TMP/tty"; }
+frame_has() { grep -q -E -e "$1" "$TMP/frame"; }
+# no line of the tables longer than $1 columns
+fits() {
+	sed "s/${ESC}\[[0-9;?]*[A-Za-z]//g" "$TMP/tables" |
+		awk -v w="$1" 'length($0) > w { exit 1 }'
+}
+# ON and OFF escape sequences balanced: none of OFF after the last ON
+# (the cursor hidden, the alternate screen entered, and not given back)
+restored() {
+	awk -v off="$1" -v on="$2" '
+	function last(s, t,  i, p) {
+		p = 0
+		while ((i = index(substr(s, p + 1), t)))
+			p += i
+		return p
+	}
+	{ s = s $0 "\n" }
+	END { exit !(last(s, off) == 0 || last(s, on) > last(s, off)) }
+	' "$TMP/tty"
+}
+
+nq=$(find /sys/class/bpq -maxdepth 1 -name 'bpq[0-9]*' | wc -l)
+if command -v pty_run >/dev/null 2>&1; then
+	# a 120x30 terminal, ^C (typed, through the line discipline) after
+	# four tables
+	on_tty 0 -c 120 -r 30 -m QUEUE -n 4 bpqctl watch --interval 250
+	check "watch on a tty: still redrawing at ^C" \
+		err_has "pty_run: interrupt sent"
+	check "watch on a tty: ^C ends it with 0" err_has "pty_run: exit status 0"
+	check "watch on a tty: terminal modes as they were" \
+		err_has "pty_run: terminal modes unchanged"
+	tty_check "watch on a tty: each table clears the screen first" sh -c \
+		"n=\$(grep -c QUEUE $TMP/tables) && [ \$n -ge 3 ] &&
+		 [ \$(grep -c -F '$CLEAR' $TMP/tables) -eq \$n ] &&
+		 [ \$(grep -c -F '${CLEAR}QUEUE' $TMP/tables) -eq \$n ]"
+	tty_check "watch on a tty: a row per queue" \
+		[ "$(grep -c '^bpq[0-9]* ' "$TMP/frame")" -eq "$nq" ]
+	tty_check "watch on a tty: depth bars" \
+		[ "$(grep -c -E '^bpq[0-9]+ .* \[[#.]{20}\] ' "$TMP/frame")" -eq "$nq" ]
+	tty_check "watch on a tty: 120 columns hold the whole table" \
+		frame_has '^QUEUE .* DROPS$'
+	tty_check "watch on a tty: no line wider than 120" fits 120
+	tty_check "watch on a tty: cursor left visible" \
+		restored "${ESC}[?25l" "${ESC}[?25h"
+	tty_check "watch on a tty: alternate screen left" \
+		restored "${ESC}[?1049h" "${ESC}[?1049l"
+
+	# narrow: lines are cut at 60 columns, which still show the bar
+	on_tty 0 -c 60 -r 30 -m QUEUE -n 3 bpqctl watch -i 250
+	tty_check "watch on 60 columns: no line wider" fits 60
+	tty_check "watch on 60 columns: depth bar shown" \
+		frame_has '^bpq0 .* \[[#.]{20}\]'
+	tty_check "watch on 60 columns: columns beyond cut" \
+		sh -c "! grep -q DROPS $TMP/frame"
+
+	# short: the table keeps to 3 of the 4 rows, the cursor on the last
+	on_tty 0 -c 120 -r 4 -m QUEUE -n 3 bpqctl watch -i 250
+	tty_check "watch on 4 rows: header, first queue, the others counted" \
+		sh -c "[ \$(wc -l <$TMP/frame) -eq 3 ] &&
+		 sed -n 1p $TMP/frame | grep -q '^QUEUE ' &&
+		 sed -n 2p $TMP/frame | grep -q '^bpq0 ' &&
+		 sed -n 3p $TMP/frame | grep -q -x -F '... and $((nq - 1)) more'"
+
+	# --count on a terminal: ends by itself
+	on_tty 0 -c 120 -r 30 -t 30 bpqctl watch -i 50 -c 3
+	tty_check "watch --count 3 on a tty: 3 tables" [ "$(tables)" -eq 3 ]
+
+	# ^C while it sleeps through a long interval: it must not wait it out
+	on_tty 0 -c 120 -r 30 -m QUEUE -n 1 -k 5 bpqctl watch -i 60000
+	check "watch: ^C during a 60 s interval ends it at once" \
+		err_has "pty_run: exit status 0"
+
+	# a user who may not open the queues: the errors, one per queue, stay
+	# on the screen above the (empty) table, not cleared with the last one
+	on_tty 1 -u 65534 -c 120 -r 30 -m QUEUE -n 3 bpqctl watch -i 250
+	tty_check "watch on a tty: errors on the screen with the table" sh -c \
+		"[ \$(wc -l <$TMP/frame) -eq $((nq + 1)) ] &&
+		 sed -n 1p $TMP/frame |
+			grep -q -x 'bpqctl: watch: bpq0: Permission denied' &&
+		 sed -n $((nq + 1))p $TMP/frame | grep -q '^QUEUE '"
+else
+	ok "watch on a terminal # SKIP pty_run not on PATH"
+fi
 
 # --- apply ---
 cat >"$TMP/good.yaml" <<'YAML'
