@@ -17,6 +17,7 @@
 #include <linux/log2.h>
 #include <linux/math64.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -24,6 +25,20 @@
 #include "bpq.h"
 
 #define BPQ_PENDING	1
+
+/*
+ * Like the block layer's queue/iostats: with it off, enqueue and delivery
+ * skip the counters that only report (enqueued and dequeued messages and
+ * bytes, the latency histogram, the throughput window), which then stay
+ * as they are; what the strategies need is kept. It is there to measure
+ * what those counters cost, and for whoever wants that last percent.
+ * Once they count again, enqueued = dequeued + dropped_oldest + flushed +
+ * depth holds only from the next stats reset.
+ */
+static bool metrics = true;
+module_param(metrics, bool, 0644);
+MODULE_PARM_DESC(metrics,
+		 "Count messages, bytes and sojourn times per message (default 1; 0 freezes those counters)");
 
 struct bpq_writer {
 	struct list_head node;
@@ -274,8 +289,10 @@ static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg)
 	list_add_tail(&msg->node, &q->msgs);
 	q->depth_msgs++;
 	q->depth_bytes += msg->len;
-	q->stats.enqueued_msgs++;
-	q->stats.enqueued_bytes += msg->len;
+	if (READ_ONCE(metrics)) {
+		q->stats.enqueued_msgs++;
+		q->stats.enqueued_bytes += msg->len;
+	}
 	bpq_update_pressure(q);
 	bpq_feed_readers(q);
 	bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
@@ -606,16 +623,21 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 
 static void bpq_account_delivery(struct bpq_queue *q, struct bpq_msg *msg)
 {
-	u64 now = ktime_get_ns();
-	u64 sojourn = now - msg->tstamp;
-	unsigned int bucket = min_t(unsigned int, fls64(sojourn >> 10),
-				    BPQ_LATENCY_BUCKETS - 1);
+	bool count = READ_ONCE(metrics);
+	bool adaptive = q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE;
+	u64 now = count || adaptive ? ktime_get_ns() : 0;
 
-	q->stats.dequeued_msgs++;
-	q->stats.dequeued_bytes += msg->len;
-	q->stats.latency_hist[bucket]++;
-	q->tp_count++;
-	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE) {
+	if (count) {
+		u64 sojourn = now - msg->tstamp;
+		unsigned int bucket = min_t(unsigned int, fls64(sojourn >> 10),
+					    BPQ_LATENCY_BUCKETS - 1);
+
+		q->stats.dequeued_msgs++;
+		q->stats.dequeued_bytes += msg->len;
+		q->stats.latency_hist[bucket]++;
+		q->tp_count++;
+	}
+	if (adaptive) {
 		bpq_adaptive_delivered(q);
 		bpq_adaptive_tick(q, now);
 	}

@@ -4,7 +4,10 @@
  * AF_UNIX SOCK_SEQPACKET, POSIX mqueue) in one run, as BENCH.md asks:
  * calibration probes first, then workloads W1-W9 (W4 not yet), every
  * measurement repeated with the transports interleaved (A B A B ...),
- * reported as the median and the spread (max - min) / median.
+ * reported as the median and the spread (max - min) / median. W1 at 64 B
+ * also runs bpq-plain with the module parameter metrics off
+ * (bpq-plain-nometrics, interleaved with the others): the difference is
+ * what bpq's per-message counters and latency histogram cost.
  *
  * Every message carries an 8-byte header: producer id in the top 8 bits,
  * a sequence number from 1 in the low 56. Receivers check it in every run
@@ -17,7 +20,8 @@
  *     spread}, ... ], "extra": [ {workload, transport, size, producers,
  *     consumers, metric, value}, ... ] }
  * "extra" holds what has no field in a record: context switches and
- * wake-ups per message, drop counts, fairness, kernel memory per message.
+ * wake-ups per message, drop counts, fairness, kernel memory per message,
+ * the metrics cost taken per repetition.
  *
  * Needs root (sysctls, bpq queue creation) and bpq.ko loaded.
  */
@@ -50,12 +54,16 @@
 #define SEQ_MASK	((1ULL << 56) - 1)
 #define MAX_REPS	32
 
-enum { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ, T_BPQB, NTR };
+/* T_BPQN: bpq-plain with the module parameter metrics off while it runs */
+enum { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ, T_BPQB, T_BPQN, NTR };
 
 static const char *const tr_names[NTR] = {
 	"pipe-stream", "pipe-packet", "unix-seqpacket", "mqueue",
-	"bpq-plain", "bpq-batched",
+	"bpq-plain", "bpq-batched", "bpq-plain-nometrics",
 };
+
+#define ARRAY_LEN(a)	((int)(sizeof(a) / sizeof((a)[0])))
+#define PARAM_METRICS	"/sys/module/bpq/parameters/metrics"
 
 static int quick;
 static int reps = 5;
@@ -157,6 +165,28 @@ static long long read_num(const char *path)
 	return strtoll(buf, NULL, 10);
 }
 
+static void restore_metrics(void)
+{
+	write_file(PARAM_METRICS, "1");
+}
+
+/*
+ * Turn bpq's per-message counters off or on, for T_BPQN; whatever happens,
+ * they are on again when the program exits.
+ */
+static void set_metrics(int on)
+{
+	static int registered;
+	int fd = open(PARAM_METRICS, O_WRONLY);
+
+	if (fd < 0 || write(fd, on ? "1" : "0", 1) != 1)
+		die("%s: %s (bpq.ko without the metrics switch?)",
+		    PARAM_METRICS, strerror(errno));
+	close(fd);
+	if (!on && !registered++)
+		atexit(restore_metrics);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Transports */
 
@@ -254,6 +284,8 @@ static void chan_open(struct chan *c, int t, size_t size, int strategy,
 			if (r < 0)
 				die("bpq_grant: %s", strerror(-r));
 		}
+		if (t == T_BPQN)
+			set_metrics(0);
 	}
 	}
 }
@@ -267,6 +299,8 @@ static void chan_close(struct chan *c)
 	close(c->wfd);
 	if (c->rfd != c->wfd)
 		close(c->rfd);
+	if (c->t == T_BPQN)
+		set_metrics(1);
 	if (c->bpq >= 0) {
 		int r = bpq_destroy(c->bpq);
 
@@ -610,6 +644,47 @@ struct spec {
 	uint64_t arg;			/* per workload */
 };
 
+static void add_extra(const struct spec *s, const char *tr,
+		      const char *metric, double value)
+{
+	struct extra *x = &extras[nextra++];
+
+	snprintf(x->wl, sizeof(x->wl), "%s", s->wl);
+	snprintf(x->tr, sizeof(x->tr), "%s", tr);
+	x->size = s->size;
+	x->prod = s->prod;
+	x->cons = s->cons;
+	snprintf(x->metric, sizeof(x->metric), "%s", metric);
+	x->value = value;
+	printf("    %-3s %-26s %s = %.3f\n", x->wl, x->tr, x->metric,
+	       x->value);
+}
+
+/*
+ * What the module parameter metrics saves: 1 - plain / nometrics, taken
+ * per repetition, where the two ran back to back, so that what drifts
+ * between repetitions cancels out; then the median.
+ */
+static void metrics_cost(const struct spec *s, struct res (*r)[MAX_REPS],
+			 int nm)
+{
+	double v[MAX_REPS];
+	int i, k;
+
+	for (i = 0; i < s->nvar && s->var[i] != T_BPQ; i++)
+		;
+	if (i == s->nvar)
+		return;
+	for (k = 0; k < reps; k++)
+		v[k] = 1 - r[i][k].mps / r[nm][k].mps;
+	add_extra(s, tr_names[T_BPQN], "metrics_cost_paired",
+		  median(v, reps));
+	printf("        per repetition:");
+	for (k = 0; k < reps; k++)
+		printf(" %.3f", v[k]);
+	printf("\n");
+}
+
 static void measure(const struct spec *s)
 {
 	static struct res r[NTR * 2][MAX_REPS];
@@ -652,21 +727,11 @@ static void measure(const struct spec *s)
 		rec->p99 = MED(p99);
 		if (rec != &tmp)
 			table_row(rec);
-		for (e = 0; e < MAX_EX && s->ex_names[e]; e++) {
-			struct extra *x = &extras[nextra++];
-
-			snprintf(x->wl, sizeof(x->wl), "%s", s->wl);
-			snprintf(x->tr, sizeof(x->tr), "%s", rec->tr);
-			x->size = s->size;
-			x->prod = s->prod;
-			x->cons = s->cons;
-			snprintf(x->metric, sizeof(x->metric), "%s",
-				 s->ex_names[e]);
-			x->value = MED(ex[e]);
-			printf("    %-3s %-26s %s = %.3f\n", x->wl, x->tr,
-			       x->metric, x->value);
-		}
+		for (e = 0; e < MAX_EX && s->ex_names[e]; e++)
+			add_extra(s, rec->tr, s->ex_names[e], MED(ex[e]));
 #undef MED
+		if (s->var && s->var[i] == T_BPQN)
+			metrics_cost(s, r, i);
 	}
 }
 
@@ -1474,8 +1539,14 @@ static void usage(int rc)
 
 static const int all_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ,
 			      T_BPQB };
+/* W1 64 B: also what bpq-plain costs without its per-message counters */
+static const int w1_64_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ,
+				T_BPQN, T_BPQB };
 static const int big_tr[] = { T_PIPE_S, T_UNIX, T_MQ, T_BPQ, T_BPQB };
 static const int mem_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ };
+#define N_ALL_TR	ARRAY_LEN(all_tr)
+#define N_BIG_TR	ARRAY_LEN(big_tr)
+#define N_W1_64_TR	ARRAY_LEN(w1_64_tr)
 
 int main(int argc, char **argv)
 {
@@ -1519,10 +1590,14 @@ int main(int argc, char **argv)
 
 	if (want("W1")) {
 		for (i = 0; i < 3; i++) {
-			if (quick && w1_sizes[i] != 64)
+			int m = w1_sizes[i] == 64;
+
+			if (quick && !m)
 				continue;
-			s = (struct spec){ "W1", w1_sizes[i], 1, 1, NTR, all_tr,
-					   NULL, { "consumer_wakeups_per_msg",
+			s = (struct spec){ "W1", w1_sizes[i], 1, 1,
+					   m ? N_W1_64_TR : N_ALL_TR,
+					   m ? w1_64_tr : all_tr, NULL,
+					   { "consumer_wakeups_per_msg",
 					     "producer_wakeups_per_msg" },
 					   run_n1, count_of(40000), 0 };
 			measure(&s);
@@ -1533,7 +1608,7 @@ int main(int argc, char **argv)
 			int big = w2_sizes[i] > 4096;
 
 			s = (struct spec){ "W2", w2_sizes[i], 1, 1,
-					   big ? NTR - 1 : NTR,
+					   big ? N_BIG_TR : N_ALL_TR,
 					   big ? big_tr : all_tr, NULL,
 					   { "consumer_wakeups_per_msg",
 					     "producer_wakeups_per_msg" },
@@ -1545,16 +1620,17 @@ int main(int argc, char **argv)
 		}
 	}
 	if (want("W3")) {
-		s = (struct spec){ "W3", 64, 1, 1, NTR, all_tr, NULL, { 0 },
-				   run_pp, count_of(4000), 0 };
+		s = (struct spec){ "W3", 64, 1, 1, N_ALL_TR, all_tr, NULL,
+				   { 0 }, run_pp, count_of(4000), 0 };
 		measure(&s);
 	}
 	if (want("W5")) {
 		for (i = 0; i < 3; i++) {
 			if (quick && w5_n[i] != 2)
 				continue;
-			s = (struct spec){ "W5", 64, w5_n[i], 1, NTR, all_tr,
-					   NULL, { "consumer_wakeups_per_msg",
+			s = (struct spec){ "W5", 64, w5_n[i], 1, N_ALL_TR,
+					   all_tr, NULL,
+					   { "consumer_wakeups_per_msg",
 					     "producer_wakeups_per_msg" },
 					   run_n1, count_of(32000), 0 };
 			measure(&s);
@@ -1564,14 +1640,14 @@ int main(int argc, char **argv)
 		for (i = 0; i < 2; i++) {
 			if (quick && w6_n[i] != 2)
 				continue;
-			s = (struct spec){ "W6", 64, 1, w6_n[i], NTR, all_tr,
-					   NULL, { "csw_per_msg" }, run_1n,
-					   count_of(20000), 0 };
+			s = (struct spec){ "W6", 64, 1, w6_n[i], N_ALL_TR,
+					   all_tr, NULL, { "csw_per_msg" },
+					   run_1n, count_of(20000), 0 };
 			measure(&s);
 		}
 	}
 	if (want("W7")) {
-		s = (struct spec){ "W7", 64, 1, 1, NTR, all_tr, NULL,
+		s = (struct spec){ "W7", 64, 1, 1, N_ALL_TR, all_tr, NULL,
 				   { "consumer_wakeups_per_burst",
 				     "producer_blocks_per_burst" },
 				   run_burst, quick ? 3 : 40, DEPTH / 2 };
