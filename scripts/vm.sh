@@ -267,6 +267,10 @@ report_results() {
 		echo "vm.sh: last lines of $out/console.log:"
 		tail -n 60 "$out/console.log"
 	fi
+	# what the suites moved and injected ("# figures: ..." lines), by test
+	awk '/^# ---- .* ----$/ { name = $3 }
+	     sub(/^# figures: /, "") { print "# figures: " name ": " $0 }' \
+		"$out/console.log"
 	grep -v -x BPQ-VM-DONE "$results"
 	echo "$passed $failed" >"$summary"
 	echo "$passed passed, $failed failed"

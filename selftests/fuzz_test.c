@@ -2004,7 +2004,7 @@ static void print_figures(double secs)
 	size_t n = 0;
 	int k, e;
 
-	printf("# seed %#llx, %d threads, %.1f s: %llu calls (%.0f/s), %llu succeeded\n",
+	printf("# figures: seed %#llx, %d threads, %.1f s: %llu calls (%.0f/s), %llu succeeded\n",
 	       (unsigned long long)G.seed, G.nthreads, secs,
 	       (unsigned long long)G.calls, G.calls / secs,
 	       (unsigned long long)G.succeeded);
