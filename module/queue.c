@@ -278,10 +278,11 @@ static void bpq_feed_readers(struct bpq_queue *q)
 	}
 }
 
-static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg)
+/* @now: the clock, read once per hold of the lock by the caller */
+static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg, u64 now)
 {
 	msg->seq = ++q->next_seq;
-	msg->tstamp = ktime_get_ns();
+	msg->tstamp = now;
 	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT)
 		q->credits--;
 	else if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
@@ -353,7 +354,7 @@ static bool bpq_too_big(struct bpq_queue *q, u32 len)
  * negative errno when refused for good, or BPQ_PENDING when it must wait.
  */
 static int bpq_try_admit(struct bpq_queue *q, struct bpq_msg *msg,
-			 struct list_head *reap)
+			 struct list_head *reap, u64 now)
 {
 	/* again for waiting writers: the limits may have shrunk meanwhile */
 	if (bpq_too_big(q, msg->len))
@@ -370,7 +371,7 @@ static int bpq_try_admit(struct bpq_queue *q, struct bpq_msg *msg,
 		if (!bpq_has_room(q, msg->len))
 			return BPQ_PENDING;
 	}
-	bpq_enqueue(q, msg);
+	bpq_enqueue(q, msg, now);
 	return 0;
 }
 
@@ -378,11 +379,14 @@ static int bpq_try_admit(struct bpq_queue *q, struct bpq_msg *msg,
 static void bpq_admit_writers(struct bpq_queue *q, struct list_head *reap)
 {
 	struct bpq_writer *w;
+	u64 now = 0;
 	int ret;
 
 	while (!list_empty(&q->writers)) {
 		w = list_first_entry(&q->writers, struct bpq_writer, node);
-		ret = bpq_try_admit(q, w->msg, reap);
+		if (!now)
+			now = ktime_get_ns();
+		ret = bpq_try_admit(q, w->msg, reap, now);
 		if (ret == BPQ_PENDING)
 			break;
 		list_del_init(&w->node);
@@ -510,20 +514,23 @@ int bpq_send_many(struct bpq_queue *q, struct bpq_msg **msgs, unsigned int n,
 	unsigned int i, j;
 	LIST_HEAD(reap);
 	int ret = 0;
+	u64 now;
 
 	spin_lock(&q->lock);
+	now = ktime_get_ns();	/* one timestamp per hold of the lock */
 	for (i = 0; i < n; i++) {
 		if (q->dead)
 			ret = -ENODEV;
 		else if (bpq_too_big(q, msgs[i]->len))
 			ret = -EMSGSIZE;
 		else if (list_empty(&q->writers))
-			ret = bpq_try_admit(q, msgs[i], &reap);
+			ret = bpq_try_admit(q, msgs[i], &reap, now);
 		else
 			ret = BPQ_PENDING; /* a newcomer never overtakes a waiter */
 		if (ret == BPQ_PENDING) {
 			w = (struct bpq_writer){ .msg = msgs[i] };
 			ret = bpq_wait_writer(q, &w, flags, timeout_ms, &reap);
+			now = ktime_get_ns();	/* the lock was dropped */
 		}
 		if (ret)
 			break;
@@ -555,13 +562,12 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 {
 	struct bpq_reader r = { };
 	bool keep_place = false;
+	ktime_t deadline = 0;
 	LIST_HEAD(reap);
 	struct bpq_msg *msg;
-	ktime_t deadline;
 	int ret;
 
 	spin_lock(&q->lock);
-	deadline = bpq_deadline(ktime_get(), flags, timeout_ms, 0);
 	for (;;) {
 		msg = r.msg;
 		r.msg = NULL;
@@ -593,6 +599,10 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			msg = ERR_PTR(-EAGAIN);
 			break;
 		}
+		/* the clock only for a wait: most receives find a message */
+		if (!deadline)
+			deadline = bpq_deadline(ktime_get(), flags, timeout_ms,
+						0);
 		r.task = current;
 		r.result = BPQ_PENDING;
 		if (keep_place)
@@ -621,13 +631,19 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 	return msg;
 }
 
-static void bpq_account_delivery(struct bpq_queue *q, struct bpq_msg *msg)
+/* The clock for bpq_account_delivery(), if it needs one. */
+static u64 bpq_delivery_clock(struct bpq_queue *q)
 {
-	bool count = READ_ONCE(metrics);
-	bool adaptive = q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE;
-	u64 now = count || adaptive ? ktime_get_ns() : 0;
+	if (READ_ONCE(metrics) || q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+		return ktime_get_ns();
+	return 0;
+}
 
-	if (count) {
+/* @now: from bpq_delivery_clock(), once per hold of the lock */
+static void bpq_account_delivery(struct bpq_queue *q, struct bpq_msg *msg,
+				 u64 now)
+{
+	if (READ_ONCE(metrics)) {
 		u64 sojourn = now - msg->tstamp;
 		unsigned int bucket = min_t(unsigned int, fls64(sojourn >> 10),
 					    BPQ_LATENCY_BUCKETS - 1);
@@ -637,7 +653,7 @@ static void bpq_account_delivery(struct bpq_queue *q, struct bpq_msg *msg)
 		q->stats.latency_hist[bucket]++;
 		q->tp_count++;
 	}
-	if (adaptive) {
+	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE) {
 		bpq_adaptive_delivered(q);
 		bpq_adaptive_tick(q, now);
 	}
@@ -669,7 +685,7 @@ bool bpq_recv_end(struct bpq_queue *q, struct bpq_file *bf,
 		list_del(&msg->node);
 		q->depth_msgs--;
 		q->depth_bytes -= msg->len;
-		bpq_account_delivery(q, msg);
+		bpq_account_delivery(q, msg, bpq_delivery_clock(q));
 		if (loss->mark > bf->lost_seen)
 			bf->lost_seen = loss->mark;
 		bpq_update_pressure(q);
@@ -727,6 +743,7 @@ unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 	unsigned int i, delivered = 0;
 	struct bpq_msg *msg;
 	LIST_HEAD(reap);
+	u64 now = 0;
 
 	spin_lock(&q->lock);
 	for (i = 0; i < n; i++) {
@@ -739,7 +756,9 @@ unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 			list_move(&msg->node, &reap);
 			q->depth_msgs--;
 			q->depth_bytes -= msg->len;
-			bpq_account_delivery(q, msg);
+			if (!delivered)
+				now = bpq_delivery_clock(q);
+			bpq_account_delivery(q, msg, now);
 			delivered++;
 		} else {
 			bpq_untake(q, msg);
