@@ -38,7 +38,7 @@ GUEST_BINS ?= $(filter-out %.c %.h %.o,$(wildcard userspace/bpqctl/bpqctl \
 
 # Per-test timeout from the kselftest settings file, and for the whole VM.
 TEST_TIMEOUT ?= $(or $(shell sed -n 's/^timeout=//p' selftests/settings 2>/dev/null),300)
-VM_TIMEOUT ?= 3000
+VM_TIMEOUT ?= 1200
 VMFLAGS ?=
 VM = scripts/vm.sh --kernel $(KERNEL_IMAGE) --module $(MODULE) \
 	--bin "$(GUEST_BINS)" --timeout $(VM_TIMEOUT) \
@@ -53,7 +53,7 @@ DEBUG_OUT ?= build/debug
 DEBUG_SRC = $(DEBUG_OUT)/src
 DEBUG_MODULE_SRCS = $(filter-out %.mod.c,$(wildcard module/*.[ch]))
 DEBUG_TEST_TIMEOUT ?= $(shell echo $$(($(TEST_TIMEOUT) * 3)))
-DEBUG_VM_TIMEOUT ?= $(shell echo $$(($(VM_TIMEOUT) * 2)))
+DEBUG_VM_TIMEOUT ?= $(shell echo $$(($(VM_TIMEOUT) * 3)))
 DEBUG_VMFLAGS ?= --mem 2048 --append "init_on_alloc=0 kmemleak=on"
 
 # install: the module goes to /lib/modules/RELEASE/extra, RELEASE being the
