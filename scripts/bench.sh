@@ -7,9 +7,11 @@
 # (scripts/vm.sh) with a guest script that runs bpq-bench and prints its
 # table and JSON between markers on the console, extracts them into
 # build/bench/results.json and build/bench/table.txt, plots
-# build/bench/throughput.png (W1/W2: throughput by message size) and
-# build/bench/latency.png (W3: ping-pong p50/p99) with gnuplot, and prints
-# the table and each BENCH.md target as a same-boot ratio, met or not met.
+# build/bench/throughput.png (W1/W2: throughput by message size),
+# build/bench/latency.png (W3: ping-pong p50/p99) and
+# build/bench/oneway.png (W4: one-way p50/p99/p99.9 by load) with gnuplot,
+# and prints the table and each BENCH.md target as a same-boot ratio, met
+# or not met.
 #
 # Usage: scripts/bench.sh [--quick] [--no-build] [--no-run] [--out DIR]
 #                         [-- ARGS]
@@ -204,6 +206,17 @@ with open(f"{out}/latency.dat", "w") as f:
         r = rec("W3", tr)
         if r and r["p50_ns"]:
             f.write(f'"{tr}" {r["p50_ns"] / 1000} {r["p99_ns"] / 1000}\n')
+# oneway.dat: one block per transport (bpq-batched has no W4):
+# load% p50 p99 p99.9 (us)
+w4 = [r for r in recs if r["workload"] == "W4" and r["p50_ns"]]
+with open(f"{out}/oneway.dat", "w") as f:
+    for tr in transports[:5]:
+        f.write(f'"{tr}"\n')
+        for r in sorted((r for r in w4 if r["transport"] == tr),
+                        key=lambda r: r["load"]):
+            f.write(f'{r["load"] * 100:.0f} {r["p50_ns"] / 1000} '
+                    f'{r["p99_ns"] / 1000} {r["p999_ns"] / 1000}\n')
+        f.write("\n\n")
 
 # Targets, each a same-boot ratio.
 lines = []
@@ -304,6 +317,13 @@ target("metrics cost, W1 64 B: 1 - plain/plain-nometrics", cost,
 
 print("BENCH.md targets (same-boot ratios):")
 print("\n".join(lines))
+# W4 is latency below saturation only where the offered rate was held
+for r in w4:
+    if r["msgs_per_s"] < 0.9 * r["offered_msgs_per_s"]:
+        print(f"W4 {r['transport']} @{r['load'] * 100:.0f}%: received "
+              f"{r['msgs_per_s']:.0f} of {r['offered_msgs_per_s']:.0f} "
+              "msgs/s offered (saturated, or the producer preempted): "
+              "its latency is suspect")
 print(f"calibration: null syscall {cal['null_syscall_ns']:.0f} ns, "
       f"pipe ping-pong {cal['pipe_pingpong_ns']:.0f} ns")
 open(f"{out}/targets.txt", "w").write("\n".join(lines) + "\n")
@@ -311,6 +331,15 @@ EOF
 
 [ "$plot" = 1 ] || exit 0
 
+# Each plot only when it has data (-- -W W4 has no W1-W3, for instance):
+# a number that starts a line or follows a blank.
+has_data() {
+	grep -qE '(^| )[0-9]' "$1"
+}
+
+pngs=()
+if has_data "$out/throughput.dat"; then
+pngs+=("$out/throughput.png")
 gnuplot <<EOF
 set terminal pngcairo size 1400,600 font "sans,11"
 set output "$out/throughput.png"
@@ -335,7 +364,12 @@ plot for [i=0:5] "$out/throughput.dat" index i using 1:3 \
 	with linespoints lw 2 pt 7 lc rgb word(colors, i + 1) \
 	title columnheader(1)
 unset multiplot
+EOF
+fi
 
+if has_data "$out/latency.dat"; then
+pngs+=("$out/latency.png")
+gnuplot <<EOF
 set terminal pngcairo size 1000,600 font "sans,11"
 set output "$out/latency.png"
 unset logscale
@@ -360,4 +394,31 @@ plot "$out/latency.dat" using 2:xtic(1) title "p50" lc rgb "#0050a0", \
 	"" using (\$0 + 0.2):(\$3 * 1.15):(sprintf("%.0f", \$3)) \
 		with labels font ",9" notitle
 EOF
-echo "bench.sh: $out/throughput.png $out/latency.png"
+fi
+
+if has_data "$out/oneway.dat"; then
+pngs+=("$out/oneway.png")
+gnuplot <<EOF
+set terminal pngcairo size 1500,550 font "sans,11"
+set output "$out/oneway.png"
+set multiplot layout 1,3 title "bpq-bench W4: one-way latency, 64 B, at 10/50/90 % of each transport's 1:1 saturation rate (QEMU TCG, same boot)"
+set logscale y
+set grid
+set key top left
+set xrange [0:100]
+set xtics (10, 50, 90)
+set xlabel "offered load (% of saturation)"
+set ylabel "one-way latency (µs, log scale)"
+colors = "#9400d3 #009e73 #56b4e9 #e69f00 #d62728"
+set format y "%g"
+do for [c = 2:4] {
+	set title word("p50 p99 p99.9", c - 1)
+	if (c > 2) { unset key }
+	plot for [i=0:4] "$out/oneway.dat" index i using 1:c \
+		with linespoints lw 2 pt 7 lc rgb word(colors, i + 1) \
+		title columnheader(1)
+}
+unset multiplot
+EOF
+fi
+echo "bench.sh: ${pngs[*]}"

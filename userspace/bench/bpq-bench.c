@@ -2,7 +2,7 @@
 /*
  * bpq-bench: bpq against its peers (pipe in stream and packet mode,
  * AF_UNIX SOCK_SEQPACKET, POSIX mqueue) in one run, as BENCH.md asks:
- * calibration probes first, then workloads W1-W9 (W4 not yet), every
+ * calibration probes first, then workloads W1-W9, every
  * measurement repeated with the transports interleaved (A B A B ...),
  * reported as the median and the spread (max - min) / median. W1 at 64 B
  * also runs bpq-plain with the module parameter metrics off
@@ -19,9 +19,13 @@
  *     producers, consumers, msgs_per_s, mb_per_s, p50_ns, p99_ns, runs,
  *     spread}, ... ], "extra": [ {workload, transport, size, producers,
  *     consumers, metric, value}, ... ] }
+ * W4 records (one-way latency, one per transport and load) also have
+ * p999_ns, load (0.1, 0.5, 0.9 of the transport's saturation rate),
+ * offered_msgs_per_s and max_backlog; their msgs_per_s is the rate the
+ * consumer received at.
  * "extra" holds what has no field in a record: context switches and
  * wake-ups per message, drop counts, fairness, kernel memory per message,
- * the metrics cost taken per repetition.
+ * the metrics cost taken per repetition, W4's saturation rates.
  *
  * Needs root (sysctls, bpq queue creation) and bpq.ko loaded.
  */
@@ -31,6 +35,7 @@
 #include <math.h>
 #include <mqueue.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -40,6 +45,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -422,6 +428,7 @@ static void produce(struct chan *c, unsigned int id, uint64_t first,
 struct rx {
 	struct chan *c;
 	char *buf;
+	char *msg;			/* the message rx_next() returned */
 	struct bpq_msg_info info[BATCH];
 	int n, i;
 };
@@ -504,6 +511,7 @@ static uint64_t rx_next(struct rx *r)
 	}
 	if (len != size)
 		die("message of %zu bytes, expected %zu", len, size);
+	r->msg = p;
 	memcpy(&h, p, sizeof(h));
 	return h;
 }
@@ -515,6 +523,7 @@ static uint64_t rx_next(struct rx *r)
 
 struct res {
 	double mps, mbps, p50, p99;
+	double p999, offered, backlog;	/* W4 only */
 	double ex[MAX_EX];
 };
 
@@ -525,6 +534,8 @@ struct record {
 	int prod, cons;
 	double mps, mbps, p50, p99, spread;
 	int runs;
+	double load;			/* W4: fraction of saturation; or NaN */
+	double p999, offered, backlog;	/* W4 only */
 };
 
 struct extra {
@@ -610,20 +621,29 @@ static void fmt_num(char *buf, size_t len, double v, const char *f)
 
 static void table_row(const struct record *r)
 {
-	char mps[24], mbps[24], p50[24], p99[24], sp[24], ns[24];
+	char mps[24], mbps[24], p50[24], p99[24], sp[24], ns[24], name[64];
 	double per;
 
-	/* null syscalls per message: the round trip for W3 */
-	per = r->wl[1] == '3' ? r->p50 : 1e9 / r->mps;
+	/* null syscalls per message: the round trip for W3, W4's p50 */
+	per = r->wl[1] == '3' || r->wl[1] == '4' ? r->p50 : 1e9 / r->mps;
 	fmt_num(mps, sizeof(mps), r->mps, "%.0f");
 	fmt_num(mbps, sizeof(mbps), r->mbps, "%.1f");
 	fmt_num(p50, sizeof(p50), r->p50, "%.0f");
 	fmt_num(p99, sizeof(p99), r->p99, "%.0f");
 	fmt_num(sp, sizeof(sp), r->spread * 100, "%.0f%%");
 	fmt_num(ns, sizeof(ns), per / null_ns, "%.1f");
+	if (isnan(r->load))
+		snprintf(name, sizeof(name), "%s", r->tr);
+	else
+		snprintf(name, sizeof(name), "%s @%.0f%%", r->tr,
+			 r->load * 100);
 	printf("%-3s %-26s %6zu %2d %2d %11s %9s %10s %10s %4d %6s %9s\n",
-	       r->wl, r->tr, r->size, r->prod, r->cons, mps, mbps, p50, p99,
+	       r->wl, name, r->size, r->prod, r->cons, mps, mbps, p50, p99,
 	       r->runs, sp, ns);
+	if (!isnan(r->load))
+		printf("    %-3s %-26s offered %.0f msgs/s, p99.9 %.0f ns, "
+		       "max backlog %.0f\n", r->wl, name, r->offered, r->p999,
+		       r->backlog);
 	fflush(stdout);
 }
 
@@ -722,9 +742,15 @@ static void measure(const struct spec *s)
 		rec->spread = spread_of(v, reps);
 		rec->mbps = MED(mbps);
 		rec->p50 = MED(p50);
-		if (!isnan(rec->p50) && !strcmp(s->wl, "W3"))
+		/* the latency workloads: the spread of the p50 */
+		if (!isnan(rec->p50) &&
+		    (!strcmp(s->wl, "W3") || !strcmp(s->wl, "W4")))
 			rec->spread = spread_of(v, reps);
 		rec->p99 = MED(p99);
+		rec->p999 = MED(p999);
+		rec->offered = MED(offered);
+		rec->backlog = MED(backlog);
+		rec->load = strcmp(s->wl, "W4") ? NAN : s->arg / 100.0;
 		if (rec != &tmp)
 			table_row(rec);
 		for (e = 0; e < MAX_EX && s->ex_names[e]; e++)
@@ -967,6 +993,257 @@ static struct res run_pp(const struct spec *s, int var)
 	free(lat);
 	free(buf);
 	return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/*
+ * W4: one-way latency at a fixed offered rate below saturation: 10, 50
+ * and 90 % of what the transport carries 1:1 at 64 B (W1's median of this
+ * run, or a short measurement of the same if W1 did not run). Every
+ * message carries its sequence number and its CLOCK_MONOTONIC send time;
+ * the consumer puts receive time minus send time into a histogram.
+ *
+ * The producer paces on an absolute schedule. It busy-waits, as W8 does,
+ * for the last W4_SPIN_NS before each send: the intervals are 1-10 us on
+ * real hardware, shorter than a clock_nanosleep() wake-up and its jitter,
+ * so spinning is what keeps the schedule there, to within a clock read.
+ * Longer waits (low load under emulation) it sleeps through with
+ * clock_nanosleep(TIMER_ABSTIME) and 1 ns of timer slack: a spinning vCPU
+ * takes a host CPU that the consumer's vCPU then waits for, milliseconds
+ * on a loaded host. A producer more than 16 intervals behind (preempted)
+ * starts the schedule again instead of bursting.
+ *
+ * The consumer blocks as usual, on another CPU than the producer: unpinned,
+ * the scheduler may wake it on the waker's CPU (sync wake-ups, or its last
+ * CPU), where it waits behind a spinning producer for a load balance,
+ * milliseconds. bpq-batched has no one-message path to measure here and
+ * is left out.
+ */
+
+#define W4_SPIN_NS	50000
+
+/* Log-linear histogram: exact below 64 ns, then 32 buckets an octave */
+#define LH_SUB_BITS	5
+#define LH_SUB		(1 << LH_SUB_BITS)
+#define LH_BUCKETS	(LH_SUB * (65 - LH_SUB_BITS))
+
+static unsigned int lh_bucket(uint64_t v)
+{
+	int shift;
+
+	if (v < 2 * LH_SUB)
+		return v;
+	shift = 63 - __builtin_clzll(v) - LH_SUB_BITS;
+	return (shift + 1) * LH_SUB + ((v >> shift) & (LH_SUB - 1));
+}
+
+/* The middle of bucket @b: within 1.6 % of any value in it */
+static uint64_t lh_value(unsigned int b)
+{
+	unsigned int shift = b / LH_SUB - 1, sub = b % LH_SUB;
+
+	if (b < 2 * LH_SUB)
+		return b;
+	return ((uint64_t)(LH_SUB + sub) << shift) + ((1ULL << shift) - 1) / 2;
+}
+
+/* The value at or below which @permille of the @n samples are */
+static double lh_percentile(const uint64_t *h, uint64_t n,
+			    unsigned int permille)
+{
+	uint64_t rank = (n * permille + 999) / 1000, sum = 0;
+	unsigned int b;
+
+	if (!n)
+		return NAN;
+	for (b = 0; b < LH_BUCKETS; b++) {
+		sum += h[b];
+		if (sum >= rank)
+			return lh_value(b);
+	}
+	return NAN;
+}
+
+static const int w4_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ };
+#define N_W4_TR		ARRAY_LEN(w4_tr)
+static double w4_sat[NTR];	/* msgs/s 1:1 at 64 B, per transport */
+static cpu_set_t w4_pcpu, w4_ccpu;	/* the producer's, the consumer's */
+static int w4_pin;			/* 0: fewer than two CPUs */
+
+struct lat_arg {
+	struct chan *c;
+	uint64_t warm, n;		/* not measured, then measured */
+	atomic_uint_fast64_t sent;	/* the last sequence number sent */
+	uint64_t t_first, t_last, backlog;
+	uint64_t hist[LH_BUCKETS];
+};
+
+static void *lat_consumer(void *p)
+{
+	struct lat_arg *a = p;
+	uint64_t seq, ts, t, sent;
+	struct rx rx;
+
+	rx_init(&rx, a->c);
+	for (seq = 1; seq <= a->warm + a->n; seq++) {
+		uint64_t h = rx_next(&rx);
+
+		t = now_ns();
+		if (h != seq)
+			die("seq %llu, expected %llu", (unsigned long long)h,
+			    (unsigned long long)seq);
+		if (seq <= a->warm)
+			continue;
+		memcpy(&ts, rx.msg + sizeof(h), sizeof(ts));
+		a->hist[lh_bucket(t > ts ? t - ts : 0)]++;
+		/* how many were sent after this one and wait behind it */
+		sent = atomic_load_explicit(&a->sent, memory_order_relaxed);
+		if (sent > seq && sent - seq > a->backlog)
+			a->backlog = sent - seq;
+		if (seq == a->warm + 1)
+			a->t_first = t;
+		a->t_last = t;
+	}
+	rx_free(&rx);
+	return NULL;
+}
+
+static struct res run_w4(const struct spec *s, int var)
+{
+	double rate = w4_sat[s->var[var]] * s->arg / 100, period = 1e9 / rate;
+	double next;
+	/* no more than 2 s of sending (--quick: 0.1 s), for the 10 % load */
+	uint64_t n = s->n, cap = rate * (quick ? 0.1 : 2.0) * scale, i, t;
+	struct lat_arg *la = calloc(1, sizeof(*la));
+	struct res res = { .mbps = NAN };
+	char *buf = calloc(1, s->size);
+	struct chan c;
+	pthread_attr_t attr;
+	cpu_set_t old;
+	pthread_t th;
+
+	if (!la || !buf)
+		die("out of memory");
+	n = n < cap ? n : cap;
+	n = n < 100 ? 100 : n;
+	chan_open(&c, s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
+	la->c = &c;
+	la->warm = n / 10 + 1;
+	la->n = n;
+	pthread_attr_init(&attr);
+	if (w4_pin) {
+		if (pthread_getaffinity_np(pthread_self(), sizeof(old), &old) ||
+		    pthread_setaffinity_np(pthread_self(), sizeof(w4_pcpu),
+					   &w4_pcpu) ||
+		    pthread_attr_setaffinity_np(&attr, sizeof(w4_ccpu),
+						&w4_ccpu))
+			die("CPU affinity: %s", strerror(errno));
+	}
+	if (pthread_create(&th, &attr, lat_consumer, la))
+		die("pthread_create");
+	pthread_attr_destroy(&attr);
+	usleep(10000);		/* let the consumer block first */
+	next = now_ns();
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	for (i = 1; i <= la->warm + n; i++) {
+		t = now_ns();
+		if (next > t + W4_SPIN_NS) {
+			uint64_t wake = next - W4_SPIN_NS;
+			struct timespec ts = { .tv_sec = wake / 1000000000,
+					       .tv_nsec = wake % 1000000000 };
+
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
+					NULL);
+		}
+		while ((t = now_ns()) < next)
+			;
+		next += period;
+		if (t > next + 16 * period)	/* fell behind: no burst */
+			next = t;
+		put_hdr(buf, 0, i);
+		memcpy(buf + sizeof(uint64_t), &t, sizeof(t));
+		chan_send(&c, buf);
+		atomic_store_explicit(&la->sent, i, memory_order_relaxed);
+	}
+	prctl(PR_SET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL);	/* the default */
+	pthread_join(th, NULL);
+	if (w4_pin && pthread_setaffinity_np(pthread_self(), sizeof(old), &old))
+		die("CPU affinity: %s", strerror(errno));
+	chan_close(&c);
+	res.mps = (double)(n - 1) * 1e9 / (la->t_last - la->t_first);
+	res.p50 = lh_percentile(la->hist, n, 500);
+	res.p99 = lh_percentile(la->hist, n, 990);
+	res.p999 = lh_percentile(la->hist, n, 999);
+	res.offered = rate;
+	res.backlog = la->backlog;
+	free(la);
+	free(buf);
+	return res;
+}
+
+/*
+ * The saturation rate of each W4 transport: W1's 64 B record of this run,
+ * or, without one, the median of a few shorter W1 runs, interleaved. And
+ * the producer's and the consumer's CPU: the first two we may run on.
+ */
+static void w4_setup(void)
+{
+	struct spec s = { "W4", 64, 1, 1, N_W4_TR, w4_tr, NULL, { 0 },
+			  run_n1, count_of(10000), 0 };
+	double v[N_W4_TR][MAX_REPS];
+	int i, j, k, nrep = quick ? 1 : 3, missing = 0, cpu[2];
+	cpu_set_t all;
+
+	CPU_ZERO(&w4_pcpu);
+	CPU_ZERO(&w4_ccpu);
+	if (sched_getaffinity(0, sizeof(all), &all))
+		die("sched_getaffinity: %s", strerror(errno));
+	for (i = 0, k = 0; i < CPU_SETSIZE && k < 2; i++)
+		if (CPU_ISSET(i, &all))
+			cpu[k++] = i;
+	w4_pin = k == 2;
+	if (w4_pin) {
+		CPU_SET(cpu[0], &w4_pcpu);
+		CPU_SET(cpu[1], &w4_ccpu);
+		printf("    W4  producer on CPU %d, consumer on CPU %d\n",
+		       cpu[0], cpu[1]);
+	} else {
+		printf("    W4  one CPU: producer and consumer share it\n");
+	}
+	for (i = 0; i < N_W4_TR; i++) {
+		for (j = 0; j < nrec; j++) {
+			struct record *r = &records[j];
+
+			if (!strcmp(r->wl, "W1") && r->size == 64 &&
+			    r->prod == 1 && r->cons == 1 &&
+			    !strcmp(r->tr, tr_names[w4_tr[i]]))
+				w4_sat[w4_tr[i]] = r->mps;
+		}
+		missing += !(w4_sat[w4_tr[i]] > 0);
+	}
+	if (missing)
+		printf("    W4  saturation rates: %s%d shorter W1 64 B run(s)\n",
+		       missing < N_W4_TR ? "W1 64 B of this run, or " : "",
+		       nrep);
+	else
+		printf("    W4  saturation rates: W1 64 B of this run\n");
+	for (k = 0; missing && k < nrep; k++) {
+		for (i = 0; i < N_W4_TR; i++) {
+			if (w4_sat[w4_tr[i]] > 0)
+				continue;
+			snprintf(ctx, sizeof(ctx), "W4 saturation %s run %d",
+				 tr_names[w4_tr[i]], k + 1);
+			alarm(quick ? 60 : 300);
+			v[i][k] = run_n1(&s, i).mps;
+			alarm(0);
+		}
+	}
+	for (i = 0; i < N_W4_TR; i++) {
+		if (!(w4_sat[w4_tr[i]] > 0))
+			w4_sat[w4_tr[i]] = median(v[i], nrep);
+		add_extra(&s, tr_names[w4_tr[i]], "saturation_msgs_per_s",
+			  w4_sat[w4_tr[i]]);
+	}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1489,6 +1766,16 @@ static void write_json(const char *path)
 		json_num(f, r->p50);
 		fputs(", \"p99_ns\": ", f);
 		json_num(f, r->p99);
+		if (!isnan(r->load)) {
+			fputs(", \"p999_ns\": ", f);
+			json_num(f, r->p999);
+			fputs(", \"load\": ", f);
+			json_num(f, r->load);
+			fputs(", \"offered_msgs_per_s\": ", f);
+			json_num(f, r->offered);
+			fputs(", \"max_backlog\": ", f);
+			json_num(f, r->backlog);
+		}
 		fprintf(f, ", \"runs\": %d, \"spread\": ", r->runs);
 		json_num(f, r->spread);
 		fprintf(f, "}%s\n", i + 1 < nrec ? "," : "");
@@ -1532,8 +1819,8 @@ static void usage(int rc)
 		"  -o FILE   write the results as JSON\n"
 		"  -r REPS   repetitions per measurement (default 5)\n"
 		"  -s SCALE  multiply every message count (default 1)\n"
-		"  -W LIST   only these workloads (W1 W2 W3 W5 W6 W7 W8 W9 "
-		"MEM)\n");
+		"  -W LIST   only these workloads (W1 W2 W3 W4 W5 W6 W7 W8 "
+		"W9 MEM)\n");
 	exit(rc);
 }
 
@@ -1555,6 +1842,7 @@ int main(int argc, char **argv)
 	static const size_t w2_sizes[] = { 4096, 65536 };
 	static const int w5_n[] = { 1, 2, 4 };
 	static const int w6_n[] = { 2, 4 };
+	static const int w4_load[] = { 10, 50, 90 };	/* % of saturation */
 	uint64_t start = now_ns();
 	struct spec s;
 	int i;
@@ -1584,8 +1872,8 @@ int main(int argc, char **argv)
 	calibrate();
 	printf("depth %d messages, batch %d, %d repetition(s), interleaved; "
 	       "median, spread = (max-min)/median;\nnsys/msg = time per "
-	       "message (W3: p50 round trip) in null syscalls\n\n",
-	       DEPTH, BATCH, reps);
+	       "message (W3: p50 round trip, W4: p50 one way) in null "
+	       "syscalls\n\n", DEPTH, BATCH, reps);
 	table_header();
 
 	if (want("W1")) {
@@ -1623,6 +1911,17 @@ int main(int argc, char **argv)
 		s = (struct spec){ "W3", 64, 1, 1, N_ALL_TR, all_tr, NULL,
 				   { 0 }, run_pp, count_of(4000), 0 };
 		measure(&s);
+	}
+	if (want("W4")) {
+		w4_setup();
+		for (i = 0; i < 3; i++) {
+			if (quick && w4_load[i] != 50)
+				continue;
+			s = (struct spec){ "W4", 64, 1, 1, N_W4_TR, w4_tr, NULL,
+					   { 0 }, run_w4, count_of(20000),
+					   w4_load[i] };
+			measure(&s);
+		}
 	}
 	if (want("W5")) {
 		for (i = 0; i < 3; i++) {
