@@ -337,12 +337,22 @@ has_data() {
 	grep -qE '(^| )[0-9]' "$1"
 }
 
+# draw NAME SIZE: $out/NAME.png, SIZE pixels, drawn by the gnuplot commands
+# on stdin from $out/NAME.dat, if that has data.
 pngs=()
-if has_data "$out/throughput.dat"; then
-pngs+=("$out/throughput.png")
-gnuplot <<EOF
-set terminal pngcairo size 1400,600 font "sans,11"
-set output "$out/throughput.png"
+draw() {
+	local name=$1 size=$2
+
+	has_data "$out/$name.dat" || return 0
+	pngs+=("$out/$name.png")
+	{
+		echo "set terminal pngcairo size $size font \"sans,11\""
+		echo "set output \"$out/$name.png\""
+		cat
+	} | gnuplot
+}
+
+draw throughput 1400,600 <<EOF
 set multiplot layout 1,2 title "bpq-bench W1/W2: 1:1 streaming, depth 1024, same guest boot (QEMU TCG)"
 set logscale xy
 set grid
@@ -352,26 +362,21 @@ set xtics ("8" 8, "64" 64, "256" 256, "4K" 4096, "64K" 65536)
 set ylabel "messages/s"
 set format y "%.0s%c"
 set title "messages per second"
-colors = "#9400d3 #009e73 #56b4e9 #e69f00 #d62728 #0050a0"
-plot for [i=0:5] "$out/throughput.dat" index i using 1:2 \
+colors = "#9400d3 #009e73 #56b4e9 #e69f00 #d62728 #0050a0 #000000"
+plot for [i=0:6] "$out/throughput.dat" index i using 1:2 \
 	with linespoints lw 2 pt 7 lc rgb word(colors, i + 1) \
 	title columnheader(1)
 set ylabel "MB/s"
 set format y "%g"
 set title "MB per second"
 set key bottom right
-plot for [i=0:5] "$out/throughput.dat" index i using 1:3 \
+plot for [i=0:6] "$out/throughput.dat" index i using 1:3 \
 	with linespoints lw 2 pt 7 lc rgb word(colors, i + 1) \
 	title columnheader(1)
 unset multiplot
 EOF
-fi
 
-if has_data "$out/latency.dat"; then
-pngs+=("$out/latency.png")
-gnuplot <<EOF
-set terminal pngcairo size 1000,600 font "sans,11"
-set output "$out/latency.png"
+draw latency 1000,600 <<EOF
 unset logscale
 unset xlabel
 set xtics autofreq
@@ -394,13 +399,8 @@ plot "$out/latency.dat" using 2:xtic(1) title "p50" lc rgb "#0050a0", \
 	"" using (\$0 + 0.2):(\$3 * 1.15):(sprintf("%.0f", \$3)) \
 		with labels font ",9" notitle
 EOF
-fi
 
-if has_data "$out/oneway.dat"; then
-pngs+=("$out/oneway.png")
-gnuplot <<EOF
-set terminal pngcairo size 1500,550 font "sans,11"
-set output "$out/oneway.png"
+draw oneway 1500,550 <<EOF
 set multiplot layout 1,3 title "bpq-bench W4: one-way latency, 64 B, at 10/50/90 % of each transport's 1:1 saturation rate (QEMU TCG, same boot)"
 set logscale y
 set grid

@@ -221,6 +221,8 @@ build_initramfs() {
 	install -m 755 "$root/scripts/vm-init.sh" "$dest/init"
 	install -m 644 "$module" "$dest/bpq.ko"
 	install_programs "$dest" /tests "$tests"
+	# sourced by the guest scripts ("$(dirname "$0")/lib.sh"), not run
+	install -m 644 "$root/selftests/lib.sh" "$dest/tests/lib.sh"
 	install_programs "$dest" /usr/local/bin "$bins"
 	if [ -f /etc/ld.so.cache ]; then
 		cp /etc/ld.so.cache "$dest/etc/"

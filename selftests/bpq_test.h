@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
@@ -260,52 +261,34 @@ static inline int bpq_destroy(int cfd, int index)
 	return bpq_ioctl(cfd, BPQ_IOC_DESTROY, &d);
 }
 
-/* ---- sysfs ---- */
+/* ---- small files ---- */
 
-static inline void bpq_sysfs_path(char *path, size_t len, int index,
-				  const char *attr)
+/* One read() of a small file into buf, NUL-terminated: length or -errno. */
+static inline ssize_t bpq_read_file(const char *path, char *buf, size_t len)
 {
-	snprintf(path, len, BPQ_SYSFS_CLASS "/bpq%d/%s", index, attr);
-}
-
-/* Read a sysfs attribute into buf (NUL-terminated, newline stripped). */
-static inline int bpq_sysfs_read(int index, const char *attr, char *buf,
-				 size_t len)
-{
-	char path[128];
 	ssize_t n;
 	int fd;
 
-	bpq_sysfs_path(path, sizeof(path), index, attr);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	n = read(fd, buf, len - 1);
-	if (n < 0) {
+	if (n < 0)
 		n = -errno;
-		close(fd);
-		return n;
-	}
 	close(fd);
-	buf[n] = '\0';
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	return 0;
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
 }
 
-/* Returns the value, or (__u64)-1 if the attribute cannot be read. */
-static inline __u64 bpq_sysfs_u64(int index, const char *attr)
+/* One value (sysfs, procfs, debugfs): the file less its trailing newline. */
+static inline ssize_t bpq_read_value(const char *path, char *buf, size_t len)
 {
-	char buf[64], *end;
-	unsigned long long v;
+	ssize_t n = bpq_read_file(path, buf, len);
 
-	if (bpq_sysfs_read(index, attr, buf, sizeof(buf)))
-		return (__u64)-1;
-	errno = 0;
-	v = strtoull(buf, &end, 0);
-	if (errno || end == buf || *end)
-		return (__u64)-1;
-	return v;
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	return n;
 }
 
 /* Write a string to a file in one write(); 0 or -errno. */
@@ -326,12 +309,69 @@ static inline int bpq_write_file(const char *path, const char *val)
 	return ret;
 }
 
+/* ---- sysfs ---- */
+
+static inline void bpq_sysfs_path(char *path, size_t len, int index,
+				  const char *attr)
+{
+	snprintf(path, len, BPQ_SYSFS_CLASS "/bpq%d/%s", index, attr);
+}
+
+/* Read a sysfs attribute into buf (NUL-terminated, newline stripped). */
+static inline int bpq_sysfs_read(int index, const char *attr, char *buf,
+				 size_t len)
+{
+	char path[128];
+	ssize_t n;
+
+	bpq_sysfs_path(path, sizeof(path), index, attr);
+	n = bpq_read_value(path, buf, len);
+	return n < 0 ? n : 0;
+}
+
+/* Returns the value, or (__u64)-1 if the attribute cannot be read. */
+static inline __u64 bpq_sysfs_u64(int index, const char *attr)
+{
+	char buf[64], *end;
+	unsigned long long v;
+
+	if (bpq_sysfs_read(index, attr, buf, sizeof(buf)))
+		return (__u64)-1;
+	errno = 0;
+	v = strtoull(buf, &end, 0);
+	if (errno || end == buf || *end)
+		return (__u64)-1;
+	return v;
+}
+
 /* Write a string to a sysfs attribute in one write(); 0 or -errno. */
 static inline int bpq_sysfs_write(int index, const char *attr, const char *val)
 {
 	char path[128];
 
 	bpq_sysfs_path(path, sizeof(path), index, attr);
+	return bpq_write_file(path, val);
+}
+
+/* ---- module parameters ---- */
+
+#define BPQ_PARAM_DIR		"/sys/module/bpq/parameters"
+
+/* A parameter's value, newline stripped: its length or -errno. */
+static inline ssize_t bpq_param_read(const char *name, char *buf, size_t len)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), BPQ_PARAM_DIR "/%s", name);
+	return bpq_read_value(path, buf, len);
+}
+
+/* Set a parameter in one write(); 0 or -errno. */
+static inline int bpq_param_write(const char *name, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), BPQ_PARAM_DIR "/%s", name);
 	return bpq_write_file(path, val);
 }
 
@@ -486,6 +526,38 @@ static inline int count_done(struct io_thread *t, int n)
 		done += io_thread_done(&t[i]);
 	return done;
 }
+
+/* ---- figures ---- */
+
+/*
+ * BPQ_FIGURES(type) declares fig, a type in shared memory that the tests
+ * the harness forks add to with FIG_ADD(), and has figures_print(), which
+ * the test defines, print it ("# figures: ..." lines) once, in the parent,
+ * when the program exits. fig is NULL if the mapping failed; a test sets
+ * it NULL for no figures. fig_start_ns is when the program started.
+ */
+#define BPQ_FIGURES(type)						\
+static type *fig;							\
+static pid_t fig_parent;						\
+static int64_t fig_start_ns;						\
+static void figures_print(void);					\
+__attribute__((constructor)) static void figures_init(void)		\
+{									\
+	fig = mmap(NULL, sizeof(*fig), PROT_READ | PROT_WRITE,		\
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);			\
+	if (fig == MAP_FAILED)						\
+		fig = NULL;						\
+	fig_parent = getpid();						\
+	fig_start_ns = now_ns();					\
+}									\
+__attribute__((destructor)) static void figures_exit(void)		\
+{									\
+	if (fig && getpid() == fig_parent)				\
+		figures_print();					\
+}
+
+#define FIG_ADD(field, n) \
+	do { if (fig) __atomic_add_fetch(&fig->field, (n), __ATOMIC_RELAXED); } while (0)
 
 /* ---- payloads ---- */
 

@@ -83,27 +83,13 @@ struct figures {
 	long ms;
 };
 
-static struct figures *fig;
-static pid_t parent;
-static int64_t t_start;
+BPQ_FIGURES(struct figures)
 
-__attribute__((constructor)) static void figures_init(void)
-{
-	fig = mmap(NULL, sizeof(*fig), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (fig == MAP_FAILED)
-		fig = NULL;
-	parent = getpid();
-	t_start = now_ns();
-}
-
-__attribute__((destructor)) static void figures_print(void)
+static void figures_print(void)
 {
 	long total = 0;
 	int k;
 
-	if (!fig || getpid() != parent)
-		return;
 	printf("# figures: faults injected by fail-nth per call (failed calls):");
 	for (k = 0; k < NKINDS; k++) {
 		printf(" %s %ld (%ld)", kind_name[k], fig->injected[k],
@@ -117,11 +103,8 @@ __attribute__((destructor)) static void figures_print(void)
 	printf("# figures: fail_usercopy %ld faults, %ld reads EFAULT, %ld writes EFAULT, %ld messages moved\n",
 	       fig->uc_faults, fig->uc_read_efault, fig->uc_write_efault,
 	       fig->uc_moved);
-	printf("# figures: %.1f s\n", (now_ns() - t_start) / 1e9);
+	printf("# figures: %.1f s\n", (now_ns() - fig_start_ns) / 1e9);
 }
-
-#define FIG_ADD(field, n) \
-	do { if (fig) __atomic_add_fetch(&fig->field, (n), __ATOMIC_RELAXED); } while (0)
 
 /*
  * now_ns() for threads with make-it-fail: where the vDSO falls back to the
@@ -146,41 +129,11 @@ static int stress_ms(void)
 
 /* ---- small file helpers ---- */
 
-static int write_str(const char *path, const char *val)
-{
-	ssize_t n;
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	n = n < 0 ? -errno : 0;
-	close(fd);
-	return (int)n;
-}
-
-static int read_str(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = '\0';
-	return 0;
-}
-
 static long read_long(const char *path)
 {
 	char buf[64];
 
-	if (read_str(path, buf, sizeof(buf)))
+	if (bpq_read_value(path, buf, sizeof(buf)) < 0)
 		return -1;
 	return strtol(buf, NULL, 0);
 }
@@ -204,7 +157,7 @@ static int fault_set(const char *dir, const char *attr, const char *val)
 	int i;
 
 	snprintf(path, sizeof(path), DEBUGFS "/%s/%s", dir, attr);
-	if (read_str(path, old, sizeof(old)))
+	if (bpq_read_value(path, old, sizeof(old)) < 0)
 		return -ENOENT;
 	for (i = 0; i < nsaved; i++)
 		if (!strcmp(saved[i].path, path))
@@ -214,7 +167,7 @@ static int fault_set(const char *dir, const char *attr, const char *val)
 		strcpy(saved[nsaved].val, old);
 		nsaved++;
 	}
-	return write_str(path, val);
+	return bpq_write_file(path, val);
 }
 
 static long fault_get(const char *dir, const char *attr)
@@ -232,9 +185,9 @@ static void fault_restore(void)
 
 	for (i = 0; i < nsaved; i++)
 		if (strstr(saved[i].path, "/probability"))
-			write_str(saved[i].path, saved[i].val);
+			bpq_write_file(saved[i].path, saved[i].val);
 	for (i = nsaved - 1; i >= 0; i--)
-		write_str(saved[i].path, saved[i].val);
+		bpq_write_file(saved[i].path, saved[i].val);
 	nsaved = 0;
 }
 
@@ -926,7 +879,8 @@ static int make_it_fail(int on)
 
 	/* the write's own copy may fault while make-it-fail is on: retry */
 	do
-		ret = write_str("/proc/thread-self/make-it-fail", on ? "1" : "0");
+		ret = bpq_write_file("/proc/thread-self/make-it-fail",
+				     on ? "1" : "0");
 	while (ret == -EFAULT && ++tries < 10000);
 	return ret;
 }

@@ -21,10 +21,8 @@
 # Skips (exit 4) at once on a kernel without failslab or kmemleak. The
 # module is loaded again, with the runner's arguments, when this exits.
 
-KSFT_SKIP=4
-MODULE=/bpq.ko
-MODULE_ARGS=
-[ -r /etc/bpq-vm.conf ] && . /etc/bpq-vm.conf
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
 DBG=/sys/kernel/debug
 FAILSLAB=$DBG/failslab
 KMEMLEAK=$DBG/kmemleak
@@ -33,26 +31,7 @@ CYCLE_SECONDS=${FAULTS_CYCLE_SECONDS:-720}
 INSMOD_ATTEMPTS=${FAULTS_INSMOD_ATTEMPTS:-60}
 SAVED=/tmp/faults_test.saved.$$
 
-failures=0
 start=$(date +%s)
-
-log() {
-	echo "# $*"
-}
-
-fail() {
-	echo "not ok: $*"
-	failures=$((failures + 1))
-}
-
-loaded() {
-	[ -d /sys/module/bpq ]
-}
-
-load() {
-	# shellcheck disable=SC2086 # MODULE_ARGS is a list of words
-	loaded || insmod "$MODULE" $MODULE_ARGS
-}
 
 # Remember a failslab attribute once, then set it.
 fs_set() {
@@ -78,17 +57,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A message written to /dev/bpqN comes back.
-roundtrip() {
-	local q=/dev/bpq$1 got i=0
-
-	while [ ! -c "$q" ] && [ $i -lt 100 ]; do
-		usleep 20000 2>/dev/null || sleep 1
-		i=$((i + 1))
-	done
-	printf 'ping-%s' "$1" >"$q" || return 1
-	got=$(dd if="$q" bs=64 count=1 2>/dev/null)
-	[ "$got" = "ping-$1" ]
+# roundtrip, once /dev/bpqN is there: its node may lag the load.
+roundtrip_wait() {
+	wait_cdev "/dev/bpq$1" 100 20000
+	roundtrip "$1"
 }
 
 # Nothing of the module may be left after a failed insmod.
@@ -109,15 +81,15 @@ leak_addrs() {
 if [ ! -d "$FAILSLAB" ] || [ ! -e /proc/self/make-it-fail ] ||
 	[ ! -e "$KMEMLEAK" ]; then
 	echo "# SKIP: no failslab, make-it-fail or kmemleak (not a debug kernel)"
-	exit $KSFT_SKIP
+	exit "$KSFT_SKIP"
 fi
 if ! echo scan >"$KMEMLEAK" 2>/dev/null; then
 	echo "# SKIP: kmemleak is off"
-	exit $KSFT_SKIP
+	exit "$KSFT_SKIP"
 fi
 if ! loaded || ! rmmod bpq; then
 	echo "# SKIP: bpq is not loaded or cannot be unloaded"
-	exit $KSFT_SKIP
+	exit "$KSFT_SKIP"
 fi
 # Leaks found before this script are not its own: remember them (a second
 # scan after kmemleak's minimum age, so that young objects are judged too).
@@ -174,7 +146,8 @@ while [ "$attempt" -lt "$INSMOD_ATTEMPTS" ]; do
 	echo 0 >"$FAILSLAB/probability"
 	if loaded; then
 		ins_ok=$((ins_ok + 1))
-		roundtrip 0 || fail "insmod attempt $attempt: loaded but unusable"
+		roundtrip_wait 0 ||
+			fail "insmod attempt $attempt: loaded but unusable"
 		[ -c /dev/bpq-control ] ||
 			fail "insmod attempt $attempt: no /dev/bpq-control"
 		rmmod bpq || { fail "rmmod after attempt $attempt"; break; }
@@ -191,7 +164,8 @@ log "insmod under failslab: $attempt attempts, $ins_failed failed cleanly, $ins_
 	fail "no insmod failed: were faults injected?"
 load || fail "plain insmod after the faulted ones"
 for n in 0 1 2 3; do
-	roundtrip $n || fail "/dev/bpq$n unusable after the faulted insmods"
+	roundtrip_wait $n ||
+		fail "/dev/bpq$n unusable after the faulted insmods"
 done
 
 # ---- kmemleak after load/open/close/unload cycles ----
@@ -207,11 +181,7 @@ while [ "$cycles" -lt "$CYCLES" ]; do
 	fi
 	load || { fail "insmod in cycle $cycles"; break; }
 	# open, a message in and out, close (dev node may lag the load)
-	i=0
-	while [ ! -c /dev/bpq0 ] && [ $i -lt 100 ]; do
-		usleep 10000 2>/dev/null || sleep 1
-		i=$((i + 1))
-	done
+	wait_cdev /dev/bpq0 100 10000
 	{ printf 'c%d' "$cycles" >&3 && dd bs=16 count=1 <&3 >/dev/null 2>&1; } \
 		3<>/dev/bpq0 || fail "cycle $cycles: round-trip"
 	true 3</dev/bpq-control
@@ -247,13 +217,8 @@ else
 fi
 
 load || fail "insmod at the end"
-roundtrip 0 || fail "/dev/bpq0 unusable at the end"
+roundtrip_wait 0 || fail "/dev/bpq0 unusable at the end"
 
 log "figures: $ins_failed insmods failed under failslab, $ins_ok loaded;" \
 	"$cycles load/unload cycles; $new new leaks; $(($(date +%s) - start))s"
-if [ "$failures" -gt 0 ]; then
-	echo "not ok faults_test.sh: $failures failures"
-	exit 1
-fi
-echo "ok faults_test.sh"
-exit 0
+finish faults_test.sh

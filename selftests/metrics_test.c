@@ -13,39 +13,20 @@
 #include "kselftest_harness.h"
 #pragma GCC diagnostic pop
 
-#define PARAM_METRICS	"/sys/module/bpq/parameters/metrics"
+#define PARAM_METRICS	"metrics"
 #define CAPACITY	4U
 #define LEN		10
 #define MIN_RATE	1000U
-
-static int read_param(char *buf, size_t len)
-{
-	ssize_t n;
-	int fd = open(PARAM_METRICS, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	if (n < 0)
-		return n;
-	buf[n] = '\0';
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	return 0;
-}
 
 /* Set the parameter and read it back: 1 or 0 as read, or -errno. */
 static int set_metrics(bool on)
 {
 	char buf[16];
-	int ret = bpq_write_file(PARAM_METRICS, on ? "1" : "0");
+	ssize_t ret = bpq_param_write(PARAM_METRICS, on ? "1" : "0");
 
 	if (!ret)
-		ret = read_param(buf, sizeof(buf));
-	if (ret)
+		ret = bpq_param_read(PARAM_METRICS, buf, sizeof(buf));
+	if (ret < 0)
 		return ret;
 	return !strcmp(buf, "Y");
 }
@@ -99,8 +80,9 @@ FIXTURE_SETUP(metrics)
 	self->q = -1;
 	self->fd = -1;
 	self->saved[0] = '\0';
-	ASSERT_EQ(0, read_param(self->saved, sizeof(self->saved)))
-		TH_LOG("%m - read " PARAM_METRICS);
+	ASSERT_LE(0, bpq_param_read(PARAM_METRICS, self->saved,
+				    sizeof(self->saved)))
+		TH_LOG("%m - read " BPQ_PARAM_DIR "/" PARAM_METRICS);
 	ASSERT_EQ(1, set_metrics(true));
 	self->cfd = bpq_control_open();
 	ASSERT_LE(0, self->cfd) TH_LOG("%m - open " BPQ_CONTROL_PATH);
@@ -127,7 +109,7 @@ FIXTURE_SETUP(metrics)
 FIXTURE_TEARDOWN(metrics)
 {
 	if (self->saved[0])
-		EXPECT_EQ(0, bpq_write_file(PARAM_METRICS, self->saved));
+		EXPECT_EQ(0, bpq_param_write(PARAM_METRICS, self->saved));
 	if (self->fd >= 0)
 		close(self->fd);
 	if (self->q >= 0)

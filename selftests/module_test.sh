@@ -13,34 +13,13 @@
 #
 # The module is loaded again, with the runner's arguments, when this exits.
 
-KSFT_SKIP=4
-MODULE=/bpq.ko
-MODULE_ARGS=
-[ -r /etc/bpq-vm.conf ] && . /etc/bpq-vm.conf
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
 STOP=/tmp/module_test.stop.$$
 NODE=
 DURATION=${DURATION:-8}
 
-failures=0
 bg_pids=
-
-log() {
-	echo "# $*"
-}
-
-fail() {
-	echo "not ok: $*"
-	failures=$((failures + 1))
-}
-
-loaded() {
-	[ -d /sys/module/bpq ]
-}
-
-load() {
-	# shellcheck disable=SC2086 # MODULE_ARGS is a list of words
-	loaded || insmod "$MODULE" $MODULE_ARGS
-}
 
 stop_loops() {
 	local pid
@@ -79,15 +58,6 @@ pause() {
 	usleep 2000 2>/dev/null || sleep 1
 }
 
-# A message written to /dev/bpqN comes back.
-roundtrip() {
-	local q=/dev/bpq$1 got
-
-	printf 'ping-%s' "$1" >"$q" || return 1
-	got=$(dd if="$q" bs=64 count=1 2>/dev/null)
-	[ "$got" = "ping-$1" ]
-}
-
 # rmmod must fail now, and leave the module working.
 expect_busy() {
 	local what=$1
@@ -122,11 +92,11 @@ expect_unload() {
 
 if ! loaded || [ ! -c /dev/bpq0 ]; then
 	echo "# SKIP: bpq is not loaded"
-	exit $KSFT_SKIP
+	exit "$KSFT_SKIP"
 fi
 if ! rmmod bpq; then
 	echo "# SKIP: bpq cannot be unloaded to begin with (something holds it)"
-	exit $KSFT_SKIP
+	exit "$KSFT_SKIP"
 fi
 load || { echo "not ok: insmod"; exit 1; }
 
@@ -242,9 +212,4 @@ for n in 0 1 2 3; do
 done
 
 check_dev
-if [ "$failures" -gt 0 ]; then
-	echo "not ok module_test: $failures failures"
-	exit 1
-fi
-echo "ok module_test"
-exit 0
+finish module_test

@@ -31,7 +31,7 @@
 
 #define NOBODY		65534
 #define NOBODY2		65533
-#define PARAM_USER_MAX	"/sys/module/bpq/parameters/user_max_bytes"
+#define PARAM_USER_MAX	"user_max_bytes"
 #define CGROUP_ROOT	"/sys/fs/cgroup"
 
 /* Exit status of a child that found something it cannot test. */
@@ -129,36 +129,11 @@ static int drop_cap(int cap)
 	return 0;
 }
 
-/* Read a whole (small) file into buf, NUL-terminated; length or -errno. */
-static ssize_t read_file(const char *path, char *buf, size_t len)
-{
-	ssize_t n, total = 0;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while ((size_t)total < len - 1) {
-		n = read(fd, buf + total, len - 1 - total);
-		if (n < 0) {
-			n = -errno;
-			close(fd);
-			return n;
-		}
-		if (!n)
-			break;
-		total += n;
-	}
-	close(fd);
-	buf[total] = '\0';
-	return total;
-}
-
 static long long read_ll(const char *path)
 {
 	char buf[64];
 
-	if (read_file(path, buf, sizeof(buf)) <= 0)
+	if (bpq_read_file(path, buf, sizeof(buf)) <= 0)
 		return -1;
 	return strtoll(buf, NULL, 0);
 }
@@ -169,7 +144,7 @@ static long long read_key(const char *path, const char *key)
 	char buf[4096], *p;
 	size_t klen = strlen(key);
 
-	if (read_file(path, buf, sizeof(buf)) < 0)
+	if (bpq_read_file(path, buf, sizeof(buf)) < 0)
 		return -1;
 	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
 		if (!strncmp(p, key, klen) && p[klen] == ' ')
@@ -251,8 +226,8 @@ FIXTURE_SETUP(sec)
 	self->idx[0] = self->idx[1] = -1;
 	self->cfd = bpq_control_open();
 	ASSERT_LE(0, self->cfd) TH_LOG("%m - open " BPQ_CONTROL_PATH);
-	ASSERT_LT(0, read_file(PARAM_USER_MAX, self->saved_max,
-			       sizeof(self->saved_max)));
+	ASSERT_LT(0, bpq_param_read(PARAM_USER_MAX, self->saved_max,
+				    sizeof(self->saved_max)));
 	for (i = 0; i < 2; i++) {
 		snprintf(name, sizeof(name), "sec-%d-%c", getpid(), 'a' + i);
 		self->idx[i] = bpq_create(self->cfd, name);
@@ -267,7 +242,7 @@ FIXTURE_TEARDOWN(sec)
 	int i;
 
 	if (self->max_changed)
-		EXPECT_EQ(0, bpq_write_file(PARAM_USER_MAX, self->saved_max));
+		EXPECT_EQ(0, bpq_param_write(PARAM_USER_MAX, self->saved_max));
 	for (i = 0; i < 2; i++)
 		if (self->idx[i] >= 0)
 			EXPECT_EQ(0, bpq_destroy(self->cfd, self->idx[i]));
@@ -280,7 +255,7 @@ static int set_user_max(FIXTURE_DATA(sec) *self, unsigned long val)
 
 	snprintf(buf, sizeof(buf), "%lu", val);
 	self->max_changed = true;
-	return bpq_write_file(PARAM_USER_MAX, buf);
+	return bpq_param_write(PARAM_USER_MAX, buf);
 }
 
 static void node_path(char *buf, size_t len, int idx)
@@ -501,7 +476,7 @@ static int sysfs_denied_child(void *arg)
 				strerror(-ret));
 		CHILD_CHECK_EQ(-EACCES, ret);
 	}
-	CHILD_CHECK_EQ(-EACCES, bpq_write_file(PARAM_USER_MAX, "1"));
+	CHILD_CHECK_EQ(-EACCES, bpq_param_write(PARAM_USER_MAX, "1"));
 	/* reading state is not privileged */
 	CHILD_CHECK_EQ(0, bpq_sysfs_read(a->idx, "depth_msgs", buf,
 					 sizeof(buf)));
@@ -517,12 +492,14 @@ TEST_F(sec, sysfs_writes_need_root)
 
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, bpq_get_config(fd, &before));
-	ASSERT_LT(0, read_file(PARAM_USER_MAX, max_before, sizeof(max_before)));
+	ASSERT_LT(0, bpq_param_read(PARAM_USER_MAX, max_before,
+				    sizeof(max_before)));
 	ASSERT_EQ(0, run_as(NOBODY, NOBODY, sysfs_denied_child, &a));
 	ASSERT_EQ(0, bpq_get_config(fd, &after));
 	ASSERT_EQ(0, memcmp(&before, &after, sizeof(before)));
 	ASSERT_EQ(0ULL, bpq_sysfs_u64(self->idx[0], "credits_available"));
-	ASSERT_LT(0, read_file(PARAM_USER_MAX, max_after, sizeof(max_after)));
+	ASSERT_LT(0, bpq_param_read(PARAM_USER_MAX, max_after,
+				    sizeof(max_after)));
 	ASSERT_STREQ(max_before, max_after);
 	close(fd);
 }
@@ -822,12 +799,13 @@ TEST_F(sec, memcg_charge)
 	unsigned char *msg;
 	int fd, pfd[2], i, ret, tries;
 
-	if (read_file(CGROUP_ROOT "/cgroup.controllers", buf, sizeof(buf)) < 0)
+	if (bpq_read_file(CGROUP_ROOT "/cgroup.controllers", buf,
+			  sizeof(buf)) < 0)
 		SKIP(return, "no cgroup2 at " CGROUP_ROOT);
 	if (!has_word(buf, "memory"))
 		SKIP(return, "no memory controller");
-	ASSERT_LE(0, read_file(CGROUP_ROOT "/cgroup.subtree_control", buf,
-			       sizeof(buf)));
+	ASSERT_LE(0, bpq_read_file(CGROUP_ROOT "/cgroup.subtree_control", buf,
+				   sizeof(buf)));
 	if (!has_word(buf, "memory")) {
 		ASSERT_EQ(0, bpq_write_file(CGROUP_ROOT "/cgroup.subtree_control",
 					"+memory"));
@@ -914,7 +892,7 @@ static long long mem_available_kb(void)
 {
 	char buf[4096], *p;
 
-	if (read_file("/proc/meminfo", buf, sizeof(buf)) < 0)
+	if (bpq_read_file("/proc/meminfo", buf, sizeof(buf)) < 0)
 		return -1;
 	p = strstr(buf, "MemAvailable:");
 	return p ? strtoll(p + 13, NULL, 10) : -1;
@@ -973,7 +951,7 @@ static void read_fdinfo(struct __test_metadata *_metadata, int fd, char *buf,
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	ASSERT_LT(0, read_file(path, buf, len));
+	ASSERT_LT(0, bpq_read_file(path, buf, len));
 }
 
 static void expect_fdinfo(struct __test_metadata *_metadata, const char *text,
@@ -1076,7 +1054,7 @@ static int scan_dir(struct __test_metadata *_metadata, const char *dir,
 		}
 		if (!S_ISREG(st.st_mode) || !(st.st_mode & 0444))
 			continue;
-		if (read_file(path, text, sizeof(text)) < 0)
+		if (bpq_read_file(path, text, sizeof(text)) < 0)
 			continue;
 		files++;
 		ptr = find_pointer(text);
@@ -1117,7 +1095,7 @@ TEST_F(sec, no_pointers_in_sysfs_or_log)
 	EXPECT_LE(3, queues);
 	EXPECT_LE(queues * 30, files);
 	/* the module's own parameters */
-	files = scan_dir(_metadata, "/sys/module/bpq/parameters", 0);
+	files = scan_dir(_metadata, BPQ_PARAM_DIR, 0);
 	EXPECT_LE(1, files);
 	close(fd);
 

@@ -19,7 +19,6 @@
  */
 #define _GNU_SOURCE
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "bpq_test.h"
@@ -49,31 +48,16 @@ struct figures {
 	long seconds_ms;
 };
 
-static struct figures *fig;
-static pid_t parent;
+BPQ_FIGURES(struct figures)
 
-__attribute__((constructor)) static void figures_init(void)
+static void figures_print(void)
 {
-	fig = mmap(NULL, sizeof(*fig), PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (fig == MAP_FAILED)
-		fig = NULL;
-	parent = getpid();
-}
-
-__attribute__((destructor)) static void figures_print(void)
-{
-	if (!fig || getpid() != parent)
-		return;
 	printf("# figures: %ld messages moved (%ld evicted, %ld refused, %ld timed out), %ld config changes, %ld destroys ending %ld blocked calls, %ld signals sent, %ld calls interrupted, %ld.%03ld s\n",
 	       fig->moved, fig->evicted, fig->refused, fig->timeouts,
 	       fig->configs, fig->destroys, fig->woken_by_destroy,
 	       fig->signals, fig->eintr, fig->seconds_ms / 1000,
 	       fig->seconds_ms % 1000);
 }
-
-#define FIG_ADD(field, n) \
-	do { if (fig) __atomic_add_fetch(&fig->field, (n), __ATOMIC_RELAXED); } while (0)
 
 /* Milliseconds of the whole run given to one part (of 30 s by default). */
 static int budget_ms(int ms_of_30s)

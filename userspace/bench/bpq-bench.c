@@ -119,6 +119,34 @@ static void spin_ns(uint64_t ns)
 		;
 }
 
+/*
+ * Wait for the slot at *@next of an absolute schedule, one slot every
+ * @period ns, and move *@next on to the following one; returns the time
+ * the wait ended. With @sleep_from, a wait longer than that is slept
+ * through with clock_nanosleep(TIMER_ABSTIME) up to @sleep_from before the
+ * slot, and spun from there; with 0 the whole wait is spun. A caller more
+ * than 16 periods behind (preempted) starts the schedule again instead of
+ * bursting.
+ */
+static uint64_t pace(double *next, double period, uint64_t sleep_from)
+{
+	uint64_t t;
+
+	if (sleep_from && *next > now_ns() + sleep_from) {
+		uint64_t wake = *next - sleep_from;
+		struct timespec ts = { .tv_sec = wake / 1000000000,
+				       .tv_nsec = wake % 1000000000 };
+
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	}
+	while ((t = now_ns()) < *next)
+		;
+	*next += period;
+	if (t > *next + 16 * period)	/* fell behind: no burst */
+		*next = t;
+	return t;
+}
+
 static uint64_t count_of(double base)
 {
 	double n = base * scale;
@@ -1146,20 +1174,7 @@ static struct res run_w4(const struct spec *s, int var)
 	next = now_ns();
 	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	for (i = 1; i <= la->warm + n; i++) {
-		t = now_ns();
-		if (next > t + W4_SPIN_NS) {
-			uint64_t wake = next - W4_SPIN_NS;
-			struct timespec ts = { .tv_sec = wake / 1000000000,
-					       .tv_nsec = wake % 1000000000 };
-
-			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
-					NULL);
-		}
-		while ((t = now_ns()) < next)
-			;
-		next += period;
-		if (t > next + 16 * period)	/* fell behind: no burst */
-			next = t;
+		t = pace(&next, period, W4_SPIN_NS);
 		put_hdr(buf, 0, i);
 		memcpy(buf + sizeof(uint64_t), &t, sizeof(t));
 		chan_send(&c, buf);
@@ -1390,7 +1405,8 @@ static struct res run_drop(const struct spec *s, int var)
 {
 	struct drop_arg da = { .work_ns = s->arg };
 	uint64_t n = s->n * (w8_load[var] == 10 ? 4 : 1), i, refused = 0;
-	uint64_t interval = s->arg / w8_load[var], next, t0, t1;
+	uint64_t interval = s->arg / w8_load[var], t0, t1;
+	double next;
 	long long dn, dold;
 	struct res res = { .p50 = NAN, .p99 = NAN };
 	struct chan c;
@@ -1401,15 +1417,10 @@ static struct res run_drop(const struct spec *s, int var)
 	da.c = &c;
 	if (pthread_create(&th, NULL, drop_consumer, &da))
 		die("pthread_create");
-	t0 = next = now_ns();
+	t0 = now_ns();
+	next = t0;
 	for (i = 1; i <= n; i++) {
-		uint64_t t;
-
-		while ((t = now_ns()) < next)
-			;
-		next += interval;
-		if (t > next + 16 * interval)	/* fell behind: no burst */
-			next = t;
+		pace(&next, interval, 0);
 		put_hdr(buf, 0, i);
 		if (chan_send_soft(&c, buf, 1) == -ENOBUFS)
 			refused++;
