@@ -6,6 +6,7 @@
 #include <linux/cdev.h>
 #include <linux/device.h>
 #include <linux/hrtimer.h>
+#include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -68,6 +69,31 @@ struct bpq_adaptive {
 	bool starved;			/* a reader found the queue empty */
 };
 
+struct bpq_file;
+
+/*
+ * A reader's receive ring (BPQ_IOC_RING_SETUP): pages mapped by the
+ * reader, written by the kernel. q->lock guards what is not constant.
+ */
+struct bpq_ring {
+	struct kref ref;		/* the owner file's, and writers' copying in */
+	struct bpq_file *owner;
+	struct page **pages;		/* the control page, then the data */
+	unsigned int nr_pages;
+	struct bpq_ring_ctl *ctl;	/* all pages, mapped in order */
+	u8 *data;
+	u32 size;			/* of the data, a power of two */
+	u64 tail;			/* published; what ctl->tail says */
+	bool busy;			/* a writer copies in beyond tail */
+	wait_queue_head_t wait;		/* BPQ_IOC_RING_SYNC waiters */
+};
+
+/* A writer's reservation in a ring: its records start at @start. */
+struct bpq_ring_send {
+	struct bpq_ring *ring;
+	u64 start;
+};
+
 struct bpq_queue {
 	struct device dev;
 	struct cdev cdev;
@@ -90,6 +116,7 @@ struct bpq_queue {
 	bool dead;
 	struct bpq_counters stats;
 	struct bpq_adaptive ad;
+	struct bpq_ring *ring;		/* the only reader, if set */
 	u64 lost;			/* dropped or evicted, never reset */
 	u64 tp_start;			/* throughput: window start, ns */
 	u64 tp_count;			/* throughput: deliveries in window */
@@ -100,6 +127,7 @@ struct bpq_queue {
 struct bpq_file {
 	struct bpq_queue *q;
 	struct bpq_user *user;
+	struct bpq_ring *ring;		/* set once, gone at release */
 	u64 lost_seen;
 };
 
@@ -131,7 +159,15 @@ int bpq_grant(struct bpq_queue *q, u64 credits);
 int bpq_flush(struct bpq_queue *q);
 u64 bpq_lost_total(struct bpq_queue *q);
 u32 bpq_utilization(struct bpq_queue *q);
-__poll_t bpq_poll_mask(struct bpq_queue *q);
+__poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf);
+int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size);
+void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf);
+int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
+		  u32 timeout_ms);
+unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
+				 unsigned int n, struct bpq_ring_send *rs);
+int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
+		      const u32 *lens, unsigned int copied);
 
 struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len);
 void bpq_msg_free(struct bpq_msg *msg);
@@ -150,6 +186,17 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 bool bpq_recv_end(struct bpq_queue *q, struct bpq_file *bf,
 		  struct bpq_msg *msg, bool delivered,
 		  const struct bpq_loss *loss);
+
+/* ring.c */
+struct bpq_ring *bpq_ring_alloc(u32 size);
+void bpq_ring_put(struct bpq_ring *ring);
+int bpq_ring_mmap(struct bpq_ring *ring, struct vm_area_struct *vma);
+bool bpq_ring_takes(const struct bpq_ring *ring, u32 max_msg_size);
+u64 bpq_ring_head(const struct bpq_ring *ring);
+u64 bpq_ring_end(const struct bpq_ring *ring, u64 pos, u32 len);
+struct bpq_ring_rec *bpq_ring_slot(struct bpq_ring *ring, u64 *pos, u32 len);
+void bpq_ring_publish(struct bpq_ring *ring, u64 tail);
+u64 bpq_ring_need_sync(struct bpq_ring *ring, bool need);
 
 /* adaptive.c */
 void bpq_adaptive_start(struct bpq_queue *q, u64 now);

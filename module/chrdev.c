@@ -74,6 +74,7 @@ static int bpq_release(struct inode *inode, struct file *file)
 {
 	struct bpq_file *bf = file->private_data;
 
+	bpq_ring_detach(bf->q, bf);
 	put_device(&bf->q->dev);
 	bpq_user_put(bf->user);
 	kfree(bf);
@@ -112,6 +113,26 @@ static ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	}
 }
 
+/* A write straight into the queue's ring: 0 to take the ordinary path. */
+static int bpq_write_ring(struct bpq_queue *q, struct iov_iter *from, u32 len)
+{
+	struct bpq_ring_send rs;
+	struct bpq_ring_rec *rec;
+	bool copied;
+	u64 pos;
+	int ret;
+
+	if (!bpq_ring_send_begin(q, &len, 1, &rs))
+		return 0;
+	pos = rs.start;
+	rec = bpq_ring_slot(rs.ring, &pos, len);
+	copied = copy_from_iter_full(rec + 1, len, from);
+	ret = bpq_ring_send_end(q, &rs, &len, copied);
+	if (!ret && copied)
+		iov_iter_revert(from, len);	/* the ring went away */
+	return ret;
+}
+
 static ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct bpq_file *bf = iocb->ki_filp->private_data;
@@ -121,6 +142,11 @@ static ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from)
 
 	if (!len)
 		return 0;
+	if (READ_ONCE(bf->q->ring) && len <= BPQ_RING_MSG_MAX) {
+		ret = bpq_write_ring(bf->q, from, len);
+		if (ret)
+			return ret < 0 ? ret : len;
+	}
 	msg = bpq_msg_alloc(bf, len);
 	if (IS_ERR(msg))
 		return PTR_ERR(msg);
@@ -137,7 +163,16 @@ static __poll_t bpq_poll(struct file *file, poll_table *wait)
 	struct bpq_file *bf = file->private_data;
 
 	poll_wait(file, &bf->q->poll_wait, wait);
-	return bpq_poll_mask(bf->q);
+	return bpq_poll_mask(bf->q, bf);
+}
+
+static int bpq_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct bpq_file *bf = file->private_data;
+	/* pairs with bpq_ring_attach(): the ring is whole once seen */
+	struct bpq_ring *ring = smp_load_acquire(&bf->ring);
+
+	return ring ? bpq_ring_mmap(ring, vma) : -EINVAL;
 }
 
 static void bpq_show_fdinfo(struct seq_file *m, struct file *file)
@@ -145,6 +180,7 @@ static void bpq_show_fdinfo(struct seq_file *m, struct file *file)
 	struct bpq_file *bf = file->private_data;
 	struct bpq_queue *q = bf->q;
 	struct bpq_config cfg;
+	struct bpq_ring *ring;
 	u64 depth_msgs, depth_bytes;
 
 	spin_lock(&q->lock);
@@ -159,6 +195,9 @@ static void bpq_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "bpq-depth-bytes:\t%llu\n", depth_bytes);
 	seq_printf(m, "bpq-capacity-msgs:\t%u\n", cfg.capacity_msgs);
 	seq_printf(m, "bpq-capacity-bytes:\t%llu\n", cfg.capacity_bytes);
+	ring = smp_load_acquire(&bf->ring);	/* as in bpq_mmap() */
+	if (ring)
+		seq_printf(m, "bpq-ring-bytes:\t%u\n", ring->size);
 }
 
 const struct file_operations bpq_fops = {
@@ -168,6 +207,7 @@ const struct file_operations bpq_fops = {
 	.read_iter = bpq_read_iter,
 	.write_iter = bpq_write_iter,
 	.poll = bpq_poll,
+	.mmap = bpq_mmap,
 	.unlocked_ioctl = bpq_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = no_llseek,

@@ -6,6 +6,7 @@
 #include <linux/capability.h>
 #include <linux/ctype.h>
 #include <linux/fs.h>
+#include <linux/log2.h>
 #include <linux/uaccess.h>
 
 #include "bpq.h"
@@ -21,12 +22,15 @@ union bpq_ucmd_buffer {
 	struct bpq_send_batch send_batch;
 	struct bpq_recv_batch recv_batch;
 	struct bpq_grant grant;
+	struct bpq_ring_setup ring_setup;
+	struct bpq_ring_sync ring_sync;
 	struct bpq_simple simple;
 	struct bpq_create create;
 	struct bpq_destroy destroy;
 };
 
 struct bpq_ucmd {
+	struct file *file;
 	void *ctx;			/* struct bpq_file, or NULL */
 	u32 io_flags;			/* BPQ_IO_NONBLOCK for O_NONBLOCK */
 	void __user *ubuffer;
@@ -108,14 +112,41 @@ static int bpq_ucmd_grant(struct bpq_ucmd *ucmd)
 	return bpq_grant(bpq_ucmd_queue(ucmd), cmd->credits);
 }
 
-static void bpq_fill_info(struct bpq_msg_info *info, struct bpq_msg *msg,
-			  u64 lost, u32 offset)
+/*
+ * The small fixed records of the I/O commands move field by field in one
+ * user-access window: a batch has one per message, and a copy routine
+ * per 16 or 32 bytes costs more than the stores.
+ */
+static int bpq_put_info(struct bpq_msg_info __user *uinfo,
+			const struct bpq_msg *msg, u64 lost, u32 offset)
 {
-	info->seq = msg->seq;
-	info->timestamp_ns = msg->tstamp;
-	info->lost = lost;
-	info->len = msg->len;
-	info->offset = offset;
+	if (!user_write_access_begin(uinfo, sizeof(*uinfo)))
+		return -EFAULT;
+	unsafe_put_user(msg->seq, &uinfo->seq, efault);
+	unsafe_put_user(msg->tstamp, &uinfo->timestamp_ns, efault);
+	unsafe_put_user(lost, &uinfo->lost, efault);
+	unsafe_put_user(msg->len, &uinfo->len, efault);
+	unsafe_put_user(offset, &uinfo->offset, efault);
+	user_write_access_end();
+	return 0;
+efault:
+	user_write_access_end();
+	return -EFAULT;
+}
+
+static int bpq_get_iovec(struct bpq_iovec *vec,
+			 const struct bpq_iovec __user *uvec)
+{
+	if (!user_read_access_begin(uvec, sizeof(*uvec)))
+		return -EFAULT;
+	unsafe_get_user(vec->base, &uvec->base, efault);
+	unsafe_get_user(vec->len, &uvec->len, efault);
+	unsafe_get_user(vec->__reserved, &uvec->__reserved, efault);
+	user_read_access_end();
+	return 0;
+efault:
+	user_read_access_end();
+	return -EFAULT;
 }
 
 /*
@@ -125,15 +156,13 @@ static void bpq_fill_info(struct bpq_msg_info *info, struct bpq_msg *msg,
  */
 static int bpq_deliver(struct bpq_file *bf, struct bpq_msg *msg,
 		       const struct bpq_loss *loss, void __user *buf,
-		       u32 offset, void __user *uinfo)
+		       u32 offset, struct bpq_msg_info __user *uinfo)
 {
-	struct bpq_msg_info info;
 	int len = msg->len;
 	bool ok;
 
-	bpq_fill_info(&info, msg, loss->count, offset);
 	ok = !copy_to_user(buf + offset, msg->data, len) &&
-	     !copy_to_user(uinfo, &info, sizeof(info));
+	     !bpq_put_info(uinfo, msg, loss->count, offset);
 	if (bpq_recv_end(bf->q, bf, msg, ok, loss))
 		return len;
 	return ok ? -EAGAIN : -EFAULT;
@@ -143,7 +172,8 @@ static int bpq_ucmd_recv(struct bpq_ucmd *ucmd)
 {
 	struct bpq_file *bf = ucmd->ctx;
 	struct bpq_recv *cmd = ucmd->cmd;
-	void __user *uinfo = ucmd->ubuffer + offsetof(struct bpq_recv, info);
+	struct bpq_msg_info __user *uinfo =
+		ucmd->ubuffer + offsetof(struct bpq_recv, info);
 	struct bpq_loss loss;
 	struct bpq_msg *msg;
 	int ret;
@@ -172,10 +202,9 @@ static int bpq_copy_in_chunk(struct bpq_file *bf,
 	int n, ret = 0;
 
 	for (n = 0; n < count; n++) {
-		if (copy_from_user(&vec, &uvec[n], sizeof(vec))) {
-			ret = -EFAULT;
+		ret = bpq_get_iovec(&vec, &uvec[n]);
+		if (ret)
 			break;
-		}
 		if (vec.__reserved || !vec.len) {
 			ret = -EINVAL;
 			break;
@@ -196,12 +225,46 @@ static int bpq_copy_in_chunk(struct bpq_file *bf,
 	return n ? n : ret;
 }
 
+/*
+ * Up to @count messages of a batch straight into the queue's ring. Returns
+ * how many were queued there; 0: take the ordinary path.
+ */
+static int bpq_send_ring_chunk(struct bpq_queue *q,
+			       struct bpq_iovec __user *uvec, u32 count)
+{
+	struct bpq_iovec vecs[BPQ_BATCH_CHUNK];
+	u32 lens[BPQ_BATCH_CHUNK];
+	struct bpq_ring_send rs;
+	unsigned int n, i;
+	u64 pos;
+
+	/* a bad iovec ends the chunk; the ordinary path reports it */
+	for (n = 0; n < count; n++) {
+		if (bpq_get_iovec(&vecs[n], &uvec[n]) ||
+		    vecs[n].__reserved || !vecs[n].len)
+			break;
+		lens[n] = vecs[n].len;
+	}
+	n = n ? bpq_ring_send_begin(q, lens, n, &rs) : 0;
+	if (!n)
+		return 0;
+	pos = rs.start;
+	for (i = 0; i < n; i++) {
+		struct bpq_ring_rec *rec = bpq_ring_slot(rs.ring, &pos, lens[i]);
+
+		if (copy_from_user(rec + 1, u64_to_user_ptr(vecs[i].base),
+				   lens[i]))
+			break;
+	}
+	return bpq_ring_send_end(q, &rs, lens, i);
+}
+
 static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
 {
 	struct bpq_file *bf = ucmd->ctx;
 	struct bpq_send_batch *cmd = ucmd->cmd;
 	struct bpq_iovec __user *uvec = u64_to_user_ptr(cmd->msgs);
-	u32 flags = cmd->flags | ucmd->io_flags, sent = 0;
+	u32 flags = cmd->flags | ucmd->io_flags, sent = 0, chunk;
 	struct bpq_msg *msgs[BPQ_BATCH_CHUNK];
 	int n, ret = 0;
 
@@ -210,9 +273,16 @@ static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
 	if (!cmd->count || cmd->count > BPQ_BATCH_MAX)
 		return -EINVAL;
 	while (sent < cmd->count) {
-		n = bpq_copy_in_chunk(bf, uvec + sent,
-				      min(cmd->count - sent, BPQ_BATCH_CHUNK),
-				      msgs);
+		chunk = min(cmd->count - sent, BPQ_BATCH_CHUNK);
+		if (READ_ONCE(bf->q->ring)) {
+			ret = bpq_send_ring_chunk(bf->q, uvec + sent, chunk);
+			if (ret < 0)
+				break;
+			sent += ret;
+			if (ret)
+				continue;
+		}
+		n = bpq_copy_in_chunk(bf, uvec + sent, chunk, msgs);
 		if (n < 0) {
 			ret = n;
 			break;
@@ -236,7 +306,6 @@ static int bpq_ucmd_recv_batch(struct bpq_ucmd *ucmd)
 	struct bpq_msg *msgs[BPQ_BATCH_CHUNK];
 	u32 ends[BPQ_BATCH_CHUNK];	/* where each payload ends in buf */
 	unsigned int cnt, copied, done;
-	struct bpq_msg_info info;
 	struct bpq_loss loss;
 	int ret = 0;
 	u64 mark;
@@ -260,19 +329,18 @@ static int bpq_ucmd_recv_batch(struct bpq_ucmd *ucmd)
 		if (cnt == 1)
 			mark = loss.mark;
 		for (copied = 0; copied < cnt; copied++) {
+			struct bpq_msg *msg = msgs[copied];
 			u32 start = copied ? ends[copied - 1] : used;
+			u64 lost = 0;
 
-			bpq_fill_info(&info, msgs[copied], copied ? 0 : loss.count,
-				      start);
-			/* what was lost between the first take and the rest */
-			if (copied == 1)
-				info.lost = mark - loss.mark;
-			if (copy_to_user(buf + start, msgs[copied]->data,
-					 info.len) ||
-			    copy_to_user(&uinfos[n + copied], &info,
-					 sizeof(info)))
+			if (!copied)
+				lost = loss.count;
+			else if (copied == 1)	/* lost between the takes */
+				lost = mark - loss.mark;
+			if (copy_to_user(buf + start, msg->data, msg->len) ||
+			    bpq_put_info(&uinfos[n + copied], msg, lost, start))
 				break;
-			ends[copied] = start + info.len;
+			ends[copied] = start + msg->len;
 		}
 		done = bpq_recv_end_many(bf->q, bf, msgs, cnt, copied, mark);
 		if (done) {
@@ -289,6 +357,36 @@ static int bpq_ucmd_recv_batch(struct bpq_ucmd *ucmd)
 		flags |= BPQ_IO_NONBLOCK;
 	}
 	return n ? n : ret;
+}
+
+static int bpq_ucmd_ring_setup(struct bpq_ucmd *ucmd)
+{
+	struct bpq_ring_setup *cmd = ucmd->cmd;
+	int ret;
+
+	if (cmd->flags || cmd->mmap_bytes)
+		return -EINVAL;
+	if (!is_power_of_2(cmd->ring_bytes) ||
+	    cmd->ring_bytes < max_t(u32, BPQ_RING_BYTES_MIN, PAGE_SIZE) ||
+	    cmd->ring_bytes > BPQ_RING_BYTES_MAX)
+		return -EINVAL;
+	if (!(ucmd->file->f_mode & FMODE_READ))
+		return -EBADF;
+	ret = bpq_ring_attach(bpq_ucmd_queue(ucmd), ucmd->ctx,
+			      cmd->ring_bytes);
+	if (!ret)
+		cmd->mmap_bytes = PAGE_SIZE + cmd->ring_bytes;
+	return ret;
+}
+
+static int bpq_ucmd_ring_sync(struct bpq_ucmd *ucmd)
+{
+	struct bpq_ring_sync *cmd = ucmd->cmd;
+
+	if ((cmd->flags & ~(BPQ_IO_FLAGS | BPQ_RING_WAIT)) || cmd->__reserved)
+		return -EINVAL;
+	return bpq_ring_sync(bpq_ucmd_queue(ucmd), ucmd->ctx,
+			     cmd->flags | ucmd->io_flags, cmd->timeout_ms);
 }
 
 static int bpq_ucmd_create(struct bpq_ucmd *ucmd)
@@ -356,6 +454,10 @@ static const struct bpq_ioctl_op bpq_queue_ops[] = {
 		     struct bpq_send_batch, timeout_ms, false),
 	BPQ_IOCTL_OP(BPQ_IOC_RECV_BATCH, bpq_ucmd_recv_batch,
 		     struct bpq_recv_batch, __reserved, false),
+	BPQ_IOCTL_OP(BPQ_IOC_RING_SETUP, bpq_ucmd_ring_setup,
+		     struct bpq_ring_setup, mmap_bytes, true),
+	BPQ_IOCTL_OP(BPQ_IOC_RING_SYNC, bpq_ucmd_ring_sync,
+		     struct bpq_ring_sync, __reserved, false),
 };
 
 static const struct bpq_ioctl_op bpq_control_ops[] = {
@@ -374,6 +476,10 @@ static_assert(sizeof(struct bpq_iovec) == 16);
 static_assert(sizeof(struct bpq_send_batch) == 24);
 static_assert(sizeof(struct bpq_recv_batch) == 40);
 static_assert(sizeof(struct bpq_grant) == 16);
+static_assert(sizeof(struct bpq_ring_setup) == 16);
+static_assert(sizeof(struct bpq_ring_sync) == 16);
+static_assert(sizeof(struct bpq_ring_rec) == 32);
+static_assert(offsetof(struct bpq_ring_ctl, tail) == 64);
 static_assert(sizeof(struct bpq_simple) == 8);
 static_assert(sizeof(struct bpq_create) == 48);
 static_assert(sizeof(struct bpq_destroy) == 16);
@@ -383,6 +489,7 @@ static long bpq_dispatch(const struct bpq_ioctl_op *op, struct file *file,
 {
 	union bpq_ucmd_buffer buf;
 	struct bpq_ucmd ucmd = {
+		.file = file,
 		.ctx = file->private_data,
 		.io_flags = (file->f_flags & O_NONBLOCK) ? BPQ_IO_NONBLOCK : 0,
 		.ubuffer = (void __user *)arg,

@@ -278,8 +278,11 @@ static void bpq_feed_readers(struct bpq_queue *q)
 	}
 }
 
+static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap);
+
 /* @now: the clock, read once per hold of the lock by the caller */
-static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg, u64 now)
+static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
+			struct list_head *reap, u64 now)
 {
 	msg->seq = ++q->next_seq;
 	msg->tstamp = now;
@@ -294,6 +297,7 @@ static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg, u64 now)
 		q->stats.enqueued_msgs++;
 		q->stats.enqueued_bytes += msg->len;
 	}
+	bpq_ring_fill(q, reap);
 	bpq_update_pressure(q);
 	bpq_feed_readers(q);
 	bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
@@ -371,7 +375,7 @@ static int bpq_try_admit(struct bpq_queue *q, struct bpq_msg *msg,
 		if (!bpq_has_room(q, msg->len))
 			return BPQ_PENDING;
 	}
-	bpq_enqueue(q, msg, now);
+	bpq_enqueue(q, msg, reap, now);
 	return 0;
 }
 
@@ -582,6 +586,11 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			msg = ERR_PTR(-ENODEV);
 			break;
 		}
+		if (q->ring) {
+			/* it has the queue's one reader */
+			msg = ERR_PTR(-EBUSY);
+			break;
+		}
 		if (!msg) {
 			msg = bpq_first_avail(q);
 			if (msg)
@@ -594,7 +603,8 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			}
 			break;
 		}
-		q->ad.starved = true;
+		if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+			q->ad.starved = true;
 		if (flags & BPQ_IO_NONBLOCK) {
 			msg = ERR_PTR(-EAGAIN);
 			break;
@@ -631,31 +641,40 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 	return msg;
 }
 
-/* The clock for bpq_account_delivery(), if it needs one. */
-static u64 bpq_delivery_clock(struct bpq_queue *q)
+/*
+ * What bpq_account_delivery() needs, taken once per hold of the lock:
+ * whether the reporting counters run, and the clock if anything uses it.
+ */
+struct bpq_delivery {
+	bool metrics;
+	u64 now;
+};
+
+static struct bpq_delivery bpq_delivery_start(struct bpq_queue *q)
 {
-	if (READ_ONCE(metrics) || q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
-		return ktime_get_ns();
-	return 0;
+	struct bpq_delivery d = { .metrics = READ_ONCE(metrics) };
+
+	if (d.metrics || q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+		d.now = ktime_get_ns();
+	return d;
 }
 
-/* @now: from bpq_delivery_clock(), once per hold of the lock */
-static void bpq_account_delivery(struct bpq_queue *q, struct bpq_msg *msg,
-				 u64 now)
+static void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
+				 const struct bpq_delivery *d)
 {
-	if (READ_ONCE(metrics)) {
-		u64 sojourn = now - msg->tstamp;
+	if (d->metrics) {
+		u64 sojourn = d->now - tstamp;
 		unsigned int bucket = min_t(unsigned int, fls64(sojourn >> 10),
 					    BPQ_LATENCY_BUCKETS - 1);
 
 		q->stats.dequeued_msgs++;
-		q->stats.dequeued_bytes += msg->len;
+		q->stats.dequeued_bytes += len;
 		q->stats.latency_hist[bucket]++;
 		q->tp_count++;
 	}
 	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE) {
 		bpq_adaptive_delivered(q);
-		bpq_adaptive_tick(q, now);
+		bpq_adaptive_tick(q, d->now);
 	}
 	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT && q->cfg.auto_credit &&
 	    q->credits < U64_MAX)
@@ -681,11 +700,13 @@ bool bpq_recv_end(struct bpq_queue *q, struct bpq_file *bf,
 	if (gone) {
 		/* counted as evicted or flushed already */
 	} else if (delivered) {
+		struct bpq_delivery d = bpq_delivery_start(q);
+
 		q->inflight--;
 		list_del(&msg->node);
 		q->depth_msgs--;
 		q->depth_bytes -= msg->len;
-		bpq_account_delivery(q, msg, bpq_delivery_clock(q));
+		bpq_account_delivery(q, msg->len, msg->tstamp, &d);
 		if (loss->mark > bf->lost_seen)
 			bf->lost_seen = loss->mark;
 		bpq_update_pressure(q);
@@ -741,9 +762,9 @@ unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 			       unsigned int copied, u64 mark)
 {
 	unsigned int i, delivered = 0;
+	struct bpq_delivery d = { };
 	struct bpq_msg *msg;
 	LIST_HEAD(reap);
-	u64 now = 0;
 
 	spin_lock(&q->lock);
 	for (i = 0; i < n; i++) {
@@ -757,8 +778,8 @@ unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 			q->depth_msgs--;
 			q->depth_bytes -= msg->len;
 			if (!delivered)
-				now = bpq_delivery_clock(q);
-			bpq_account_delivery(q, msg, now);
+				d = bpq_delivery_start(q);
+			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
 			delivered++;
 		} else {
 			bpq_untake(q, msg);
@@ -795,6 +816,8 @@ void bpq_queue_kill(struct bpq_queue *q)
 		r->result = -ENODEV;
 		wake_up_process(r->task);
 	}
+	if (q->ring)
+		wake_up_interruptible_all(&q->ring->wait);
 	spin_unlock(&q->lock);
 	/* no poll arms it again: it sees the queue dead first */
 	hrtimer_cancel(&q->poll_timer);
@@ -849,6 +872,8 @@ static int __bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 	spin_lock(&q->lock);
 	if (q->dead) {
 		ret = -ENODEV;
+	} else if (q->ring && !bpq_ring_takes(q->ring, cfg->max_msg_size)) {
+		ret = -EBUSY;
 	} else {
 		bool restart = cfg->strategy == BPQ_STRATEGY_ADAPTIVE &&
 			       q->cfg.strategy != BPQ_STRATEGY_ADAPTIVE;
@@ -1011,17 +1036,290 @@ int bpq_reset_stats(struct bpq_queue *q)
 	return q->dead ? -ENODEV : 0;
 }
 
-__poll_t bpq_poll_mask(struct bpq_queue *q)
+/*
+ * Receive rings. A ring is the queue's one reader, and always ready: a
+ * message moves into it as soon as it is queued and the ring has room,
+ * and counts as delivered there. What does not fit waits in the queue,
+ * under its capacity and strategy, until the reader has made room and
+ * says so (BPQ_IOC_RING_SYNC, asked for by BPQ_RING_NEED_SYNC).
+ */
+
+/* Memory copied into a ring per hold of the lock, beyond one message */
+#define BPQ_RING_FILL_BYTES	(64U << 10)
+
+static void bpq_ring_write(struct bpq_queue *q, struct bpq_ring_rec *rec,
+			   u32 len, u64 seq, u64 tstamp)
+{
+	struct bpq_file *bf = q->ring->owner;
+
+	*rec = (struct bpq_ring_rec){
+		.len = len,
+		.seq = seq,
+		.timestamp_ns = tstamp,
+		.lost = q->lost - bf->lost_seen,
+	};
+	bf->lost_seen = q->lost;
+}
+
+/*
+ * Move waiting messages into the ring, oldest first, while it has room.
+ * What is left waiting has the reader asked to sync.
+ */
+static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap)
+{
+	struct bpq_ring *ring = q->ring;
+	struct bpq_delivery d = { };
+	u32 budget = BPQ_RING_FILL_BYTES;
+	struct bpq_ring_rec *rec;
+	struct bpq_msg *msg;
+	u64 head, pos;
+
+	/* a writer copying in beyond the tail fills after itself */
+	if (!ring || ring->busy)
+		return;
+	pos = ring->tail;
+	head = bpq_ring_head(ring);
+	while ((msg = list_first_entry_or_null(&q->msgs, struct bpq_msg,
+					       node))) {
+		if (bpq_ring_end(ring, pos, msg->len) - head > ring->size) {
+			u64 now_head = bpq_ring_need_sync(ring, true);
+
+			if (now_head == head)
+				break;
+			head = now_head;
+			continue;
+		}
+		if (pos == ring->tail)
+			d = bpq_delivery_start(q);
+		else if (budget < msg->len)
+			break;	/* the reader gets these when it syncs */
+		budget -= min(budget, msg->len);
+		rec = bpq_ring_slot(ring, &pos, msg->len);
+		bpq_ring_write(q, rec, msg->len, msg->seq, msg->tstamp);
+		memcpy(rec + 1, msg->data, msg->len);
+		list_move_tail(&msg->node, reap);
+		q->depth_msgs--;
+		q->depth_bytes -= msg->len;
+		bpq_account_delivery(q, msg->len, msg->tstamp, &d);
+	}
+	bpq_ring_need_sync(ring, !list_empty(&q->msgs));
+	if (pos != ring->tail) {
+		bpq_ring_publish(ring, pos);
+		bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+	}
+}
+
+/* Fill the ring, and let in the writers that the room it made admits. */
+static void bpq_ring_refill(struct bpq_queue *q, struct list_head *reap)
+{
+	u32 depth = q->depth_msgs;
+
+	bpq_ring_fill(q, reap);
+	if (q->depth_msgs == depth)
+		return;
+	bpq_update_pressure(q);
+	bpq_admit_writers(q, reap);
+	bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM);
+}
+
+int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size)
+{
+	struct bpq_ring *ring = bpq_ring_alloc(size);
+	LIST_HEAD(reap);
+	int ret = 0;
+
+	if (!ring)
+		return -ENOMEM;
+	spin_lock(&q->lock);
+	if (q->dead)
+		ret = -ENODEV;
+	else if (bf->ring || q->ring || !list_empty(&q->readers) ||
+		 q->inflight)
+		ret = -EBUSY;
+	else if (!bpq_ring_takes(ring, q->cfg.max_msg_size))
+		ret = -EINVAL;
+	if (!ret) {
+		ring->owner = bf;
+		q->ring = ring;
+		/* bpq_mmap() reads it without the lock */
+		smp_store_release(&bf->ring, ring);
+		bpq_ring_refill(q, &reap);
+	}
+	spin_unlock(&q->lock);
+	bpq_reap(&reap);
+	if (ret)
+		bpq_ring_put(ring);
+	return ret;
+}
+
+/* At the last close of the ring's file: the queue gets plain readers back. */
+void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf)
+{
+	if (!bf->ring)
+		return;
+	spin_lock(&q->lock);
+	q->ring = NULL;
+	if (q->depth_msgs)
+		bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+	spin_unlock(&q->lock);
+	bpq_ring_put(bf->ring);
+}
+
+/*
+ * BPQ_IOC_RING_SYNC: fill the ring; with BPQ_RING_WAIT, wait until it holds
+ * a record. Returns the bytes it holds.
+ */
+int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
+		  u32 timeout_ms)
+{
+	struct bpq_ring *ring = bf->ring;
+	ktime_t deadline = 0;
+	LIST_HEAD(reap);
+	DEFINE_WAIT(wait);
+	u64 held = 0;
+	int ret = 0;
+
+	if (!ring)
+		return -EINVAL;
+	spin_lock(&q->lock);
+	for (;;) {
+		if (q->dead) {
+			ret = -ENODEV;
+			break;
+		}
+		bpq_ring_refill(q, &reap);
+		held = ring->tail - bpq_ring_head(ring);
+		/* a record that came with the timeout or signal still counts */
+		if (held || ret || !(flags & BPQ_RING_WAIT))
+			break;
+		if (flags & BPQ_IO_NONBLOCK) {
+			ret = -EAGAIN;
+			break;
+		}
+		if (!deadline)
+			deadline = bpq_deadline(ktime_get(), flags, timeout_ms,
+						0);
+		prepare_to_wait(&ring->wait, &wait, TASK_INTERRUPTIBLE);
+		ret = bpq_sleep(q, deadline);
+		finish_wait(&ring->wait, &wait);
+	}
+	spin_unlock(&q->lock);
+	bpq_reap(&reap);
+	return held ? held : ret;
+}
+
+/*
+ * The writers' fast path. While nothing waits in the queue, a strategy
+ * that needs no credit or token admits every message at once, and it may
+ * go straight from the writer's buffer into the ring, with no allocation.
+ * One writer at a time reserves room beyond the tail (ring->busy) and
+ * copies without the lock; others meanwhile queue as usual, and follow it
+ * into the ring when it publishes. Returns how many of the @n messages of
+ * @lens bytes may be copied in at @rs, or 0: take the ordinary path.
+ */
+unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
+				 unsigned int n, struct bpq_ring_send *rs)
+{
+	struct bpq_ring *ring;
+	unsigned int i = 0;
+	u64 head, pos;
+
+	spin_lock(&q->lock);
+	ring = q->ring;
+	if (!ring || ring->busy || q->dead || q->pressure ||
+	    !list_empty(&q->msgs) || !list_empty(&q->writers))
+		goto out;
+	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT ||
+	    q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+		goto out;
+	head = bpq_ring_head(ring);
+	for (pos = ring->tail; i < n && !bpq_too_big(q, lens[i]); i++) {
+		u64 end = bpq_ring_end(ring, pos, lens[i]);
+
+		if (end - head > ring->size)
+			break;
+		pos = end;
+	}
+	if (i) {
+		ring->busy = true;
+		kref_get(&ring->ref);
+		rs->ring = ring;
+		rs->start = ring->tail;
+	}
+out:
+	spin_unlock(&q->lock);
+	return i;
+}
+
+/*
+ * Queue the first @copied messages reserved by bpq_ring_send_begin(), now
+ * in their records. Returns @copied; 0 if the ring went away meanwhile
+ * (nothing was queued: take the ordinary path), or -ENODEV.
+ */
+int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
+		      const u32 *lens, unsigned int copied)
+{
+	struct bpq_ring *ring = rs->ring;
+	struct bpq_delivery d;
+	unsigned int i;
+	LIST_HEAD(reap);
+	u64 pos;
+	int ret;
+
+	spin_lock(&q->lock);
+	ring->busy = false;
+	if (q->dead) {
+		ret = -ENODEV;
+	} else if (q->ring != ring) {
+		ret = 0;
+	} else {
+		d.metrics = READ_ONCE(metrics);
+		d.now = ktime_get_ns();
+		pos = rs->start;
+		for (i = 0; i < copied; i++) {
+			struct bpq_ring_rec *rec;
+
+			rec = bpq_ring_slot(ring, &pos, lens[i]);
+			bpq_ring_write(q, rec, lens[i], ++q->next_seq, d.now);
+			if (d.metrics) {
+				q->stats.enqueued_msgs++;
+				q->stats.enqueued_bytes += lens[i];
+			}
+			bpq_account_delivery(q, lens[i], d.now, &d);
+		}
+		if (copied) {
+			bpq_ring_publish(ring, pos);
+			bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+		}
+		/* those who queued meanwhile */
+		bpq_ring_refill(q, &reap);
+		ret = copied;
+	}
+	spin_unlock(&q->lock);
+	bpq_reap(&reap);
+	bpq_ring_put(ring);
+	return ret;
+}
+
+__poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 {
 	__poll_t mask = 0;
+	LIST_HEAD(reap);
 
 	spin_lock(&q->lock);
 	if (q->dead) {
 		mask = EPOLLERR | EPOLLHUP;
 		goto out;
 	}
-	if (q->depth_msgs > q->inflight)
+	if (q->ring) {
+		if (bf->ring == q->ring) {
+			bpq_ring_refill(q, &reap);
+			if (q->ring->tail != bpq_ring_head(q->ring))
+				mask |= EPOLLIN | EPOLLRDNORM;
+		}
+	} else if (q->depth_msgs > q->inflight) {
 		mask |= EPOLLIN | EPOLLRDNORM;
+	}
 	switch (q->cfg.strategy) {
 	case BPQ_STRATEGY_DROP_NEWEST:
 	case BPQ_STRATEGY_DROP_OLDEST:
@@ -1042,5 +1340,6 @@ __poll_t bpq_poll_mask(struct bpq_queue *q)
 		mask |= EPOLLPRI;
 out:
 	spin_unlock(&q->lock);
+	bpq_reap(&reap);
 	return mask;
 }

@@ -1229,6 +1229,7 @@ static void op_bad_ioctl(struct fz *t)
 		BPQ_IOC_GET_CONFIG, BPQ_IOC_SET_CONFIG, BPQ_IOC_GET_STATS,
 		BPQ_IOC_RESET_STATS, BPQ_IOC_GRANT, BPQ_IOC_FLUSH,
 		BPQ_IOC_RECV, BPQ_IOC_SEND_BATCH, BPQ_IOC_RECV_BATCH,
+		BPQ_IOC_RING_SETUP, BPQ_IOC_RING_SYNC,
 	};
 	struct fz_fd *f = pick_fd(t);
 	unsigned long cmd;
@@ -1771,9 +1772,10 @@ static void op_seek_mmap(struct fz *t)
 		ret = m == MAP_FAILED ? -1 : 0;
 		if (!ret)
 			munmap(m, G.page);
+		/* no file here has a ring to map */
 		if (ret < 0 && errno == EACCES && f->acc == O_WRONLY)
-			errno = ENODEV;
-		check(t, K_seek_mmap, ret < 0 ? -errno : 0, EM(ENODEV), false);
+			errno = EINVAL;
+		check(t, K_seek_mmap, ret < 0 ? -errno : 0, EM(EINVAL), false);
 		return;
 	}
 	check(t, K_seek_mmap, ret < 0 ? -errno : ret, EM(ESPIPE), false);

@@ -302,6 +302,120 @@ struct bpq_destroy {
 	__u32 __reserved;
 };
 
+/**
+ * struct bpq_ring_setup - give the file a receive ring (BPQ_IOC_RING_SETUP)
+ * @size: sizeof(struct bpq_ring_setup)
+ * @flags: must be 0
+ * @ring_bytes: size of the data area: a power of two, 4096 ... 64 MiB, and
+ *              at least twice BPQ_RING_RECORD(max_msg_size)
+ * @mmap_bytes: out: the length to mmap() at offset 0: one page holding
+ *              struct bpq_ring_ctl, then the data area
+ *
+ * The ring makes the file the queue's only reader: messages are delivered
+ * into it by the writers' own calls, in order, as long as it has room, and
+ * the reader takes them from its mapping without a system call. What does
+ * not fit waits in the queue, under the queue's capacity and strategy, and
+ * moves into the ring as the reader frees room. A message counts as
+ * delivered (dequeued) when it enters the ring.
+ *
+ * EBUSY: the queue has a ring already, a reader waits or copies a message
+ * out, or this file has had a ring. EINVAL: @ring_bytes out of range, or
+ * the queue's max_msg_size above BPQ_RING_MSG_MAX or too large for the
+ * ring. While the ring exists, read() and the receive commands of every
+ * file of the queue fail with EBUSY, and BPQ_IOC_SET_CONFIG with EBUSY if
+ * it would raise max_msg_size beyond what the ring takes. The ring goes
+ * with the file (its last close, after munmap()).
+ *
+ * mmap() of the file maps the ring: offset 0, length @mmap_bytes,
+ * MAP_SHARED, without PROT_EXEC; EINVAL otherwise, or without a ring.
+ */
+struct bpq_ring_setup {
+	__u32 size;
+	__u32 flags;
+	__u32 ring_bytes;
+	__u32 mmap_bytes;
+};
+
+/**
+ * struct bpq_ring_ctl - the first page of a ring's mapping
+ * @head: the reader's position: bytes consumed since the ring was made.
+ *        Only the reader writes it (a release store, after it is done
+ *        with the records below it).
+ * @tail: the kernel's position: bytes published. Records below @tail are
+ *        whole (read it with an acquire load).
+ * @flags: BPQ_RING_NEED_SYNC: messages or writers wait for room; after
+ *         moving @head, a full barrier, then if set, call
+ *         BPQ_IOC_RING_SYNC.
+ * @ring_bytes: size of the data area, which follows this page
+ *
+ * Positions only grow; a record at position p is at data offset
+ * p & (ring_bytes - 1). The kernel never reads the data area back and
+ * trusts @head only to tell how much room there is, so a reader that
+ * moves it wrongly can lose or garble its own messages, nothing else.
+ */
+struct bpq_ring_ctl {
+	__u64 head;
+	__u64 __pad_head[7];	/* head and tail on their own cache lines */
+	__u64 tail;
+	__u32 flags;
+	__u32 ring_bytes;
+};
+
+#define BPQ_RING_NEED_SYNC	(1U << 0)
+
+/**
+ * struct bpq_ring_rec - one record of the data area, 8-byte aligned
+ * @len: payload length; the payload follows this header
+ * @flags: BPQ_RING_PAD: no message, the rest of this lap is unused
+ * @seq: as struct bpq_msg_info
+ * @timestamp_ns: as struct bpq_msg_info
+ * @lost: messages dropped or evicted since the ring's previous message
+ *
+ * A record never runs past the end of the data area. Where fewer than
+ * sizeof(struct bpq_ring_rec) bytes remain before the end, or a record
+ * has BPQ_RING_PAD, the next record starts the next lap: at the position
+ * rounded up to a multiple of ring_bytes.
+ */
+struct bpq_ring_rec {
+	__u32 len;
+	__u32 flags;
+	__u64 seq;
+	__u64 timestamp_ns;
+	__u64 lost;
+};
+
+#define BPQ_RING_PAD		(1U << 0)
+#define BPQ_RING_ALIGN		8
+#define BPQ_RING_RECORD(len)	(sizeof(struct bpq_ring_rec) + \
+				 (((len) + BPQ_RING_ALIGN - 1) & \
+				  ~(__u64)(BPQ_RING_ALIGN - 1)))
+#define BPQ_RING_BYTES_MIN	4096U
+#define BPQ_RING_BYTES_MAX	(64U << 20)
+#define BPQ_RING_MSG_MAX	(64U << 10)
+
+/**
+ * struct bpq_ring_sync - move waiting messages into the ring (BPQ_IOC_RING_SYNC)
+ * @size: sizeof(struct bpq_ring_sync)
+ * @flags: BPQ_IO_*, BPQ_RING_WAIT
+ * @timeout_ms: with BPQ_IO_TIMEOUT, the bound on the wait
+ * @__reserved: must be 0
+ *
+ * Fills the ring's free room (as seen from @head) with messages waiting in
+ * the queue and lets waiting writers in. With BPQ_RING_WAIT, then waits
+ * until the ring holds a record (@tail != @head): EAGAIN with
+ * BPQ_IO_NONBLOCK or O_NONBLOCK, ETIMEDOUT, EINTR as a receive. Returns
+ * the bytes the ring holds for the reader. EINVAL on a file without a
+ * ring.
+ */
+struct bpq_ring_sync {
+	__u32 size;
+	__u32 flags;
+	__u32 timeout_ms;
+	__u32 __reserved;
+};
+
+#define BPQ_RING_WAIT		(1U << 2)
+
 #define BPQ_TYPE	0xB9
 
 enum {
@@ -314,6 +428,8 @@ enum {
 	BPQ_CMD_RECV,
 	BPQ_CMD_SEND_BATCH,
 	BPQ_CMD_RECV_BATCH,
+	BPQ_CMD_RING_SETUP,
+	BPQ_CMD_RING_SYNC,
 	BPQ_CMD_CREATE = 0x40,
 	BPQ_CMD_DESTROY,
 };
@@ -327,6 +443,8 @@ enum {
 #define BPQ_IOC_RECV		_IO(BPQ_TYPE, BPQ_CMD_RECV)
 #define BPQ_IOC_SEND_BATCH	_IO(BPQ_TYPE, BPQ_CMD_SEND_BATCH)
 #define BPQ_IOC_RECV_BATCH	_IO(BPQ_TYPE, BPQ_CMD_RECV_BATCH)
+#define BPQ_IOC_RING_SETUP	_IO(BPQ_TYPE, BPQ_CMD_RING_SETUP)
+#define BPQ_IOC_RING_SYNC	_IO(BPQ_TYPE, BPQ_CMD_RING_SYNC)
 #define BPQ_IOC_CREATE		_IO(BPQ_TYPE, BPQ_CMD_CREATE)
 #define BPQ_IOC_DESTROY		_IO(BPQ_TYPE, BPQ_CMD_DESTROY)
 
