@@ -88,10 +88,16 @@ struct bpq_ring {
 	wait_queue_head_t wait;		/* BPQ_IOC_RING_SYNC waiters */
 };
 
-/* A writer's reservation in a ring: its records start at @start. */
+/* A writer's reservation in a ring (bpq_ring_send_begin()) */
 struct bpq_ring_send {
 	struct bpq_ring *ring;
-	u64 start;
+	u64 pos;			/* where the next record goes */
+	u64 seq;			/* of the first message */
+	u64 tstamp;
+	u64 lost;			/* for the first record */
+	u64 lost_seen;			/* the owner's, before */
+	unsigned int n;			/* messages reserved */
+	unsigned int done;		/* records written */
 };
 
 struct bpq_queue {
@@ -166,6 +172,7 @@ int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
 		  u32 timeout_ms);
 unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
 				 unsigned int n, struct bpq_ring_send *rs);
+void *bpq_ring_send_slot(struct bpq_ring_send *rs, u32 len);
 int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
 		      const u32 *lens, unsigned int copied);
 
@@ -191,7 +198,7 @@ bool bpq_recv_end(struct bpq_queue *q, struct bpq_file *bf,
 struct bpq_ring *bpq_ring_alloc(u32 size);
 void bpq_ring_put(struct bpq_ring *ring);
 int bpq_ring_mmap(struct bpq_ring *ring, struct vm_area_struct *vma);
-bool bpq_ring_takes(const struct bpq_ring *ring, u32 max_msg_size);
+bool bpq_ring_takes(u32 size, u32 max_msg_size);
 u64 bpq_ring_head(const struct bpq_ring *ring);
 u64 bpq_ring_end(const struct bpq_ring *ring, u64 pos, u32 len);
 struct bpq_ring_rec *bpq_ring_slot(struct bpq_ring *ring, u64 *pos, u32 len);

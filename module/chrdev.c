@@ -14,6 +14,7 @@
 #include <linux/poll.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <linux/xarray.h>
 
@@ -117,20 +118,15 @@ static ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to)
 static int bpq_write_ring(struct bpq_queue *q, struct iov_iter *from, u32 len)
 {
 	struct bpq_ring_send rs;
-	struct bpq_ring_rec *rec;
 	bool copied;
-	u64 pos;
-	int ret;
 
 	if (!bpq_ring_send_begin(q, &len, 1, &rs))
 		return 0;
-	pos = rs.start;
-	rec = bpq_ring_slot(rs.ring, &pos, len);
-	copied = copy_from_iter_full(rec + 1, len, from);
-	ret = bpq_ring_send_end(q, &rs, &len, copied);
-	if (!ret && copied)
-		iov_iter_revert(from, len);	/* the ring went away */
-	return ret;
+	/* see bpq_ring_send_begin(): a fault takes the ordinary path */
+	pagefault_disable();
+	copied = copy_from_iter_full(bpq_ring_send_slot(&rs, len), len, from);
+	pagefault_enable();
+	return bpq_ring_send_end(q, &rs, &len, copied);
 }
 
 static ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from)

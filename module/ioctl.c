@@ -236,7 +236,6 @@ static int bpq_send_ring_chunk(struct bpq_queue *q,
 	u32 lens[BPQ_BATCH_CHUNK];
 	struct bpq_ring_send rs;
 	unsigned int n, i;
-	u64 pos;
 
 	/* a bad iovec ends the chunk; the ordinary path reports it */
 	for (n = 0; n < count; n++) {
@@ -248,14 +247,13 @@ static int bpq_send_ring_chunk(struct bpq_queue *q,
 	n = n ? bpq_ring_send_begin(q, lens, n, &rs) : 0;
 	if (!n)
 		return 0;
-	pos = rs.start;
-	for (i = 0; i < n; i++) {
-		struct bpq_ring_rec *rec = bpq_ring_slot(rs.ring, &pos, lens[i]);
-
-		if (copy_from_user(rec + 1, u64_to_user_ptr(vecs[i].base),
-				   lens[i]))
+	/* see bpq_ring_send_begin(): a fault takes the ordinary path */
+	pagefault_disable();
+	for (i = 0; i < n; i++)
+		if (copy_from_user(bpq_ring_send_slot(&rs, lens[i]),
+				   u64_to_user_ptr(vecs[i].base), lens[i]))
 			break;
-	}
+	pagefault_enable();
 	return bpq_ring_send_end(q, &rs, lens, i);
 }
 
@@ -370,7 +368,9 @@ static int bpq_ucmd_ring_setup(struct bpq_ucmd *ucmd)
 	    cmd->ring_bytes < max_t(u32, BPQ_RING_BYTES_MIN, PAGE_SIZE) ||
 	    cmd->ring_bytes > BPQ_RING_BYTES_MAX)
 		return -EINVAL;
-	if (!(ucmd->file->f_mode & FMODE_READ))
+	/* the reader maps the ring writable, to move its head */
+	if ((ucmd->file->f_mode & (FMODE_READ | FMODE_WRITE)) !=
+	    (FMODE_READ | FMODE_WRITE))
 		return -EBADF;
 	ret = bpq_ring_attach(bpq_ucmd_queue(ucmd), ucmd->ctx,
 			      cmd->ring_bytes);

@@ -872,7 +872,8 @@ static int __bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 	spin_lock(&q->lock);
 	if (q->dead) {
 		ret = -ENODEV;
-	} else if (q->ring && !bpq_ring_takes(q->ring, cfg->max_msg_size)) {
+	} else if (q->ring &&
+		   !bpq_ring_takes(q->ring->size, cfg->max_msg_size)) {
 		ret = -EBUSY;
 	} else {
 		bool restart = cfg->strategy == BPQ_STRATEGY_ADAPTIVE &&
@@ -1068,44 +1069,49 @@ static void bpq_ring_write(struct bpq_queue *q, struct bpq_ring_rec *rec,
 static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap)
 {
 	struct bpq_ring *ring = q->ring;
-	struct bpq_delivery d = { };
 	u32 budget = BPQ_RING_FILL_BYTES;
+	struct bpq_delivery d = { };
 	struct bpq_ring_rec *rec;
 	struct bpq_msg *msg;
-	u64 head, pos;
+	u64 head, seen, pos;
 
 	/* a writer copying in beyond the tail fills after itself */
 	if (!ring || ring->busy)
 		return;
-	pos = ring->tail;
 	head = bpq_ring_head(ring);
-	while ((msg = list_first_entry_or_null(&q->msgs, struct bpq_msg,
-					       node))) {
-		if (bpq_ring_end(ring, pos, msg->len) - head > ring->size) {
-			u64 now_head = bpq_ring_need_sync(ring, true);
-
-			if (now_head == head)
+	for (;;) {
+		pos = ring->tail;
+		while ((msg = list_first_entry_or_null(&q->msgs, struct bpq_msg,
+						       node))) {
+			if (bpq_ring_end(ring, pos, msg->len) - head >
+			    ring->size)
 				break;
-			head = now_head;
-			continue;
+			if (budget == BPQ_RING_FILL_BYTES)
+				d = bpq_delivery_start(q);
+			else if (budget < msg->len)
+				break;
+			budget -= min(budget, msg->len);
+			rec = bpq_ring_slot(ring, &pos, msg->len);
+			bpq_ring_write(q, rec, msg->len, msg->seq, msg->tstamp);
+			memcpy(rec + 1, msg->data, msg->len);
+			list_move_tail(&msg->node, reap);
+			q->depth_msgs--;
+			q->depth_bytes -= msg->len;
+			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
 		}
-		if (pos == ring->tail)
-			d = bpq_delivery_start(q);
-		else if (budget < msg->len)
-			break;	/* the reader gets these when it syncs */
-		budget -= min(budget, msg->len);
-		rec = bpq_ring_slot(ring, &pos, msg->len);
-		bpq_ring_write(q, rec, msg->len, msg->seq, msg->tstamp);
-		memcpy(rec + 1, msg->data, msg->len);
-		list_move_tail(&msg->node, reap);
-		q->depth_msgs--;
-		q->depth_bytes -= msg->len;
-		bpq_account_delivery(q, msg->len, msg->tstamp, &d);
-	}
-	bpq_ring_need_sync(ring, !list_empty(&q->msgs));
-	if (pos != ring->tail) {
-		bpq_ring_publish(ring, pos);
-		bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+		if (pos != ring->tail) {
+			bpq_ring_publish(ring, pos);
+			bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+		}
+		if (!msg) {
+			bpq_ring_need_sync(ring, false);
+			return;
+		}
+		/* the rest when the reader has made room, or in its next call */
+		seen = bpq_ring_need_sync(ring, true);
+		if (seen == head || budget < BPQ_RING_FILL_BYTES)
+			return;
+		head = seen;
 	}
 }
 
@@ -1122,22 +1128,35 @@ static void bpq_ring_refill(struct bpq_queue *q, struct list_head *reap)
 	bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM);
 }
 
+/* Can @bf have a ring of @size bytes now? */
+static int bpq_ring_check(struct bpq_queue *q, struct bpq_file *bf, u32 size)
+{
+	if (q->dead)
+		return -ENODEV;
+	if (bf->ring || q->ring || !list_empty(&q->readers) || q->inflight)
+		return -EBUSY;
+	if (!bpq_ring_takes(size, q->cfg.max_msg_size))
+		return -EINVAL;
+	return 0;
+}
+
 int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 {
-	struct bpq_ring *ring = bpq_ring_alloc(size);
+	struct bpq_ring *ring;
 	LIST_HEAD(reap);
-	int ret = 0;
+	int ret;
 
+	/* the errors first, then the memory (up to 64 MiB), then again */
+	spin_lock(&q->lock);
+	ret = bpq_ring_check(q, bf, size);
+	spin_unlock(&q->lock);
+	if (ret)
+		return ret;
+	ring = bpq_ring_alloc(size);
 	if (!ring)
 		return -ENOMEM;
 	spin_lock(&q->lock);
-	if (q->dead)
-		ret = -ENODEV;
-	else if (bf->ring || q->ring || !list_empty(&q->readers) ||
-		 q->inflight)
-		ret = -EBUSY;
-	else if (!bpq_ring_takes(ring, q->cfg.max_msg_size))
-		ret = -EINVAL;
+	ret = bpq_ring_check(q, bf, size);
 	if (!ret) {
 		ring->owner = bf;
 		q->ring = ring;
@@ -1212,22 +1231,31 @@ int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
  * The writers' fast path. While nothing waits in the queue, a strategy
  * that needs no credit or token admits every message at once, and it may
  * go straight from the writer's buffer into the ring, with no allocation.
- * One writer at a time reserves room beyond the tail (ring->busy) and
- * copies without the lock; others meanwhile queue as usual, and follow it
- * into the ring when it publishes. Returns how many of the @n messages of
- * @lens bytes may be copied in at @rs, or 0: take the ordinary path.
+ * One writer at a time reserves room beyond the tail (ring->busy), with
+ * the sequence numbers, time and loss count its messages have as queued
+ * now, and copies without the lock; others meanwhile queue as usual and
+ * follow it into the ring when it publishes. The copy runs with page
+ * faults off: a page that is not there ends it, and that message takes
+ * the ordinary path, so that a writer whose fault takes long (userfaultfd,
+ * FUSE) holds up no one. Returns how many of the @n messages of @lens
+ * bytes to copy in at @rs, or 0: take the ordinary path.
  */
 unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
 				 unsigned int n, struct bpq_ring_send *rs)
 {
 	struct bpq_ring *ring;
 	unsigned int i = 0;
+	LIST_HEAD(reap);
 	u64 head, pos;
 
 	spin_lock(&q->lock);
 	ring = q->ring;
-	if (!ring || ring->busy || q->dead || q->pressure ||
-	    !list_empty(&q->msgs) || !list_empty(&q->writers))
+	if (!ring || ring->busy || q->dead)
+		goto out;
+	/* a backlog the reader has made room for goes first */
+	if (!list_empty(&q->msgs))
+		bpq_ring_refill(q, &reap);
+	if (q->pressure || !list_empty(&q->msgs) || !list_empty(&q->writers))
 		goto out;
 	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT ||
 	    q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
@@ -1240,61 +1268,110 @@ unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
 			break;
 		pos = end;
 	}
-	if (i) {
-		ring->busy = true;
-		kref_get(&ring->ref);
-		rs->ring = ring;
-		rs->start = ring->tail;
-	}
+	if (!i)
+		goto out;
+	ring->busy = true;
+	kref_get(&ring->ref);
+	*rs = (struct bpq_ring_send){
+		.ring = ring,
+		.pos = ring->tail,
+		.seq = q->next_seq + 1,
+		.tstamp = ktime_get_ns(),
+		.lost = q->lost - ring->owner->lost_seen,
+		.lost_seen = ring->owner->lost_seen,
+		.n = i,
+	};
+	q->next_seq += i;
+	ring->owner->lost_seen = q->lost;
 out:
 	spin_unlock(&q->lock);
+	bpq_reap(&reap);
 	return i;
 }
 
+/* Where the payload of the next reserved message goes, its header written. */
+void *bpq_ring_send_slot(struct bpq_ring_send *rs, u32 len)
+{
+	struct bpq_ring_rec *rec = bpq_ring_slot(rs->ring, &rs->pos, len);
+
+	*rec = (struct bpq_ring_rec){
+		.len = len,
+		.seq = rs->seq + rs->done,
+		.timestamp_ns = rs->tstamp,
+		.lost = rs->done ? 0 : rs->lost,
+	};
+	rs->done++;
+	return rec + 1;
+}
+
 /*
- * Queue the first @copied messages reserved by bpq_ring_send_begin(), now
- * in their records. Returns @copied; 0 if the ring went away meanwhile
- * (nothing was queued: take the ordinary path), or -ENODEV.
+ * Give back the reservation of @k messages that were not copied in. While
+ * the ring is the only reader, no one has seen the sequence numbers of
+ * messages queued since, and they move down to close the gap; once it is
+ * gone, plain readers may have, and the gap is reported as lost instead.
+ */
+static void bpq_ring_unreserve(struct bpq_queue *q, struct bpq_ring_send *rs,
+			       unsigned int k, bool none)
+{
+	struct bpq_msg *msg;
+
+	if (q->ring != rs->ring) {
+		q->lost += k;
+		return;
+	}
+	list_for_each_entry(msg, &q->msgs, node)
+		msg->seq -= k;
+	q->next_seq -= k;
+	if (none)
+		q->ring->owner->lost_seen = rs->lost_seen;
+}
+
+/*
+ * Publish the first @copied messages reserved by bpq_ring_send_begin(),
+ * of @lens bytes, now in their records. They count as delivered even if
+ * the ring's file was closed meanwhile, as messages unread in it then.
+ * Returns @copied, or -ENODEV.
  */
 int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
 		      const u32 *lens, unsigned int copied)
 {
 	struct bpq_ring *ring = rs->ring;
-	struct bpq_delivery d;
 	unsigned int i;
 	LIST_HEAD(reap);
-	u64 pos;
+	u64 bytes = 0;
 	int ret;
 
 	spin_lock(&q->lock);
 	ring->busy = false;
 	if (q->dead) {
 		ret = -ENODEV;
-	} else if (q->ring != ring) {
-		ret = 0;
-	} else {
-		d.metrics = READ_ONCE(metrics);
-		d.now = ktime_get_ns();
-		pos = rs->start;
-		for (i = 0; i < copied; i++) {
-			struct bpq_ring_rec *rec;
-
-			rec = bpq_ring_slot(ring, &pos, lens[i]);
-			bpq_ring_write(q, rec, lens[i], ++q->next_seq, d.now);
-			if (d.metrics) {
-				q->stats.enqueued_msgs++;
-				q->stats.enqueued_bytes += lens[i];
-			}
-			bpq_account_delivery(q, lens[i], d.now, &d);
-		}
-		if (copied) {
-			bpq_ring_publish(ring, pos);
-			bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
-		}
-		/* those who queued meanwhile */
-		bpq_ring_refill(q, &reap);
-		ret = copied;
+		goto out;
 	}
+	if (copied < rs->n)
+		bpq_ring_unreserve(q, rs, rs->n - copied, !copied);
+	if (copied) {
+		u64 pos = ring->tail;
+
+		for (i = 0; i < copied; i++) {
+			pos = bpq_ring_end(ring, pos, lens[i]);
+			bytes += lens[i];
+		}
+		bpq_ring_publish(ring, pos);
+		bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+		/* queued and delivered at once: a sojourn of 0 */
+		if (READ_ONCE(metrics)) {
+			q->stats.enqueued_msgs += copied;
+			q->stats.enqueued_bytes += bytes;
+			q->stats.dequeued_msgs += copied;
+			q->stats.dequeued_bytes += bytes;
+			q->stats.latency_hist[0] += copied;
+			q->tp_count += copied;
+		}
+	}
+	/* those who queued meanwhile */
+	bpq_ring_refill(q, &reap);
+	ret = copied;
+out:
 	spin_unlock(&q->lock);
 	bpq_reap(&reap);
 	bpq_ring_put(ring);

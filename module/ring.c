@@ -81,11 +81,11 @@ int bpq_ring_mmap(struct bpq_ring *ring, struct vm_area_struct *vma)
 	return vm_map_pages(vma, ring->pages, ring->nr_pages);
 }
 
-/* Can the ring hold two of the largest messages @max_msg_size allows? */
-bool bpq_ring_takes(const struct bpq_ring *ring, u32 max_msg_size)
+/* Can a ring of @size bytes hold two of the largest messages allowed? */
+bool bpq_ring_takes(u32 size, u32 max_msg_size)
 {
 	return max_msg_size <= BPQ_RING_MSG_MAX &&
-	       2 * BPQ_RING_RECORD(max_msg_size) <= ring->size;
+	       2 * BPQ_RING_RECORD(max_msg_size) <= size;
 }
 
 /*
@@ -151,15 +151,24 @@ void bpq_ring_publish(struct bpq_ring *ring, u64 tail)
 }
 
 /*
- * Ask the reader to call BPQ_IOC_RING_SYNC once it has made room, or stop
- * asking. Returns the head to fill up to: read after the flag is set, so
- * that either the reader sees the flag or we see its new head.
+ * Ask the reader to call BPQ_IOC_RING_SYNC once it has taken a quarter of
+ * the ring, or all of it, or stop asking. Returns the head to fill up to:
+ * read after the flag is set, so that either the reader sees the flag or
+ * we see its new head (as virtio's event index).
  */
 u64 bpq_ring_need_sync(struct bpq_ring *ring, bool need)
 {
-	if (!!(READ_ONCE(ring->ctl->flags) & BPQ_RING_NEED_SYNC) != need)
-		WRITE_ONCE(ring->ctl->flags, need ? BPQ_RING_NEED_SYNC : 0);
-	if (need)
-		smp_mb(); /* pairs with the reader's fence after its head */
+	u64 head = bpq_ring_head(ring);
+
+	if (!need) {
+		if (READ_ONCE(ring->ctl->flags) & BPQ_RING_NEED_SYNC)
+			WRITE_ONCE(ring->ctl->flags, 0);
+		return head;
+	}
+	WRITE_ONCE(ring->ctl->sync_head,
+		   min(head + ring->size / 4, ring->tail));
+	smp_wmb(); /* the reader reads the flag first, then where to sync */
+	WRITE_ONCE(ring->ctl->flags, BPQ_RING_NEED_SYNC);
+	smp_mb(); /* pairs with the reader's barrier after its head */
 	return bpq_ring_head(ring);
 }

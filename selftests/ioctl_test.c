@@ -765,7 +765,7 @@ static void cfg_put(struct bpq_config *cfg, const struct cfg_value *v)
 TEST_F(cfg, unknown_commands)
 {
 	unsigned long queue_bad[] = {
-		_IO(BPQ_TYPE, 0x3f), _IO(BPQ_TYPE, BPQ_CMD_RECV_BATCH + 1),
+		_IO(BPQ_TYPE, 0x3f), _IO(BPQ_TYPE, BPQ_CMD_RING_SYNC + 1),
 		_IO(BPQ_TYPE, 0x80), _IO(BPQ_TYPE, 0xc1),
 		_IOWR(BPQ_TYPE, BPQ_CMD_GET_CONFIG, struct bpq_config),
 		_IO('x', 0), _IO('x', BPQ_CMD_SET_CONFIG),
@@ -774,7 +774,8 @@ TEST_F(cfg, unknown_commands)
 	unsigned long control_bad[] = {
 		BPQ_IOC_GET_CONFIG, BPQ_IOC_SET_CONFIG, BPQ_IOC_GET_STATS,
 		BPQ_IOC_RESET_STATS, BPQ_IOC_GRANT, BPQ_IOC_FLUSH, BPQ_IOC_RECV,
-		BPQ_IOC_SEND_BATCH, BPQ_IOC_RECV_BATCH,
+		BPQ_IOC_SEND_BATCH, BPQ_IOC_RECV_BATCH, BPQ_IOC_RING_SETUP,
+		BPQ_IOC_RING_SYNC,
 		_IO(BPQ_TYPE, BPQ_CMD_DESTROY + 1), _IO(BPQ_TYPE, 0x7f),
 		_IO(BPQ_TYPE, 0x00 | 0x80), _IO('x', BPQ_CMD_CREATE),
 	};

@@ -41,7 +41,8 @@ enum bpq_strategy {
 };
 
 /*
- * Per-call flags of BPQ_IOC_RECV, BPQ_IOC_SEND_BATCH and BPQ_IOC_RECV_BATCH.
+ * Per-call flags of BPQ_IOC_RECV, BPQ_IOC_SEND_BATCH, BPQ_IOC_RECV_BATCH and
+ * BPQ_IOC_RING_SYNC.
  * O_NONBLOCK on the file has the effect of BPQ_IO_NONBLOCK on every call.
  * With BPQ_IO_TIMEOUT, timeout_ms bounds the wait and 0 means "do not wait"
  * (ETIMEDOUT at once); without it a send waits as write() does (bounded by
@@ -96,7 +97,7 @@ struct bpq_config {
  * struct bpq_stats - one consistent snapshot of a queue's state and counters
  * @size: sizeof(struct bpq_stats)
  * @flags: must be 0
- * @depth_msgs: messages queued now
+ * @depth_msgs: messages queued now (with a ring: waiting outside it)
  * @depth_bytes: payload bytes queued now
  * @credits_available: credit balance of the credit strategy
  * @utilization: percent of the tighter of the two capacity bounds
@@ -105,7 +106,7 @@ struct bpq_config {
  * @throughput: dequeued msgs/s, moving average
  * @enqueued_msgs: messages accepted
  * @enqueued_bytes: payload bytes accepted
- * @dequeued_msgs: messages delivered to readers
+ * @dequeued_msgs: messages delivered to readers (or into the ring)
  * @dequeued_bytes: payload bytes delivered to readers
  * @dropped_newest: messages refused by drop-newest
  * @dropped_oldest: messages evicted by drop-oldest
@@ -306,10 +307,11 @@ struct bpq_destroy {
  * struct bpq_ring_setup - give the file a receive ring (BPQ_IOC_RING_SETUP)
  * @size: sizeof(struct bpq_ring_setup)
  * @flags: must be 0
- * @ring_bytes: size of the data area: a power of two, 4096 ... 64 MiB, and
- *              at least twice BPQ_RING_RECORD(max_msg_size)
- * @mmap_bytes: out: the length to mmap() at offset 0: one page holding
- *              struct bpq_ring_ctl, then the data area
+ * @ring_bytes: size of the data area: a power of two, from 4096 (or the
+ *              page size, if larger) to 64 MiB, and at least twice
+ *              BPQ_RING_RECORD(max_msg_size)
+ * @mmap_bytes: 0 in; out: the length to mmap() at offset 0: one page
+ *              holding struct bpq_ring_ctl, then the data area
  *
  * The ring makes the file the queue's only reader: messages are delivered
  * into it by the writers' own calls, in order, as long as it has room, and
@@ -318,10 +320,12 @@ struct bpq_destroy {
  * moves into the ring as the reader frees room. A message counts as
  * delivered (dequeued) when it enters the ring.
  *
- * EBUSY: the queue has a ring already, a reader waits or copies a message
- * out, or this file has had a ring. EINVAL: @ring_bytes out of range, or
- * the queue's max_msg_size above BPQ_RING_MSG_MAX or too large for the
- * ring. While the ring exists, read() and the receive commands of every
+ * EBADF: the file is not open for both reading and writing (the reader
+ * writes its head into the mapping). EBUSY: the queue has a ring already,
+ * a reader waits or copies a message out, or this file has had a ring.
+ * EINVAL: @ring_bytes out of range, or the queue's max_msg_size above
+ * BPQ_RING_MSG_MAX or too large for the ring. ENOMEM: no memory for it.
+ * While the ring exists, read() and the receive commands of every
  * file of the queue fail with EBUSY, and BPQ_IOC_SET_CONFIG with EBUSY if
  * it would raise max_msg_size beyond what the ring takes. The ring goes
  * with the file (its last close, after munmap()).
@@ -343,10 +347,15 @@ struct bpq_ring_setup {
  *        with the records below it).
  * @tail: the kernel's position: bytes published. Records below @tail are
  *        whole (read it with an acquire load).
- * @flags: BPQ_RING_NEED_SYNC: messages or writers wait for room; after
- *         moving @head, a full barrier, then if set, call
- *         BPQ_IOC_RING_SYNC.
+ * @flags: BPQ_RING_NEED_SYNC: messages wait in the queue for room
  * @ring_bytes: size of the data area, which follows this page
+ * @sync_head: with BPQ_RING_NEED_SYNC, where the kernel wants to hear of
+ *             the room: once @head has reached it, a reader (after a full
+ *             barrier between its store of @head and its load of @flags,
+ *             an acquire load, before this one) calls BPQ_IOC_RING_SYNC.
+ *             It is never beyond @tail, so a reader that empties the
+ *             ring always gets there; before, it lets the reader take a
+ *             quarter of the ring per call.
  *
  * Positions only grow; a record at position p is at data offset
  * p & (ring_bytes - 1). The kernel never reads the data area back and
@@ -359,6 +368,7 @@ struct bpq_ring_ctl {
 	__u64 tail;
 	__u32 flags;
 	__u32 ring_bytes;
+	__u64 sync_head;
 };
 
 #define BPQ_RING_NEED_SYNC	(1U << 0)
