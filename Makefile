@@ -29,7 +29,8 @@ W ?= 1
 # scripts selftests/*_test.sh, each run once in one VM, in this order.
 SELFTEST_PROGS ?= $(patsubst %.c,%,$(wildcard selftests/*_test.c))
 SELFTEST_SCRIPTS ?= $(wildcard selftests/*_test.sh)
-SELFTEST_PROGS_32 ?= selftests/ioctl32_test selftests/queue32_test
+SELFTEST_PROGS_32 ?= selftests/ioctl32_test selftests/queue32_test \
+	selftests/ring32_test
 GUEST_TESTS ?= $(SELFTEST_PROGS) $(SELFTEST_PROGS_32) $(SELFTEST_SCRIPTS) \
 	userspace/tests/lib_test
 # Programs copied into the guest's PATH (tests and demo use them).
