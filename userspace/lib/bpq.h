@@ -34,6 +34,36 @@ int bpq_send_batch(int fd, const struct iovec *iov, unsigned int count,
 int bpq_recv_batch(int fd, void *buf, size_t len, struct bpq_msg_info *infos,
 		   unsigned int max_records, int timeout_ms);
 
+/**
+ * struct bpq_ring - a receive ring mapped by bpq_ring_setup()
+ * @fd: the queue's file that owns the ring; the caller's, never closed here
+ * @ctl: the control page: the kernel's tail, the reader's published head
+ * @data: the data area, ring_bytes long, where records start at
+ *        position & @mask
+ * @mask: ring_bytes - 1
+ * @head: the reader's position, where its next record starts: a private
+ *        copy of what it last stored in @ctl->head, so that the fast path
+ *        reads the shared page only for the kernel's tail and flags
+ * @map_len: length of the mapping at @ctl, for munmap()
+ */
+struct bpq_ring {
+	int fd;
+	struct bpq_ring_ctl *ctl;
+	const unsigned char *data;
+	uint32_t mask;
+	uint64_t head;
+	size_t map_len;
+};
+
+int bpq_ring_setup(int fd, unsigned int ring_bytes, struct bpq_ring *ring);
+void bpq_ring_teardown(struct bpq_ring *ring);
+int bpq_ring_peek(struct bpq_ring *ring, const void **data,
+		  struct bpq_msg_info *info);
+void bpq_ring_advance(struct bpq_ring *ring);
+int bpq_ring_wait(struct bpq_ring *ring, int timeout_ms);
+ssize_t bpq_ring_recv(struct bpq_ring *ring, void *buf, size_t len,
+		      struct bpq_msg_info *info, int timeout_ms);
+
 int bpq_get_config(int fd, struct bpq_config *cfg);
 int bpq_set_config(int fd, const struct bpq_config *cfg);
 int bpq_get_stats(int fd, struct bpq_stats *stats);

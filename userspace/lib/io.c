@@ -10,16 +10,7 @@
 #include <unistd.h>
 
 #include "bpq.h"
-
-/* timeout_ms < 0: as the file says; 0: never wait; > 0: bounded. */
-static __u32 bpq_io_flags(int timeout_ms)
-{
-	if (timeout_ms < 0)
-		return 0;
-	if (timeout_ms == 0)
-		return BPQ_IO_NONBLOCK;
-	return BPQ_IO_TIMEOUT;
-}
+#include "internal.h"
 
 ssize_t bpq_send(int fd, const void *buf, size_t len, int timeout_ms)
 {

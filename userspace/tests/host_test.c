@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Host tests of libbpq and bpqctl that need no module: strategy names,
- * key=value parsing, the YAML file of apply (with its error lines), and the
- * JSON and Prometheus output of fake snapshots. Prints TAP; exits 1 if any
- * test failed.
+ * key=value parsing, the YAML file of apply (with its error lines), the
+ * JSON and Prometheus output of fake snapshots, and the receive ring's
+ * reader on a ring laid out in memory as the kernel would. Prints TAP;
+ * exits 1 if any test failed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -434,6 +435,131 @@ static int json_valid(const char *text)
 	return ret == 0;
 }
 
+/*
+ * The reader of the receive ring on a fake mapping: what the kernel would
+ * write, put there by hand. Its fd is -1, so a sync fails (EBADF) without
+ * a module, and NEED_SYNC is left clear but where that is the point.
+ */
+#define RING_BYTES	4096
+
+static struct {
+	struct bpq_ring_ctl ctl;
+	unsigned char pad[4096 - sizeof(struct bpq_ring_ctl)];
+	unsigned char data[RING_BYTES];
+} __attribute__((aligned(4096))) fake;
+
+/* Publish one record at the tail, as the kernel does; its length. */
+static uint64_t fake_put(uint32_t len, uint32_t flags, uint64_t seq,
+			 unsigned char fill)
+{
+	struct bpq_ring_rec rec = { .len = len, .flags = flags, .seq = seq,
+				    .timestamp_ns = seq * 10, .lost = seq & 1 };
+	uint64_t tail = fake.ctl.tail, off = tail & (RING_BYTES - 1);
+
+	memcpy(fake.data + off, &rec, sizeof(rec));
+	if (!(flags & BPQ_RING_PAD))
+		memset(fake.data + off + sizeof(rec), fill, len);
+	if (flags & BPQ_RING_PAD)
+		fake.ctl.tail = (tail | (RING_BYTES - 1)) + 1;
+	else
+		fake.ctl.tail = tail + BPQ_RING_RECORD(len);
+	return BPQ_RING_RECORD(len);
+}
+
+static int all_bytes(const void *p, unsigned char c, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n--)
+		if (*b++ != c)
+			return 0;
+	return 1;
+}
+
+static void test_ring(void)
+{
+	struct bpq_ring r = {
+		.fd = -1, .ctl = &fake.ctl, .data = fake.data,
+		.mask = RING_BYTES - 1,
+	};
+	struct bpq_msg_info info;
+	unsigned char buf[256];
+	const void *p;
+	uint64_t pos;
+	int ret;
+
+	fake.ctl.ring_bytes = RING_BYTES;
+	ok(bpq_ring_peek(&r, &p, &info) == -EAGAIN, "ring: empty peek");
+	ok(bpq_ring_wait(&r, 0) == -EBADF, "ring: empty wait syncs (EBADF)");
+	ok(bpq_ring_recv(&r, buf, sizeof(buf), NULL, 0) == -EBADF,
+	   "ring: empty recv syncs (EBADF)");
+
+	fake_put(13, 0, 1, 0xa1);
+	fake_put(8, 0, 2, 0xa2);
+	ret = bpq_ring_peek(&r, &p, &info);
+	ok(ret == 13 && p == fake.data + sizeof(struct bpq_ring_rec) &&
+	   all_bytes(p, 0xa1, 13), "ring: peek gives the first in place");
+	ok(info.seq == 1 && info.timestamp_ns == 10 && info.lost == 1 &&
+	   info.len == 13 && info.offset == 0, "ring: peek info");
+	ok(bpq_ring_peek(&r, NULL, NULL) == 13 && fake.ctl.head == 0,
+	   "ring: peek does not consume");
+	ok(bpq_ring_wait(&r, -1) == 0, "ring: wait returns at once");
+	bpq_ring_advance(&r);
+	ok(r.head == BPQ_RING_RECORD(13) && fake.ctl.head == r.head,
+	   "ring: advance publishes head, 8-byte aligned (%llu)",
+	   (unsigned long long)fake.ctl.head);
+	ok(bpq_ring_recv(&r, buf, 7, &info, 0) == -EMSGSIZE &&
+	   fake.ctl.head == r.head, "ring: recv too small leaves it");
+	memset(buf, 0, sizeof(buf));
+	ok(bpq_ring_recv(&r, buf, sizeof(buf), &info, 0) == 8 &&
+	   all_bytes(buf, 0xa2, 8) && info.seq == 2,
+	   "ring: recv copies it out");
+	ok(r.head == fake.ctl.tail && fake.ctl.head == r.head &&
+	   bpq_ring_peek(&r, &p, NULL) == -EAGAIN, "ring: empty again");
+
+	/* a pad ends the lap; the next record is at the next lap */
+	fake_put(0, BPQ_RING_PAD, 0, 0);
+	fake_put(100, 0, 3, 0xa3);
+	ok(bpq_ring_peek(&r, &p, &info) == 100 && info.seq == 3 &&
+	   p == fake.data + sizeof(struct bpq_ring_rec),
+	   "ring: pad skipped to the next lap");
+	ok(fake.ctl.head == RING_BYTES, "ring: a pad skipped is handed back");
+	bpq_ring_advance(&r);
+
+	/* fewer than a record header's bytes left: the next lap too */
+	pos = fake.ctl.tail;
+	while (RING_BYTES - (fake.ctl.tail & (RING_BYTES - 1)) >=
+	       BPQ_RING_RECORD(64) + sizeof(struct bpq_ring_rec))
+		fake_put(64, 0, 4, 0xa4);
+	fake_put(RING_BYTES - (fake.ctl.tail & (RING_BYTES - 1)) -
+		 sizeof(struct bpq_ring_rec) - 24, 0, 5, 0xa5);
+	ok((fake.ctl.tail & (RING_BYTES - 1)) == RING_BYTES - 24,
+	   "ring: 24 bytes left in the lap");
+	fake.ctl.tail = (fake.ctl.tail | (RING_BYTES - 1)) + 1;
+	fake_put(32, 0, 6, 0xa6);
+	while ((ret = bpq_ring_peek(&r, &p, &info)) >= 0 && info.seq != 6)
+		bpq_ring_advance(&r);
+	ok(ret == 32 && all_bytes(p, 0xa6, 32) &&
+	   (r.head & (RING_BYTES - 1)) == 0 && r.head > pos,
+	   "ring: short tail of a lap skipped");
+	bpq_ring_advance(&r);
+
+	/* a record that claims more than the kernel published */
+	fake_put(16, 0, 7, 0xa7);
+	fake.ctl.tail -= 8;
+	ok(bpq_ring_peek(&r, &p, &info) == -EIO, "ring: torn record: EIO");
+	fake.ctl.tail += 8;
+	ok(bpq_ring_peek(&r, &p, &info) == 16, "ring: whole again");
+	bpq_ring_advance(&r);
+
+	/* the kernel asks for a sync: advance tries it (EBADF, ignored) */
+	fake_put(16, 0, 8, 0xa8);
+	fake.ctl.flags = BPQ_RING_NEED_SYNC;
+	ok(bpq_ring_recv(&r, buf, sizeof(buf), &info, 0) == 16 &&
+	   fake.ctl.head == fake.ctl.tail, "ring: recv with NEED_SYNC set");
+	fake.ctl.flags = 0;
+}
+
 static void test_json(void)
 {
 	struct queue_snap s[2];
@@ -481,6 +607,7 @@ int main(void)
 	test_yaml_errors();
 	test_prometheus();
 	test_json();
+	test_ring();
 	printf("1..%d\n", nr_tests);
 	if (nr_failed)
 		printf("# %d of %d failed\n", nr_failed, nr_tests);

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * libbpq against the real module (run in the test guest, as root): every
- * wrapper once, its return value and its -errno. Creates its own queue
- * "libbpq-test" and destroys it. Prints TAP; exits 1 if a test failed,
+ * wrapper once, its return value and its -errno. Creates its own queues
+ * "libbpq-test" and "libbpq-ring" and destroys them. Prints TAP; exits 1 if a test failed,
  * 4 (kselftest SKIP) without the module.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,127 @@ static int configure(int fd, unsigned int strategy, unsigned int cap)
 	cfg.write_timeout_ms = 0;
 	cfg.auto_credit = 0;
 	return bpq_set_config(fd, &cfg);
+}
+
+/*
+ * Fill the ring and the queue behind it without waiting, then take it all
+ * with peek and advance: the advances must sync the queued messages in.
+ * Returns the messages sent; *@bad counts those that came back wrong.
+ */
+static int ring_round(int wfd, struct bpq_ring *ring, uint64_t *seq,
+		      int *bad)
+{
+	struct bpq_msg_info info;
+	unsigned char msg[200];
+	const void *p;
+	int sent, got;
+
+	for (sent = 0; sent < 1000; sent++) {
+		memset(msg, sent & 0xff, sizeof(msg));
+		if (bpq_send(wfd, msg, sizeof(msg), 0) != sizeof(msg))
+			break;
+	}
+	for (got = 0; bpq_ring_peek(ring, &p, &info) == sizeof(msg); got++) {
+		memset(msg, got & 0xff, sizeof(msg));
+		if (memcmp(p, msg, sizeof(msg)) || info.seq != ++*seq ||
+		    info.lost)
+			++*bad;
+		bpq_ring_advance(ring);
+	}
+	if (got != sent)
+		++*bad;
+	return sent;
+}
+
+/* The receive ring, on a queue of its own */
+static void test_ring(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct bpq_ring ring, other;
+	struct bpq_msg_info info;
+	struct bpq_config cfg;
+	struct pollfd pfd;
+	unsigned int idx;
+	char buf[256];
+	const void *p;
+	uint64_t seq;
+	int wfd, rfd, ret, i, n, bad = 0;
+	double t;
+
+	if (bpq_create("libbpq-ring", &idx) < 0) {
+		ok(0, "ring: bpq_create");
+		return;
+	}
+	wfd = bpq_open("libbpq-ring", O_RDWR);
+	rfd = bpq_open("libbpq-ring", O_RDWR);
+	ok(wfd >= 0 && rfd >= 0 && configure(wfd, BPQ_STRATEGY_BLOCK, 64) == 0 &&
+	   bpq_get_config(wfd, &cfg) == 0, "ring: a queue of 64");
+	cfg.max_msg_size = 4096;
+	bpq_set_config(wfd, &cfg);
+	ok(bpq_ring_setup(rfd, 4096, &ring) == -EINVAL,
+	   "bpq_ring_setup: max_msg_size too large for the ring -EINVAL");
+	cfg.max_msg_size = 200;
+	bpq_set_config(wfd, &cfg);
+	ok(bpq_ring_setup(rfd, 3000, &ring) == -EINVAL,
+	   "bpq_ring_setup: not a power of two -EINVAL");
+	ret = bpq_ring_setup(rfd, 4096, &ring);
+	ok(ret == 0 && ring.fd == rfd && ring.mask == 4095 && ring.head == 0 &&
+	   ring.map_len == (size_t)page + 4096 && ring.ctl->ring_bytes == 4096,
+	   "bpq_ring_setup 4096 (%d)", ret);
+	if (ret)
+		goto out;
+	ok(bpq_ring_setup(wfd, 4096, &other) == -EBUSY,
+	   "bpq_ring_setup: a second ring -EBUSY");
+	ok(bpq_recv(wfd, buf, sizeof(buf), NULL, 0) == -EBUSY,
+	   "bpq_recv beside a ring: -EBUSY");
+
+	ok(bpq_ring_peek(&ring, &p, &info) == -EAGAIN, "bpq_ring_peek: empty");
+	ok(bpq_ring_wait(&ring, 0) == -EAGAIN, "bpq_ring_wait 0: -EAGAIN");
+	t = now_ms();
+	ret = bpq_ring_wait(&ring, 50);
+	t = now_ms() - t;
+	ok(ret == -ETIMEDOUT && t >= 45, "bpq_ring_wait: -ETIMEDOUT after "
+	   "%.0f ms", t);
+	pfd = (struct pollfd){ .fd = rfd, .events = POLLIN };
+	ok(poll(&pfd, 1, 0) == 0, "poll: empty ring");
+
+	ok(bpq_send(wfd, "hello", 5, -1) == 5, "send into the ring");
+	ok(poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN), "poll: POLLIN");
+	ret = bpq_ring_peek(&ring, &p, &info);
+	ok(ret == 5 && !memcmp(p, "hello", 5) && info.len == 5 &&
+	   info.offset == 0 && info.seq >= 1 && info.timestamp_ns &&
+	   !info.lost, "bpq_ring_peek: in place, with info");
+	seq = info.seq;
+	ok(bpq_ring_peek(&ring, NULL, NULL) == 5 && ring.ctl->head == 0,
+	   "bpq_ring_peek does not consume");
+	ok(bpq_ring_wait(&ring, -1) == 0, "bpq_ring_wait: a message is there");
+	bpq_ring_advance(&ring);
+	ok(ring.ctl->head == BPQ_RING_RECORD(5) &&
+	   bpq_ring_peek(&ring, &p, NULL) == -EAGAIN,
+	   "bpq_ring_advance publishes head");
+	ok(bpq_send(wfd, "world!", 6, -1) == 6, "another");
+	ok(bpq_ring_recv(&ring, buf, 5, &info, 0) == -EMSGSIZE,
+	   "bpq_ring_recv: small buffer -EMSGSIZE");
+	ret = bpq_ring_recv(&ring, buf, sizeof(buf), &info, 0);
+	ok(ret == 6 && !memcmp(buf, "world!", 6) && info.seq == seq + 1,
+	   "bpq_ring_recv: the message stayed");
+	seq = info.seq;
+
+	/* 4096 bytes hold 16 or 17 records of 200: laps, pads, syncs */
+	for (i = 0, n = 0; i < 4; i++)
+		n += ring_round(wfd, &ring, &seq, &bad);
+	ok(!bad && n >= 4 * (16 + 64), "ring and queue filled and drained "
+	   "4 times: %d messages, %d wrong", n, bad);
+
+	ok(bpq_destroy(idx) == 0, "bpq_destroy under a ring");
+	ok(bpq_ring_wait(&ring, -1) == -ENODEV,
+	   "bpq_ring_wait after destroy: -ENODEV");
+	bpq_ring_teardown(&ring);
+	ok(!ring.ctl && ring.fd == -1, "bpq_ring_teardown");
+out:
+	close(wfd);
+	close(rfd);
+	bpq_destroy(idx);
 }
 
 int main(void)
@@ -190,6 +312,7 @@ int main(void)
 	ok(bpq_get_stats(fd, &st) == -ENODEV, "stats after destroy: -ENODEV");
 	ok(bpq_destroy(idx) == -ENOENT, "bpq_destroy again: -ENOENT");
 	close(fd);
+	test_ring();
 out:
 	bpq_destroy(idx);
 	ok(bpq_strategy_parse(bpq_strategy_name(BPQ_STRATEGY_ADAPTIVE)) ==
