@@ -167,7 +167,7 @@ out, plot = sys.argv[1], sys.argv[2] == "1"
 d = json.load(open(f"{out}/results.json"))
 recs, extra, cal = d["records"], d.get("extra", []), d["calibration"]
 transports = ["pipe-stream", "pipe-packet", "unix-seqpacket", "mqueue",
-              "bpq-plain", "bpq-batched"]
+              "bpq-plain", "bpq-batched", "bpq-ring"]
 
 
 def rec(wl, tr, size=None, prod=None, cons=None):
@@ -206,7 +206,7 @@ with open(f"{out}/latency.dat", "w") as f:
         r = rec("W3", tr)
         if r and r["p50_ns"]:
             f.write(f'"{tr}" {r["p50_ns"] / 1000} {r["p99_ns"] / 1000}\n')
-# oneway.dat: one block per transport (bpq-batched has no W4):
+# oneway.dat: one block per transport (bpq-batched, bpq-ring have no W4):
 # load% p50 p99 p99.9 (us)
 w4 = [r for r in recs if r["workload"] == "W4" and r["p50_ns"]]
 with open(f"{out}/oneway.dat", "w") as f:
@@ -247,7 +247,10 @@ r = ratio(mps("W1", "bpq-plain", size=64), mps("W1", "mqueue", size=64))
 target("plain / mqueue msgs/s, W1 64 B", r, r and r >= 1.0, ">= 1.0")
 r = ratio(mps("W1", "bpq-batched", size=64), mps("W1", "bpq-plain", size=64))
 target("batched / plain msgs/s, W1 64 B", r, r and r >= 5.0, ">= 5.0")
-for tr in ("bpq-plain", "bpq-batched", "pipe-packet"):
+# BENCH.md: the ring stays only if it beats batched by a wide margin
+r = ratio(mps("W1", "bpq-ring", size=64), mps("W1", "bpq-batched", size=64))
+target("ring / batched msgs/s, W1 64 B", r, r and r >= 2.0, ">= 2.0")
+for tr in ("bpq-plain", "bpq-batched", "bpq-ring", "pipe-packet"):
     v = [mps("W5", tr, prod=n) for n in (1, 2, 4)]
     if None in v:
         target(f"N:1 {tr} aggregate N=1,2,4", None, False, "non-decreasing")
@@ -263,17 +266,18 @@ for q in ("p50_ns", "p99_ns"):
 a, b = rec("W2", "bpq-plain", size=65536), rec("W2", "pipe-stream", size=65536)
 r = ratio(a and a["mb_per_s"], b and b["mb_per_s"])
 target("64 KiB MB/s plain / pipe-stream", r, r and r >= 0.9, ">= 0.9")
-a, b = (rec("W2", "bpq-batched", size=65536),
-        rec("W2", "pipe-stream", size=65536))
-r = ratio(a and a["mb_per_s"], b and b["mb_per_s"])
-target("64 KiB MB/s batched / pipe-stream", r, r and r >= 0.9, ">= 0.9")
+for tr in ("batched", "ring"):
+    a, b = (rec("W2", f"bpq-{tr}", size=65536),
+            rec("W2", "pipe-stream", size=65536))
+    r = ratio(a and a["mb_per_s"], b and b["mb_per_s"])
+    target(f"64 KiB MB/s {tr} / pipe-stream", r, r and r >= 0.9, ">= 0.9")
 for n in (2, 4):
     v = ext("W6", "bpq-plain", "csw_per_msg", cons=n)
     p = ext("W6", "pipe-packet", "csw_per_msg", cons=n)
     target(f"1:{n} bpq-plain context switches per message", v,
            v is not None and v <= 1.05,
            "<= 1.05" + (f" (pipe-packet {p:.2f})" if p is not None else ""))
-for tr in ("bpq-plain", "bpq-batched", "pipe-packet"):
+for tr in ("bpq-plain", "bpq-batched", "bpq-ring", "pipe-packet"):
     c = ext("W1", tr, "consumer_wakeups_per_msg", size=64)
     p = ext("W1", tr, "producer_wakeups_per_msg", size=64)
     v = None if c is None or p is None else c + p
@@ -420,5 +424,4 @@ do for [c = 2:4] {
 }
 unset multiplot
 EOF
-fi
 echo "bench.sh: ${pngs[*]}"

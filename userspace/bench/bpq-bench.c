@@ -9,6 +9,14 @@
  * (bpq-plain-nometrics, interleaved with the others): the difference is
  * what bpq's per-message counters and latency histogram cost.
  *
+ * bpq-ring: the producers send as bpq-batched does (BPQ_IOC_SEND_BATCH,
+ * BATCH at a time; W3 one write() per message, as bpq-batched there),
+ * the consumer takes the messages from a receive ring with libbpq
+ * (bpq_ring_peek(), bpq_ring_advance(), bpq_ring_wait() when empty). It
+ * reads each message in place, where the others copy it out: that copy is
+ * what a ring saves. The queue is the others' (DEPTH messages); the ring
+ * in front of it holds DEPTH more (see ring_bytes_for()).
+ *
  * Every message carries an 8-byte header: producer id in the top 8 bits,
  * a sequence number from 1 in the low 56. Receivers check it in every run
  * and the program fails (exit 1) on any loss, duplicate or reorder that
@@ -61,11 +69,13 @@
 #define MAX_REPS	32
 
 /* T_BPQN: bpq-plain with the module parameter metrics off while it runs */
-enum { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ, T_BPQB, T_BPQN, NTR };
+enum {
+	T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ, T_BPQB, T_BPQN, T_BPQR, NTR
+};
 
 static const char *const tr_names[NTR] = {
 	"pipe-stream", "pipe-packet", "unix-seqpacket", "mqueue",
-	"bpq-plain", "bpq-batched", "bpq-plain-nometrics",
+	"bpq-plain", "bpq-batched", "bpq-plain-nometrics", "bpq-ring",
 };
 
 #define ARRAY_LEN(a)	((int)(sizeof(a) / sizeof((a)[0])))
@@ -230,7 +240,31 @@ struct chan {
 	int wfd, rfd;
 	mqd_t mq;
 	int bpq;			/* /dev/bpqN, or -1 */
+	struct bpq_ring ring;		/* T_BPQR: on rfd */
 };
+
+/* The producers of these send BATCH messages per BPQ_IOC_SEND_BATCH. */
+static int batched_tx(const struct chan *c)
+{
+	return c->t == T_BPQB || c->t == T_BPQR;
+}
+
+/*
+ * T_BPQR: room for DEPTH records of @size, as the queue has for DEPTH
+ * messages: the smallest power of two that holds them, at least twice the
+ * largest record (the kernel's rule), within the kernel's bounds. 64 KiB
+ * messages would need 128 MiB; 64 MiB holds 1023 of them.
+ */
+static unsigned int ring_bytes_for(size_t size)
+{
+	uint64_t want = (uint64_t)DEPTH * BPQ_RING_RECORD(size), bytes;
+
+	if (want < 2 * BPQ_RING_RECORD(size))
+		want = 2 * BPQ_RING_RECORD(size);
+	for (bytes = BPQ_RING_BYTES_MIN; bytes < want; bytes <<= 1)
+		;
+	return bytes > BPQ_RING_BYTES_MAX ? BPQ_RING_BYTES_MAX : bytes;
+}
 
 static void chan_open(struct chan *c, int t, size_t size, int strategy,
 		      unsigned int credits)
@@ -320,6 +354,18 @@ static void chan_open(struct chan *c, int t, size_t size, int strategy,
 		}
 		if (t == T_BPQN)
 			set_metrics(0);
+		if (t == T_BPQR) {
+			/* the reader's own file, as in another process */
+			c->rfd = open(path, O_RDWR);
+			if (c->rfd < 0)
+				die("%s: %s", path, strerror(errno));
+			r = bpq_ring_setup(c->rfd, ring_bytes_for(size),
+					   &c->ring);
+			if (r < 0)
+				die("bpq_ring_setup %u: %s (bpq.ko without "
+				    "the ring?)", ring_bytes_for(size),
+				    strerror(-r));
+		}
 	}
 	}
 }
@@ -330,6 +376,8 @@ static void chan_close(struct chan *c)
 		mq_close(c->mq);
 		return;
 	}
+	if (c->t == T_BPQR)
+		bpq_ring_teardown(&c->ring);
 	close(c->wfd);
 	if (c->rfd != c->wfd)
 		close(c->rfd);
@@ -424,13 +472,13 @@ static void produce(struct chan *c, unsigned int id, uint64_t first,
 		    uint64_t n)
 {
 	size_t size = c->size;
-	char *buf = calloc(c->t == T_BPQB ? BATCH : 1, size);
+	char *buf = calloc(batched_tx(c) ? BATCH : 1, size);
 	struct bpq_iovec v[BATCH];
 	uint64_t s, k, j;
 
 	if (!buf)
 		die("out of memory");
-	if (c->t != T_BPQB) {
+	if (!batched_tx(c)) {
 		for (s = 0; s < n; s++) {
 			put_hdr(buf, id, first + s);
 			chan_send(c, buf);
@@ -452,13 +500,19 @@ static void produce(struct chan *c, unsigned int id, uint64_t first,
 	free(buf);
 }
 
-/* The receiving side: one message at a time, whatever the transport. */
+/*
+ * The receiving side: one message at a time, whatever the transport.
+ * T_BPQR reads the message in the ring, and consumes it (advance) when
+ * asked for the next one, or at rx_free(): r->msg stays valid until then,
+ * as the buffer of the others does.
+ */
 struct rx {
 	struct chan *c;
 	char *buf;
-	char *msg;			/* the message rx_next() returned */
+	const char *msg;		/* the message rx_next() returned */
 	struct bpq_msg_info info[BATCH];
 	int n, i;
+	int held;			/* T_BPQR: a message peeked, not advanced */
 };
 
 static void rx_init(struct rx *r, struct chan *c)
@@ -472,6 +526,8 @@ static void rx_init(struct rx *r, struct chan *c)
 
 static void rx_free(struct rx *r)
 {
+	if (r->held)
+		bpq_ring_advance(&r->c->ring);
 	free(r->buf);
 }
 
@@ -485,11 +541,27 @@ static uint64_t rx_next(struct rx *r)
 {
 	struct chan *c = r->c;
 	size_t len = 0, size = c->size;
-	char *p = r->buf;
+	const char *p = r->buf;
+	const void *m;
 	ssize_t n;
 	uint64_t h;
 
 	switch (c->t) {
+	case T_BPQR:
+		if (r->held)
+			bpq_ring_advance(&c->ring);
+		r->held = 0;
+		while ((n = bpq_ring_peek(&c->ring, &m, NULL)) == -EAGAIN) {
+			n = bpq_ring_wait(&c->ring, -1);
+			if (n < 0 && n != -EINTR)
+				die("bpq_ring_wait: %s", strerror(-n));
+		}
+		if (n < 0)
+			die("bpq_ring_peek: %s", strerror(-n));
+		r->held = 1;
+		p = m;
+		len = n;
+		break;
 	case T_BPQB:
 		if (r->i == r->n) {
 			struct bpq_recv_batch b = {
@@ -513,7 +585,7 @@ static uint64_t rx_next(struct rx *r)
 		break;
 	case T_PIPE_S:
 		while (len < size) {
-			n = read(c->rfd, p + len, size - len);
+			n = read(c->rfd, r->buf + len, size - len);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0)
@@ -523,7 +595,7 @@ static uint64_t rx_next(struct rx *r)
 		break;
 	case T_MQ:
 		do {
-			n = mq_receive(c->mq, p, size, NULL);
+			n = mq_receive(c->mq, r->buf, size, NULL);
 		} while (n < 0 && errno == EINTR);
 		if (n < 0)
 			die("mq_receive: %s", strerror(errno));
@@ -531,7 +603,7 @@ static uint64_t rx_next(struct rx *r)
 		break;
 	default:
 		do {
-			n = read(c->rfd, p, size);
+			n = read(c->rfd, r->buf, size);
 		} while (n < 0 && errno == EINTR);
 		if (n < 0)
 			die("read: %s", strerror(errno));
@@ -1045,7 +1117,8 @@ static struct res run_pp(const struct spec *s, int var)
  * the scheduler may wake it on the waker's CPU (sync wake-ups, or its last
  * CPU), where it waits behind a spinning producer for a load balance,
  * milliseconds. bpq-batched has no one-message path to measure here and
- * is left out.
+ * is left out; so is bpq-ring, whose W1 rate (its producer batched) is no
+ * saturation rate of a one-message write().
  */
 
 #define W4_SPIN_NS	50000
@@ -1837,12 +1910,17 @@ static void usage(int rc)
 
 static const int all_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ,
 			      T_BPQB };
+/* W1, W2, W3, W5: also bpq-ring, the ring being one reader's (not W6) */
+static const int ring_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ,
+			       T_BPQB, T_BPQR };
 /* W1 64 B: also what bpq-plain costs without its per-message counters */
 static const int w1_64_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ,
-				T_BPQN, T_BPQB };
-static const int big_tr[] = { T_PIPE_S, T_UNIX, T_MQ, T_BPQ, T_BPQB };
+				T_BPQN, T_BPQB, T_BPQR };
+static const int big_tr[] = { T_PIPE_S, T_UNIX, T_MQ, T_BPQ, T_BPQB,
+			      T_BPQR };
 static const int mem_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ };
 #define N_ALL_TR	ARRAY_LEN(all_tr)
+#define N_RING_TR	ARRAY_LEN(ring_tr)
 #define N_BIG_TR	ARRAY_LEN(big_tr)
 #define N_W1_64_TR	ARRAY_LEN(w1_64_tr)
 
@@ -1894,8 +1972,8 @@ int main(int argc, char **argv)
 			if (quick && !m)
 				continue;
 			s = (struct spec){ "W1", w1_sizes[i], 1, 1,
-					   m ? N_W1_64_TR : N_ALL_TR,
-					   m ? w1_64_tr : all_tr, NULL,
+					   m ? N_W1_64_TR : N_RING_TR,
+					   m ? w1_64_tr : ring_tr, NULL,
 					   { "consumer_wakeups_per_msg",
 					     "producer_wakeups_per_msg" },
 					   run_n1, count_of(40000), 0 };
@@ -1907,8 +1985,8 @@ int main(int argc, char **argv)
 			int big = w2_sizes[i] > 4096;
 
 			s = (struct spec){ "W2", w2_sizes[i], 1, 1,
-					   big ? N_BIG_TR : N_ALL_TR,
-					   big ? big_tr : all_tr, NULL,
+					   big ? N_BIG_TR : N_RING_TR,
+					   big ? big_tr : ring_tr, NULL,
 					   { "consumer_wakeups_per_msg",
 					     "producer_wakeups_per_msg" },
 					   run_n1,
@@ -1919,7 +1997,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (want("W3")) {
-		s = (struct spec){ "W3", 64, 1, 1, N_ALL_TR, all_tr, NULL,
+		s = (struct spec){ "W3", 64, 1, 1, N_RING_TR, ring_tr, NULL,
 				   { 0 }, run_pp, count_of(4000), 0 };
 		measure(&s);
 	}
@@ -1938,8 +2016,8 @@ int main(int argc, char **argv)
 		for (i = 0; i < 3; i++) {
 			if (quick && w5_n[i] != 2)
 				continue;
-			s = (struct spec){ "W5", 64, w5_n[i], 1, N_ALL_TR,
-					   all_tr, NULL,
+			s = (struct spec){ "W5", 64, w5_n[i], 1, N_RING_TR,
+					   ring_tr, NULL,
 					   { "consumer_wakeups_per_msg",
 					     "producer_wakeups_per_msg" },
 					   run_n1, count_of(32000), 0 };
