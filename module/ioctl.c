@@ -248,12 +248,14 @@ static int bpq_send_ring_chunk(struct bpq_queue *q,
 	if (!n)
 		return 0;
 	/* see bpq_ring_send_begin(): a fault takes the ordinary path */
+	preempt_disable();
 	pagefault_disable();
 	for (i = 0; i < n; i++)
 		if (copy_from_user(bpq_ring_send_slot(&rs, lens[i]),
 				   u64_to_user_ptr(vecs[i].base), lens[i]))
 			break;
 	pagefault_enable();
+	preempt_enable();
 	return bpq_ring_send_end(q, &rs, lens, i);
 }
 

@@ -297,7 +297,9 @@ static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
 		q->stats.enqueued_msgs++;
 		q->stats.enqueued_bytes += msg->len;
 	}
-	bpq_ring_fill(q, reap);
+	/* a backlog moves in bpq_ring_refill(), one budget per lock hold */
+	if (list_is_singular(&q->msgs))
+		bpq_ring_fill(q, reap);
 	bpq_update_pressure(q);
 	bpq_feed_readers(q);
 	bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
@@ -1045,8 +1047,9 @@ int bpq_reset_stats(struct bpq_queue *q)
  * says so (BPQ_IOC_RING_SYNC, asked for by BPQ_RING_NEED_SYNC).
  */
 
-/* Memory copied into a ring per hold of the lock, beyond one message */
-#define BPQ_RING_FILL_BYTES	(64U << 10)
+/* What one hold of the lock moves into a ring, beyond a message a pass */
+#define BPQ_RING_FILL_BYTES	(64U << 10)	/* of records */
+#define BPQ_RING_FILL_MSGS	256U
 
 static void bpq_ring_write(struct bpq_queue *q, struct bpq_ring_rec *rec,
 			   u32 len, u64 seq, u64 tstamp)
@@ -1063,17 +1066,22 @@ static void bpq_ring_write(struct bpq_queue *q, struct bpq_ring_rec *rec,
 }
 
 /*
- * Move waiting messages into the ring, oldest first, while it has room.
- * What is left waiting has the reader asked to sync.
+ * Move waiting messages into the ring, oldest first, while it has room
+ * and the budget lasts. What is left waiting has the reader asked to
+ * sync; if its head moved meanwhile, one more pass, which moves at least
+ * one message, so that a reader who emptied the ring before it saw the
+ * flag is not left waiting. Two passes at most: a reader that keeps
+ * moving its head cannot hold us here.
  */
 static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap)
 {
 	struct bpq_ring *ring = q->ring;
-	u32 budget = BPQ_RING_FILL_BYTES;
+	u32 bytes = 0, msgs = 0, moved;
 	struct bpq_delivery d = { };
 	struct bpq_ring_rec *rec;
 	struct bpq_msg *msg;
 	u64 head, seen, pos;
+	bool again = true;
 
 	/* a writer copying in beyond the tail fills after itself */
 	if (!ring || ring->busy)
@@ -1081,16 +1089,22 @@ static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap)
 	head = bpq_ring_head(ring);
 	for (;;) {
 		pos = ring->tail;
+		moved = 0;
 		while ((msg = list_first_entry_or_null(&q->msgs, struct bpq_msg,
 						       node))) {
+			u32 rec_len = BPQ_RING_RECORD(msg->len);
+
 			if (bpq_ring_end(ring, pos, msg->len) - head >
 			    ring->size)
 				break;
-			if (budget == BPQ_RING_FILL_BYTES)
-				d = bpq_delivery_start(q);
-			else if (budget < msg->len)
+			if (moved && (bytes + rec_len > BPQ_RING_FILL_BYTES ||
+				      msgs == BPQ_RING_FILL_MSGS))
 				break;
-			budget -= min(budget, msg->len);
+			if (!msgs)
+				d = bpq_delivery_start(q);
+			bytes += rec_len;
+			msgs++;
+			moved++;
 			rec = bpq_ring_slot(ring, &pos, msg->len);
 			bpq_ring_write(q, rec, msg->len, msg->seq, msg->tstamp);
 			memcpy(rec + 1, msg->data, msg->len);
@@ -1099,7 +1113,7 @@ static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap)
 			q->depth_bytes -= msg->len;
 			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
 		}
-		if (pos != ring->tail) {
+		if (moved) {
 			bpq_ring_publish(ring, pos);
 			bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
 		}
@@ -1107,11 +1121,11 @@ static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap)
 			bpq_ring_need_sync(ring, false);
 			return;
 		}
-		/* the rest when the reader has made room, or in its next call */
 		seen = bpq_ring_need_sync(ring, true);
-		if (seen == head || budget < BPQ_RING_FILL_BYTES)
+		if (seen == head || !again)
 			return;
 		head = seen;
+		again = false;
 	}
 }
 
@@ -1131,12 +1145,18 @@ static void bpq_ring_refill(struct bpq_queue *q, struct list_head *reap)
 /* Can @bf have a ring of @size bytes now? */
 static int bpq_ring_check(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 {
+	struct bpq_msg *msg;
+
 	if (q->dead)
 		return -ENODEV;
 	if (bf->ring || q->ring || !list_empty(&q->readers) || q->inflight)
 		return -EBUSY;
 	if (!bpq_ring_takes(size, q->cfg.max_msg_size))
 		return -EINVAL;
+	/* and what a larger max_msg_size let in before */
+	list_for_each_entry(msg, &q->msgs, node)
+		if (!bpq_ring_takes(size, msg->len))
+			return -EINVAL;
 	return 0;
 }
 
@@ -1159,7 +1179,7 @@ int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 	ret = bpq_ring_check(q, bf, size);
 	if (!ret) {
 		ring->owner = bf;
-		q->ring = ring;
+		WRITE_ONCE(q->ring, ring);
 		/* bpq_mmap() reads it without the lock */
 		smp_store_release(&bf->ring, ring);
 		bpq_ring_refill(q, &reap);
@@ -1171,17 +1191,31 @@ int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 	return ret;
 }
 
-/* At the last close of the ring's file: the queue gets plain readers back. */
-void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf)
+/* The queue gets plain readers back. */
+static void bpq_ring_unlink(struct bpq_queue *q)
 {
-	if (!bf->ring)
-		return;
-	spin_lock(&q->lock);
-	q->ring = NULL;
+	WRITE_ONCE(q->ring, NULL);
 	if (q->depth_msgs)
 		bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+}
+
+/*
+ * At the last close of the ring's file. A writer copying into the ring
+ * meanwhile unlinks it when it is done (bpq_ring_send_end()), so that
+ * its sequence numbers stay exact; the file is not used after this.
+ */
+void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf)
+{
+	struct bpq_ring *ring = bf->ring;
+
+	if (!ring)
+		return;
+	spin_lock(&q->lock);
+	ring->owner = NULL;
+	if (!ring->busy)
+		bpq_ring_unlink(q);
 	spin_unlock(&q->lock);
-	bpq_ring_put(bf->ring);
+	bpq_ring_put(ring);
 }
 
 /*
@@ -1191,7 +1225,7 @@ void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf)
 int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
 		  u32 timeout_ms)
 {
-	struct bpq_ring *ring = bf->ring;
+	struct bpq_ring *ring = smp_load_acquire(&bf->ring);
 	ktime_t deadline = 0;
 	LIST_HEAD(reap);
 	DEFINE_WAIT(wait);
@@ -1234,11 +1268,12 @@ int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
  * One writer at a time reserves room beyond the tail (ring->busy), with
  * the sequence numbers, time and loss count its messages have as queued
  * now, and copies without the lock; others meanwhile queue as usual and
- * follow it into the ring when it publishes. The copy runs with page
+ * follow it into the ring when it publishes. The copy is short (at most
+ * BPQ_RING_FILL_BYTES of records) and runs with preemption and page
  * faults off: a page that is not there ends it, and that message takes
  * the ordinary path, so that a writer whose fault takes long (userfaultfd,
- * FUSE) holds up no one. Returns how many of the @n messages of @lens
- * bytes to copy in at @rs, or 0: take the ordinary path.
+ * FUSE) or who is preempted holds up no one. Returns how many of the @n
+ * messages of @lens bytes to copy in at @rs, or 0: the ordinary path.
  */
 unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
 				 unsigned int n, struct bpq_ring_send *rs)
@@ -1264,7 +1299,9 @@ unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
 	for (pos = ring->tail; i < n && !bpq_too_big(q, lens[i]); i++) {
 		u64 end = bpq_ring_end(ring, pos, lens[i]);
 
-		if (end - head > ring->size)
+		/* room, and a bound on the copy that holds the others up */
+		if (end - head > ring->size ||
+		    (i && end - ring->tail > BPQ_RING_FILL_BYTES))
 			break;
 		pos = end;
 	}
@@ -1305,32 +1342,27 @@ void *bpq_ring_send_slot(struct bpq_ring_send *rs, u32 len)
 }
 
 /*
- * Give back the reservation of @k messages that were not copied in. While
- * the ring is the only reader, no one has seen the sequence numbers of
- * messages queued since, and they move down to close the gap; once it is
- * gone, plain readers may have, and the gap is reported as lost instead.
+ * Give back the reservation of @k messages that were not copied in. The
+ * ring is the only reader, so no one has seen the sequence numbers of the
+ * messages queued since: they move down to close the gap.
  */
 static void bpq_ring_unreserve(struct bpq_queue *q, struct bpq_ring_send *rs,
 			       unsigned int k, bool none)
 {
 	struct bpq_msg *msg;
 
-	if (q->ring != rs->ring) {
-		q->lost += k;
-		return;
-	}
 	list_for_each_entry(msg, &q->msgs, node)
 		msg->seq -= k;
 	q->next_seq -= k;
-	if (none)
-		q->ring->owner->lost_seen = rs->lost_seen;
+	if (none && rs->ring->owner)
+		rs->ring->owner->lost_seen = rs->lost_seen;
 }
 
 /*
  * Publish the first @copied messages reserved by bpq_ring_send_begin(),
  * of @lens bytes, now in their records. They count as delivered even if
- * the ring's file was closed meanwhile, as messages unread in it then.
- * Returns @copied, or -ENODEV.
+ * the ring's file was closed meanwhile, as messages unread in it then;
+ * the ring is unlinked after them. Returns @copied, or -ENODEV.
  */
 int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
 		      const u32 *lens, unsigned int copied)
@@ -1344,6 +1376,8 @@ int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
 	spin_lock(&q->lock);
 	ring->busy = false;
 	if (q->dead) {
+		if (!ring->owner)
+			bpq_ring_unlink(q);
 		ret = -ENODEV;
 		goto out;
 	}
@@ -1368,8 +1402,10 @@ int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
 			q->tp_count += copied;
 		}
 	}
-	/* those who queued meanwhile */
-	bpq_ring_refill(q, &reap);
+	if (!ring->owner)
+		bpq_ring_unlink(q);
+	else
+		bpq_ring_refill(q, &reap);	/* those who queued meanwhile */
 	ret = copied;
 out:
 	spin_unlock(&q->lock);

@@ -589,13 +589,18 @@ static bool no_ring(FIXTURE_DATA(ring) *self)
 
 /* ---- setup and mapping errors ---- */
 
+/* The reader writes its head into the mapping: O_RDWR only. */
 TEST_F(ring, setup_needs_read_access)
 {
 	int wfd = bpq_open(self->q, O_WRONLY);
+	int rfd = bpq_open(self->q, O_RDONLY);
 
 	ASSERT_LE(0, wfd);
+	ASSERT_LE(0, rfd);
 	EXPECT_EQ(-EBADF, ioc_setup(wfd, RING_MIN, NULL));
+	EXPECT_EQ(-EBADF, ioc_setup(rfd, RING_MIN, NULL));
 	close(wfd);
+	close(rfd);
 	ASSERT_TRUE(no_ring(self));
 	ASSERT_EQ(0, open_ring(self, RING_MIN));
 }
@@ -668,6 +673,18 @@ TEST_F(ring, setup_against_max_msg_size)
 			       BPQ_RING_MSG_MAX + 1));
 	EXPECT_EQ(-EINVAL, try_setup(self->q, 256 << 10));
 	EXPECT_EQ(-EINVAL, try_setup(self->q, BPQ_RING_BYTES_MAX));
+	ASSERT_TRUE(no_ring(self));
+
+	/*
+	 * A message queued under a larger max_msg_size counts too: a ring
+	 * it could never enter would leave everything behind it waiting.
+	 */
+	ASSERT_EQ(0, set_queue(self->fd, BPQ_STRATEGY_BLOCK, 0, 8192));
+	ASSERT_EQ(3000, write_msg(self->nfd, 0, 3000));
+	ASSERT_EQ(0, set_queue(self->fd, BPQ_STRATEGY_BLOCK, 0, 1024));
+	EXPECT_EQ(-EINVAL, try_setup(self->q, RING_MIN));
+	ASSERT_EQ(3000, read(self->nfd, rdbuf, sizeof(rdbuf)));
+	EXPECT_EQ(0, try_setup(self->q, RING_MIN));
 	ASSERT_TRUE(no_ring(self));
 }
 

@@ -397,7 +397,7 @@ struct bpq_ring_rec {
 #define BPQ_RING_PAD		(1U << 0)
 #define BPQ_RING_ALIGN		8
 #define BPQ_RING_RECORD(len)	(sizeof(struct bpq_ring_rec) + \
-				 (((len) + BPQ_RING_ALIGN - 1) & \
+				 (((__u64)(len) + BPQ_RING_ALIGN - 1) & \
 				  ~(__u64)(BPQ_RING_ALIGN - 1)))
 #define BPQ_RING_BYTES_MIN	4096U
 #define BPQ_RING_BYTES_MAX	(64U << 20)
