@@ -1225,6 +1225,7 @@ void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf)
 int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
 		  u32 timeout_ms)
 {
+	/* as in bpq_mmap(): set once, whole when seen */
 	struct bpq_ring *ring = smp_load_acquire(&bf->ring);
 	ktime_t deadline = 0;
 	LIST_HEAD(reap);
