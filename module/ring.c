@@ -170,9 +170,6 @@ u64 bpq_ring_need_sync(struct bpq_ring *ring, bool need)
 			WRITE_ONCE(ring->ctl->flags, 0);
 		return head;
 	}
-	/* asked already: the reader will come, at the latest when empty */
-	if (READ_ONCE(ring->ctl->flags) & BPQ_RING_NEED_SYNC)
-		return head;
 	WRITE_ONCE(ring->ctl->sync_head,
 		   min(head + ring->size / 4, ring->tail));
 	smp_wmb(); /* the reader reads the flag first, then where to sync */
