@@ -11,6 +11,7 @@
  * is gone, and destroys it.
  */
 #define _GNU_SOURCE
+#include <stdarg.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/userfaultfd.h>
@@ -2578,6 +2579,705 @@ TEST_F_TIMEOUT(ring, producers_and_ring_reader, 180)
 	EXPECT_EQ(got, st.enqueued_msgs);
 	EXPECT_EQ(got, st.dequeued_msgs);
 	EXPECT_EQ(0, st.depth_msgs);
+}
+
+/* ---- churn: every ring path at once ---- */
+
+/*
+ * Producers on their own files with every kind of send, a reader on the
+ * ring, a thread that keeps changing the strategy and the capacities and
+ * flushes, and one that interrupts the waits with a signal. The reader
+ * checks every record as it comes; the totals are checked once it has
+ * drained the queue; then the queue is destroyed under blocked writers
+ * and a waiting reader.
+ *
+ * A payload starts with the producer's id (one byte) and its own sequence
+ * number (seven bytes, little-endian), cut short with the message: a
+ * message of 1 ... 7 bytes carries only the low bytes of its number.
+ * Past the eighth byte comes a pattern of the two.
+ */
+#define CHURN_PRODUCERS	3
+#define CHURN_MSG_MAX	2000
+#define CHURN_RING	(64U << 10)
+#define CHURN_BATCH	40
+#define CHURN_HDR	8
+#define CHURN_SECONDS	6
+#define CHURN_MSGS	200000	/* or stop after this many accepted */
+
+_Static_assert(2 * BPQ_RING_RECORD(16384) <= CHURN_RING,
+	      "the largest max_msg_size of the churn fits its ring");
+
+enum churn_phase {
+	CHURN_RUN,		/* any send, any strategy */
+	CHURN_BLOCKED,		/* blocking write() until the queue goes */
+};
+
+struct churn_producer {
+	pthread_t thr;
+	struct churn *c;
+	unsigned int id;
+	unsigned int seed;
+	pid_t tid;
+	unsigned char *bufs;	/* CHURN_BATCH payloads of CHURN_MSG_MAX */
+	__u64 next_seq;		/* of the next message, from 1 */
+	long accepted;		/* messages the kernel took */
+	long enobufs, eagain, etimedout, eintr;
+	int last;		/* -errno that ended the thread */
+	int failed;		/* an unexpected result, or 0 */
+	int done;
+};
+
+struct churn {
+	int q;
+	int fd;			/* O_RDWR: config, stats, grants, flush */
+	struct ring *r;
+	enum churn_phase phase;
+	int stop_helpers;
+	int stop_producers;
+	int draining;		/* the reader ends once all is taken */
+	int flushes;		/* flushes begun */
+	long flushed;		/* messages they discarded */
+	long configs, grants, signals;
+	struct churn_producer prod[CHURN_PRODUCERS];
+
+	/* the reader */
+	pthread_t reader;
+	pid_t reader_tid;
+	unsigned char rbuf[CHURN_MSG_MAX];
+	__u64 last_seq;		/* of the previous record */
+	__u64 last_pseq[CHURN_PRODUCERS + 1];	/* a lower bound, if short */
+	long seen[CHURN_PRODUCERS + 1];
+	long records, waits, wait_eintr, wait_timeouts, syncs;
+	__u64 sum_lost;		/* what the records reported */
+	__u64 sum_gap;		/* sequence numbers no record had */
+	__u64 gap_unexplained;	/* gaps beyond lost: flushed messages */
+	int reader_last;	/* -errno that ended the reader, 0: drained */
+	int reader_done;
+	char why[200];		/* the reader's first complaint */
+};
+
+static bool churn_stopping(int *flag)
+{
+	return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
+}
+
+static void churn_set(int *flag)
+{
+	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);
+}
+
+static unsigned int churn_rand(unsigned int *seed, unsigned int n)
+{
+	return rand_r(seed) % n;
+}
+
+static void churn_payload(unsigned char *buf, size_t len, unsigned int id,
+			  __u64 seq)
+{
+	unsigned char hdr[CHURN_HDR];
+	unsigned int k;
+
+	hdr[0] = id;
+	for (k = 1; k < CHURN_HDR; k++)
+		hdr[k] = seq >> (8 * (k - 1));
+	memcpy(buf, hdr, len < CHURN_HDR ? len : CHURN_HDR);
+	if (len > CHURN_HDR)
+		fill_pattern(buf + CHURN_HDR, len - CHURN_HDR,
+			     seq * CHURN_PRODUCERS + id);
+}
+
+static size_t churn_len(unsigned int *seed)
+{
+	switch (churn_rand(seed, 8)) {
+	case 0:
+		return 1 + churn_rand(seed, CHURN_HDR);	/* 1 ... 8 */
+	case 1:
+		return CHURN_MSG_MAX;
+	default:
+		return 1 + churn_rand(seed, CHURN_MSG_MAX);
+	}
+}
+
+/* Count what the kernel said; false when the producer must end. */
+static bool churn_sent(struct churn_producer *p, int ret, unsigned int n)
+{
+	switch (ret) {
+	case -ENOBUFS:
+		p->enobufs++;
+		return true;
+	case -EAGAIN:
+		p->eagain++;
+		return true;
+	case -ETIMEDOUT:
+		p->etimedout++;
+		return true;
+	case -EINTR:
+		p->eintr++;
+		return true;
+	case -ENODEV:
+		p->last = ret;
+		return false;
+	}
+	if (ret <= 0 || (unsigned int)ret > n) {
+		p->failed = ret ? ret : -EIO;
+		p->last = p->failed;
+		return false;
+	}
+	__atomic_add_fetch(&p->accepted, ret, __ATOMIC_RELAXED);
+	p->next_seq += ret;
+	return true;
+}
+
+/* One write() or SEND_BATCH of 1 ... CHURN_BATCH messages, as chance says. */
+static int churn_send(struct churn_producer *p, int fd, int nfd,
+		      unsigned int *n)
+{
+	struct bpq_iovec iov[CHURN_BATCH];
+	struct bpq_send_batch b = {
+		.size = sizeof(b),
+		.msgs = (uintptr_t)iov,
+	};
+	unsigned int op = churn_rand(&p->seed, 8), k;
+	unsigned char *buf;
+	ssize_t ret;
+
+	*n = op < 3 ? 1 : 1 + churn_rand(&p->seed, CHURN_BATCH);
+	memset(iov, 0, sizeof(iov));
+	for (k = 0; k < *n; k++) {
+		buf = p->bufs + k * CHURN_MSG_MAX;
+		iov[k].base = (uintptr_t)buf;
+		iov[k].len = churn_len(&p->seed);
+		churn_payload(buf, iov[k].len, p->id, p->next_seq + k);
+	}
+	if (op < 3) {
+		ret = bpq_write(op == 2 ? nfd : fd, p->bufs, iov[0].len);
+		if (ret == (ssize_t)iov[0].len)
+			return 1;
+		return ret < 0 ? (int)ret : -EIO;
+	}
+	b.count = *n;
+	switch (churn_rand(&p->seed, 4)) {
+	case 0:
+		b.flags = BPQ_IO_NONBLOCK;
+		break;
+	case 1:
+		b.flags = BPQ_IO_TIMEOUT;
+		b.timeout_ms = churn_rand(&p->seed, 6);
+		break;
+	}
+	return bpq_ioctl(op == 3 ? nfd : fd, BPQ_IOC_SEND_BATCH, &b);
+}
+
+/* Blocking write()s, one message at a time, until the queue goes. */
+static int churn_send_blocked(struct churn_producer *p, int fd)
+{
+	size_t len = churn_len(&p->seed);
+	ssize_t ret;
+
+	churn_payload(p->bufs, len, p->id, p->next_seq);
+	ret = bpq_write(fd, p->bufs, len);
+	if (ret == (ssize_t)len)
+		return 1;
+	return ret < 0 ? (int)ret : -EIO;
+}
+
+static void *churn_producer_fn(void *arg)
+{
+	struct churn_producer *p = arg;
+	struct churn *c = p->c;
+	int fd = bpq_open(c->q, O_WRONLY);
+	int nfd = bpq_open(c->q, O_WRONLY | O_NONBLOCK);
+	unsigned int n = 1;
+	int ret;
+
+	p->tid = bpq_gettid();
+	if (fd < 0 || nfd < 0) {
+		p->failed = p->last = -EBADF;
+		goto out;
+	}
+	while (!churn_stopping(&c->stop_producers)) {
+		if (c->phase == CHURN_BLOCKED)
+			ret = churn_send_blocked(p, fd);
+		else
+			ret = churn_send(p, fd, nfd, &n);
+		if (!churn_sent(p, ret, n))
+			break;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (nfd >= 0)
+		close(nfd);
+	__atomic_store_n(&p->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void churn_complain(struct churn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void churn_complain(struct churn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->why[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->why, sizeof(c->why), fmt, ap);
+	va_end(ap);
+}
+
+/* The smallest number above @last whose low @bytes bytes are @low. */
+static __u64 churn_seq_above(__u64 last, __u64 low, unsigned int bytes)
+{
+	__u64 mod, v;
+
+	if (!bytes)
+		return last + 1;
+	mod = 1ULL << (8 * bytes);
+	v = (last + 1) - (last + 1) % mod + low;
+	if (v <= last)
+		v += mod;
+	return v;
+}
+
+/* Check one record against everything before it: false on a complaint. */
+static bool churn_check(struct churn *c, const struct bpq_ring_rec *h)
+{
+	const unsigned char *p = c->rbuf;
+	unsigned int id = p[0], bytes, k;
+	__u64 low = 0, gap, seq;
+
+	if (h->seq <= c->last_seq) {
+		churn_complain(c, "record %ld: seq %llu after %llu", c->records,
+			       (unsigned long long)h->seq,
+			       (unsigned long long)c->last_seq);
+		return false;
+	}
+	gap = h->seq - c->last_seq - 1;
+	if (gap > h->lost) {
+		/* only a flush takes numbers without reporting a loss */
+		if (!churn_stopping(&c->flushes)) {
+			churn_complain(c, "seq %llu: %llu missing, lost %llu, no flush",
+				       (unsigned long long)h->seq,
+				       (unsigned long long)gap,
+				       (unsigned long long)h->lost);
+			return false;
+		}
+		c->gap_unexplained += gap - h->lost;
+	}
+	c->sum_gap += gap;
+	c->sum_lost += h->lost;
+	c->last_seq = h->seq;
+
+	/* id CHURN_PRODUCERS is the test's own last message */
+	if (id > CHURN_PRODUCERS) {
+		churn_complain(c, "seq %llu: producer %u", (unsigned long long)h->seq, id);
+		return false;
+	}
+	bytes = (h->len < CHURN_HDR ? h->len : CHURN_HDR) - 1;
+	for (k = 0; k < bytes; k++)
+		low |= (__u64)p[1 + k] << (8 * k);
+	seq = churn_seq_above(c->last_pseq[id], low, bytes);
+	if (bytes == CHURN_HDR - 1 && seq != low) {
+		churn_complain(c, "seq %llu: producer %u's #%llu after #%llu",
+			       (unsigned long long)h->seq, id,
+			       (unsigned long long)low,
+			       (unsigned long long)c->last_pseq[id]);
+		return false;
+	}
+	if (h->len > CHURN_HDR &&
+	    !check_pattern(p + CHURN_HDR, h->len - CHURN_HDR,
+			   seq * CHURN_PRODUCERS + id)) {
+		churn_complain(c, "seq %llu: producer %u's #%llu (%u bytes) garbled",
+			       (unsigned long long)h->seq, id,
+			       (unsigned long long)seq, h->len);
+		return false;
+	}
+	c->last_pseq[id] = seq;
+	c->seen[id]++;
+	c->records++;
+	return true;
+}
+
+/*
+ * The reader's half of the header's protocol: publish head, a full
+ * barrier, and RING_SYNC only if the kernel asks and head has reached
+ * sync_head.
+ */
+static int churn_publish(struct churn *c)
+{
+	struct ring *r = c->r;
+	__u64 sync_head;
+	__u32 flags;
+	int ret;
+
+	ring_store_head(r, r->head);
+	flags = __atomic_load_n(&r->ctl->flags, __ATOMIC_ACQUIRE);
+	if (!(flags & BPQ_RING_NEED_SYNC))
+		return 0;
+	sync_head = __atomic_load_n(&r->ctl->sync_head, __ATOMIC_ACQUIRE);
+	if (r->head < sync_head)
+		return 0;
+	c->syncs++;
+	ret = ioc_sync(r->fd, 0, 0);
+	return ret < 0 ? ret : 0;
+}
+
+/* The ring is empty: wait for a record. 0 to go on, else -errno to end. */
+static int churn_wait(struct churn *c)
+{
+	struct ring *r = c->r;
+	int ret;
+
+	if (churn_stopping(&c->draining)) {
+		/* nothing comes any more: done once the queue is empty too */
+		ret = ioc_sync(r->fd, 0, 0);
+		if (ret < 0)
+			return ret;
+		if (!ret && ring_tail(r) == r->head && bpq_depth(c->fd) == 0)
+			return 1;
+		return 0;
+	}
+	c->waits++;
+	if (c->phase == CHURN_BLOCKED)
+		ret = ioc_sync(r->fd, BPQ_RING_WAIT, 0);
+	else
+		ret = ioc_sync(r->fd, BPQ_RING_WAIT | BPQ_IO_TIMEOUT, 100);
+	if (ret == -EINTR)
+		c->wait_eintr++;
+	else if (ret == -ETIMEDOUT)
+		c->wait_timeouts++;
+	else if (ret < 0)
+		return ret;
+	return 0;
+}
+
+static void *churn_reader_fn(void *arg)
+{
+	struct churn *c = arg;
+	struct bpq_ring_rec hdr;
+	int ret;
+
+	c->reader_tid = bpq_gettid();
+	for (;;) {
+		ret = ring_take(c->r, &hdr, c->rbuf);
+		if (ret < 0) {
+			churn_complain(c, "malformed ring at %llu, tail %llu",
+				       (unsigned long long)c->r->head,
+				       (unsigned long long)ring_tail(c->r));
+			break;
+		}
+		if (ret) {
+			if (!churn_check(c, &hdr)) {
+				ret = -EPROTO;
+				break;
+			}
+			ret = churn_publish(c);
+		} else {
+			ret = churn_wait(c);
+		}
+		if (ret)
+			break;
+	}
+	c->reader_last = ret > 0 ? 0 : ret;
+	__atomic_store_n(&c->reader_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static const __u32 churn_strategies[] = {
+	BPQ_STRATEGY_BLOCK, BPQ_STRATEGY_DROP_NEWEST, BPQ_STRATEGY_DROP_OLDEST,
+	BPQ_STRATEGY_CREDIT, BPQ_STRATEGY_ADAPTIVE,
+};
+
+static int churn_configure(struct churn *c, unsigned int *seed,
+			   unsigned int round)
+{
+	static const __u32 caps[] = { 1, 4, 64, 1024 };
+	static const __u32 maxes[] = { CHURN_MSG_MAX, 4096, 16384 };
+	struct bpq_config cfg;
+
+	bpq_default_config(&cfg);
+	cfg.strategy = churn_strategies[round % ARRAY_LEN(churn_strategies)];
+	cfg.capacity_msgs = caps[churn_rand(seed, ARRAY_LEN(caps))];
+	cfg.max_msg_size = maxes[churn_rand(seed, ARRAY_LEN(maxes))];
+	cfg.write_timeout_ms = churn_rand(seed, 2) ? 0 : 20;
+	cfg.auto_credit = 1;
+	cfg.min_rate = 200;
+	c->configs++;
+	return bpq_set_config(c->fd, &cfg);
+}
+
+/* Strategy and limits changed every few ms, now and then a flush. */
+static void *churn_config_fn(void *arg)
+{
+	struct churn *c = arg;
+	unsigned int seed = 77, round = 0;
+	struct bpq_grant g = { .size = sizeof(g) };
+	int ret, k;
+
+	while (!churn_stopping(&c->stop_helpers)) {
+		ret = churn_configure(c, &seed, round++);
+		if (ret) {
+			churn_complain(c, "SET_CONFIG: %s", strerror(-ret));
+			break;
+		}
+		for (k = 0; k < 4; k++) {
+			g.credits = 1 + churn_rand(&seed, 8);
+			if (bpq_ioctl(c->fd, BPQ_IOC_GRANT, &g) == 0)
+				c->grants++;
+			sleep_ms(1 + churn_rand(&seed, 4));
+		}
+		if (churn_rand(&seed, 6))
+			continue;
+		__atomic_add_fetch(&c->flushes, 1, __ATOMIC_RELEASE);
+		ret = bpq_flush(c->fd);
+		if (ret < 0) {
+			churn_complain(c, "FLUSH: %s", strerror(-ret));
+			break;
+		}
+		c->flushed += ret;
+	}
+	return NULL;
+}
+
+/* SIGUSR1 (no SA_RESTART) to a producer or the reader every ms or two. */
+static void *churn_signal_fn(void *arg)
+{
+	struct churn *c = arg;
+	unsigned int seed = 5, k;
+
+	while (!churn_stopping(&c->stop_helpers)) {
+		k = churn_rand(&seed, CHURN_PRODUCERS + 1);
+		if (!pthread_kill(k < CHURN_PRODUCERS ? c->prod[k].thr :
+				  c->reader, SIGUSR1))
+			c->signals++;
+		sleep_ms(1 + churn_rand(&seed, 2));
+	}
+	return NULL;
+}
+
+static int churn_start_producers(struct churn *c)
+{
+	struct churn_producer *p;
+	unsigned int i;
+	int ret;
+
+	c->stop_producers = 0;
+	for (i = 0; i < CHURN_PRODUCERS; i++) {
+		p = &c->prod[i];
+		p->done = 0;
+		p->tid = 0;
+		ret = pthread_create(&p->thr, NULL, churn_producer_fn, p);
+		if (ret)
+			return -ret;
+	}
+	return 0;
+}
+
+static int churn_start_reader(struct churn *c)
+{
+	c->reader_done = 0;
+	c->reader_tid = 0;
+	return -pthread_create(&c->reader, NULL, churn_reader_fn, c);
+}
+
+/* Wait for *done within @timeout_ms, then join: false if it did not end. */
+static bool churn_join(pthread_t thr, int *done, int timeout_ms)
+{
+	int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
+
+	while (!churn_stopping(done)) {
+		if (now_ns() > end)
+			return false;
+		sleep_ms(1);
+	}
+	pthread_join(thr, NULL);
+	return true;
+}
+
+static long churn_accepted(struct churn *c)
+{
+	long n = 0;
+	unsigned int i;
+
+	for (i = 0; i < CHURN_PRODUCERS; i++)
+		n += __atomic_load_n(&c->prod[i].accepted, __ATOMIC_RELAXED);
+	return n;
+}
+
+/* Producers, reader and credit all asleep, the ring and queue empty. */
+static bool churn_all_asleep(struct churn *c)
+{
+	struct bpq_stats st;
+	unsigned int i;
+
+	if (bpq_get_stats(c->fd, &st) || st.credits_available ||
+	    st.depth_msgs || ring_tail(c->r) != c->r->head)
+		return false;
+	for (i = 0; i < CHURN_PRODUCERS; i++)
+		if (!task_sleeping_in(c->prod[i].tid, SYS_write))
+			return false;
+	return task_sleeping_in(c->reader_tid, SYS_ioctl);
+}
+
+TEST_F_TIMEOUT(ring, ring_under_churn, 120)
+{
+	struct sigaction sa = { .sa_handler = on_signal }, old;
+	struct churn *c;
+	pthread_t config, signaler;
+	struct bpq_ring_rec hdr;
+	struct bpq_stats st;
+	int64_t t0, end;
+	long accepted = 0, seen = 0, missing;
+	unsigned int i;
+	bool asleep = false;
+
+	c = calloc(1, sizeof(*c));
+	ASSERT_TRUE(!!c);
+	c->q = self->q;
+	c->fd = self->fd;
+	c->r = &self->r;
+	for (i = 0; i < CHURN_PRODUCERS; i++) {
+		c->prod[i] = (struct churn_producer){
+			.c = c, .id = i, .seed = 1000 + i, .next_seq = 1,
+		};
+		c->prod[i].bufs = malloc(CHURN_BATCH * CHURN_MSG_MAX);
+		ASSERT_TRUE(!!c->prod[i].bufs);
+	}
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;	/* no SA_RESTART: waits end with EINTR */
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, &old));
+	ASSERT_EQ(0, set_queue(self->fd, BPQ_STRATEGY_BLOCK, 0, CHURN_MSG_MAX));
+	ASSERT_EQ(0, ring_open(&self->r, bpq_open(self->q, O_RDWR), CHURN_RING,
+			       CHURN_MSG_MAX));
+
+	/* Phase 1: everything at once, for a while. */
+	t0 = now_ns();
+	ASSERT_EQ(0, churn_start_reader(c));
+	ASSERT_EQ(0, churn_start_producers(c));
+	ASSERT_EQ(0, pthread_create(&config, NULL, churn_config_fn, c));
+	ASSERT_EQ(0, pthread_create(&signaler, NULL, churn_signal_fn, c));
+	end = t0 + CHURN_SECONDS * 1000000000LL;
+	while (now_ns() < end && churn_accepted(c) < CHURN_MSGS &&
+	       !churn_stopping(&c->reader_done))
+		sleep_ms(10);
+
+	/* Stop the churn, let every writer through, then drain. */
+	churn_set(&c->stop_helpers);
+	pthread_join(signaler, NULL);
+	pthread_join(config, NULL);
+	ASSERT_EQ(0, set_queue(self->fd, BPQ_STRATEGY_BLOCK, 1024,
+			       CHURN_MSG_MAX));
+	churn_set(&c->stop_producers);
+	for (i = 0; i < CHURN_PRODUCERS; i++) {
+		ASSERT_TRUE(churn_join(c->prod[i].thr, &c->prod[i].done, 10000))
+			TH_LOG("producer %u stuck: depth %llu, reader %s", i,
+			       (unsigned long long)bpq_depth(self->fd),
+			       c->why[0] ? c->why : "fine");
+		EXPECT_EQ(0, c->prod[i].failed) TH_LOG("producer %u", i);
+	}
+	churn_set(&c->draining);
+	ASSERT_TRUE(churn_join(c->reader, &c->reader_done, 10000))
+		TH_LOG("reader did not drain: depth %llu",
+		       (unsigned long long)bpq_depth(self->fd));
+	ASSERT_EQ(0, c->why[0]) TH_LOG("%s", c->why);
+	ASSERT_EQ(0, c->reader_last) TH_LOG("reader: %s",
+					    strerror(-c->reader_last));
+
+	/*
+	 * One more message, taken here: its lost reports what dropped
+	 * since the last record, so the sums must come out exact.
+	 */
+	churn_payload(msgbuf, 100, CHURN_PRODUCERS, 1);
+	ASSERT_EQ(100, bpq_write(self->fd, msgbuf, 100));
+	ASSERT_EQ(1, ring_take(&self->r, &hdr, c->rbuf));
+	ASSERT_TRUE(churn_check(c, &hdr)) TH_LOG("%s", c->why);
+	ASSERT_EQ(0, churn_publish(c));
+
+	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
+	for (i = 0; i < CHURN_PRODUCERS; i++) {
+		accepted += c->prod[i].accepted;
+		seen += c->seen[i];
+		EXPECT_GE(c->prod[i].accepted, c->seen[i]) TH_LOG("producer %u", i);
+		EXPECT_GE(c->prod[i].next_seq - 1, c->last_pseq[i]);
+	}
+	missing = accepted - seen;
+	EXPECT_EQ(0, st.depth_msgs);
+	EXPECT_EQ(accepted + 1, st.enqueued_msgs);
+	EXPECT_EQ(c->records, st.dequeued_msgs);
+	EXPECT_EQ(seen + 1, c->records);
+	EXPECT_EQ(st.dropped_oldest + st.flushed, missing);
+	EXPECT_EQ(c->flushed, st.flushed);
+	EXPECT_EQ(missing, c->sum_gap);
+	EXPECT_GE(st.flushed, c->gap_unexplained);
+	EXPECT_EQ(st.dropped_newest + st.dropped_oldest, c->sum_lost);
+	assert_balanced(_metadata, self->fd);
+	TH_LOG("figures: %.1f s, %ld accepted, %ld records (%llu laps), %ld configs, %ld grants, %ld signals",
+	       (now_ns() - t0) / 1e9, accepted, c->records,
+	       (unsigned long long)(self->r.head / CHURN_RING), c->configs,
+	       c->grants, c->signals);
+	TH_LOG("figures: dropped_newest %llu, dropped_oldest %llu, flushed %llu in %d flushes",
+	       (unsigned long long)st.dropped_newest,
+	       (unsigned long long)st.dropped_oldest,
+	       (unsigned long long)st.flushed, c->flushes);
+	for (i = 0; i < CHURN_PRODUCERS; i++)
+		TH_LOG("figures: producer %u: %ld accepted, %ld seen, ENOBUFS %ld, EAGAIN %ld, ETIMEDOUT %ld, EINTR %ld",
+		       i, c->prod[i].accepted, c->seen[i], c->prod[i].enobufs,
+		       c->prod[i].eagain, c->prod[i].etimedout,
+		       c->prod[i].eintr);
+	TH_LOG("figures: reader: %ld waits, %ld EINTR, %ld timed out, %ld syncs at sync_head",
+	       c->waits, c->wait_eintr, c->wait_timeouts, c->syncs);
+
+	/*
+	 * Phase 2: writers asleep on a full ring and a full queue (block,
+	 * capacity 1) while no one reads; then credit without auto_credit,
+	 * and the reader, which takes all it can and sleeps in RING_SYNC
+	 * WAIT while the writers wait for credit. Then the queue goes: every
+	 * one of them must see ENODEV at once.
+	 */
+	c->phase = CHURN_BLOCKED;
+	c->draining = 0;
+	ASSERT_EQ(0, set_queue(self->fd, BPQ_STRATEGY_BLOCK, 1, CHURN_MSG_MAX));
+	ASSERT_EQ(0, churn_start_producers(c));
+	for (i = 0; i < CHURN_PRODUCERS; i++) {
+		while (!__atomic_load_n(&c->prod[i].tid, __ATOMIC_RELAXED))
+			sleep_ms(1);
+		ASSERT_TRUE(wait_task_sleeping(c->prod[i].tid, SYS_write, 5000))
+			TH_LOG("producer %u does not block", i);
+	}
+	EXPECT_EQ(1, bpq_depth(self->fd));
+	ASSERT_EQ(0, set_queue(self->fd, BPQ_STRATEGY_CREDIT, 1, CHURN_MSG_MAX));
+	ASSERT_EQ(0, churn_start_reader(c));
+	end = now_ns() + 10000000000LL;
+	while (!asleep && now_ns() < end && !churn_stopping(&c->reader_done)) {
+		sleep_ms(20);
+		/* twice in a row, to be sure they stay so */
+		asleep = churn_all_asleep(c);
+		if (asleep) {
+			sleep_ms(20);
+			asleep = churn_all_asleep(c);
+		}
+	}
+	ASSERT_TRUE(asleep) TH_LOG("not all asleep: %s", c->why);
+	ASSERT_EQ(0, bpq_destroy(self->cfd, self->q));
+	self->q = -1;
+	t0 = now_ns();
+	for (i = 0; i < CHURN_PRODUCERS; i++) {
+		ASSERT_TRUE(churn_join(c->prod[i].thr, &c->prod[i].done, 5000))
+			TH_LOG("producer %u still blocked", i);
+		EXPECT_EQ(-ENODEV, c->prod[i].last) TH_LOG("producer %u", i);
+	}
+	ASSERT_TRUE(churn_join(c->reader, &c->reader_done, 5000))
+		TH_LOG("reader still waiting");
+	EXPECT_EQ(-ENODEV, c->reader_last);
+	EXPECT_EQ(0, c->why[0]) TH_LOG("%s", c->why);
+	TH_LOG("figures: phase 2: %ld records in all, all ended %.3f s after the destroy",
+	       c->records, (now_ns() - t0) / 1e9);
+
+	sigaction(SIGUSR1, &old, NULL);
+	for (i = 0; i < CHURN_PRODUCERS; i++)
+		free(c->prod[i].bufs);
+	free(c);
 }
 
 TEST_HARNESS_MAIN
