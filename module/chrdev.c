@@ -14,7 +14,6 @@
 #include <linux/poll.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
-#include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <linux/xarray.h>
 
@@ -122,12 +121,8 @@ static int bpq_write_ring(struct bpq_queue *q, struct iov_iter *from, u32 len)
 
 	if (!bpq_ring_send_begin(q, &len, 1, &rs))
 		return 0;
-	/* see bpq_ring_send_begin(): a fault takes the ordinary path */
-	preempt_disable();
-	pagefault_disable();
+	/* faults off (bpq_ring_send_begin()): one takes the ordinary path */
 	copied = copy_from_iter_full(bpq_ring_send_slot(&rs, len), len, from);
-	pagefault_enable();
-	preempt_enable();
 	return bpq_ring_send_end(q, &rs, &len, copied);
 }
 

@@ -192,70 +192,71 @@ static int bpq_ucmd_recv(struct bpq_ucmd *ucmd)
 	return ret;
 }
 
-/* Copy in, and allocate, up to BPQ_BATCH_CHUNK messages of a batch. */
-static int bpq_copy_in_chunk(struct bpq_file *bf,
-			     struct bpq_iovec __user *uvec, u32 count,
-			     struct bpq_msg **msgs)
+/*
+ * Read up to @count iovecs of a batch, once for both paths: returns how
+ * many are valid; the first bad one, if any, ends them with *@err.
+ */
+static u32 bpq_get_iovecs(struct bpq_iovec *vecs,
+			  const struct bpq_iovec __user *uvec, u32 count,
+			  int *err)
 {
-	struct bpq_iovec vec;
-	struct bpq_msg *msg;
-	int n, ret = 0;
+	u32 n;
 
 	for (n = 0; n < count; n++) {
-		ret = bpq_get_iovec(&vec, &uvec[n]);
-		if (ret)
+		*err = bpq_get_iovec(&vecs[n], &uvec[n]);
+		if (!*err && (vecs[n].__reserved || !vecs[n].len))
+			*err = -EINVAL;
+		if (*err)
 			break;
-		if (vec.__reserved || !vec.len) {
-			ret = -EINVAL;
-			break;
-		}
-		msg = bpq_msg_alloc(bf, vec.len);
+	}
+	return n;
+}
+
+/* Allocate and copy in @n messages; how many, or the error of the first. */
+static int bpq_copy_in(struct bpq_file *bf, const struct bpq_iovec *vecs,
+		       u32 n, struct bpq_msg **msgs)
+{
+	struct bpq_msg *msg;
+	int i, ret = 0;
+
+	for (i = 0; i < n; i++) {
+		msg = bpq_msg_alloc(bf, vecs[i].len);
 		if (IS_ERR(msg)) {
 			ret = PTR_ERR(msg);
 			break;
 		}
-		if (copy_from_user(msg->data, u64_to_user_ptr(vec.base),
-				   vec.len)) {
+		if (copy_from_user(msg->data, u64_to_user_ptr(vecs[i].base),
+				   vecs[i].len)) {
 			bpq_msg_free(msg);
 			ret = -EFAULT;
 			break;
 		}
-		msgs[n] = msg;
+		msgs[i] = msg;
 	}
-	return n ? n : ret;
+	return i ? i : ret;
 }
 
 /*
- * Up to @count messages of a batch straight into the queue's ring. Returns
+ * Up to @n messages of a batch straight into the queue's ring. Returns
  * how many were queued there; 0: take the ordinary path.
  */
-static int bpq_send_ring_chunk(struct bpq_queue *q,
-			       struct bpq_iovec __user *uvec, u32 count)
+static int bpq_send_ring(struct bpq_queue *q, const struct bpq_iovec *vecs,
+			 u32 n)
 {
-	struct bpq_iovec vecs[BPQ_BATCH_CHUNK];
 	u32 lens[BPQ_BATCH_CHUNK];
 	struct bpq_ring_send rs;
-	unsigned int n, i;
+	unsigned int i;
 
-	/* a bad iovec ends the chunk; the ordinary path reports it */
-	for (n = 0; n < count; n++) {
-		if (bpq_get_iovec(&vecs[n], &uvec[n]) ||
-		    vecs[n].__reserved || !vecs[n].len)
-			break;
-		lens[n] = vecs[n].len;
-	}
-	n = n ? bpq_ring_send_begin(q, lens, n, &rs) : 0;
+	for (i = 0; i < n; i++)
+		lens[i] = vecs[i].len;
+	n = bpq_ring_send_begin(q, lens, n, &rs);
 	if (!n)
 		return 0;
-	/* see bpq_ring_send_begin(): a fault takes the ordinary path */
-	preempt_disable();
-	pagefault_disable();
+	/* faults off (bpq_ring_send_begin()): one takes the ordinary path */
 	for (i = 0; i < n; i++)
 		if (copy_from_user(bpq_ring_send_slot(&rs, lens[i]),
 				   u64_to_user_ptr(vecs[i].base), lens[i]))
 			break;
-	pagefault_enable();
-	preempt_enable();
 	return bpq_ring_send_end(q, &rs, lens, i);
 }
 
@@ -264,7 +265,8 @@ static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
 	struct bpq_file *bf = ucmd->ctx;
 	struct bpq_send_batch *cmd = ucmd->cmd;
 	struct bpq_iovec __user *uvec = u64_to_user_ptr(cmd->msgs);
-	u32 flags = cmd->flags | ucmd->io_flags, sent = 0, chunk;
+	u32 flags = cmd->flags | ucmd->io_flags, sent = 0, nvec;
+	struct bpq_iovec vecs[BPQ_BATCH_CHUNK];
 	struct bpq_msg *msgs[BPQ_BATCH_CHUNK];
 	int n, ret = 0;
 
@@ -273,16 +275,21 @@ static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
 	if (!cmd->count || cmd->count > BPQ_BATCH_MAX)
 		return -EINVAL;
 	while (sent < cmd->count) {
-		chunk = min(cmd->count - sent, BPQ_BATCH_CHUNK);
+		/* a bad iovec ends the chunk, and the batch after it */
+		nvec = bpq_get_iovecs(vecs, uvec + sent,
+				      min(cmd->count - sent, BPQ_BATCH_CHUNK),
+				      &ret);
+		if (!nvec)
+			break;
 		if (READ_ONCE(bf->q->ring)) {
-			ret = bpq_send_ring_chunk(bf->q, uvec + sent, chunk);
+			ret = bpq_send_ring(bf->q, vecs, nvec);
 			if (ret < 0)
 				break;
 			sent += ret;
 			if (ret)
 				continue;
 		}
-		n = bpq_copy_in_chunk(bf, uvec + sent, chunk, msgs);
+		n = bpq_copy_in(bf, vecs, nvec, msgs);
 		if (n < 0) {
 			ret = n;
 			break;
@@ -291,7 +298,7 @@ static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
 		if (ret > 0)
 			sent += ret;
 		if (ret != n)
-			break;	/* refused, or a bad iovec ended the chunk */
+			break;	/* refused */
 	}
 	return sent ? sent : ret;
 }

@@ -21,6 +21,7 @@
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 
 #include "bpq.h"
 
@@ -1271,10 +1272,11 @@ int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
  * now, and copies without the lock; others meanwhile queue as usual and
  * follow it into the ring when it publishes. The copy is short (at most
  * BPQ_RING_FILL_BYTES of records) and runs with preemption and page
- * faults off: a page that is not there ends it, and that message takes
- * the ordinary path, so that a writer whose fault takes long (userfaultfd,
- * FUSE) or who is preempted holds up no one. Returns how many of the @n
- * messages of @lens bytes to copy in at @rs, or 0: the ordinary path.
+ * faults off, from here to bpq_ring_send_end(): a page that is not there
+ * ends it, and that message takes the ordinary path, so that a writer
+ * whose fault takes long (userfaultfd, FUSE) or who is preempted holds up
+ * no one. Returns how many of the @n messages of @lens bytes to copy in
+ * at @rs, or 0: the ordinary path.
  */
 unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
 				 unsigned int n, struct bpq_ring_send *rs)
@@ -1324,6 +1326,10 @@ unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
 out:
 	spin_unlock(&q->lock);
 	bpq_reap(&reap);
+	if (i) {
+		preempt_disable();
+		pagefault_disable();
+	}
 	return i;
 }
 
@@ -1363,7 +1369,8 @@ static void bpq_ring_unreserve(struct bpq_queue *q, struct bpq_ring_send *rs,
  * Publish the first @copied messages reserved by bpq_ring_send_begin(),
  * of @lens bytes, now in their records. They count as delivered even if
  * the ring's file was closed meanwhile, as messages unread in it then;
- * the ring is unlinked after them. Returns @copied, or -ENODEV.
+ * the ring is unlinked after them. Page faults and preemption are back
+ * on from here. Returns @copied, or -ENODEV.
  */
 int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
 		      const u32 *lens, unsigned int copied)
@@ -1374,6 +1381,8 @@ int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
 	u64 bytes = 0;
 	int ret;
 
+	pagefault_enable();
+	preempt_enable();
 	spin_lock(&q->lock);
 	ring->busy = false;
 	if (q->dead) {

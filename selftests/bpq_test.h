@@ -124,6 +124,18 @@ static inline int bpq_configure(int fd, __u32 strategy, __u32 capacity_msgs)
 	return bpq_set_config(fd, &cfg);
 }
 
+/* Change the write timeout of the current configuration. */
+static inline int bpq_set_write_timeout(int fd, __u32 ms)
+{
+	struct bpq_config cfg;
+	int ret = bpq_get_config(fd, &cfg);
+
+	if (ret)
+		return ret;
+	cfg.write_timeout_ms = ms;
+	return bpq_set_config(fd, &cfg);
+}
+
 static inline int bpq_get_stats(int fd, struct bpq_stats *st)
 {
 	memset(st, 0, sizeof(*st));

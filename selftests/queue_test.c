@@ -48,17 +48,6 @@ static int set_watermarks(int fd, __u32 high, __u32 low)
 	return bpq_set_config(fd, &cfg);
 }
 
-static int set_write_timeout(int fd, __u32 ms)
-{
-	struct bpq_config cfg;
-	int ret = bpq_get_config(fd, &cfg);
-
-	if (ret)
-		return ret;
-	cfg.write_timeout_ms = ms;
-	return bpq_set_config(fd, &cfg);
-}
-
 /* Write message @n of @len pattern bytes. */
 static ssize_t write_msg(int fd, unsigned int n, size_t len)
 {
@@ -219,7 +208,7 @@ TEST_F(queue, oversize_on_full_queue)
 
 	ASSERT_EQ(0, setup_queue(self->fd, variant->strategy, 4, 0, 512));
 	/* Safety net: a wrongly blocking write ends after 3 s. */
-	ASSERT_EQ(0, set_write_timeout(self->fd, 3000));
+	ASSERT_EQ(0, bpq_set_write_timeout(self->fd, 3000));
 	for (i = 0; i < 4; i++) {
 		ASSERT_EQ(10, write_msg(self->fd, i, 10));
 	}
@@ -423,7 +412,7 @@ TEST_F(queue, write_timeout)
 	ssize_t ret;
 
 	ASSERT_EQ(0, setup_queue(self->fd, variant->strategy, 1, 0, 0));
-	ASSERT_EQ(0, set_write_timeout(self->fd, 100));
+	ASSERT_EQ(0, bpq_set_write_timeout(self->fd, 100));
 	ASSERT_EQ(100U, bpq_sysfs_u64(QIDX, "write_timeout_ms"));
 	ASSERT_EQ(4, write_msg(self->fd, 0, 4));
 

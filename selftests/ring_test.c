@@ -391,17 +391,6 @@ static int set_queue(int fd, __u32 strategy, __u32 capacity_msgs,
 	return bpq_set_config(fd, &cfg);
 }
 
-static int set_write_timeout(int fd, __u32 ms)
-{
-	struct bpq_config cfg;
-	int ret = bpq_get_config(fd, &cfg);
-
-	if (ret)
-		return ret;
-	cfg.write_timeout_ms = ms;
-	return bpq_set_config(fd, &cfg);
-}
-
 static void assert_balanced(struct __test_metadata *_metadata, int fd)
 {
 	struct bpq_stats st;
@@ -1234,7 +1223,7 @@ TEST_F(ring, block_timeout_and_config_changes)
 	fill_ring_and_queue(_metadata, self, 2);
 
 	/* A setting that leaves max_msg_size alone is no problem. */
-	ASSERT_EQ(0, set_write_timeout(self->fd, 100));
+	ASSERT_EQ(0, bpq_set_write_timeout(self->fd, 100));
 	t0 = now_ns();
 	EXPECT_EQ(-ETIMEDOUT, write_msg(self->fd, 19, FILL_LEN));
 	dt = now_ns() - t0;
@@ -1346,7 +1335,7 @@ TEST_F(ring, credit_still_admits)
 	EXPECT_EQ(1, st.credit_starvation);
 	EXPECT_EQ(0, st.enqueued_msgs);
 
-	ASSERT_EQ(0, set_write_timeout(self->fd, 100));
+	ASSERT_EQ(0, bpq_set_write_timeout(self->fd, 100));
 	t0 = now_ns();
 	EXPECT_EQ(-ETIMEDOUT, write_msg(self->fd, 0, 1));
 	EXPECT_LE(100000000LL, now_ns() - t0);
