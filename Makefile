@@ -3,7 +3,8 @@
 # bpq: build, lint and test. The kernel build itself is driven by Kbuild.
 #
 #   make            module/bpq.ko, the selftests and the userspace tools
-#   make check      deps, build, lint, host tests, guest tests in QEMU
+#   make check      deps, build, lint, host tests, then the guest tests in
+#                   QEMU once per kernel: Debian 12's 6.1 and 6.12
 #   make check-debug  the guest tests on a debug kernel (KASAN, lockdep,
 #                   UBSAN, kmemleak; built once by scripts/debug-kernel.sh)
 #   make lint       checkpatch, a sparse W=1 build, coccinelle
@@ -16,7 +17,8 @@
 #   make clean
 #
 # Every setting below can be overridden on the command line, e.g.
-# make KERNELRELEASE=6.1.0-56-amd64 check, or make V=1 for full commands.
+# make KERNELRELEASE=6.1.0-57-amd64 check (that kernel only), or make V=1
+# for full commands.
 
 KERNELRELEASE ?=
 KDIR ?= $(shell scripts/kdir.sh $(KERNELRELEASE))
@@ -24,6 +26,12 @@ KSRC ?= $(shell scripts/ksrc.sh)
 KERNEL_IMAGE ?= $(shell scripts/kimage.sh $(KDIR))
 MODULE ?= module/bpq.ko
 W ?= 1
+
+# The kernels make check boots, each with bpq.ko built for it in
+# build/kernels/RELEASE: the newest Debian 6.1 and 6.12 (scripts/kernels.sh),
+# or KERNELRELEASE alone when it is given.
+CHECK_KERNELS ?= $(or $(KERNELRELEASE),$(shell scripts/kernels.sh))
+KERNELS_OUT ?= build/kernels
 
 # Guest tests: the programs built from selftests/*_test.c, then the guest
 # scripts selftests/*_test.sh, each run once in one VM, in this order.
@@ -52,7 +60,6 @@ VM = scripts/vm.sh --kernel $(KERNEL_IMAGE) --module $(MODULE) \
 DEBUG_KERNEL ?=
 DEBUG_OUT ?= build/debug
 DEBUG_SRC = $(DEBUG_OUT)/src
-DEBUG_MODULE_SRCS = $(filter-out %.mod.c,$(wildcard module/*.[ch]))
 DEBUG_TEST_TIMEOUT ?= $(shell echo $$(($(TEST_TIMEOUT) * 3)))
 DEBUG_VM_TIMEOUT ?= $(shell echo $$(($(VM_TIMEOUT) * 3)))
 DEBUG_VMFLAGS ?= --mem 2048 --append "init_on_alloc=0 kmemleak=on"
@@ -109,22 +116,31 @@ lint: deps
 # Each step records its counts in build/*.summary and check goes on after a
 # failing step, so that the last line adds up all of them.
 check: all
-	$(Q)rm -f build/lint.summary build/host.summary build/guest.summary
-	$(Q)KDIR=$(KDIR) KSRC=$(KSRC) scripts/lint.sh || true
+	$(Q)rm -f build/lint.summary build/host.summary \
+		$(KERNELS_OUT)/*/guest.summary
+	$(Q)KDIR=$(KDIR) KSRC=$(KSRC) KERNELS="$(CHECK_KERNELS)" \
+		scripts/lint.sh || true
 	$(Q)scripts/host-tests.sh || true
-	$(Q)$(VM) --tests "$(GUEST_TESTS)" --summary build/guest.summary || true
+	$(Q)for r in $(CHECK_KERNELS); do \
+		o=$(KERNELS_OUT)/$$r; t0=$$(date +%s); \
+		echo "# ==== guest tests on Linux $$r ===="; \
+		m=$$(scripts/build-module.sh /lib/modules/$$r/build $$o/src) && \
+		$(VM) --kernel /boot/vmlinuz-$$r --module $$m --out $$o/vm \
+			--tests "$(GUEST_TESTS)" --summary $$o/guest.summary; \
+		if [ -r $$o/guest.summary ] && \
+			read -r p f <$$o/guest.summary; then :; \
+		else p=0 f=1; fi; \
+		echo "# Linux $$r: $$p passed, $$f failed" \
+			"($$(($$(date +%s) - t0)) s)"; \
+	done
 	$(Q)scripts/summary.sh build/lint.summary build/host.summary \
-		build/guest.summary
+		$(foreach r,$(CHECK_KERNELS),$(KERNELS_OUT)/$(r)/guest.summary)
 
 check-debug: deps selftests userspace
 	$(Q)dk=$(or $(DEBUG_KERNEL),$$(scripts/debug-kernel.sh)) && \
-	rm -rf $(DEBUG_SRC)/include $(DEBUG_SRC)/module/*.[ch] && \
-	mkdir -p $(DEBUG_SRC)/module && \
-	cp -p Kbuild $(DEBUG_SRC)/ && cp -pR include $(DEBUG_SRC)/ && \
-	cp -p module/Kbuild $(DEBUG_MODULE_SRCS) $(DEBUG_SRC)/module/ && \
-	$(MAKE) -C $$dk/build M=$(abspath $(DEBUG_SRC)) W=$(W) modules && \
+	m=$$(W=$(W) scripts/build-module.sh $$dk/build $(DEBUG_SRC)) && \
 	scripts/vm.sh --kernel $$dk/bzImage \
-		--module $(DEBUG_SRC)/module/bpq.ko --bin "$(GUEST_BINS)" \
+		--module $$m --bin "$(GUEST_BINS)" \
 		--timeout $(DEBUG_VM_TIMEOUT) \
 		--test-timeout $(DEBUG_TEST_TIMEOUT) --out $(DEBUG_OUT)/vm \
 		--summary $(DEBUG_OUT)/guest.summary --debug-gates \

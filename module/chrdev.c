@@ -26,7 +26,7 @@ static DEFINE_IDA(bpq_ida);
 static DEFINE_MUTEX(bpq_lock);		/* serializes create and destroy */
 static DEFINE_XARRAY(bpq_queues);	/* live queues by number */
 
-static char *bpq_devnode(struct device *dev, umode_t *mode)
+static char *bpq_devnode(bpq_devnode_device *dev, umode_t *mode)
 {
 	if (mode)
 		*mode = 0660;
@@ -35,7 +35,6 @@ static char *bpq_devnode(struct device *dev, umode_t *mode)
 
 struct class bpq_class = {
 	.name = "bpq",
-	.owner = THIS_MODULE,
 	.dev_groups = bpq_groups,
 	.devnode = bpq_devnode,
 };
@@ -203,7 +202,6 @@ const struct file_operations bpq_fops = {
 	.mmap = bpq_mmap,
 	.unlocked_ioctl = bpq_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
-	.llseek = no_llseek,
 	.show_fdinfo = bpq_show_fdinfo,
 };
 

@@ -81,8 +81,8 @@ int bpq_ring_mmap(struct bpq_ring *ring, struct vm_area_struct *vma)
 	/* a private copy would hide the head from us */
 	if (!(vma->vm_flags & VM_SHARED) || (vma->vm_flags & VM_EXEC))
 		return -EINVAL;
-	vma->vm_flags &= ~VM_MAYEXEC;
-	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	vm_flags_clear(vma, VM_MAYEXEC);
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
 	return vm_map_pages(vma, ring->pages, ring->nr_pages);
 }
 

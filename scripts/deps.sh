@@ -17,6 +17,8 @@ perl
 xz-utils
 linux-headers-amd64
 linux-image-amd64
+linux-headers-6.12.107+deb12-amd64
+linux-image-6.12.107+deb12-amd64
 linux-source-6.1
 qemu-system-x86
 busybox-static

@@ -3,12 +3,14 @@
 #
 # Style and static checks, offline, with the kernel's own tools:
 #   lint-checkpatch  checkpatch.pl --strict on the module and UAPI header
-#   lint-sparse      a W=1 C=2 build: any sparse or compiler warning fails
+#   lint-sparse[-RELEASE]  a W=1 C=2 build (for each kernel in KERNELS, or
+#                    else for KDIR): any sparse or compiler warning fails
 #   lint-coccinelle  the kernel's coccinelle rules in report mode on module/
 # Prints "ok NAME" / "not ok NAME" per check, then "N passed, M failed";
 # writes "N M" to build/lint.summary. Exit status 0 only if all passed.
 #
 # Environment: KDIR, KSRC (default: scripts/kdir.sh, scripts/ksrc.sh),
+# KERNELS (releases, space-separated, with headers in /lib/modules),
 # CHECKPATCH_IGNORE (comma-separated checkpatch types to ignore).
 
 set -eu
@@ -41,7 +43,7 @@ existing_files() {
 
 	for f in $checkpatch_files; do
 		case $f in
-		*.mod.c) continue ;;
+		*.mod.c | module/compat.h) continue ;;
 		esac
 		[ -f "$f" ] && echo "$f"
 	done
@@ -62,6 +64,11 @@ run_checkpatch() {
 	# shellcheck disable=SC2086 # word lists
 	perl "$ksrc/scripts/checkpatch.pl" --no-tree --strict --terse \
 		--show-types $ignore -f $files >"$log" 2>&1 || rc=$?
+	# compat.h is the one place where the kernel's version is tested
+	perl "$ksrc/scripts/checkpatch.pl" --no-tree --strict --terse \
+		--show-types \
+		--ignore="${CHECKPATCH_IGNORE:+$CHECKPATCH_IGNORE,}LINUX_VERSION_CODE,CONSTANT_COMPARISON" \
+		-f module/compat.h >>"$log" 2>&1 || rc=$?
 	grep -v '^total: 0 errors, 0 warnings, 0 checks' "$log" || true
 	return "$rc"
 }
@@ -107,7 +114,7 @@ run_coccinelle() {
 }
 
 main() {
-	local kdir=${KDIR:-} ksrc=${KSRC:-} ok
+	local kdir=${KDIR:-} ksrc=${KSRC:-} ok release
 
 	cd "$root"
 	mkdir -p "$build/lint"
@@ -119,9 +126,16 @@ main() {
 	run_checkpatch "$ksrc" || ok=0
 	verdict lint-checkpatch "$ok"
 
-	ok=1
-	run_sparse "$kdir" || ok=0
-	verdict lint-sparse "$ok"
+	for release in ${KERNELS:-}; do
+		ok=1
+		run_sparse "/lib/modules/$release/build" || ok=0
+		verdict "lint-sparse-$release" "$ok"
+	done
+	if [ -z "${KERNELS:-}" ]; then
+		ok=1
+		run_sparse "$kdir" || ok=0
+		verdict lint-sparse "$ok"
+	fi
 
 	ok=1
 	run_coccinelle "$kdir" "$ksrc" || ok=0
