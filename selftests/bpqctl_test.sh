@@ -179,6 +179,78 @@ check "prometheus for all queues: one HELP per metric" sh -c \
 run 0 bpqctl stats --json
 check "stats --json for all queues is an array" sh -c "head -c2 $TMP/out | grep -q '^\[{'"
 run 2 bpqctl stats $Q --yaml
+
+# --- stats --prometheus --output: a file for node_exporter, replaced whole ---
+P=$TMP/prom.d
+mkdir -p "$P"
+inode() { stat -c %i "$1"; }
+# two outputs alike but for the throughput, a moving average that may move
+# between two reads
+same_prom() {
+	grep -v '^bpq_throughput_rate{' "$1" >"$TMP/prom.a"
+	grep -v '^bpq_throughput_rate{' "$2" >"$TMP/prom.b"
+	cmp -s "$TMP/prom.a" "$TMP/prom.b"
+}
+no_temp() { [ -z "$(find "$P" -name '.*.prom.*')" ]; }
+echo old >"$P/bpq.prom"
+old_inode=$(inode "$P/bpq.prom")
+run 0 sh -c "umask 077 && exec bpqctl stats --prometheus --output $P/bpq.prom"
+bpqctl stats --prometheus >"$TMP/prom.stdout"
+check "--output: nothing on stdout" [ ! -s "$TMP/out" ]
+check "--output: the file has what stdout gets" \
+	same_prom "$P/bpq.prom" "$TMP/prom.stdout"
+check "--output: a new file renamed over the old (inode changed)" \
+	[ "$(inode "$P/bpq.prom")" != "$old_inode" ]
+check "--output: mode 0644 under umask 077" \
+	[ "$(stat -c %a "$P/bpq.prom")" = 644 ]
+check "--output: no temporary file left" no_temp
+run 0 bpqctl stats $Q --prometheus -o "$P/q.prom"
+bpqctl stats $Q --prometheus >"$TMP/prom.stdout"
+check "-o for one queue: what stdout gets" \
+	same_prom "$P/q.prom" "$TMP/prom.stdout"
+old_inode=$(inode "$P/bpq.prom")
+run 1 bpqctl stats no-such-queue --prometheus --output "$P/bpq.prom"
+check "--output: a queue that cannot be read leaves the file alone" \
+	[ "$(inode "$P/bpq.prom")" = "$old_inode" ]
+run 1 bpqctl stats --prometheus --output "$TMP/no-such-dir/bpq.prom"
+check "--output into a missing directory names the file and the error" \
+	err_has "bpqctl: stats: $TMP/no-such-dir/bpq.prom: No such file or directory"
+check "--output into a missing directory creates nothing" \
+	[ ! -e "$TMP/no-such-dir" ]
+mkdir "$P/dir.prom"
+run 1 bpqctl stats --prometheus --output "$P/dir.prom"
+check "--output over a directory fails with the error" \
+	err_has "bpqctl: stats: $P/dir.prom: Is a directory"
+check "--output: a failed rename leaves no temporary file" no_temp
+ln -s bpq.prom "$P/link.prom"
+mkfifo "$P/fifo.prom"
+for f in link.prom fifo.prom; do
+	run 1 bpqctl stats --prometheus --output "$P/$f"
+	check "--output does not replace what is no regular file: $f" \
+		err_has "bpqctl: stats: $P/$f: not a regular file, not replaced"
+done
+check "--output: the link is still a link" [ -L "$P/link.prom" ]
+check "--output: the fifo is still a fifo" [ -p "$P/fifo.prom" ]
+check "--output: refused, no temporary file left" no_temp
+# a file system with room for one page: the write fails, nothing is left
+mkdir "$P/small"
+if mount -t tmpfs -o size=4k tmpfs "$P/small" 2>/dev/null; then
+	run 1 bpqctl stats --prometheus --output "$P/small/bpq.prom"
+	check "--output on a full file system names the file and the error" \
+		err_has "bpqctl: stats: $P/small/bpq.prom: No space left on device"
+	check "--output on a full file system leaves nothing behind" \
+		[ -z "$(ls -A "$P/small")" ]
+	umount "$P/small"
+else
+	ok "--output on a full file system # SKIP no tmpfs"
+fi
+run 2 bpqctl stats $Q --output "$P/text.prom"
+check "--output without --prometheus is bad usage" \
+	err_has "--output needs --prometheus"
+run 2 bpqctl stats --json --output "$P/text.prom"
+check "--output refused creates nothing" [ ! -e "$P/text.prom" ]
+run 2 bpqctl stats --prometheus --output
+run 2 bpqctl stats --prometheus --output ""
 run 1 bpqctl stats no-such-queue
 run 0 bpqctl flush $Q
 check "flush prints how many" out_has '^14$'
