@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Benchmark bpq against its peers in one guest boot (see BENCH.md).
+# Benchmark bpq against its peers in one guest boot (Documentation/bench.md).
 #
 # Builds bpq.ko and userspace/bench/bpq-bench, boots the QEMU guest once
 # (scripts/vm.sh) with a guest script that runs bpq-bench and prints its
@@ -10,8 +10,8 @@
 # build/bench/throughput.png (W1/W2: throughput by message size),
 # build/bench/latency.png (W3: ping-pong p50/p99) and
 # build/bench/oneway.png (W4: one-way p50/p99/p99.9 by load) with gnuplot,
-# and prints the table and each BENCH.md target as a same-boot ratio, met
-# or not met.
+# and prints the table and each target as a same-boot ratio, met or not
+# met.
 #
 # Usage: scripts/bench.sh [--quick] [--no-build] [--no-run] [--out DIR]
 #                         [-- ARGS]
@@ -247,7 +247,7 @@ r = ratio(mps("W1", "bpq-plain", size=64), mps("W1", "mqueue", size=64))
 target("plain / mqueue msgs/s, W1 64 B", r, r and r >= 1.0, ">= 1.0")
 r = ratio(mps("W1", "bpq-batched", size=64), mps("W1", "bpq-plain", size=64))
 target("batched / plain msgs/s, W1 64 B", r, r and r >= 5.0, ">= 5.0")
-# BENCH.md: the ring stays only if it beats batched by a wide margin
+# the ring earns its complexity only if it beats batched by a wide margin
 r = ratio(mps("W1", "bpq-ring", size=64), mps("W1", "bpq-batched", size=64))
 target("ring / batched msgs/s, W1 64 B", r, r and r >= 2.0, ">= 2.0")
 for tr in ("bpq-plain", "bpq-batched", "bpq-ring", "pipe-packet"):
@@ -319,7 +319,7 @@ if cost is not None:
 target("metrics cost, W1 64 B: 1 - plain/plain-nometrics", cost,
        cost is not None and cost <= 5, detail)
 
-print("BENCH.md targets (same-boot ratios):")
+print("Targets (same-boot ratios; Documentation/bench.md):")
 print("\n".join(lines))
 # W4 is latency below saturation only where the offered rate was held
 for r in w4:

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * bpq-bench: bpq against its peers (pipe in stream and packet mode,
- * AF_UNIX SOCK_SEQPACKET, POSIX mqueue) in one run, as BENCH.md asks:
- * calibration probes first, then workloads W1-W9, every
- * measurement repeated with the transports interleaved (A B A B ...),
- * reported as the median and the spread (max - min) / median. W1 at 64 B
+ * AF_UNIX SOCK_SEQPACKET, POSIX mqueue) in one run, by the method that
+ * Documentation/bench.md describes: calibration probes first, then
+ * workloads W1-W9, every measurement repeated with the transports
+ * interleaved (A B A B ...), reported as the median and the spread
+ * (max - min) / median. W1 at 64 B
  * also runs bpq-plain with the module parameter metrics off
  * (bpq-plain-nometrics, interleaved with the others): the difference is
  * what bpq's per-message counters and latency histogram cost.
