@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
 /*
- * bpq: bounded message queues with backpressure.
+ * bpq: bounded message queues with backpressure. bpq(4) describes the
+ * devices and every command in full.
  *
  * Every ioctl takes a pointer to a struct that begins with __u32 size, the
  * number of bytes userspace passes; the kernel accepts any size from the
