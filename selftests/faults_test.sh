@@ -13,7 +13,7 @@
 #    runner checks the kernel log for splats. Then a plain insmod works.
 #  * kmemleak: FAULTS_CYCLES insmod/open/write/read/close/rmmod cycles,
 #    then scan, wait, scan: no leak reported that was not reported before
-#    this script began. FAULTS_CYCLES (default 1,000, as TESTING.md asks;
+#    this script began. FAULTS_CYCLES (default 1,000;
 #    ~0.5 s each on the KASAN kernel under TCG) of them, bounded by
 #    FAULTS_CYCLE_SECONDS (default 720): fewer are done, and said, if that
 #    runs out first.

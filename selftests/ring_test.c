@@ -2135,7 +2135,7 @@ TEST_F_TIMEOUT(ring, stalled_writer_keeps_order, 30)
 /*
  * A writer whose copy stalls must not hold up the others: a message
  * written meanwhile reaches the reader, the stalled one follows when its
- * page comes. (A stalled copy blocks no other task: TESTING.md.)
+ * page comes. (A stalled copy blocks no other task: bpq(4), The writers.)
  */
 TEST_F_TIMEOUT(ring, stalled_writer_holds_up_no_one, 30)
 {

@@ -702,10 +702,10 @@ TEST_F(sec, user_limit_capability)
 }
 
 /*
- * SPEC §8: queue memory is "charged to the writer's memory cgroup and
- * bounded per user". A file opened by root and handed to two unprivileged
- * users (as a supervisor does): each writer is bounded by its own budget,
- * so the second one is not refused because the first one filled up.
+ * bpq(4): a message is charged to the user who writes it, whoever opened
+ * the file. A file opened by root and handed to two unprivileged users
+ * (as a supervisor does): each writer is bounded by its own budget, so
+ * the second one is not refused because the first one filled up.
  */
 TEST_F(sec, user_limit_follows_writer)
 {

@@ -11,7 +11,7 @@
 /* BPQ_VERSION: the top-level VERSION file, passed by the Makefile */
 #define BPQCTL_VERSION	BPQ_VERSION
 
-/* Exit statuses, as SPEC.md section 7 */
+/* Exit statuses, as bpqctl(8) gives them */
 #define EXIT_OK		0
 #define EXIT_FAIL	1
 #define EXIT_USAGE	2
