@@ -207,7 +207,7 @@ clean:
 .PHONY: all deps module selftests userspace lint check check-debug demo \
 	vm-shell clean install uninstall dkms-install dkms-uninstall
 
-# bpq against pipes, AF_UNIX and mqueue in one guest boot (BENCH.md):
+# bpq against pipes, AF_UNIX and mqueue in one guest boot (Documentation/bench.md):
 # results, plots and the targets in build/bench/. bench-smoke: the same with
 # tiny counts, seconds long, only to prove that it runs and checks.
 bench: module userspace
