@@ -7,7 +7,10 @@
  *    three sizes, read, every queue ioctl, open of the control device,
  *    CREATE, DESTROY) write n = 1, 2, ... to /proc/thread-self/fail-nth,
  *    make the call, read fail-nth back (0: the n-th fault site of the call
- *    failed) and go on until a call completes with no fault injected. Each
+ *    failed) and go on until a call completes with no fault injected, however
+ *    many fault sites this kernel build has. The armed call runs alone on a
+ *    thread of its own (nth_run()), so nothing but the call can take the
+ *    fault. Each
  *    call must succeed or fail cleanly (ENOMEM, EFAULT), and afterwards:
  *    the state is what the return value says (a message either delivered
  *    or still queued, a config either applied or not, a queue either
@@ -242,6 +245,88 @@ static bool nth_injected(int fd)
 	return false;
 }
 
+/*
+ * A call made under fail-nth runs on a thread of its own, which does
+ * nothing else while armed: fail-nth counts every fault site the task
+ * meets, and one left armed after a call with fewer sites than n fires in
+ * whatever comes next. On the test's own thread that could be its stack
+ * growing (expand_downwards() allocates a maple-tree node: an injected
+ * failure there is a SIGSEGV) or a signal frame being written (SIGSEGV as
+ * well). So this thread's stack is a locked mapping that never grows, its
+ * signals are blocked, and between arming and reading back it makes the
+ * call and nothing else; fail-nth of the test's thread stays 0 throughout.
+ */
+#define NTH_STACK	(256 << 10)
+
+struct nth_call {
+	long (*fn)(void *arg);	/* the call: returns its result, or -1 */
+	void *arg;
+	unsigned int n;
+	long ret;
+	int err;		/* errno of a failed call */
+	int setup_err;		/* the thread could not arm itself */
+	bool injected;
+};
+
+static void *nth_thread(void *data)
+{
+	struct nth_call *c = data;
+	sigset_t all;
+	int fd;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	fd = nth_open();
+	if (fd < 0 || nth_set(fd, 0)) {
+		c->setup_err = errno ? errno : EIO;
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	nth_injected(fd);		/* its libc calls are bound now */
+	if (nth_set(fd, c->n)) {
+		c->setup_err = errno;
+		close(fd);
+		return NULL;
+	}
+	c->ret = c->fn(c->arg);
+	c->err = c->ret < 0 ? errno : 0;
+	c->injected = nth_injected(fd);
+	close(fd);
+	return NULL;
+}
+
+/* Make @fn(@arg) with its n-th fault site failed; 0 or -errno (setup). */
+static int nth_run(struct nth_call *c, void *stack)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int ret;
+
+	c->setup_err = 0;
+	c->injected = false;
+	ret = pthread_attr_init(&attr);
+	if (!ret)
+		ret = pthread_attr_setstack(&attr, stack, NTH_STACK);
+	if (!ret)
+		ret = pthread_create(&t, &attr, nth_thread, c);
+	pthread_attr_destroy(&attr);
+	if (ret)
+		return -ret;
+	pthread_join(t, NULL);
+	return -c->setup_err;
+}
+
+/* The caller thread's stack: populated and locked, so it cannot fault. */
+static void *nth_stack_alloc(void)
+{
+	void *p = mmap(NULL, NTH_STACK, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_LOCKED,
+		       -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 /* ---- messages: {magic, id, len, crc} + pattern ---- */
 
 struct mhdr {
@@ -328,7 +413,7 @@ FIXTURE(fail_nth) {
 	int cfd;		/* control device */
 	int idx;		/* our queue */
 	int fd;			/* O_NONBLOCK file of it */
-	int nth;		/* fail-nth of this thread */
+	void *nth_stack;	/* of the thread that makes the calls */
 	char path[64];
 	char name[BPQ_NAME_MAX];
 	__u32 next_id;		/* id of the next message written */
@@ -348,14 +433,14 @@ static bool selected(const char *name)
 
 FIXTURE_SETUP(fail_nth)
 {
+	self->fd = self->cfd = -1;
+	self->idx = -1;
 	if (!selected(_metadata->name))
 		SKIP(return, "BPQ_FAULTS_ONLY");
 	if (!fault_injection_available())
 		SKIP(return, "no " FAIL_NTH);
 	if (!fault_dir("failslab"))
 		SKIP(return, "no " DEBUGFS "/failslab");
-	self->fd = self->cfd = self->nth = -1;
-	self->idx = -1;
 	self->cfd = bpq_control_open();
 	if (self->cfd < 0)
 		SKIP(return, "%s: %s", BPQ_CONTROL_PATH, strerror(errno));
@@ -366,17 +451,10 @@ FIXTURE_SETUP(fail_nth)
 	snprintf(self->path, sizeof(self->path), "/dev/bpq%d", self->idx);
 	self->fd = open(self->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	ASSERT_LE(0, self->fd);
-	self->nth = nth_open();
-	ASSERT_LE(0, self->nth);
-	ASSERT_EQ(0, nth_set(self->nth, 0));
-	/*
-	 * A fault left pending after a call with fewer sites than n must not
-	 * be taken by a page fault (stack, lazy binding): SIGSEGV.
-	 */
-	mlockall(MCL_CURRENT | MCL_FUTURE);
-	/* ... nor by the lazy binding of a libc function first called then */
-	close(dup(self->fd));
-	nth_injected(self->nth);	/* pread() and strtoul() bound now */
+	self->nth_stack = nth_stack_alloc();
+	ASSERT_NE(NULL, self->nth_stack);
+	/* what the armed thread touches is there: it takes no page fault */
+	ASSERT_EQ(0, mlockall(MCL_CURRENT | MCL_FUTURE));
 	/* failslab fails GFP_KERNEL allocations only with ignore-gfp-wait=N */
 	fault_quiet();
 	ASSERT_EQ(0, fault_set("failslab", "ignore-gfp-wait", "N"));
@@ -385,12 +463,10 @@ FIXTURE_SETUP(fail_nth)
 
 FIXTURE_TEARDOWN(fail_nth)
 {
-	if (self->nth >= 0) {
-		nth_set(self->nth, 0);
-		close(self->nth);
-	}
 	fault_restore();
 	munlockall();
+	if (self->nth_stack)
+		munmap(self->nth_stack, NTH_STACK);
 	if (self->fd >= 0)
 		close(self->fd);
 	if (self->cfd >= 0 && self->idx >= 0)
@@ -468,36 +544,131 @@ static void after_step(struct __test_metadata *_metadata,
 		TH_LOG("%s step %u: module refcount", kind_name[k], n);
 }
 
+static const size_t wlen[] = {
+	[K_WRITE_SMALL] = 100, [K_WRITE_MID] = 3000, [K_WRITE_LARGE] = 6000,
+};
+
+/* A step's call and what it reads and writes. */
+struct step {
+	FIXTURE_DATA(fail_nth) *self;
+	enum kind k;
+	int fd2;
+	struct bpq_config cfg;
+	struct bpq_stats st2;
+	struct bpq_msg_info infos[8];
+	struct bpq_send_batch sb;
+	struct bpq_recv_batch rb;
+	struct bpq_recv rcv;
+	struct bpq_grant gr;
+	struct bpq_simple simple;
+	struct bpq_create cr;
+	struct bpq_destroy de;
+};
+
+/* The call of a step: on the armed thread, nothing but the system call. */
+static long step_call(void *arg)
+{
+	struct step *a = arg;
+	long ret;
+
+	switch (a->k) {
+	case K_OPEN:
+		ret = open(a->self->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		break;
+	case K_CTL_OPEN:
+		ret = open(BPQ_CONTROL_PATH, O_RDWR | O_CLOEXEC);
+		break;
+	case K_CLOSE:
+		ret = close(a->fd2);
+		break;
+	case K_WRITE_SMALL:
+	case K_WRITE_MID:
+	case K_WRITE_LARGE:
+		ret = write(a->self->fd, a->self->buf, wlen[a->k]);
+		break;
+	case K_READ:
+		ret = read(a->self->fd, a->self->out, sizeof(a->self->out));
+		break;
+	case K_GET_CONFIG:
+		memset(&a->cfg, 0, sizeof(a->cfg));
+		a->cfg.size = sizeof(a->cfg);
+		ret = ioctl(a->self->fd, BPQ_IOC_GET_CONFIG, &a->cfg);
+		break;
+	case K_SET_CONFIG:
+		ret = ioctl(a->self->fd, BPQ_IOC_SET_CONFIG, &a->cfg);
+		break;
+	case K_GET_STATS:
+		memset(&a->st2, 0, sizeof(a->st2));
+		a->st2.size = sizeof(a->st2);
+		ret = ioctl(a->self->fd, BPQ_IOC_GET_STATS, &a->st2);
+		break;
+	case K_RESET_STATS:
+		ret = ioctl(a->self->fd, BPQ_IOC_RESET_STATS, &a->simple);
+		break;
+	case K_GRANT:
+		ret = ioctl(a->self->fd, BPQ_IOC_GRANT, &a->gr);
+		break;
+	case K_FLUSH:
+		ret = ioctl(a->self->fd, BPQ_IOC_FLUSH, &a->simple);
+		break;
+	case K_RECV:
+		a->rcv.buf = (uintptr_t)a->self->out;
+		a->rcv.buf_len = sizeof(a->self->out);
+		ret = ioctl(a->self->fd, BPQ_IOC_RECV, &a->rcv);
+		break;
+	case K_SEND_BATCH:
+		ret = ioctl(a->self->fd, BPQ_IOC_SEND_BATCH, &a->sb);
+		break;
+	case K_RECV_BATCH:
+		a->rb.buf = (uintptr_t)a->self->out;
+		a->rb.buf_len = sizeof(a->self->out);
+		a->rb.infos = (uintptr_t)a->infos;
+		a->rb.max_records = 8;
+		ret = ioctl(a->self->fd, BPQ_IOC_RECV_BATCH, &a->rb);
+		break;
+	case K_CREATE:
+		ret = ioctl(a->self->cfd, BPQ_IOC_CREATE, &a->cr);
+		break;
+	case K_DESTROY:
+		ret = ioctl(a->self->cfd, BPQ_IOC_DESTROY, &a->de);
+		break;
+	default:
+		ret = -1;
+		errno = EINVAL;
+	}
+	return ret;
+}
+
+
 /* One call of kind @k at fail-nth @n: returns whether a fault was injected. */
 static bool nth_step(struct __test_metadata *_metadata,
 		     FIXTURE_DATA(fail_nth) *self, enum kind k, unsigned int n)
 {
-	static const size_t wlen[] = {
-		[K_WRITE_SMALL] = 100, [K_WRITE_MID] = 3000,
-		[K_WRITE_LARGE] = 6000,
+	struct step a = {
+		.self = self, .k = k, .fd2 = -1,
+		.sb = { .size = sizeof(a.sb) },
+		.rb = { .size = sizeof(a.rb) },
+		.rcv = { .size = sizeof(a.rcv) },
+		.gr = { .size = sizeof(a.gr), .credits = 5 },
+		.simple = { .size = sizeof(a.simple) },
+		.cr = { .size = sizeof(a.cr) },
+		.de = { .size = sizeof(a.de) },
 	};
-	struct bpq_config cfg, cfg2;
-	struct bpq_stats st, st2;
+	struct nth_call c = { .fn = step_call, .arg = &a, .n = n };
+	struct bpq_config cfg2;
+	struct bpq_stats st;
 	struct bpq_iovec vec[3];
-	struct bpq_msg_info infos[8];
-	struct bpq_send_batch sb = { .size = sizeof(sb) };
-	struct bpq_recv_batch rb = { .size = sizeof(rb) };
-	struct bpq_recv rcv = { .size = sizeof(rcv) };
-	struct bpq_grant gr = { .size = sizeof(gr), .credits = 5 };
-	struct bpq_simple simple = { .size = sizeof(simple) };
-	struct bpq_create cr = { .size = sizeof(cr) };
-	struct bpq_destroy de = { .size = sizeof(de) };
 	unsigned char *bufs[3];
 	bool injected;
 	long ret;
-	int err, i, fd2 = -1, idx2 = -1;
+	int err, i, idx2 = -1;
 	size_t off;
 
 	/* ---- prepare ---- */
 	switch (k) {
 	case K_CLOSE:
-		fd2 = open(self->path, O_RDWR | O_CLOEXEC);
-		ASSERT_LE(0, fd2);
+		a.fd2 = open(self->path, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, a.fd2);
 		break;
 	case K_READ:
 	case K_RECV:
@@ -517,12 +688,17 @@ static bool nth_step(struct __test_metadata *_metadata,
 			vec[i] = (struct bpq_iovec){
 				.base = (uintptr_t)bufs[i], .len = len };
 		}
-		sb.msgs = (uintptr_t)vec;
-		sb.count = 3;
+		a.sb.msgs = (uintptr_t)vec;
+		a.sb.count = 3;
+		break;
+	case K_WRITE_SMALL:
+	case K_WRITE_MID:
+	case K_WRITE_LARGE:
+		msg_make(self->buf, self->next_id, wlen[k]);
 		break;
 	case K_SET_CONFIG:
-		ASSERT_EQ(0, bpq_get_config(self->fd, &cfg));
-		cfg.capacity_msgs = cfg.capacity_msgs == 200 ? 300 : 200;
+		ASSERT_EQ(0, bpq_get_config(self->fd, &a.cfg));
+		a.cfg.capacity_msgs = a.cfg.capacity_msgs == 200 ? 300 : 200;
 		break;
 	case K_GRANT:
 	case K_RESET_STATS:
@@ -531,88 +707,26 @@ static bool nth_step(struct __test_metadata *_metadata,
 		ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
 		break;
 	case K_CREATE:
-		memcpy(cr.name, "flt-nth-create", 14);
+		memcpy(a.cr.name, "flt-nth-create", 14);
 		ASSERT_EQ(-1, queue_by_name("flt-nth-create"));
 		break;
 	case K_DESTROY:
 		idx2 = bpq_create(self->cfd, "flt-nth-destroy");
 		ASSERT_LE(0, idx2);
-		de.index = idx2;
+		a.de.index = idx2;
 		break;
 	default:
 		break;
 	}
 
-	/* ---- the call, with nothing in between ---- */
-	ASSERT_EQ(0, nth_set(self->nth, n));
-	switch (k) {
-	case K_OPEN:
-		ret = open(self->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-		break;
-	case K_CTL_OPEN:
-		ret = open(BPQ_CONTROL_PATH, O_RDWR | O_CLOEXEC);
-		break;
-	case K_CLOSE:
-		ret = close(fd2);
-		break;
-	case K_WRITE_SMALL:
-	case K_WRITE_MID:
-	case K_WRITE_LARGE:
-		msg_make(self->buf, self->next_id, wlen[k]);
-		ret = write(self->fd, self->buf, wlen[k]);
-		break;
-	case K_READ:
-		ret = read(self->fd, self->out, sizeof(self->out));
-		break;
-	case K_GET_CONFIG:
-		memset(&cfg, 0, sizeof(cfg));
-		cfg.size = sizeof(cfg);
-		ret = ioctl(self->fd, BPQ_IOC_GET_CONFIG, &cfg);
-		break;
-	case K_SET_CONFIG:
-		ret = ioctl(self->fd, BPQ_IOC_SET_CONFIG, &cfg);
-		break;
-	case K_GET_STATS:
-		memset(&st2, 0, sizeof(st2));
-		st2.size = sizeof(st2);
-		ret = ioctl(self->fd, BPQ_IOC_GET_STATS, &st2);
-		break;
-	case K_RESET_STATS:
-		ret = ioctl(self->fd, BPQ_IOC_RESET_STATS, &simple);
-		break;
-	case K_GRANT:
-		ret = ioctl(self->fd, BPQ_IOC_GRANT, &gr);
-		break;
-	case K_FLUSH:
-		ret = ioctl(self->fd, BPQ_IOC_FLUSH, &simple);
-		break;
-	case K_RECV:
-		rcv.buf = (uintptr_t)self->out;
-		rcv.buf_len = sizeof(self->out);
-		ret = ioctl(self->fd, BPQ_IOC_RECV, &rcv);
-		break;
-	case K_SEND_BATCH:
-		ret = ioctl(self->fd, BPQ_IOC_SEND_BATCH, &sb);
-		break;
-	case K_RECV_BATCH:
-		rb.buf = (uintptr_t)self->out;
-		rb.buf_len = sizeof(self->out);
-		rb.infos = (uintptr_t)infos;
-		rb.max_records = 8;
-		ret = ioctl(self->fd, BPQ_IOC_RECV_BATCH, &rb);
-		break;
-	case K_CREATE:
-		ret = ioctl(self->cfd, BPQ_IOC_CREATE, &cr);
-		break;
-	case K_DESTROY:
-		ret = ioctl(self->cfd, BPQ_IOC_DESTROY, &de);
-		break;
-	default:
-		ret = -1;
-		errno = EINVAL;
-	}
-	err = ret < 0 ? errno : 0;
-	injected = nth_injected(self->nth);
+	/* ---- the call, alone on its thread ---- */
+	err = nth_run(&c, self->nth_stack);
+	ASSERT_EQ(0, err)
+		TH_LOG("%s step %u: arming fail-nth: %s", kind_name[k], n,
+		       strerror(-err));
+	ret = c.ret;
+	err = c.err;
+	injected = c.injected;
 
 	/* ---- what the result says must be so ---- */
 	if (getenv("BPQ_FAULTS_TRACE"))
@@ -651,19 +765,19 @@ static bool nth_step(struct __test_metadata *_metadata,
 				TH_LOG("%s step %u: wrong or corrupt message",
 				       kind_name[k], n);
 			if (k == K_RECV)
-				EXPECT_EQ(ret, rcv.info.len);
+				EXPECT_EQ(ret, a.rcv.info.len);
 			self->expect_id++;
 		}
 		/* else: it must still be queued; after_step() reads it */
 		break;
 	case K_RECV_BATCH:
 		for (i = 0, off = 0; i < ret; i++) {
-			EXPECT_EQ(off, infos[i].offset);
+			EXPECT_EQ(off, a.infos[i].offset);
 			EXPECT_EQ(self->expect_id,
-				  msg_check(self->out + infos[i].offset,
-					    infos[i].len))
+				  msg_check(self->out + a.infos[i].offset,
+					    a.infos[i].len))
 				TH_LOG("RECV_BATCH step %u: record %d", n, i);
-			off += infos[i].len;
+			off += a.infos[i].len;
 			self->expect_id++;
 		}
 		EXPECT_TRUE(ret < 0 || ret == 3 || injected)
@@ -677,34 +791,34 @@ static bool nth_step(struct __test_metadata *_metadata,
 		break;
 	case K_GET_CONFIG:
 		if (!ret)
-			EXPECT_LE(200U, cfg.capacity_msgs);
+			EXPECT_LE(200U, a.cfg.capacity_msgs);
 		break;
 	case K_SET_CONFIG:
 		ASSERT_EQ(0, bpq_get_config(self->fd, &cfg2));
 		if (!ret) {
-			EXPECT_EQ(cfg.capacity_msgs, cfg2.capacity_msgs);
+			EXPECT_EQ(a.cfg.capacity_msgs, cfg2.capacity_msgs);
 		} else {
-			EXPECT_NE(cfg.capacity_msgs, cfg2.capacity_msgs)
+			EXPECT_NE(a.cfg.capacity_msgs, cfg2.capacity_msgs)
 				TH_LOG("SET_CONFIG step %u failed but applied", n);
 		}
 		break;
 	case K_GET_STATS:
 		if (!ret)
-			EXPECT_TRUE(bpq_stats_balanced(&st2));
+			EXPECT_TRUE(bpq_stats_balanced(&a.st2));
 		break;
 	case K_RESET_STATS:
-		ASSERT_EQ(0, bpq_get_stats(self->fd, &st2));
+		ASSERT_EQ(0, bpq_get_stats(self->fd, &a.st2));
 		if (!ret) {
-			EXPECT_EQ(0ULL, st2.dequeued_msgs);
+			EXPECT_EQ(0ULL, a.st2.dequeued_msgs);
 		} else {
-			EXPECT_EQ(st.dequeued_msgs, st2.dequeued_msgs)
+			EXPECT_EQ(st.dequeued_msgs, a.st2.dequeued_msgs)
 				TH_LOG("RESET_STATS step %u failed but reset", n);
 		}
 		break;
 	case K_GRANT:
-		ASSERT_EQ(0, bpq_get_stats(self->fd, &st2));
+		ASSERT_EQ(0, bpq_get_stats(self->fd, &a.st2));
 		EXPECT_EQ(st.credits_available + (ret ? 0 : 5),
-			  st2.credits_available)
+			  a.st2.credits_available)
 			TH_LOG("GRANT step %u: credits", n);
 		break;
 	case K_FLUSH:
@@ -717,7 +831,7 @@ static bool nth_step(struct __test_metadata *_metadata,
 		idx2 = queue_by_name("flt-nth-create");
 		if (ret >= 0) {
 			EXPECT_EQ(ret, idx2);
-			EXPECT_EQ(ret, cr.index);
+			EXPECT_EQ(ret, a.cr.index);
 		} else {
 			EXPECT_EQ(-1, idx2)
 				TH_LOG("CREATE step %u failed (%s) but created bpq%d",
@@ -1444,14 +1558,29 @@ FIXTURE_TEARDOWN(module)
 {
 }
 
+struct insmod_call {
+	int mfd;
+	const char *args;
+};
+
+static long insmod_call(void *arg)
+{
+	struct insmod_call *a = arg;
+
+	return syscall(SYS_finit_module, a->mfd, a->args, 0);
+}
+
 TEST_F_TIMEOUT(module, insmod_nth, 180)
 {
 	const char *path = getenv("BPQ_MODULE") ?: "/bpq.ko";
 	char args[256];
+	struct insmod_call a = { .args = args };
+	struct nth_call c = { .fn = insmod_call, .arg = &a };
 	unsigned int n;
 	bool injected = true;
 	long ret;
-	int nth, mfd, err, qfd, failed = 0;
+	int mfd, err, qfd, failed = 0;
+	void *stack;
 	int64_t budget = now_ns() + 90000000000LL;
 
 	if (!selected(_metadata->name))
@@ -1472,17 +1601,20 @@ TEST_F_TIMEOUT(module, insmod_nth, 180)
 	module_args(args, sizeof(args));
 	ASSERT_EQ(0, unload());
 
-	nth = nth_open();
-	ASSERT_LE(0, nth);
+	stack = nth_stack_alloc();
+	ASSERT_NE(NULL, stack);
+	ASSERT_EQ(0, mlockall(MCL_CURRENT | MCL_FUTURE));
 	fault_quiet();
 	ASSERT_EQ(0, fault_set("failslab", "ignore-gfp-wait", "N"));
 	for (n = 1; n <= MAX_STEPS && injected; n++) {
 		mfd = open(path, O_RDONLY | O_CLOEXEC);
 		ASSERT_LE(0, mfd);
-		ASSERT_EQ(0, nth_set(nth, n));
-		ret = syscall(SYS_finit_module, mfd, args, 0);
-		err = errno;
-		injected = nth_injected(nth);
+		a.mfd = mfd;
+		c.n = n;
+		ASSERT_EQ(0, nth_run(&c, stack));
+		ret = c.ret;
+		err = c.err;
+		injected = c.injected;
 		close(mfd);
 		if (ret) {
 			failed++;
@@ -1519,8 +1651,8 @@ TEST_F_TIMEOUT(module, insmod_nth, 180)
 			break;
 		}
 	}
-	nth_set(nth, 0);
-	close(nth);
+	munlockall();
+	munmap(stack, NTH_STACK);
 	fault_restore();
 	FIG_ADD(errors[K_INSMOD], failed);
 	ksft_print_msg("finit_module: %u steps, %d loads failed\n", n - 1,
