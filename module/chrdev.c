@@ -66,7 +66,10 @@ static int bpq_open(struct inode *inode, struct file *file)
 	get_device(&q->dev);
 	bf->q = q;
 	file->private_data = bf;
-	return stream_open(inode, file);
+	stream_open(inode, file);
+	/* read_iter and write_iter honour IOCB_NOWAIT (bpq_iocb_flags()) */
+	file->f_mode |= FMODE_NOWAIT;
+	return 0;
 }
 
 static int bpq_release(struct inode *inode, struct file *file)
@@ -80,9 +83,16 @@ static int bpq_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-static u32 bpq_file_flags(struct file *file)
+/*
+ * A call that must not sleep: O_NONBLOCK, RWF_NOWAIT, and io_uring's first
+ * try, after which it waits in poll instead of in a worker thread.
+ */
+static u32 bpq_iocb_flags(const struct kiocb *iocb)
 {
-	return (file->f_flags & O_NONBLOCK) ? BPQ_IO_NONBLOCK : 0;
+	if ((iocb->ki_filp->f_flags & O_NONBLOCK) ||
+	    (iocb->ki_flags & IOCB_NOWAIT))
+		return BPQ_IO_NONBLOCK;
+	return 0;
 }
 
 static ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to)
@@ -98,7 +108,7 @@ static ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		return 0;
 	for (;;) {
 		msg = bpq_recv_begin(bf->q, bf, room,
-				     bpq_file_flags(iocb->ki_filp), 0, &loss);
+				     bpq_iocb_flags(iocb), 0, &loss);
 		if (IS_ERR(msg))
 			return PTR_ERR(msg);
 		len = msg->len;
@@ -146,7 +156,7 @@ static ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		bpq_msg_free(msg);
 		return -EFAULT;
 	}
-	ret = bpq_send(bf->q, msg, bpq_file_flags(iocb->ki_filp), 0);
+	ret = bpq_send(bf->q, msg, bpq_iocb_flags(iocb), 0);
 	return ret ? ret : len;
 }
 

@@ -34,6 +34,7 @@ dwarves
 kmod
 python3
 libyaml-dev
+liburing-dev
 pkg-config
 gnuplot-nox
 "

@@ -608,6 +608,28 @@ static inline bool check_pattern(const void *buf, size_t len, unsigned int n)
 	return true;
 }
 
+/* Write message @n of @len (at most 256) pattern bytes: the count or -errno. */
+static inline ssize_t bpq_write_pattern(int fd, unsigned int n, size_t len)
+{
+	unsigned char buf[256];
+
+	fill_pattern(buf, len, n);
+	return bpq_write(fd, buf, len);
+}
+
+/* Read one message and check it is message @n of @len bytes: 0 or -errno. */
+static inline int bpq_read_pattern(int fd, unsigned int n, size_t len)
+{
+	unsigned char buf[512];
+	ssize_t ret = bpq_read(fd, buf, sizeof(buf));
+
+	if (ret < 0)
+		return ret;
+	if ((size_t)ret != len || !check_pattern(buf, len, n))
+		return -EBADMSG;
+	return 0;
+}
+
 static inline short poll_events(int fd)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLOUT | POLLPRI |

@@ -48,28 +48,6 @@ static int set_watermarks(int fd, __u32 high, __u32 low)
 	return bpq_set_config(fd, &cfg);
 }
 
-/* Write message @n of @len pattern bytes. */
-static ssize_t write_msg(int fd, unsigned int n, size_t len)
-{
-	unsigned char buf[256];
-
-	fill_pattern(buf, len, n);
-	return bpq_write(fd, buf, len);
-}
-
-/* Read one message and check it is message @n of @len bytes: 0 or -errno. */
-static int read_msg(int fd, unsigned int n, size_t len)
-{
-	unsigned char buf[512];
-	ssize_t ret = bpq_read(fd, buf, sizeof(buf));
-
-	if (ret < 0)
-		return ret;
-	if ((size_t)ret != len || !check_pattern(buf, len, n))
-		return -EBADMSG;
-	return 0;
-}
-
 static int recv_batch(int fd, void *buf, __u32 len, struct bpq_msg_info *infos,
 		      __u32 max, __u32 flags, __u32 timeout_ms)
 {
@@ -184,13 +162,13 @@ TEST_F(queue, message_sizes)
 	ASSERT_EQ(0, setup_queue(self->fd, variant->strategy, 0, 0, 1000));
 	ASSERT_EQ(1000U, bpq_sysfs_u64(QIDX, "max_msg_size"));
 
-	ASSERT_EQ(1, write_msg(self->fd, 1, 1));
+	ASSERT_EQ(1, bpq_write_pattern(self->fd, 1, 1));
 	ASSERT_EQ(999, bpq_write(self->fd, buf, 999));
 	ASSERT_EQ(1000, bpq_write(self->fd, buf, 1000));
 	ASSERT_EQ(-EMSGSIZE, bpq_write(self->fd, buf, 1001));
 	ASSERT_EQ(-EMSGSIZE, bpq_write(self->fd, buf, sizeof(buf)));
 
-	ASSERT_EQ(0, read_msg(self->fd, 1, 1));
+	ASSERT_EQ(0, bpq_read_pattern(self->fd, 1, 1));
 	ASSERT_EQ(999, bpq_read(self->fd, buf, sizeof(buf)));
 	ASSERT_EQ(1000, bpq_read(self->fd, buf, sizeof(buf)));
 	ASSERT_EQ(-EAGAIN, bpq_read(self->nfd, buf, sizeof(buf)));
@@ -210,7 +188,7 @@ TEST_F(queue, oversize_on_full_queue)
 	/* Safety net: a wrongly blocking write ends after 3 s. */
 	ASSERT_EQ(0, bpq_set_write_timeout(self->fd, 3000));
 	for (i = 0; i < 4; i++) {
-		ASSERT_EQ(10, write_msg(self->fd, i, 10));
+		ASSERT_EQ(10, bpq_write_pattern(self->fd, i, 10));
 	}
 
 	t0 = now_ns();
@@ -232,7 +210,7 @@ TEST_F(queue, oversize_on_full_queue)
 	ASSERT_EQ(0U, st.dropped_oldest);
 	ASSERT_EQ(0U, st.timeouts);
 	for (i = 0; i < 4; i++) {
-		ASSERT_EQ(0, read_msg(self->fd, i, 10));
+		ASSERT_EQ(0, bpq_read_pattern(self->fd, i, 10));
 	}
 }
 
@@ -241,7 +219,7 @@ TEST_F(queue, short_read_buffer)
 	unsigned char buf[128];
 	struct bpq_msg_info info;
 
-	ASSERT_EQ(100, write_msg(self->fd, 7, 100));
+	ASSERT_EQ(100, bpq_write_pattern(self->fd, 7, 100));
 	ASSERT_EQ(-EMSGSIZE, bpq_read(self->fd, buf, 99));
 	ASSERT_EQ(-EMSGSIZE, bpq_read(self->fd, buf, 1));
 	ASSERT_EQ(-EMSGSIZE, bpq_recv(self->fd, buf, 99, 0, 0, &info));
@@ -261,19 +239,19 @@ TEST_F(queue, full_by_count)
 
 	ASSERT_EQ(0, setup_queue(self->fd, variant->strategy, 4, 0, 0));
 	for (i = 0; i < 4; i++) {
-		ASSERT_EQ(8 + i, write_msg(self->fd, i, 8 + i));
+		ASSERT_EQ(8 + i, bpq_write_pattern(self->fd, i, 8 + i));
 	}
 
 	switch (variant->strategy) {
 	case BPQ_STRATEGY_BLOCK:
-		ASSERT_EQ(-EAGAIN, write_msg(self->nfd, 4, 12));
+		ASSERT_EQ(-EAGAIN, bpq_write_pattern(self->nfd, 4, 12));
 		break;
 	case BPQ_STRATEGY_DROP_NEWEST:
 		/* Refused at once even on a blocking file. */
-		ASSERT_EQ(-ENOBUFS, write_msg(self->fd, 4, 12));
+		ASSERT_EQ(-ENOBUFS, bpq_write_pattern(self->fd, 4, 12));
 		break;
 	case BPQ_STRATEGY_DROP_OLDEST:
-		ASSERT_EQ(12, write_msg(self->fd, 4, 12));
+		ASSERT_EQ(12, bpq_write_pattern(self->fd, 4, 12));
 		break;
 	}
 
@@ -289,14 +267,14 @@ TEST_F(queue, full_by_count)
 
 	if (variant->strategy == BPQ_STRATEGY_DROP_OLDEST) {
 		for (i = 1; i < 5; i++) {
-			ASSERT_EQ(0, read_msg(self->fd, i, 8 + i));
+			ASSERT_EQ(0, bpq_read_pattern(self->fd, i, 8 + i));
 		}
 	} else {
 		for (i = 0; i < 4; i++) {
-			ASSERT_EQ(0, read_msg(self->fd, i, 8 + i));
+			ASSERT_EQ(0, bpq_read_pattern(self->fd, i, 8 + i));
 		}
 	}
-	ASSERT_EQ(-EAGAIN, read_msg(self->nfd, 0, 0));
+	ASSERT_EQ(-EAGAIN, bpq_read_pattern(self->nfd, 0, 0));
 }
 
 /* The byte bound alone makes the queue full. */
@@ -306,8 +284,8 @@ TEST_F(queue, full_by_bytes)
 	ssize_t ret;
 
 	ASSERT_EQ(0, setup_queue(self->fd, variant->strategy, 0, 100, 100));
-	ASSERT_EQ(60, write_msg(self->fd, 0, 60));
-	ret = write_msg(self->nfd, 1, 50);
+	ASSERT_EQ(60, bpq_write_pattern(self->fd, 0, 60));
+	ret = bpq_write_pattern(self->nfd, 1, 50);
 
 	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
 	switch (variant->strategy) {
@@ -324,7 +302,7 @@ TEST_F(queue, full_by_bytes)
 		ASSERT_EQ(50, ret);
 		ASSERT_EQ(50U, st.depth_bytes);
 		ASSERT_EQ(1U, st.dropped_oldest);
-		ASSERT_EQ(0, read_msg(self->fd, 1, 50));
+		ASSERT_EQ(0, bpq_read_pattern(self->fd, 1, 50));
 		break;
 	}
 	ASSERT_EQ(1U, st.depth_msgs);
@@ -348,15 +326,15 @@ TEST_F(queue, poll_full_edges)
 	ASSERT_EQ(0, setup_queue(self->fd, variant->strategy, 4, 0, 0));
 	ASSERT_EQ(expect_bits(false, true, false), poll_events(self->fd));
 	for (i = 0; i < 3; i++) {
-		ASSERT_EQ(8, write_msg(self->fd, i, 8));
+		ASSERT_EQ(8, bpq_write_pattern(self->fd, i, 8));
 		ASSERT_EQ(expect_bits(true, true, false), poll_events(self->fd));
 	}
-	ASSERT_EQ(8, write_msg(self->fd, 3, 8));
+	ASSERT_EQ(8, bpq_write_pattern(self->fd, 3, 8));
 	ASSERT_EQ(expect_bits(true, drop, true), poll_events(self->fd));
 	ASSERT_EQ(1U, bpq_sysfs_u64(QIDX, "pressure"));
 	ASSERT_EQ(100U, bpq_sysfs_u64(QIDX, "utilization"));
 
-	ASSERT_EQ(0, read_msg(self->fd, 0, 8));
+	ASSERT_EQ(0, bpq_read_pattern(self->fd, 0, 8));
 	ASSERT_EQ(expect_bits(true, true, false), poll_events(self->fd));
 	ASSERT_EQ(0U, bpq_sysfs_u64(QIDX, "pressure"));
 	ASSERT_EQ(3, bpq_flush(self->fd));
@@ -374,32 +352,32 @@ TEST_F(queue, poll_watermark_edges)
 	ASSERT_EQ(0, set_watermarks(self->fd, 75, 50));
 
 	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(8, write_msg(self->fd, i, 8));
+		ASSERT_EQ(8, bpq_write_pattern(self->fd, i, 8));
 		ASSERT_EQ(expect_bits(true, true, false), poll_events(self->fd));
 	}
-	ASSERT_EQ(8, write_msg(self->fd, 2, 8));
+	ASSERT_EQ(8, bpq_write_pattern(self->fd, 2, 8));
 	ASSERT_EQ(expect_bits(true, !block, true), poll_events(self->fd));
 	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
 	ASSERT_EQ(1U, st.pressure);
 	ASSERT_EQ(75U, st.utilization);
 	if (block) {
-		ASSERT_EQ(-EAGAIN, write_msg(self->nfd, 9, 8));
+		ASSERT_EQ(-EAGAIN, bpq_write_pattern(self->nfd, 9, 8));
 	}
 
 	/* 50 % is not below the low watermark: pressure holds. */
-	ASSERT_EQ(0, read_msg(self->fd, 0, 8));
+	ASSERT_EQ(0, bpq_read_pattern(self->fd, 0, 8));
 	ASSERT_EQ(expect_bits(true, !block, true), poll_events(self->fd));
 	ASSERT_EQ(1U, bpq_sysfs_u64(QIDX, "pressure"));
 	if (block) {
-		ASSERT_EQ(-EAGAIN, write_msg(self->nfd, 9, 8));
+		ASSERT_EQ(-EAGAIN, bpq_write_pattern(self->nfd, 9, 8));
 	}
 
 	/* 25 %: pressure ends. */
-	ASSERT_EQ(0, read_msg(self->fd, 1, 8));
+	ASSERT_EQ(0, bpq_read_pattern(self->fd, 1, 8));
 	ASSERT_EQ(expect_bits(true, true, false), poll_events(self->fd));
 	ASSERT_EQ(0U, bpq_sysfs_u64(QIDX, "pressure"));
 
-	ASSERT_EQ(0, read_msg(self->fd, 2, 8));
+	ASSERT_EQ(0, bpq_read_pattern(self->fd, 2, 8));
 	ASSERT_EQ(expect_bits(false, true, false), poll_events(self->fd));
 	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
 	ASSERT_TRUE(bpq_stats_balanced(&st));
@@ -414,10 +392,10 @@ TEST_F(queue, write_timeout)
 	ASSERT_EQ(0, setup_queue(self->fd, variant->strategy, 1, 0, 0));
 	ASSERT_EQ(0, bpq_set_write_timeout(self->fd, 100));
 	ASSERT_EQ(100U, bpq_sysfs_u64(QIDX, "write_timeout_ms"));
-	ASSERT_EQ(4, write_msg(self->fd, 0, 4));
+	ASSERT_EQ(4, bpq_write_pattern(self->fd, 0, 4));
 
 	t0 = now_ns();
-	ret = write_msg(self->fd, 1, 4);
+	ret = bpq_write_pattern(self->fd, 1, 4);
 	dt = now_ns() - t0;
 	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
 
@@ -499,7 +477,7 @@ TEST_F(queue, counters_reconcile)
 
 	ASSERT_EQ(0, setup_queue(self->fd, variant->strategy, 4, 0, 0));
 	for (i = 0; i < 6; i++)
-		ok += write_msg(self->nfd, i, 10) == 10;
+		ok += bpq_write_pattern(self->nfd, i, 10) == 10;
 
 	switch (variant->strategy) {
 	case BPQ_STRATEGY_BLOCK:
@@ -533,7 +511,7 @@ TEST_F(queue, counters_reconcile)
 	ASSERT_EQ(2, bpq_flush(self->fd));
 	ASSERT_EQ(0, bpq_flush(self->fd));
 	for (i = 0; i < 3; i++) {
-		ASSERT_EQ(10, write_msg(self->fd, i, 10));
+		ASSERT_EQ(10, bpq_write_pattern(self->fd, i, 10));
 	}
 	ASSERT_EQ(10, bpq_read(self->fd, name, sizeof(name)));
 	enq += 3;
@@ -585,7 +563,7 @@ TEST_F(queue, recv_info)
 	ASSERT_EQ(0, setup_queue(self->fd, variant->strategy, 2, 0, 0));
 	t0 = now_ns();
 	for (i = 0; i < 2; i++) {
-		ASSERT_EQ(5 + i, write_msg(self->fd, i, 5 + i));
+		ASSERT_EQ(5 + i, bpq_write_pattern(self->fd, i, 5 + i));
 		sleep_ms(1);
 	}
 	t1 = now_ns();
@@ -608,17 +586,17 @@ TEST_F(queue, recv_info)
 	ASSERT_EQ(base + 1, info[1].seq);
 
 	/* A flush leaves a hole; numbers are never reused. */
-	ASSERT_EQ(3, write_msg(self->fd, 2, 3));
-	ASSERT_EQ(3, write_msg(self->fd, 3, 3));
+	ASSERT_EQ(3, bpq_write_pattern(self->fd, 2, 3));
+	ASSERT_EQ(3, bpq_write_pattern(self->fd, 3, 3));
 	ASSERT_EQ(2, bpq_flush(self->fd));
-	ASSERT_EQ(3, write_msg(self->fd, 4, 3));
+	ASSERT_EQ(3, bpq_write_pattern(self->fd, 4, 3));
 	ASSERT_EQ(3, bpq_recv(self->fd, buf, sizeof(buf), 0, 0, &info[0]));
 	ASSERT_EQ(base + 4, info[0].seq);
 	base = info[0].seq;
 
 	/* Five writes on a queue of two. */
 	for (i = 0; i < 5; i++)
-		write_msg(self->nfd, 10 + i, 4);
+		bpq_write_pattern(self->nfd, 10 + i, 4);
 
 	switch (variant->strategy) {
 	case BPQ_STRATEGY_BLOCK:
@@ -680,7 +658,7 @@ TEST_F(queue, batch_send)
 	make_batch(iov, bufs, 6);
 	ASSERT_EQ(3, send_batch(self->fd, iov, 3, 0));
 	for (k = 0; k < 3; k++) {
-		ASSERT_EQ(0, read_msg(self->fd, k, 1 + k));
+		ASSERT_EQ(0, bpq_read_pattern(self->fd, k, 1 + k));
 	}
 
 	/* Six on a queue of four. */
@@ -714,7 +692,7 @@ TEST_F(queue, batch_send)
 	}
 
 	for (k = first; k < first + 4; k++) {
-		ASSERT_EQ(0, read_msg(self->fd, k, 1 + k));
+		ASSERT_EQ(0, bpq_read_pattern(self->fd, k, 1 + k));
 	}
 	ASSERT_EQ(0U, bpq_depth(self->fd));
 
@@ -734,7 +712,7 @@ TEST_F_TIMEOUT(queue, batch_recv, 10)
 	int i;
 
 	for (i = 0; i < 5; i++) {
-		ASSERT_EQ(10, write_msg(self->fd, i, 10));
+		ASSERT_EQ(10, bpq_write_pattern(self->fd, i, 10));
 	}
 
 	/* Bounded by max_records. */
@@ -757,7 +735,7 @@ TEST_F_TIMEOUT(queue, batch_recv, 10)
 
 	/* The first one does not fit: EMSGSIZE, it stays. */
 	ASSERT_EQ(0U, bpq_depth(self->fd));
-	ASSERT_EQ(10, write_msg(self->fd, 6, 10));
+	ASSERT_EQ(10, bpq_write_pattern(self->fd, 6, 10));
 	ASSERT_EQ(-EMSGSIZE, recv_batch(self->fd, buf, 9, infos, 8, 0, 0));
 	ASSERT_EQ(1U, bpq_depth(self->fd));
 	ASSERT_EQ(1, recv_batch(self->fd, buf, 10, infos, 8, 0, 0));
@@ -816,7 +794,7 @@ static void *et_produce(void *arg)
 			usleep(100);
 		burst = 1 + rand_r(&seed) % 16;
 		for (k = 0; k < burst && p->sent < p->total; k++) {
-			if (write_msg(p->fd, p->sent, 8) != 8)
+			if (bpq_write_pattern(p->fd, p->sent, 8) != 8)
 				return (void *)1;
 			p->sent++;
 		}
