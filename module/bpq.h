@@ -106,6 +106,7 @@ struct bpq_queue {
 	char name[BPQ_NAME_MAX];
 	struct mutex cfg_mutex;		/* serializes config changes */
 	struct hrtimer poll_timer;	/* adaptive: EPOLLOUT when a token is due */
+	struct fasync_struct *fasync;	/* O_ASYNC files (fasync_helper()) */
 
 	spinlock_t lock;		/* everything below */
 	struct bpq_config cfg;

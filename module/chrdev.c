@@ -72,10 +72,19 @@ static int bpq_open(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* O_ASYNC: SIGIO as bpq_kill_fasync() says */
+static int bpq_fasync(int fd, struct file *file, int on)
+{
+	struct bpq_file *bf = file->private_data;
+
+	return fasync_helper(fd, file, on, &bf->q->fasync);
+}
+
 static int bpq_release(struct inode *inode, struct file *file)
 {
 	struct bpq_file *bf = file->private_data;
 
+	bpq_fasync(-1, file, 0);
 	bpq_ring_detach(bf->q, bf);
 	put_device(&bf->q->dev);
 	bpq_user_put(bf->user);
@@ -213,6 +222,7 @@ const struct file_operations bpq_fops = {
 	.unlocked_ioctl = bpq_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.show_fdinfo = bpq_show_fdinfo,
+	.fasync = bpq_fasync,
 };
 
 static void bpq_dev_release(struct device *dev)

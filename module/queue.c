@@ -12,6 +12,7 @@
  * and a waiter that leaves early (signal, timeout) cannot lose a wake-up
  * meant for another: it settles the new head itself before it goes.
  */
+#include <linux/fs.h>
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
 #include <linux/log2.h>
@@ -75,6 +76,7 @@ static enum hrtimer_restart bpq_poll_timer_fn(struct hrtimer *t)
 	struct bpq_queue *q = container_of(t, struct bpq_queue, poll_timer);
 
 	wake_up_interruptible_poll(&q->poll_wait, EPOLLOUT | EPOLLWRNORM);
+	kill_fasync(&q->fasync, SIGIO, POLL_OUT);
 	return HRTIMER_NORESTART;
 }
 
@@ -186,6 +188,26 @@ u32 bpq_utilization(struct bpq_queue *q)
 	return max(m, b);
 }
 
+static bool bpq_writable(struct bpq_queue *q);
+
+/*
+ * SIGIO to the O_ASYNC files, for what poll now reports of @mask: POLL_IN
+ * when there is a message to read, POLL_OUT when a write would not wait.
+ * POLL_PRI goes on the pressure edges alone (bpq_update_pressure()), not
+ * with every EPOLLPRI wake-up. Under q->lock, as ipc/mqueue.c signals
+ * under its info->lock: kill_fasync() takes fa_lock, the owner's lock,
+ * tasklist_lock and the target's siglock, all irq-safe, none of them held
+ * by anyone who then takes q->lock; fasync_helper() (bpq_fasync()) does
+ * not take q->lock either.
+ */
+static void bpq_kill_fasync(struct bpq_queue *q, __poll_t mask)
+{
+	if ((mask & EPOLLIN) && (q->ring || q->depth_msgs > q->inflight))
+		kill_fasync(&q->fasync, SIGIO, POLL_IN);
+	if ((mask & EPOLLOUT) && bpq_writable(q))
+		kill_fasync(&q->fasync, SIGIO, POLL_OUT);
+}
+
 static void bpq_wake_pollers(struct bpq_queue *q, __poll_t mask)
 {
 	lockdep_assert_held(&q->lock);
@@ -196,6 +218,9 @@ static void bpq_wake_pollers(struct bpq_queue *q, __poll_t mask)
 	 */
 	if (waitqueue_active(&q->poll_wait))
 		wake_up_interruptible_poll(&q->poll_wait, mask);
+	/* read without the lock, as kill_fasync() does */
+	if (q->fasync)
+		bpq_kill_fasync(q, mask);
 }
 
 static void bpq_update_pressure(struct bpq_queue *q)
@@ -208,8 +233,10 @@ static void bpq_update_pressure(struct bpq_queue *q)
 	else if (was && !bpq_at_or_above(q, q->depth_msgs, q->depth_bytes,
 					 q->cfg.low_watermark))
 		q->pressure = false;
-	if (q->pressure != was)
+	if (q->pressure != was) {
 		bpq_wake_pollers(q, EPOLLPRI);
+		kill_fasync(&q->fasync, SIGIO, POLL_PRI);
+	}
 }
 
 static bool bpq_token_ready(struct bpq_queue *q)
@@ -232,6 +259,31 @@ static bool bpq_has_room(struct bpq_queue *q, u32 len)
 	default:
 		return true;
 	}
+}
+
+/* Would a write of one byte go in without waiting? EPOLLOUT. */
+static bool bpq_writable(struct bpq_queue *q)
+{
+	switch (q->cfg.strategy) {
+	case BPQ_STRATEGY_DROP_NEWEST:
+	case BPQ_STRATEGY_DROP_OLDEST:
+		return true;
+	default:
+		return list_empty(&q->writers) && bpq_has_room(q, 1);
+	}
+}
+
+/*
+ * When only the rate holds writers back, have the timer report EPOLLOUT
+ * (and SIGIO) when the next message is due.
+ */
+static void bpq_pace_pollers(struct bpq_queue *q)
+{
+	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE &&
+	    list_empty(&q->writers) && !q->pressure && bpq_fits(q, 1))
+		hrtimer_start(&q->poll_timer,
+			      ns_to_ktime(bpq_adaptive_ready_at(q)),
+			      HRTIMER_MODE_ABS);
 }
 
 static struct bpq_msg *bpq_first_avail(struct bpq_queue *q)
@@ -468,8 +520,12 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 	int ret;
 
 	q->stats.backpressure_applied++;
-	if (flags & BPQ_IO_NONBLOCK)
+	if (flags & BPQ_IO_NONBLOCK) {
+		/* an O_ASYNC writer has no poll to arm the timer */
+		if (q->fasync)
+			bpq_pace_pollers(q);
 		return -EAGAIN;
+	}
 	start = ktime_get();
 	deadline = bpq_deadline(start, flags, timeout_ms,
 				q->cfg.write_timeout_ms);
@@ -825,6 +881,7 @@ void bpq_queue_kill(struct bpq_queue *q)
 	/* no poll arms it again: it sees the queue dead first */
 	hrtimer_cancel(&q->poll_timer);
 	wake_up_interruptible_poll(&q->poll_wait, EPOLLERR | EPOLLHUP);
+	kill_fasync(&q->fasync, SIGIO, POLL_HUP);
 }
 
 static void bpq_config_changed(struct bpq_queue *q, struct list_head *reap)
@@ -1443,22 +1500,10 @@ __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 	} else if (q->depth_msgs > q->inflight) {
 		mask |= EPOLLIN | EPOLLRDNORM;
 	}
-	switch (q->cfg.strategy) {
-	case BPQ_STRATEGY_DROP_NEWEST:
-	case BPQ_STRATEGY_DROP_OLDEST:
+	if (bpq_writable(q))
 		mask |= EPOLLOUT | EPOLLWRNORM;
-		break;
-	default:
-		if (list_empty(&q->writers) && bpq_has_room(q, 1))
-			mask |= EPOLLOUT | EPOLLWRNORM;
-		else if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE &&
-			 list_empty(&q->writers) && !q->pressure &&
-			 bpq_fits(q, 1))
-			/* only the rate holds writers back: wake when it won't */
-			hrtimer_start(&q->poll_timer,
-				      ns_to_ktime(bpq_adaptive_ready_at(q)),
-				      HRTIMER_MODE_ABS);
-	}
+	else
+		bpq_pace_pollers(q);
 	if (q->pressure)
 		mask |= EPOLLPRI;
 out:

@@ -3,7 +3,8 @@
  * bpq with io_uring and the nonblocking calls it relies on: RWF_NOWAIT
  * (IOCB_NOWAIT) gives EAGAIN where a call would sleep, and io_uring reads
  * and writes that must wait do so in poll, not in an io-wq worker thread
- * (iou-wrk-*). Then O_ASYNC: SIGIO with the si_code of the event.
+ * (iou-wrk-*). Then O_ASYNC: SIGIO with the si_code of the event
+ * (POLL_IN, POLL_OUT, POLL_PRI, POLL_HUP).
  *
  * Uses /dev/bpq0 and puts it back to defaults after every test.
  */
@@ -443,6 +444,198 @@ TEST_F(uring, readers_race)
 	EXPECT_EQ((unsigned int)RACE_MSGS, i) TH_LOG("message %u received %d times", i,
 				       i < RACE_MSGS ? r->seen[i] : 0);
 	free(r);
+}
+
+/*
+ * O_ASYNC: SIGIO, with F_SETSIG's signal and the si_code of the event, to
+ * the owner of a file. A plain SIGIO is not queued while one is pending,
+ * so where one call sends two the variant with a real-time signal, which
+ * is, sees both.
+ */
+FIXTURE(async) {
+	int fd;
+	sigset_t set;
+};
+
+FIXTURE_VARIANT(async) {
+	int sig;	/* 0: SIGRTMIN */
+};
+
+FIXTURE_VARIANT_ADD(async, sigio) {
+	.sig = SIGIO,
+};
+
+FIXTURE_VARIANT_ADD(async, rt) {
+	.sig = 0,
+};
+
+static int async_on(int fd, int sig)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags < 0 || fcntl(fd, F_SETOWN, getpid()) ||
+	    fcntl(fd, F_SETSIG, sig) || fcntl(fd, F_SETFL, flags | O_ASYNC))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Take the signals of @set until one for @fd with @code comes, for at
+ * most @ms (0: only those pending). Returns true if it came; *others
+ * counts those of other codes.
+ */
+static bool take_sig(const sigset_t *set, int fd, int code, int ms,
+		     int *others)
+{
+	int64_t end = now_ns() + (int64_t)ms * 1000000;
+	struct timespec ts = { 0, 0 };
+	siginfo_t si;
+
+	for (;;) {
+		int64_t left = end - now_ns();
+
+		if (left > 0) {
+			ts.tv_sec = left / 1000000000;
+			ts.tv_nsec = left % 1000000000;
+		} else {
+			ts.tv_sec = 0;
+			ts.tv_nsec = 0;
+		}
+		if (sigtimedwait(set, &si, &ts) < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		if (si.si_fd == fd && si.si_code == code)
+			return true;
+		if (others)
+			(*others)++;
+	}
+}
+
+/* Is a signal for @fd with @code pending? Takes every pending one. */
+static bool sig_pending(const sigset_t *set, int fd, int code)
+{
+	bool found = false;
+
+	while (!found && take_sig(set, fd, code, 0, NULL))
+		found = true;
+	while (take_sig(set, -1, 0, 0, NULL))
+		;
+	return found;
+}
+
+FIXTURE_SETUP(async)
+{
+	int sig = variant->sig ? variant->sig : SIGRTMIN;
+
+	self->fd = bpq_open(QIDX, O_RDWR);
+	ASSERT_LE(0, self->fd) TH_LOG("%m - open /dev/bpq%d", QIDX);
+	ASSERT_EQ(0, bpq_reset(self->fd));
+	sigemptyset(&self->set);
+	sigaddset(&self->set, sig);
+	ASSERT_EQ(0, sigprocmask(SIG_BLOCK, &self->set, NULL));
+	ASSERT_EQ(0, async_on(self->fd, sig));
+	sig_pending(&self->set, -1, 0);
+}
+
+FIXTURE_TEARDOWN(async)
+{
+	EXPECT_EQ(0, bpq_reset(self->fd));
+	close(self->fd);
+}
+
+TEST_F(async, in_on_write)
+{
+	ASSERT_FALSE(sig_pending(&self->set, self->fd, POLL_IN));
+	ASSERT_EQ(10, bpq_write_pattern(self->fd, 1, 10));
+	ASSERT_TRUE(take_sig(&self->set, self->fd, POLL_IN, WAIT_MS, NULL));
+	ASSERT_EQ(0, bpq_read_pattern(self->fd, 1, 10));
+	/* an empty queue has nothing to report */
+	ASSERT_FALSE(sig_pending(&self->set, self->fd, POLL_IN));
+}
+
+/*
+ * POLL_PRI when the queue reaches its high watermark and when it falls
+ * below its low one, and only then.
+ */
+TEST_F(async, pri_at_watermarks)
+{
+	struct bpq_config cfg;
+	int i;
+
+	bpq_default_config(&cfg);
+	cfg.capacity_msgs = 4;
+	cfg.high_watermark = 75;
+	cfg.low_watermark = 25;
+	ASSERT_EQ(0, bpq_set_config(self->fd, &cfg));
+	sig_pending(&self->set, -1, 0);
+
+	for (i = 1; i <= 2; i++) {
+		ASSERT_EQ(10, bpq_write_pattern(self->fd, i, 10));
+		ASSERT_FALSE(sig_pending(&self->set, self->fd, POLL_PRI));
+	}
+	/* without a ring, the edge comes before the message's POLL_IN */
+	ASSERT_EQ(10, bpq_write_pattern(self->fd, 3, 10));
+	ASSERT_TRUE(take_sig(&self->set, self->fd, POLL_PRI, WAIT_MS, NULL));
+	ASSERT_EQ(1U, bpq_sysfs_u64(QIDX, "pressure"));
+	sig_pending(&self->set, -1, 0);
+
+	for (i = 1; i <= 2; i++) {
+		ASSERT_EQ(0, bpq_read_pattern(self->fd, i, 10));
+		ASSERT_FALSE(sig_pending(&self->set, self->fd, POLL_PRI));
+	}
+	ASSERT_EQ(0, bpq_read_pattern(self->fd, 3, 10));
+	ASSERT_TRUE(take_sig(&self->set, self->fd, POLL_PRI, WAIT_MS, NULL));
+	ASSERT_EQ(0U, bpq_sysfs_u64(QIDX, "pressure"));
+}
+
+/*
+ * POLL_OUT when a write would no longer wait: not while the queue stays
+ * under pressure, then with the POLL_PRI of its end, which comes first.
+ */
+TEST_F(async, out_after_full)
+{
+	struct bpq_config cfg;
+	int i;
+
+	if (variant->sig == SIGIO)
+		SKIP(return, "POLL_OUT follows a POLL_PRI: needs a queued signal");
+	bpq_default_config(&cfg);
+	cfg.capacity_msgs = 4;
+	cfg.low_watermark = 50;
+	ASSERT_EQ(0, bpq_set_config(self->fd, &cfg));
+	for (i = 1; i <= 4; i++)
+		ASSERT_EQ(10, bpq_write_pattern(self->fd, i, 10));
+	ASSERT_FALSE(poll_events(self->fd) & POLLOUT);
+	sig_pending(&self->set, -1, 0);
+
+	for (i = 1; i <= 2; i++) {
+		ASSERT_EQ(0, bpq_read_pattern(self->fd, i, 10));
+		ASSERT_FALSE(sig_pending(&self->set, self->fd, POLL_OUT));
+	}
+	ASSERT_EQ(0, bpq_read_pattern(self->fd, 3, 10));
+	ASSERT_TRUE(take_sig(&self->set, self->fd, POLL_OUT, WAIT_MS, NULL));
+	ASSERT_EQ(10, bpq_write_pattern(self->fd, 5, 10));
+}
+
+/* POLL_HUP when the queue is destroyed under an O_ASYNC file. */
+TEST_F(async, hup_on_destroy)
+{
+	int cfd, idx, fd;
+
+	cfd = bpq_control_open();
+	ASSERT_LE(0, cfd) TH_LOG("%m - open " BPQ_CONTROL_PATH);
+	idx = bpq_create(cfd, "async-hup");
+	ASSERT_LE(0, idx) TH_LOG("create: %s", strerror(-idx));
+	ASSERT_TRUE(bpq_wait_node(idx, true, 5000));
+	fd = bpq_open(idx, O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, async_on(fd, variant->sig ? variant->sig : SIGRTMIN));
+	ASSERT_EQ(0, bpq_destroy(cfd, idx));
+	ASSERT_TRUE(take_sig(&self->set, fd, POLL_HUP, WAIT_MS, NULL));
+	close(fd);
+	close(cfd);
 }
 
 TEST_HARNESS_MAIN
