@@ -864,7 +864,8 @@ void bpq_queue_kill(struct bpq_queue *q)
 	struct bpq_reader *r, *rt;
 
 	spin_lock(&q->lock);
-	q->dead = true;
+	/* read without the lock by __bpq_set_config() and the getters */
+	WRITE_ONCE(q->dead, true);
 	list_for_each_entry_safe(w, wt, &q->writers, node) {
 		list_del_init(&w->node);
 		w->result = -ENODEV;
@@ -984,7 +985,7 @@ int bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg)
 	spin_lock(&q->lock);
 	*cfg = q->cfg;
 	spin_unlock(&q->lock);
-	return q->dead ? -ENODEV : 0;
+	return READ_ONCE(q->dead) ? -ENODEV : 0;
 }
 
 int bpq_grant(struct bpq_queue *q, u64 credits)
@@ -1079,7 +1080,7 @@ int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
 	st->credit_starved_ns = c->credit_starved_ns;
 	memcpy(st->latency_hist, c->latency_hist, sizeof(st->latency_hist));
 	spin_unlock(&q->lock);
-	return q->dead ? -ENODEV : 0;
+	return READ_ONCE(q->dead) ? -ENODEV : 0;
 }
 
 /*
@@ -1094,7 +1095,7 @@ int bpq_reset_stats(struct bpq_queue *q)
 	q->stats.enqueued_msgs = q->depth_msgs;
 	q->stats.enqueued_bytes = q->depth_bytes;
 	spin_unlock(&q->lock);
-	return q->dead ? -ENODEV : 0;
+	return READ_ONCE(q->dead) ? -ENODEV : 0;
 }
 
 /*
