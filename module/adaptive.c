@@ -73,6 +73,7 @@ void bpq_adaptive_start(struct bpq_queue *q, u64 now)
 
 void bpq_adaptive_clamp(struct bpq_queue *q)
 {
+	lockdep_assert_held(&q->lock);
 	q->ad.rate = clamp_t(u64, q->ad.rate, q->cfg.min_rate,
 			     q->cfg.max_rate);
 }
@@ -94,6 +95,7 @@ void bpq_adaptive_tick(struct bpq_queue *q, u64 now)
 	u64 served, admitted, sojourn, rate = ad->rate;
 	s64 err;
 
+	lockdep_assert_held(&q->lock);
 	if (elapsed < interval)
 		return;
 	served = mul_u64_u64_div_u64(ad->deliveries, NSEC_PER_SEC, elapsed);
@@ -133,6 +135,7 @@ u64 bpq_adaptive_ready_at(struct bpq_queue *q)
 	u64 span = max_t(u64, BPQ_ADAPTIVE_BURST_NS,
 			 (u64)q->cfg.target_latency_us * NSEC_PER_USEC / 2);
 
+	lockdep_assert_held(&q->lock);
 	if (interval < span)
 		tau = max(tau, span - interval);
 
@@ -141,11 +144,13 @@ u64 bpq_adaptive_ready_at(struct bpq_queue *q)
 
 void bpq_adaptive_admit(struct bpq_queue *q, u64 now)
 {
+	lockdep_assert_held(&q->lock);
 	q->ad.tat = max(q->ad.tat, now) + bpq_interval_ns(&q->ad);
 	q->ad.admitted++;
 }
 
 void bpq_adaptive_delivered(struct bpq_queue *q)
 {
+	lockdep_assert_held(&q->lock);
 	q->ad.deliveries++;
 }

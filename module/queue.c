@@ -182,9 +182,11 @@ static bool bpq_at_or_above(struct bpq_queue *q, u64 msgs, u64 bytes, u32 pct)
 
 u32 bpq_utilization(struct bpq_queue *q)
 {
-	u64 m = div_u64((u64)q->depth_msgs * 100, q->cfg.capacity_msgs);
-	u64 b = div64_u64(q->depth_bytes * 100, q->cfg.capacity_bytes);
+	u64 m, b;
 
+	lockdep_assert_held(&q->lock);
+	m = div_u64((u64)q->depth_msgs * 100, q->cfg.capacity_msgs);
+	b = div64_u64(q->depth_bytes * 100, q->cfg.capacity_bytes);
 	return max(m, b);
 }
 
@@ -321,6 +323,7 @@ static void bpq_feed_readers(struct bpq_queue *q)
 	struct bpq_reader *r;
 	struct bpq_msg *msg;
 
+	lockdep_assert_held(&q->lock);
 	while (!list_empty(&q->readers) && (msg = bpq_first_avail(q))) {
 		r = list_first_entry(&q->readers, struct bpq_reader, node);
 		list_del_init(&r->node);
@@ -337,6 +340,7 @@ static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap);
 static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
 			struct list_head *reap, u64 now)
 {
+	lockdep_assert_held(&q->lock);
 	msg->seq = ++q->next_seq;
 	msg->tstamp = now;
 	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT)
@@ -365,6 +369,7 @@ static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
 static void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
 			struct list_head *reap)
 {
+	lockdep_assert_held(&q->lock);
 	q->depth_msgs--;
 	q->depth_bytes -= msg->len;
 	if (msg->flags & BPQ_MSG_INFLIGHT) {
@@ -441,6 +446,7 @@ static void bpq_admit_writers(struct bpq_queue *q, struct list_head *reap)
 	u64 now = 0;
 	int ret;
 
+	lockdep_assert_held(&q->lock);
 	while (!list_empty(&q->writers)) {
 		w = list_first_entry(&q->writers, struct bpq_writer, node);
 		if (!now)
@@ -467,6 +473,7 @@ static int bpq_sleep(struct bpq_queue *q, ktime_t deadline)
 {
 	int ret = 0;
 
+	lockdep_assert_held(&q->lock);
 	set_current_state(TASK_INTERRUPTIBLE);
 	spin_unlock(&q->lock);
 	if (deadline == KTIME_MAX)
@@ -1034,8 +1041,10 @@ int bpq_flush(struct bpq_queue *q)
 static u64 bpq_throughput(struct bpq_queue *q)
 {
 	u64 now = ktime_get_ns();
-	u64 elapsed = now - q->tp_start;
+	u64 elapsed;
 
+	lockdep_assert_held(&q->lock);
+	elapsed = now - q->tp_start;
 	if (elapsed >= NSEC_PER_SEC) {
 		u64 rate = mul_u64_u64_div_u64(q->tp_count, NSEC_PER_SEC,
 					       elapsed);
@@ -1142,6 +1151,7 @@ static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap)
 	u64 head, seen, pos;
 	bool again = true;
 
+	lockdep_assert_held(&q->lock);
 	/* a writer copying in beyond the tail fills after itself */
 	if (!ring || ring->busy)
 		return;
@@ -1253,6 +1263,7 @@ int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 /* The queue gets plain readers back. */
 static void bpq_ring_unlink(struct bpq_queue *q)
 {
+	lockdep_assert_held(&q->lock);
 	WRITE_ONCE(q->ring, NULL);
 	if (q->depth_msgs)
 		bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
@@ -1416,6 +1427,7 @@ static void bpq_ring_unreserve(struct bpq_queue *q, struct bpq_ring_send *rs,
 {
 	struct bpq_msg *msg;
 
+	lockdep_assert_held(&q->lock);
 	list_for_each_entry(msg, &q->msgs, node)
 		msg->seq -= k;
 	q->next_seq -= k;
