@@ -14,6 +14,121 @@
 #include <linux/wait.h>
 #include <linux/bpq.h>
 
+/*
+ * Locking:
+ *
+ * bpq_lock (mutex, chrdev.c) serializes creating and destroying queues:
+ * the name check, the IDA number, the bpq_queues xarray of live queues,
+ * cdev_device_add() and cdev_device_del(). The IDA and the xarray take
+ * their own internal locks inside it (xa_for_each() reads under RCU);
+ * ida_free() runs at the last put_device(), with or without bpq_lock. bpq
+ * uses no RCU of its own.
+ *
+ * q->cfg_mutex serializes configuration changes: bpq_set_config() and the
+ * read, modify and apply of bpq_update_config() (sysfs). bpq_grant() and
+ * bpq_flush() take q->lock alone.
+ *
+ * q->lock (spinlock, process context only) protects struct bpq_queue from
+ * cfg down; the bpq_writer and bpq_reader records on q->writers and
+ * q->readers (node, msg, result, paced), which live on their waiter's
+ * stack; msg->node, msg->flags and msg->seq; a ring's tail, busy and
+ * owner; and bf->lost_seen. It is never held across a sleep or a user
+ * copy: bpq_sleep() drops and retakes it, and messages to free go on a
+ * local reap list, freed after the unlock.
+ *
+ * Lock order, outermost first (no other nesting):
+ *
+ *	bpq_lock
+ *	  q->cfg_mutex
+ *	    q->lock
+ *	      q->poll_wait, ring->wait, the scheduler's (wake-ups),
+ *	      the hrtimer base (hrtimer_start())
+ *	bpq_users_lock	a leaf, under bpq_lock or q->cfg_mutex at most
+ *
+ * bpq_lock is not taken under the others, as cdev_device_del() waits under
+ * it for the sysfs callbacks, which take q->cfg_mutex and q->lock.
+ *
+ * Sleeping: allowed under bpq_lock and q->cfg_mutex, never under q->lock.
+ * bpq_msg_alloc() and bpq_ring_alloc() run before taking it, and
+ * bpq_msg_free() (kvfree(), bpq_user_put()) and bpq_ring_put() (vunmap())
+ * after dropping it; the last put_device() may free messages under
+ * bpq_lock. From bpq_ring_send_begin() to bpq_ring_send_end() a writer
+ * holds no lock but runs with preemption and page faults off.
+ *
+ * Waiters are settled under q->lock and woken with it held:
+ * bpq_feed_readers(), bpq_admit_writers() and bpq_queue_kill() call
+ * wake_up_process(); bpq_wake_pollers(), bpq_ring_publish() and
+ * bpq_queue_kill() wake wait queues. A woken waiter retakes q->lock before
+ * it reads its result, so its task and record outlive a wake-up done
+ * under the lock; one moved after the unlock needs a task reference
+ * (wake_q_add(), as in ipc/mqueue.c).
+ *
+ * q->poll_timer (hrtimer, hard irq) is the adaptive strategy's only timer:
+ * the controller (adaptive.c) runs under q->lock, lazily, when a message
+ * is queued or delivered or a writer checks for its token.
+ * bpq_poll_mask() arms the timer under q->lock unless q->dead; its
+ * callback only wakes q->poll_wait and must never take q->lock, which is
+ * not irq-safe. bpq_queue_kill() cancels it after setting q->dead, and
+ * bpq_dev_release() before the free.
+ *
+ * bpq_users_lock (spinlock, user.c) protects the bpq_users hash and the
+ * last drop of u->ref (refcount_dec_not_one() first, without it), so a
+ * user found in the hash has a reference. u->bytes is an atomic64,
+ * charged by cmpxchg against user_max_bytes, without the lock.
+ *
+ * Reads without the lock:
+ * - q->dead: set once, WRITE_ONCE() under q->lock; READ_ONCE() in
+ *   __bpq_set_config() and after the unlock in the getters, as an early
+ *   answer. Whatever changes the queue tests it again under q->lock.
+ * - q->ring: WRITE_ONCE() under q->lock; READ_ONCE() by writers only to
+ *   try the ring's fast path, which tests it again under q->lock.
+ * - bf->ring: set once, by smp_store_release() under q->lock after the
+ *   ring is built; smp_load_acquire() in bpq_mmap(), bpq_ring_sync() and
+ *   fdinfo; plain reads under q->lock, or at release.
+ * - q->cfg.max_msg_size: READ_ONCE() in bpq_msg_alloc(), a hint, against
+ *   the plain struct copy in __bpq_set_config(); bpq_try_admit() tests it
+ *   again under q->lock.
+ * - the metrics and user_max_bytes parameters: READ_ONCE().
+ * - waitqueue_active() in bpq_wake_pollers() and bpq_ring_publish(): a
+ *   poller queues itself before it takes q->lock, a ring syncer under it,
+ *   so q->lock orders the test after their queueing.
+ * - a message a reader took (BPQ_MSG_INFLIGHT): its len, data, seq and
+ *   tstamp, copied out after the unlock, do not change while it is taken
+ *   (bpq_ring_unreserve() moves seq, but a ring attaches only with no
+ *   message in flight); q->lock orders them.
+ * - the ring's control page, shared with the reader: ctl->tail by
+ *   smp_store_release() after the records, ctl->head by smp_load_acquire()
+ *   (the reader's acquire and release pair with them); sync_head, smp_wmb(),
+ *   flags, then smp_mb() before the head is read again, which pairs with
+ *   the reader's full fence between storing its head and reading flags.
+ * - the ring's data: bpq_ring_fill() writes it under q->lock; while
+ *   ring->busy, the one writer that reserved the room beyond ring->tail
+ *   copies into it without the lock, and nobody else moves the tail until
+ *   bpq_ring_send_end() clears busy and publishes under q->lock.
+ * - q->name and what a struct says is constant: set before publication.
+ *
+ * Lifetimes:
+ * - queue: the struct device's refcount. bpq_queue_create() holds one (it
+ *   stands for the xarray entry) until bpq_queue_remove(); each open file
+ *   holds one, and until bpq_open() takes it the cdev's hold on its parent
+ *   keeps the queue. cdev_device_del() drains the sysfs callbacks, which
+ *   hold none. Destroy only marks the queue dead; the last put_device()
+ *   calls bpq_dev_release(), which frees the messages without q->lock,
+ *   the number and the queue. bpq_queue_create() returns the queue with no
+ *   reference of the caller's.
+ * - file: struct bpq_file lives from open to release; q and user do not
+ *   change.
+ * - ring: ring->ref, held by its file from attach to bpq_ring_detach() at
+ *   release, and by a writer from bpq_ring_send_begin() to
+ *   bpq_ring_send_end(). q->ring holds none: it is cleared under q->lock
+ *   before the last of those goes. Mapped pages live on with the mapping.
+ * - message: its writer's until queued, then the queue's; one a reader
+ *   took stays on q->msgs until bpq_recv_end*(). Evicted or flushed
+ *   meanwhile it leaves the list, is marked BPQ_MSG_GONE and its reader
+ *   frees it. A message holds a reference on the user it is charged to.
+ * - user: u->ref, held by each open file and each message charged.
+ */
+
 #define BPQ_CAPACITY_MSGS_MAX	BIT(20)
 #define BPQ_CAPACITY_BYTES_MAX	BIT_ULL(30)
 #define BPQ_MSG_SIZE_MAX	(4U << 20)
@@ -29,16 +144,17 @@ struct bpq_user;
 /*
  * A message. Small payloads follow the header in one allocation; large
  * ones get their own, so that a 64 KiB payload does not round up to a
- * 128 KiB block.
+ * 128 KiB block. user, data and len do not change; seq and tstamp are set
+ * when it is queued.
  */
 struct bpq_msg {
-	struct list_head node;
+	struct list_head node;		/* q->lock: q->msgs, or a reap list */
 	struct bpq_user *user;		/* charged with len bytes */
 	u8 *data;
-	u64 seq;
+	u64 seq;			/* q->lock */
 	u64 tstamp;
 	u32 len;
-	u32 flags;
+	u32 flags;			/* q->lock */
 	u8 inline_data[];
 };
 
@@ -73,11 +189,13 @@ struct bpq_file;
 
 /*
  * A reader's receive ring (BPQ_IOC_RING_SETUP): pages mapped by the
- * reader, written by the kernel. q->lock guards what is not constant.
+ * reader, written by the kernel. q->lock guards owner, tail and busy; the
+ * rest is constant once allocated. The data beyond tail is the busy
+ * writer's.
  */
 struct bpq_ring {
 	struct kref ref;		/* the owner file's, and writers' copying in */
-	struct bpq_file *owner;
+	struct bpq_file *owner;		/* NULL once its file is released */
 	struct page **pages;		/* the control page, then the data */
 	unsigned int nr_pages;
 	struct bpq_ring_ctl *ctl;	/* all pages, mapped in order */
@@ -85,7 +203,7 @@ struct bpq_ring {
 	u32 size;			/* of the data, a power of two */
 	u64 tail;			/* published; what ctl->tail says */
 	bool busy;			/* a writer copies in beyond tail */
-	wait_queue_head_t wait;		/* BPQ_IOC_RING_SYNC waiters */
+	wait_queue_head_t wait;		/* BPQ_IOC_RING_SYNC, under q->lock */
 };
 
 /* A writer's reservation in a ring (bpq_ring_send_begin()) */
@@ -101,9 +219,9 @@ struct bpq_ring_send {
 };
 
 struct bpq_queue {
-	struct device dev;
+	struct device dev;		/* its refcount is the queue's */
 	struct cdev cdev;
-	char name[BPQ_NAME_MAX];
+	char name[BPQ_NAME_MAX];	/* constant once created */
 	struct mutex cfg_mutex;		/* serializes config changes */
 	struct hrtimer poll_timer;	/* adaptive: EPOLLOUT when a token is due */
 	struct fasync_struct *fasync;	/* O_ASYNC files (fasync_helper()) */
@@ -113,17 +231,17 @@ struct bpq_queue {
 	struct list_head msgs;		/* oldest first, in-flight ones too */
 	struct list_head writers;	/* struct bpq_writer, FIFO */
 	struct list_head readers;	/* struct bpq_reader, FIFO */
-	wait_queue_head_t poll_wait;
+	wait_queue_head_t poll_wait;	/* its own lock; woken under q->lock */
 	u32 depth_msgs;
 	u32 inflight;			/* of depth_msgs, being copied out */
 	u64 depth_bytes;
 	u64 next_seq;
 	u64 credits;
 	bool pressure;
-	bool dead;
+	bool dead;			/* set once; READ_ONCE() unlocked */
 	struct bpq_counters stats;
 	struct bpq_adaptive ad;
-	struct bpq_ring *ring;		/* the only reader, if set */
+	struct bpq_ring *ring;		/* the only reader if set; no ref */
 	u64 lost;			/* dropped or evicted, never reset */
 	u64 tp_start;			/* throughput: window start, ns */
 	u64 tp_count;			/* throughput: deliveries in window */
@@ -132,10 +250,10 @@ struct bpq_queue {
 
 /* Per open file */
 struct bpq_file {
-	struct bpq_queue *q;
-	struct bpq_user *user;
+	struct bpq_queue *q;		/* holds a reference on q->dev */
+	struct bpq_user *user;		/* holds a reference */
 	struct bpq_ring *ring;		/* set once, gone at release */
-	u64 lost_seen;
+	u64 lost_seen;			/* q->lock */
 };
 
 static inline struct bpq_queue *bpq_dev_queue(struct device *dev)
