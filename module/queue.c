@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The queue: admission by strategy, FIFO hand-off to waiting writers and
- * readers, eviction and accounting. Everything here runs under q->lock, a
- * spinlock never held across a user copy or a sleep.
+ * readers, eviction and accounting. The queue changes only under q->lock,
+ * a spinlock never held across a user copy or a sleep; what runs without
+ * it (allocating and freeing messages, the ring writer's copy, the poll
+ * timer) is listed under Locking in bpq.h.
  *
  * Waiting tasks do not race for the queue after a wake-up. Whoever changes
  * the state that a waiter waits on (room, credit, a message) settles the
