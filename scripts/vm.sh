@@ -31,6 +31,9 @@ Usage: scripts/vm.sh [options]
   --test-timeout SECS each test, guest side (default 300, 0 for none)
   --mem MB            guest memory (default 1024)
   --smp N             guest CPUs (default 2)
+  --icount            count instructions: one vCPU, single-threaded TCG,
+                      -icount shift=0,sleep=off (one guest nanosecond is
+                      one executed instruction; overrides --smp)
   --out DIR           work directory (default build/vm)
   --summary FILE      where to write "passed failed" (default OUT/summary)
   --quiet             console only to OUT/console.log (tail on failure)
@@ -57,6 +60,7 @@ timeout=600
 test_timeout=300
 mem=1024
 smp=2
+icount=0
 out=$root/build/vm
 summary=
 quiet=0
@@ -77,6 +81,7 @@ parse_args() {
 		--test-timeout) test_timeout=$2; shift ;;
 		--mem) mem=$2; shift ;;
 		--smp) smp=$2; shift ;;
+		--icount) icount=1 ;;
 		--out) out=$2; shift ;;
 		--summary) summary=$2; shift ;;
 		--quiet) quiet=1 ;;
@@ -233,12 +238,20 @@ build_initramfs() {
 }
 
 run_qemu() {
-	local cmdline result_port=file:$out/result.log
+	local cmdline result_port=file:$out/result.log accel=tcg,thread=multi
+	local timing=()
 
 	cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=1"
 	cmdline="$cmdline softlockup_panic=1 hung_task_panic=1"
 	cmdline="$cmdline quiet loglevel=4 printk.devkmsg=on $append"
-	set -- qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
+	if [ "$icount" = 1 ]; then
+		# icount needs one vCPU thread; sleep=off: an idle guest's
+		# clock jumps to its next timer instead of waiting in real time
+		accel=tcg,thread=single
+		smp=1
+		timing=(-icount "shift=0,sleep=off")
+	fi
+	set -- qemu-system-x86_64 -accel "$accel" "${timing[@]}" -cpu max \
 		-smp "$smp" -m "$mem" -nodefaults -display none -no-reboot \
 		-kernel "$kernel" -initrd "$out/initramfs.cpio.gz" \
 		-append "$cmdline" -serial mon:stdio -serial "$result_port"
