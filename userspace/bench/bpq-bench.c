@@ -39,6 +39,15 @@
  * A first round of the first workload runs uncounted (the emulator
  * translates code on first use).
  *
+ * --icount: the instruction-counting pass, for a guest that QEMU runs with
+ * -icount shift=0,sleep=off on one vCPU, where one nanosecond of
+ * CLOCK_MONOTONIC is one executed instruction. It checks that claim on a
+ * loop of known length, then runs W1 at 64 B only, and reports for every
+ * transport instructions_per_msg (guest instructions per message, writer
+ * and reader together: elapsed ns / messages) instead of rates; its JSON
+ * records carry "mode": "icount". Without icount the same figures are
+ * nanoseconds.
+ *
  * Needs root (sysctls, bpq queue creation) and bpq.ko loaded.
  */
 #define _GNU_SOURCE
@@ -87,6 +96,7 @@ static const char *const tr_names[NTR] = {
 #define PARAM_METRICS	"/sys/module/bpq/parameters/metrics"
 
 static int quick;
+static int icount;			/* --icount: ns are instructions */
 static int reps = 5;
 static double scale = 1.0;
 static const char *only;		/* -W W1,W3: just these */
@@ -640,6 +650,7 @@ struct record {
 	double mps, mbps, p50, p99, spread;
 	int runs;
 	double load;			/* W4: fraction of saturation; or NaN */
+	double ipm;			/* --icount: instructions per message */
 	double p999, offered, backlog;	/* W4 only */
 };
 
@@ -659,7 +670,8 @@ static int nextra;
 
 struct calib {
 	double null_ns, memcpy64_ns, memcpy4k_ns, pipe_rtt_ns;
-} calib;
+	double ns_per_insn;		/* --icount: the clock check */
+} calib = { .ns_per_insn = NAN };
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -711,6 +723,12 @@ static void percentiles(uint64_t *v, uint64_t n, double *p50, double *p99)
 
 static void table_header(void)
 {
+	if (icount) {
+		printf("%-3s %-26s %6s %2s %2s %12s %4s %7s\n", "wl",
+		       "transport", "size", "P", "C", "insns/msg", "runs",
+		       "spread");
+		return;
+	}
 	printf("%-3s %-26s %6s %2s %2s %11s %9s %10s %10s %4s %6s %9s\n",
 	       "wl", "transport", "size", "P", "C", "msgs/s", "MB/s",
 	       "p50_ns", "p99_ns", "runs", "spread", "nsys/msg");
@@ -735,6 +753,12 @@ static void table_row(const struct record *r)
 	fmt_num(mbps, sizeof(mbps), r->mbps, "%.1f");
 	fmt_num(p50, sizeof(p50), r->p50, "%.0f");
 	fmt_num(p99, sizeof(p99), r->p99, "%.0f");
+	if (icount) {
+		fmt_num(sp, sizeof(sp), r->spread * 100, "%.2f%%");
+		printf("%-3s %-26s %6zu %2d %2d %12.1f %4d %7s\n", r->wl,
+		       r->tr, r->size, r->prod, r->cons, r->ipm, r->runs, sp);
+		return;
+	}
 	fmt_num(sp, sizeof(sp), r->spread * 100, "%.0f%%");
 	fmt_num(ns, sizeof(ns), per / null_ns, "%.1f");
 	if (isnan(r->load))
@@ -871,12 +895,20 @@ static void measure(const struct spec *s)
 		rec->offered = MED(offered);
 		rec->backlog = MED(backlog);
 		rec->load = strcmp(s->wl, "W4") ? NAN : s->arg / 100.0;
+		rec->ipm = NAN;
+		if (icount) {
+			/* elapsed ns per message: instructions under icount */
+			for (k = 0; k < reps; k++)
+				v[k] = 1e9 / r[i][k].mps;
+			rec->ipm = median(v, reps);
+			rec->spread = spread_of(v, reps);
+		}
 		if (rec != &tmp)
 			table_row(rec);
 		for (e = 0; e < MAX_EX && s->ex_names[e]; e++)
 			add_extra(s, rec->tr, s->ex_names[e], MED(ex[e]));
 #undef MED
-		if (s->var && s->var[i] == T_BPQN)
+		if (s->var && s->var[i] == T_BPQN && !icount)
 			metrics_cost(s, r, i);
 	}
 }
@@ -1807,6 +1839,41 @@ static void calibrate(void)
 	       calib.pipe_rtt_ns, calib.pipe_rtt_ns / calib.null_ns);
 }
 
+/*
+ * --icount: guest nanoseconds per executed instruction, from a loop of
+ * known length (dec + jnz: two instructions a turn), timed at n and 2n
+ * turns so that the clock reads and the loop's entry cancel out. Each is
+ * the fastest of 3 tries. 1.0 when CLOCK_MONOTONIC follows QEMU's
+ * instruction counter, plus the timer ticks' share (about 0.1 %). The loops
+ * span several ticks, so that another runnable task in the guest (which
+ * would take a share of every figure) shows here as well.
+ */
+static void clock_check(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	uint64_t n = count_of(10000000), t[2] = { UINT64_MAX, UINT64_MAX };
+	uint64_t i, t0;
+	int k, try;
+
+	snprintf(ctx, sizeof(ctx), "clock check");
+	for (try = 0; try < 3; try++) {
+		for (k = 0; k < 2; k++) {
+			i = n << k;
+			t0 = now_ns();
+			__asm__ __volatile__("1: dec %0\n\tjnz 1b" : "+r"(i));
+			t0 = now_ns() - t0;
+			t[k] = t0 < t[k] ? t0 : t[k];
+		}
+	}
+	calib.ns_per_insn = (double)(t[1] - t[0]) / (2 * n);
+	printf("clock check: %llu instructions took %llu ns, %llu took "
+	       "%llu ns: %.4f ns per instruction\n",
+	       (unsigned long long)(2 * n), (unsigned long long)t[0],
+	       (unsigned long long)(4 * n), (unsigned long long)t[1],
+	       calib.ns_per_insn);
+#endif
+}
+
 /* ---------------------------------------------------------------------- */
 /* Setup, output, main */
 
@@ -1853,12 +1920,27 @@ static void write_json(const char *path)
 	json_num(f, calib.memcpy4k_ns);
 	fprintf(f, ", \"pipe_pingpong_ns\": ");
 	json_num(f, calib.pipe_rtt_ns);
-	fprintf(f, ", \"depth\": %d, \"batch\": %d, \"quick\": %s},\n",
-		DEPTH, BATCH, quick ? "true" : "false");
+	fprintf(f, ", \"ns_per_instruction\": ");
+	json_num(f, calib.ns_per_insn);
+	fprintf(f, ", \"depth\": %d, \"batch\": %d, \"quick\": %s, "
+		"\"icount\": %s},\n", DEPTH, BATCH, quick ? "true" : "false",
+		icount ? "true" : "false");
 	fprintf(f, "  \"records\": [\n");
 	for (i = 0; i < nrec; i++) {
 		struct record *r = &records[i];
 
+		if (icount) {
+			fprintf(f, "    {\"workload\": \"%s\", \"transport\": "
+				"\"%s\", \"size\": %zu, \"producers\": %d, "
+				"\"consumers\": %d, \"mode\": \"icount\", "
+				"\"instructions_per_msg\": ", r->wl, r->tr,
+				r->size, r->prod, r->cons);
+			json_num(f, r->ipm);
+			fprintf(f, ", \"runs\": %d, \"spread\": ", r->runs);
+			json_num(f, r->spread);
+			fprintf(f, "}%s\n", i + 1 < nrec ? "," : "");
+			continue;
+		}
 		fprintf(f, "    {\"workload\": \"%s\", \"transport\": \"%s\", "
 			"\"size\": %zu, \"producers\": %d, \"consumers\": %d, "
 			"\"msgs_per_s\": ", r->wl, r->tr, r->size, r->prod,
@@ -1916,10 +1998,13 @@ static int want(const char *wl)
 static void usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
-		"Usage: bpq-bench [--quick] [-o FILE] [-r REPS] [-s SCALE] "
-		"[-W W1,W3,...]\n"
+		"Usage: bpq-bench [--quick] [--icount] [-o FILE] [-r REPS] "
+		"[-s SCALE] [-W W1,W3,...]\n"
 		"  --quick   tiny counts, one repetition, a subset: a smoke "
 		"test\n"
+		"  --icount  the instruction-counting pass: W1 at 64 B only, "
+		"in\n"
+		"            instructions per message (QEMU -icount shift=0)\n"
 		"  -o FILE   write the results as JSON\n"
 		"  -r REPS   repetitions per measurement (default 5)\n"
 		"  -s SCALE  multiply every message count (default 1)\n"
@@ -1959,6 +2044,8 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick"))
 			quick = 1;
+		else if (!strcmp(argv[i], "--icount"))
+			icount = 1;
 		else if (!strcmp(argv[i], "-o") && i + 1 < argc)
 			out = argv[++i];
 		else if (!strcmp(argv[i], "-r") && i + 1 < argc)
@@ -1979,17 +2066,23 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	setup_limits();
 	calibrate();
+	if (icount) {
+		clock_check();
+		only = "W1";
+	}
 	printf("depth %d messages, batch %d, %d repetition(s), interleaved; "
-	       "median, spread = (max-min)/median;\nnsys/msg = time per "
-	       "message (W3: p50 round trip, W4: p50 one way) in null "
-	       "syscalls\n\n", DEPTH, BATCH, reps);
+	       "median, spread = (max-min)/median;\n%s\n\n", DEPTH, BATCH,
+	       reps, icount ? "insns/msg = guest instructions per message, "
+	       "writer and reader together (elapsed ns under -icount "
+	       "shift=0)" : "nsys/msg = time per message (W3: p50 round "
+	       "trip, W4: p50 one way) in null syscalls");
 	table_header();
 
 	if (want("W1")) {
 		for (i = 0; i < 3; i++) {
 			int m = w1_sizes[i] == 64;
 
-			if (quick && !m)
+			if ((quick || icount) && !m)
 				continue;
 			s = (struct spec){ "W1", w1_sizes[i], 1, 1,
 					   m ? N_W1_64_TR : N_RING_TR,
