@@ -174,7 +174,7 @@ if [ "$run" = 1 ]; then
 		# take half of the only vCPU and double every figure.
 		vm_args=(--icount --append
 			"clocksource=tsc tsc=reliable cryptomgr.notests")
-		run_guest icount 0 "${args[@]}" --icount -r 3 "${extra[@]}"
+		run_guest icount 0 "${args[@]}" --icount "${extra[@]}"
 	fi
 else
 	[ -s "$out/results.json" ] || die "no $out/results.json"
