@@ -42,7 +42,8 @@
  *	  q->cfg_mutex
  *	    q->lock
  *	      q->poll_wait, ring->wait, the scheduler's (wake-ups),
- *	      the hrtimer base (hrtimer_start())
+ *	      the hrtimer base (hrtimer_start()),
+ *	      fa_lock and the signal locks (kill_fasync(), irq-safe)
  *	bpq_users_lock	a leaf, under bpq_lock or q->cfg_mutex at most
  *
  * bpq_lock is not taken under the others, as cdev_device_del() waits under
@@ -67,8 +68,10 @@
  * the controller (adaptive.c) runs under q->lock, lazily, when a message
  * is queued or delivered or a writer checks for its token.
  * bpq_poll_mask() arms the timer under q->lock unless q->dead; its
- * callback only wakes q->poll_wait and must never take q->lock, which is
- * not irq-safe. bpq_queue_kill() cancels it after setting q->dead, and
+ * callback only wakes q->poll_wait and signals the O_ASYNC files, and must
+ * never take q->lock, which is not irq-safe. q->fasync is changed by
+ * fasync_helper() under its own fa_lock, without q->lock; kill_fasync()
+ * reads the list under RCU. bpq_queue_kill() cancels it after setting q->dead, and
  * bpq_dev_release() before the free.
  *
  * bpq_users_lock (spinlock, user.c) protects the bpq_users hash and the
