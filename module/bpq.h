@@ -117,8 +117,10 @@
  *   keeps the queue. cdev_device_del() drains the sysfs callbacks, which
  *   hold none. Destroy only marks the queue dead; the last put_device()
  *   calls bpq_dev_release(), which frees the messages without q->lock,
- *   the number and the queue. bpq_queue_create() returns the queue with no
- *   reference of the caller's.
+ *   the number and the queue. bpq_queue_create() returns the queue's
+ *   number and creation id, no reference: the caller must not touch the
+ *   queue, and undoes a create with bpq_queue_destroy(number, id), which
+ *   spares a queue that has since taken the number.
  * - file: struct bpq_file lives from open to release; q and user do not
  *   change.
  * - ring: ring->ref, held by its file from attach to bpq_ring_detach() at
@@ -225,6 +227,7 @@ struct bpq_queue {
 	struct device dev;		/* its refcount is the queue's */
 	struct cdev cdev;
 	char name[BPQ_NAME_MAX];	/* constant once created */
+	u64 id;				/* creation number, never reused */
 	struct mutex cfg_mutex;		/* serializes config changes */
 	struct hrtimer poll_timer;	/* adaptive: EPOLLOUT when a token is due */
 	struct fasync_struct *fasync;	/* O_ASYNC files (fasync_helper()) */
@@ -340,8 +343,8 @@ extern const struct file_operations bpq_fops;
 extern struct class bpq_class;
 int bpq_chrdev_init(void);
 void bpq_chrdev_exit(void);
-struct bpq_queue *bpq_queue_create(const char *name);
-int bpq_queue_destroy(u32 index);
+int bpq_queue_create(const char *name, u64 *id);
+int bpq_queue_destroy(u32 index, u64 id);
 void bpq_queue_destroy_all(void);
 
 /* ioctl.c */

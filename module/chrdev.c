@@ -246,15 +246,20 @@ static bool bpq_name_taken(const char *name)
 	return false;
 }
 
-/* Create a queue; @name NULL names it after its number. */
-struct bpq_queue *bpq_queue_create(const char *name)
+/*
+ * Create a queue; @name NULL names it after its number. Returns the number
+ * (and the queue's creation id in @id), or -errno. The queue may be
+ * destroyed as soon as bpq_lock is dropped: the caller gets no pointer.
+ */
+int bpq_queue_create(const char *name, u64 *id)
 {
+	static u64 next_id;
 	struct bpq_queue *q;
 	int index, ret;
 
 	q = kzalloc(sizeof(*q), GFP_KERNEL);
 	if (!q)
-		return ERR_PTR(-ENOMEM);
+		return -ENOMEM;
 	bpq_queue_init(q);
 
 	mutex_lock(&bpq_lock);
@@ -285,11 +290,14 @@ struct bpq_queue *bpq_queue_create(const char *name)
 	ret = xa_insert(&bpq_queues, index, q, GFP_KERNEL);
 	if (ret)
 		goto err_put_device;
+	q->id = ++next_id;
 	ret = cdev_device_add(&q->cdev, &q->dev);
 	if (ret)
 		goto err_erase;
+	if (id)
+		*id = q->id;
 	mutex_unlock(&bpq_lock);
-	return q;
+	return index;
 
 err_erase:
 	xa_erase(&bpq_queues, index);
@@ -297,11 +305,11 @@ err_put_device:
 	/* the release function frees the number and the queue */
 	put_device(&q->dev);
 	mutex_unlock(&bpq_lock);
-	return ERR_PTR(ret);
+	return ret;
 err_free_queue:
 	mutex_unlock(&bpq_lock);
 	kfree(q);
-	return ERR_PTR(ret);
+	return ret;
 }
 
 static void bpq_queue_remove(struct bpq_queue *q)
@@ -311,14 +319,19 @@ static void bpq_queue_remove(struct bpq_queue *q)
 	put_device(&q->dev);
 }
 
-int bpq_queue_destroy(u32 index)
+/* Destroy queue @index; only if it is the one created as @id, unless 0. */
+int bpq_queue_destroy(u32 index, u64 id)
 {
 	struct bpq_queue *q;
 
 	mutex_lock(&bpq_lock);
-	q = xa_erase(&bpq_queues, index);
-	if (q)
+	q = xa_load(&bpq_queues, index);
+	if (q && id && q->id != id)
+		q = NULL;
+	if (q) {
+		xa_erase(&bpq_queues, index);
 		bpq_queue_remove(q);
+	}
 	mutex_unlock(&bpq_lock);
 	return q ? 0 : -ENOENT;
 }

@@ -401,10 +401,10 @@ static int bpq_ucmd_ring_sync(struct bpq_ucmd *ucmd)
 static int bpq_ucmd_create(struct bpq_ucmd *ucmd)
 {
 	struct bpq_create *cmd = ucmd->cmd;
-	struct bpq_queue *q;
 	const char *digits;
 	size_t len;
-	int i;
+	u64 id;
+	int i, ret;
 
 	if (cmd->flags || cmd->__reserved)
 		return -EINVAL;
@@ -422,14 +422,14 @@ static int bpq_ucmd_create(struct bpq_ucmd *ucmd)
 	digits = strncmp(cmd->name, "bpq", 3) ? cmd->name : cmd->name + 3;
 	if (*digits && strspn(digits, "0123456789") == strlen(digits))
 		return -EINVAL;
-	q = bpq_queue_create(cmd->name);
-	if (IS_ERR(q))
-		return PTR_ERR(q);
-	cmd->index = MINOR(q->dev.devt);
+	ret = bpq_queue_create(cmd->name, &id);
+	if (ret < 0)
+		return ret;
+	cmd->index = ret;
 	/* a queue the caller cannot learn of must not stay behind */
 	if (copy_to_user(ucmd->ubuffer, cmd,
 			 min_t(u32, ucmd->user_size, sizeof(*cmd)))) {
-		bpq_queue_destroy(cmd->index);
+		bpq_queue_destroy(cmd->index, id);
 		return -EFAULT;
 	}
 	return cmd->index;
@@ -441,7 +441,7 @@ static int bpq_ucmd_destroy(struct bpq_ucmd *ucmd)
 
 	if (cmd->flags || cmd->__reserved)
 		return -EINVAL;
-	return bpq_queue_destroy(cmd->index);
+	return bpq_queue_destroy(cmd->index, 0);
 }
 
 static const struct bpq_ioctl_op bpq_queue_ops[] = {

@@ -14,7 +14,6 @@ MODULE_PARM_DESC(nr_queues, "Queues created at load, /dev/bpq0... (default 4, at
 
 static int __init bpq_init(void)
 {
-	struct bpq_queue *q;
 	unsigned int i;
 	int ret;
 
@@ -26,11 +25,9 @@ static int __init bpq_init(void)
 	if (ret)
 		return ret;
 	for (i = 0; i < nr_queues; i++) {
-		q = bpq_queue_create(NULL);
-		if (IS_ERR(q)) {
-			ret = PTR_ERR(q);
+		ret = bpq_queue_create(NULL, NULL);
+		if (ret < 0)
 			goto err_destroy_queues;
-		}
 	}
 	ret = bpq_control_init();
 	if (ret)
