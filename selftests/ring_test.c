@@ -3094,19 +3094,36 @@ static long churn_accepted(struct churn *c)
 	return n;
 }
 
-/* Producers, reader and credit all asleep, the ring and queue empty. */
-static bool churn_all_asleep(struct churn *c)
+/*
+ * Producers, reader and credit all asleep, the ring and queue empty. If
+ * not, what is not so goes in @why.
+ */
+static bool churn_all_asleep(struct churn *c, char *why, size_t len)
 {
 	struct bpq_stats st;
 	unsigned int i;
 
 	if (bpq_get_stats(c->fd, &st) || st.credits_available ||
-	    st.depth_msgs || ring_tail(c->r) != c->r->head)
+	    st.depth_msgs || ring_tail(c->r) != c->r->head) {
+		snprintf(why, len,
+			 "credits %llu, depth %llu, ring tail %llu head %llu",
+			 (unsigned long long)st.credits_available,
+			 (unsigned long long)st.depth_msgs,
+			 (unsigned long long)ring_tail(c->r),
+			 (unsigned long long)c->r->head);
 		return false;
+	}
 	for (i = 0; i < CHURN_PRODUCERS; i++)
-		if (!task_sleeping_in(c->prod[i].tid, SYS_write))
+		if (!task_sleeping_in(c->prod[i].tid, SYS_write)) {
+			snprintf(why, len, "producer %u not asleep in write",
+				 i);
 			return false;
-	return task_sleeping_in(c->reader_tid, SYS_ioctl);
+		}
+	if (!task_sleeping_in(c->reader_tid, SYS_ioctl)) {
+		snprintf(why, len, "reader not asleep in RING_SYNC");
+		return false;
+	}
+	return true;
 }
 
 TEST_F_TIMEOUT(ring, ring_under_churn, 120)
@@ -3120,6 +3137,7 @@ TEST_F_TIMEOUT(ring, ring_under_churn, 120)
 	long accepted = 0, seen = 0, missing;
 	unsigned int i;
 	bool asleep = false;
+	char why[160] = "";
 
 	c = calloc(1, sizeof(*c));
 	ASSERT_TRUE(!!c);
@@ -3241,13 +3259,16 @@ TEST_F_TIMEOUT(ring, ring_under_churn, 120)
 	while (!asleep && now_ns() < end && !churn_stopping(&c->reader_done)) {
 		sleep_ms(20);
 		/* twice in a row, to be sure they stay so */
-		asleep = churn_all_asleep(c);
+		asleep = churn_all_asleep(c, why, sizeof(why));
 		if (asleep) {
 			sleep_ms(20);
-			asleep = churn_all_asleep(c);
+			asleep = churn_all_asleep(c, why, sizeof(why));
 		}
 	}
-	ASSERT_TRUE(asleep) TH_LOG("not all asleep: %s", c->why);
+	ASSERT_TRUE(asleep)
+		TH_LOG("not all asleep: %s%s; %s", c->why,
+		       churn_stopping(&c->reader_done) ? "the reader ended" : "",
+		       why);
 	ASSERT_EQ(0, bpq_destroy(self->cfd, self->q));
 	self->q = -1;
 	t0 = now_ns();
