@@ -41,7 +41,7 @@
  *	bpq_lock
  *	  q->cfg_mutex
  *	    q->lock
- *	      q->poll_wait, ring->wait, the scheduler's (wake-ups),
+ *	      ring->wait, the scheduler's (the wake-ups left under it),
  *	      the hrtimer base (hrtimer_start()),
  *	      fa_lock and the signal locks (kill_fasync(), irq-safe)
  *	bpq_users_lock	a leaf, under bpq_lock or q->cfg_mutex at most
@@ -56,13 +56,22 @@
  * bpq_lock. From bpq_ring_send_begin() to bpq_ring_send_end() a writer
  * holds no lock but runs with preemption and page faults off.
  *
- * Waiters are settled under q->lock and woken with it held:
- * bpq_feed_readers(), bpq_admit_writers() and bpq_queue_kill() call
- * wake_up_process(); bpq_wake_pollers(), bpq_ring_publish() and
- * bpq_queue_kill() wake wait queues. A woken waiter retakes q->lock before
- * it reads its result, so its task and record outlive a wake-up done
- * under the lock; one moved after the unlock needs a task reference
- * (wake_q_add(), as in ipc/mqueue.c).
+ * Waiters are settled under q->lock and woken after it, as ipc/mqueue.c
+ * does with wake_q (which is not exported to modules): bpq_feed_readers(),
+ * bpq_admit_writers() and bpq_queue_kill() put the task, with a reference
+ * (get_task_struct()), on the caller's struct bpq_defer, and the caller
+ * wakes it and drops the reference after its spin_unlock(), in
+ * bpq_unlock(), or in bpq_sleep() before it sleeps itself. The waker does
+ * not touch the waiter's record, which lives on the waiter's stack, after
+ * the unlock; the waiter reads its result only under q->lock, which
+ * orders that after the waker's store, so no barrier like mqueue's (for
+ * its lockless fast path) is needed. A wake-up that comes after its
+ * waiter saw its result and left is spurious, and every sleep of bpq's
+ * rechecks. Past BPQ_WAKE_MAX tasks in one hold, the rest are woken under
+ * the lock. bpq_wake_pollers() only gathers the events in the same
+ * struct, for one wake-up of q->poll_wait after the unlock. Still under
+ * q->lock: ring->wait (bpq_ring_publish(), bpq_queue_kill()), since
+ * q->ring holds no reference on the ring, and kill_fasync().
  *
  * q->poll_timer (hrtimer, hard irq) is the adaptive strategy's only timer:
  * the controller (adaptive.c) runs under q->lock, lazily, when a message
@@ -92,9 +101,10 @@
  *   the plain struct copy in __bpq_set_config(); bpq_try_admit() tests it
  *   again under q->lock.
  * - the metrics and user_max_bytes parameters: READ_ONCE().
- * - waitqueue_active() in bpq_wake_pollers() and bpq_ring_publish(): a
- *   poller queues itself before it takes q->lock, a ring syncer under it,
- *   so q->lock orders the test after their queueing.
+ * - waitqueue_active() in bpq_defer_flush(), after the unlock, and in
+ *   bpq_ring_publish(), under it: a poller queues itself before it takes
+ *   q->lock, a ring syncer under it, so q->lock orders the test after
+ *   their queueing.
  * - a message a reader took (BPQ_MSG_INFLIGHT): its len, data, seq and
  *   tstamp, copied out after the unlock, do not change while it is taken
  *   (bpq_ring_unreserve() moves seq, but a ring attaches only with no
@@ -237,7 +247,7 @@ struct bpq_queue {
 	struct list_head msgs;		/* oldest first, in-flight ones too */
 	struct list_head writers;	/* struct bpq_writer, FIFO */
 	struct list_head readers;	/* struct bpq_reader, FIFO */
-	wait_queue_head_t poll_wait;	/* its own lock; woken under q->lock */
+	wait_queue_head_t poll_wait;	/* its own lock; woken after q->lock */
 	u32 depth_msgs;
 	u32 inflight;			/* of depth_msgs, being copied out */
 	u64 depth_bytes;

@@ -59,6 +59,27 @@ struct bpq_reader {
 	int result;
 };
 
+/*
+ * What one hold of q->lock leaves for after its unlock: messages to free,
+ * waiters to wake and poll events to report. The kernel's wake_q does not
+ * serve a module (wake_q_add() and wake_up_q() are not exported), so the
+ * tasks go in a small array, each with a reference, as wake_q_add() takes
+ * one: a settled waiter may read its result and leave, and its task exit,
+ * before the wake-up. Beyond BPQ_WAKE_MAX tasks in one hold, the rest are
+ * woken under the lock, as they were before.
+ */
+#define BPQ_WAKE_MAX	16
+
+struct bpq_defer {
+	struct list_head reap;
+	__poll_t poll;			/* for q->poll_wait */
+	unsigned int nr_wake;
+	struct task_struct *wake[BPQ_WAKE_MAX];
+};
+
+#define DEFINE_BPQ_DEFER(name) \
+	struct bpq_defer name = { .reap = LIST_HEAD_INIT(name.reap) }
+
 static const struct bpq_config bpq_default_config = {
 	.size = sizeof(struct bpq_config),
 	.strategy = BPQ_STRATEGY_BLOCK,
@@ -155,6 +176,55 @@ static void bpq_reap(struct list_head *reap)
 		bpq_msg_free(msg);
 }
 
+/*
+ * Wake @task after the unlock, as wake_up_process() would now. The caller
+ * has settled the waiter, or left it listed, under q->lock, and does not
+ * touch its record again; the waiter reads its result under q->lock, so
+ * the lock orders the two, and a wake-up that comes late is a spurious
+ * one, which every sleep of the waiter's rechecks. The running task needs
+ * none: wake_up_process() on it would do nothing.
+ */
+static void bpq_defer_wake(struct bpq_queue *q, struct bpq_defer *df,
+			   struct task_struct *task)
+{
+	lockdep_assert_held(&q->lock);
+	if (task == current)
+		return;
+	if (df->nr_wake < ARRAY_SIZE(df->wake))
+		df->wake[df->nr_wake++] = get_task_struct(task);
+	else
+		wake_up_process(task);
+}
+
+/* After the unlock: the wake-ups @df collected. Not the messages. */
+static void bpq_defer_flush(struct bpq_queue *q, struct bpq_defer *df)
+{
+	unsigned int i;
+
+	for (i = 0; i < df->nr_wake; i++) {
+		wake_up_process(df->wake[i]);
+		put_task_struct(df->wake[i]);
+	}
+	df->nr_wake = 0;
+	/*
+	 * Lockless check after the unlock, still safe: bpq_poll() queues
+	 * itself before it takes q->lock to read the state, so either it
+	 * took the lock after us and saw the state we changed, or its
+	 * queueing came before our hold of the lock, and so before this.
+	 */
+	if (df->poll && waitqueue_active(&q->poll_wait))
+		wake_up_interruptible_poll(&q->poll_wait, df->poll);
+	df->poll = 0;
+}
+
+static void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
+	__releases(&q->lock)
+{
+	spin_unlock(&q->lock);
+	bpq_defer_flush(q, df);
+	bpq_reap(&df->reap);
+}
+
 void bpq_queue_free_msgs(struct bpq_queue *q)
 {
 	hrtimer_cancel(&q->poll_timer);
@@ -212,22 +282,18 @@ static void bpq_kill_fasync(struct bpq_queue *q, __poll_t mask)
 		kill_fasync(&q->fasync, SIGIO, POLL_OUT);
 }
 
-static void bpq_wake_pollers(struct bpq_queue *q, __poll_t mask)
+/* Report @mask to the pollers after the unlock (bpq_defer_flush()). */
+static void bpq_wake_pollers(struct bpq_queue *q, struct bpq_defer *df,
+			     __poll_t mask)
 {
 	lockdep_assert_held(&q->lock);
-	/*
-	 * Lockless check, safe because both sides hold q->lock: bpq_poll()
-	 * queues itself before it takes the lock to read the state, so either
-	 * it is seen here or it sees the state we just changed.
-	 */
-	if (waitqueue_active(&q->poll_wait))
-		wake_up_interruptible_poll(&q->poll_wait, mask);
+	df->poll |= mask;
 	/* read without the lock, as kill_fasync() does */
 	if (q->fasync)
 		bpq_kill_fasync(q, mask);
 }
 
-static void bpq_update_pressure(struct bpq_queue *q)
+static void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df)
 {
 	bool was = q->pressure;
 
@@ -238,7 +304,7 @@ static void bpq_update_pressure(struct bpq_queue *q)
 					 q->cfg.low_watermark))
 		q->pressure = false;
 	if (q->pressure != was) {
-		bpq_wake_pollers(q, EPOLLPRI);
+		bpq_wake_pollers(q, df, EPOLLPRI);
 		kill_fasync(&q->fasync, SIGIO, POLL_PRI);
 	}
 }
@@ -308,19 +374,23 @@ static void bpq_take(struct bpq_queue *q, struct bpq_msg *msg)
 	q->inflight++;
 }
 
-static void bpq_feed_readers(struct bpq_queue *q);
+static void bpq_feed_readers(struct bpq_queue *q, struct bpq_defer *df);
 
 /* A message a reader took but did not deliver is available again. */
-static void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg)
+static void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg,
+		       struct bpq_defer *df)
 {
 	msg->flags &= ~BPQ_MSG_INFLIGHT;
 	q->inflight--;
-	bpq_feed_readers(q);
-	bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+	bpq_feed_readers(q, df);
+	bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
 }
 
-/* Hand available messages to waiting readers, oldest reader first. */
-static void bpq_feed_readers(struct bpq_queue *q)
+/*
+ * Hand available messages to waiting readers, oldest reader first; they
+ * are woken after the unlock.
+ */
+static void bpq_feed_readers(struct bpq_queue *q, struct bpq_defer *df)
 {
 	struct bpq_reader *r;
 	struct bpq_msg *msg;
@@ -332,15 +402,15 @@ static void bpq_feed_readers(struct bpq_queue *q)
 		bpq_take(q, msg);
 		r->msg = msg;
 		r->result = 0;
-		wake_up_process(r->task);
+		bpq_defer_wake(q, df, r->task);
 	}
 }
 
-static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap);
+static void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df);
 
 /* @now: the clock, read once per hold of the lock by the caller */
 static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
-			struct list_head *reap, u64 now)
+			struct bpq_defer *df, u64 now)
 {
 	lockdep_assert_held(&q->lock);
 	msg->seq = ++q->next_seq;
@@ -358,10 +428,10 @@ static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
 	}
 	/* a backlog moves in bpq_ring_refill(), one budget per lock hold */
 	if (list_is_singular(&q->msgs))
-		bpq_ring_fill(q, reap);
-	bpq_update_pressure(q);
-	bpq_feed_readers(q);
-	bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+		bpq_ring_fill(q, df);
+	bpq_update_pressure(q, df);
+	bpq_feed_readers(q, df);
+	bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
 }
 
 /*
@@ -384,7 +454,7 @@ static void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
 }
 
 /* drop-oldest: evict until @len fits below the high watermark */
-static void bpq_make_room(struct bpq_queue *q, u32 len, struct list_head *reap)
+static void bpq_make_room(struct bpq_queue *q, u32 len, struct bpq_defer *df)
 {
 	struct bpq_msg *victim;
 
@@ -395,11 +465,11 @@ static void bpq_make_room(struct bpq_queue *q, u32 len, struct list_head *reap)
 		if (!victim)
 			victim = list_first_entry(&q->msgs, struct bpq_msg,
 						  node);
-		bpq_discard(q, victim, reap);
+		bpq_discard(q, victim, &df->reap);
 		q->stats.dropped_oldest++;
 		q->lost++;
 	}
-	bpq_update_pressure(q);
+	bpq_update_pressure(q, df);
 }
 
 static int bpq_refuse_newest(struct bpq_queue *q)
@@ -420,7 +490,7 @@ static bool bpq_too_big(struct bpq_queue *q, u32 len)
  * negative errno when refused for good, or BPQ_PENDING when it must wait.
  */
 static int bpq_try_admit(struct bpq_queue *q, struct bpq_msg *msg,
-			 struct list_head *reap, u64 now)
+			 struct bpq_defer *df, u64 now)
 {
 	/* again for waiting writers: the limits may have shrunk meanwhile */
 	if (bpq_too_big(q, msg->len))
@@ -431,18 +501,21 @@ static int bpq_try_admit(struct bpq_queue *q, struct bpq_msg *msg,
 			return bpq_refuse_newest(q);
 		break;
 	case BPQ_STRATEGY_DROP_OLDEST:
-		bpq_make_room(q, msg->len, reap);
+		bpq_make_room(q, msg->len, df);
 		break;
 	default:
 		if (!bpq_has_room(q, msg->len))
 			return BPQ_PENDING;
 	}
-	bpq_enqueue(q, msg, reap, now);
+	bpq_enqueue(q, msg, df, now);
 	return 0;
 }
 
-/* Settle waiting writers, oldest first, as far as the strategy admits. */
-static void bpq_admit_writers(struct bpq_queue *q, struct list_head *reap)
+/*
+ * Settle waiting writers, oldest first, as far as the strategy admits;
+ * they are woken after the unlock.
+ */
+static void bpq_admit_writers(struct bpq_queue *q, struct bpq_defer *df)
 {
 	struct bpq_writer *w;
 	u64 now = 0;
@@ -453,24 +526,27 @@ static void bpq_admit_writers(struct bpq_queue *q, struct list_head *reap)
 		w = list_first_entry(&q->writers, struct bpq_writer, node);
 		if (!now)
 			now = ktime_get_ns();
-		ret = bpq_try_admit(q, w->msg, reap, now);
+		ret = bpq_try_admit(q, w->msg, df, now);
 		if (ret == BPQ_PENDING)
 			break;
 		list_del_init(&w->node);
 		w->result = ret;
-		wake_up_process(w->task);
+		bpq_defer_wake(q, df, w->task);
 	}
 	/* a new head of a paced queue must go and wait for its token */
 	w = list_first_entry_or_null(&q->writers, struct bpq_writer, node);
 	if (w && !w->paced && q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
-		wake_up_process(w->task);
+		bpq_defer_wake(q, df, w->task);
 }
 
 /*
  * Sleep until woken or @deadline (KTIME_MAX: none). Called and returns with
- * q->lock held; the caller rechecks its own state after the return.
+ * q->lock held; the caller rechecks its own state after the return. The
+ * wake-ups @df collected go out first: those woken may be what we wait
+ * for.
  */
-static int bpq_sleep(struct bpq_queue *q, ktime_t deadline)
+static int bpq_sleep(struct bpq_queue *q, struct bpq_defer *df,
+		     ktime_t deadline)
 	__must_hold(&q->lock)
 {
 	int ret = 0;
@@ -478,6 +554,8 @@ static int bpq_sleep(struct bpq_queue *q, ktime_t deadline)
 	lockdep_assert_held(&q->lock);
 	set_current_state(TASK_INTERRUPTIBLE);
 	spin_unlock(&q->lock);
+	/* wakes others only, never us (bpq_defer_wake()) */
+	bpq_defer_flush(q, df);
 	if (deadline == KTIME_MAX)
 		schedule();
 	else if (!schedule_hrtimeout_range(&deadline, 0, HRTIMER_MODE_ABS))
@@ -522,7 +600,7 @@ static u64 *bpq_wait_clock(struct bpq_queue *q, u32 len)
 }
 
 static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
-			   u32 flags, u32 timeout_ms, struct list_head *reap)
+			   u32 flags, u32 timeout_ms, struct bpq_defer *df)
 {
 	u64 *clock = bpq_wait_clock(q, w->msg->len);
 	ktime_t start, deadline, wake;
@@ -551,14 +629,14 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 		if (w->paced)
 			wake = min_t(ktime_t, wake,
 				     ns_to_ktime(bpq_adaptive_ready_at(q)));
-		ret = bpq_sleep(q, wake);
+		ret = bpq_sleep(q, df, wake);
 		w->paced = false;
 		if (w->result != BPQ_PENDING)
 			break;
 		if (ret == -ETIMEDOUT && wake < deadline)
 			ret = 0;	/* our token is due, not our deadline */
 		if (!ret) {
-			bpq_admit_writers(q, reap);
+			bpq_admit_writers(q, df);
 			continue;
 		}
 		list_del_init(&w->node);
@@ -566,8 +644,8 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 		if (ret == -ETIMEDOUT)
 			q->stats.timeouts++;
 		/* the new head may fit where we did not */
-		bpq_admit_writers(q, reap);
-		bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM);
+		bpq_admit_writers(q, df);
+		bpq_wake_pollers(q, df, EPOLLOUT | EPOLLWRNORM);
 	} while (w->result == BPQ_PENDING);
 
 	*clock += ktime_to_ns(ktime_sub(ktime_get(), start));
@@ -582,9 +660,9 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 int bpq_send_many(struct bpq_queue *q, struct bpq_msg **msgs, unsigned int n,
 		  u32 flags, u32 timeout_ms)
 {
+	DEFINE_BPQ_DEFER(df);
 	struct bpq_writer w;
 	unsigned int i, j;
-	LIST_HEAD(reap);
 	int ret = 0;
 	u64 now;
 
@@ -596,20 +674,19 @@ int bpq_send_many(struct bpq_queue *q, struct bpq_msg **msgs, unsigned int n,
 		else if (bpq_too_big(q, msgs[i]->len))
 			ret = -EMSGSIZE;
 		else if (list_empty(&q->writers))
-			ret = bpq_try_admit(q, msgs[i], &reap, now);
+			ret = bpq_try_admit(q, msgs[i], &df, now);
 		else
 			ret = BPQ_PENDING; /* a newcomer never overtakes a waiter */
 		if (ret == BPQ_PENDING) {
 			w = (struct bpq_writer){ .msg = msgs[i] };
-			ret = bpq_wait_writer(q, &w, flags, timeout_ms, &reap);
+			ret = bpq_wait_writer(q, &w, flags, timeout_ms, &df);
 			now = ktime_get_ns();	/* the lock was dropped */
 		}
 		if (ret)
 			break;
 	}
-	spin_unlock(&q->lock);
+	bpq_unlock(q, &df);
 
-	bpq_reap(&reap);
 	/* msgs[i] was refused, those after it never tried */
 	for (j = i; j < n; j++)
 		bpq_msg_free(msgs[j]);
@@ -634,8 +711,8 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 {
 	struct bpq_reader r = { };
 	bool keep_place = false;
+	DEFINE_BPQ_DEFER(df);
 	ktime_t deadline = 0;
-	LIST_HEAD(reap);
 	struct bpq_msg *msg;
 	int ret;
 
@@ -645,7 +722,7 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 		r.msg = NULL;
 		if (msg && (msg->flags & BPQ_MSG_GONE)) {
 			/* evicted before we woke: drop it, keep our turn */
-			list_add(&msg->node, &reap);
+			list_add(&msg->node, &df.reap);
 			keep_place = true;
 			msg = NULL;
 		}
@@ -666,7 +743,7 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 		}
 		if (msg) {
 			if (msg->len > room) {
-				bpq_untake(q, msg);
+				bpq_untake(q, msg, &df);
 				msg = ERR_PTR(-EMSGSIZE);
 			}
 			break;
@@ -687,7 +764,7 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			list_add(&r.node, &q->readers);
 		else
 			list_add_tail(&r.node, &q->readers);
-		ret = bpq_sleep(q, deadline);
+		ret = bpq_sleep(q, &df, deadline);
 		if (r.result == BPQ_PENDING) {
 			list_del_init(&r.node);
 			if (ret) {
@@ -704,8 +781,7 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 		loss->mark = q->lost;
 		loss->count = q->lost - bf->lost_seen;
 	}
-	spin_unlock(&q->lock);
-	bpq_reap(&reap);
+	bpq_unlock(q, &df);
 	return msg;
 }
 
@@ -760,7 +836,7 @@ bool bpq_recv_end(struct bpq_queue *q, struct bpq_file *bf,
 		  struct bpq_msg *msg, bool delivered,
 		  const struct bpq_loss *loss)
 {
-	LIST_HEAD(reap);
+	DEFINE_BPQ_DEFER(df);
 	bool gone;
 
 	spin_lock(&q->lock);
@@ -777,15 +853,14 @@ bool bpq_recv_end(struct bpq_queue *q, struct bpq_file *bf,
 		bpq_account_delivery(q, msg->len, msg->tstamp, &d);
 		if (loss->mark > bf->lost_seen)
 			bf->lost_seen = loss->mark;
-		bpq_update_pressure(q);
-		bpq_admit_writers(q, &reap);
-		bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM);
+		bpq_update_pressure(q, &df);
+		bpq_admit_writers(q, &df);
+		bpq_wake_pollers(q, &df, EPOLLOUT | EPOLLWRNORM);
 	} else {
-		bpq_untake(q, msg);
+		bpq_untake(q, msg, &df);
 	}
-	spin_unlock(&q->lock);
+	bpq_unlock(q, &df);
 
-	bpq_reap(&reap);
 	if (gone || delivered)
 		bpq_msg_free(msg);
 	return !gone && delivered;
@@ -831,18 +906,18 @@ unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 {
 	unsigned int i, delivered = 0;
 	struct bpq_delivery d = { };
+	DEFINE_BPQ_DEFER(df);
 	struct bpq_msg *msg;
-	LIST_HEAD(reap);
 
 	spin_lock(&q->lock);
 	for (i = 0; i < n; i++) {
 		msg = msgs[i];
 		if (msg->flags & BPQ_MSG_GONE) {
-			list_add(&msg->node, &reap);
+			list_add(&msg->node, &df.reap);
 			copied = min(copied, i);
 		} else if (i < copied) {
 			q->inflight--;
-			list_move(&msg->node, &reap);
+			list_move(&msg->node, &df.reap);
 			q->depth_msgs--;
 			q->depth_bytes -= msg->len;
 			if (!delivered)
@@ -850,27 +925,29 @@ unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
 			delivered++;
 		} else {
-			bpq_untake(q, msg);
+			bpq_untake(q, msg, &df);
 		}
 	}
 	if (delivered) {
 		if (mark > bf->lost_seen)
 			bf->lost_seen = mark;
-		bpq_update_pressure(q);
-		bpq_admit_writers(q, &reap);
-		bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM);
+		bpq_update_pressure(q, &df);
+		bpq_admit_writers(q, &df);
+		bpq_wake_pollers(q, &df, EPOLLOUT | EPOLLWRNORM);
 	}
-	spin_unlock(&q->lock);
-
-	bpq_reap(&reap);
+	bpq_unlock(q, &df);
 	return delivered;
 }
 
-/* Wake everyone after q->dead was set: settle every waiter with ENODEV. */
+/*
+ * Wake everyone after q->dead was set: settle every waiter with ENODEV.
+ * The ring's syncer is woken under the lock: q->ring holds no reference.
+ */
 void bpq_queue_kill(struct bpq_queue *q)
 {
 	struct bpq_writer *w, *wt;
 	struct bpq_reader *r, *rt;
+	DEFINE_BPQ_DEFER(df);
 
 	spin_lock(&q->lock);
 	/* read without the lock by __bpq_set_config() and the getters */
@@ -878,27 +955,28 @@ void bpq_queue_kill(struct bpq_queue *q)
 	list_for_each_entry_safe(w, wt, &q->writers, node) {
 		list_del_init(&w->node);
 		w->result = -ENODEV;
-		wake_up_process(w->task);
+		bpq_defer_wake(q, &df, w->task);
 	}
 	list_for_each_entry_safe(r, rt, &q->readers, node) {
 		list_del_init(&r->node);
 		r->result = -ENODEV;
-		wake_up_process(r->task);
+		bpq_defer_wake(q, &df, r->task);
 	}
 	if (q->ring)
 		wake_up_interruptible_all(&q->ring->wait);
 	spin_unlock(&q->lock);
+	bpq_defer_flush(q, &df);
 	/* no poll arms it again: it sees the queue dead first */
 	hrtimer_cancel(&q->poll_timer);
 	wake_up_interruptible_poll(&q->poll_wait, EPOLLERR | EPOLLHUP);
 	kill_fasync(&q->fasync, SIGIO, POLL_HUP);
 }
 
-static void bpq_config_changed(struct bpq_queue *q, struct list_head *reap)
+static void bpq_config_changed(struct bpq_queue *q, struct bpq_defer *df)
 {
-	bpq_update_pressure(q);
-	bpq_admit_writers(q, reap);
-	bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM | EPOLLPRI);
+	bpq_update_pressure(q, df);
+	bpq_admit_writers(q, df);
+	bpq_wake_pollers(q, df, EPOLLOUT | EPOLLWRNORM | EPOLLPRI);
 }
 
 int bpq_check_config(const struct bpq_config *c)
@@ -929,7 +1007,7 @@ int bpq_check_config(const struct bpq_config *c)
 
 static int __bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 {
-	LIST_HEAD(reap);
+	DEFINE_BPQ_DEFER(df);
 	int ret;
 
 	lockdep_assert_held(&q->cfg_mutex);
@@ -954,10 +1032,9 @@ static int __bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 		if (restart)
 			bpq_adaptive_start(q, ktime_get_ns());
 		bpq_adaptive_clamp(q);
-		bpq_config_changed(q, &reap);
+		bpq_config_changed(q, &df);
 	}
-	spin_unlock(&q->lock);
-	bpq_reap(&reap);
+	bpq_unlock(q, &df);
 	return ret;
 }
 
@@ -999,7 +1076,7 @@ int bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg)
 
 int bpq_grant(struct bpq_queue *q, u64 credits)
 {
-	LIST_HEAD(reap);
+	DEFINE_BPQ_DEFER(df);
 	int ret = 0;
 
 	if (!credits)
@@ -1010,17 +1087,16 @@ int bpq_grant(struct bpq_queue *q, u64 credits)
 	} else {
 		if (check_add_overflow(q->credits, credits, &q->credits))
 			q->credits = U64_MAX;
-		bpq_config_changed(q, &reap);
+		bpq_config_changed(q, &df);
 	}
-	spin_unlock(&q->lock);
-	bpq_reap(&reap);
+	bpq_unlock(q, &df);
 	return ret;
 }
 
 int bpq_flush(struct bpq_queue *q)
 {
 	struct bpq_msg *msg, *tmp;
-	LIST_HEAD(reap);
+	DEFINE_BPQ_DEFER(df);
 	int n = 0;
 
 	spin_lock(&q->lock);
@@ -1029,13 +1105,12 @@ int bpq_flush(struct bpq_queue *q)
 		return -ENODEV;
 	}
 	list_for_each_entry_safe(msg, tmp, &q->msgs, node) {
-		bpq_discard(q, msg, &reap);
+		bpq_discard(q, msg, &df.reap);
 		n++;
 	}
 	q->stats.flushed += n;
-	bpq_config_changed(q, &reap);
-	spin_unlock(&q->lock);
-	bpq_reap(&reap);
+	bpq_config_changed(q, &df);
+	bpq_unlock(q, &df);
 	return n;
 }
 
@@ -1143,7 +1218,7 @@ static void bpq_ring_write(struct bpq_queue *q, struct bpq_ring_rec *rec,
  * flag is not left waiting. Two passes at most: a reader that keeps
  * moving its head cannot hold us here.
  */
-static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap)
+static void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df)
 {
 	struct bpq_ring *ring = q->ring;
 	u32 bytes = 0, msgs = 0, moved;
@@ -1179,14 +1254,14 @@ static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap)
 			rec = bpq_ring_slot(ring, &pos, msg->len);
 			bpq_ring_write(q, rec, msg->len, msg->seq, msg->tstamp);
 			memcpy(rec + 1, msg->data, msg->len);
-			list_move_tail(&msg->node, reap);
+			list_move_tail(&msg->node, &df->reap);
 			q->depth_msgs--;
 			q->depth_bytes -= msg->len;
 			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
 		}
 		if (moved) {
 			bpq_ring_publish(ring, pos);
-			bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+			bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
 		}
 		if (!msg) {
 			bpq_ring_need_sync(ring, false);
@@ -1201,16 +1276,16 @@ static void bpq_ring_fill(struct bpq_queue *q, struct list_head *reap)
 }
 
 /* Fill the ring, and let in the writers that the room it made admits. */
-static void bpq_ring_refill(struct bpq_queue *q, struct list_head *reap)
+static void bpq_ring_refill(struct bpq_queue *q, struct bpq_defer *df)
 {
 	u32 depth = q->depth_msgs;
 
-	bpq_ring_fill(q, reap);
+	bpq_ring_fill(q, df);
 	if (q->depth_msgs == depth)
 		return;
-	bpq_update_pressure(q);
-	bpq_admit_writers(q, reap);
-	bpq_wake_pollers(q, EPOLLOUT | EPOLLWRNORM);
+	bpq_update_pressure(q, df);
+	bpq_admit_writers(q, df);
+	bpq_wake_pollers(q, df, EPOLLOUT | EPOLLWRNORM);
 }
 
 /* Can @bf have a ring of @size bytes now? */
@@ -1233,8 +1308,8 @@ static int bpq_ring_check(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 
 int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 {
+	DEFINE_BPQ_DEFER(df);
 	struct bpq_ring *ring;
-	LIST_HEAD(reap);
 	int ret;
 
 	/* the errors first, then the memory (up to 64 MiB), then again */
@@ -1253,22 +1328,21 @@ int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 		WRITE_ONCE(q->ring, ring);
 		/* bpq_mmap() reads it without the lock */
 		smp_store_release(&bf->ring, ring);
-		bpq_ring_refill(q, &reap);
+		bpq_ring_refill(q, &df);
 	}
-	spin_unlock(&q->lock);
-	bpq_reap(&reap);
+	bpq_unlock(q, &df);
 	if (ret)
 		bpq_ring_put(ring);
 	return ret;
 }
 
 /* The queue gets plain readers back. */
-static void bpq_ring_unlink(struct bpq_queue *q)
+static void bpq_ring_unlink(struct bpq_queue *q, struct bpq_defer *df)
 {
 	lockdep_assert_held(&q->lock);
 	WRITE_ONCE(q->ring, NULL);
 	if (q->depth_msgs)
-		bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+		bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
 }
 
 /*
@@ -1279,14 +1353,15 @@ static void bpq_ring_unlink(struct bpq_queue *q)
 void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf)
 {
 	struct bpq_ring *ring = bf->ring;
+	DEFINE_BPQ_DEFER(df);
 
 	if (!ring)
 		return;
 	spin_lock(&q->lock);
 	ring->owner = NULL;
 	if (!ring->busy)
-		bpq_ring_unlink(q);
-	spin_unlock(&q->lock);
+		bpq_ring_unlink(q, &df);
+	bpq_unlock(q, &df);
 	bpq_ring_put(ring);
 }
 
@@ -1299,8 +1374,8 @@ int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
 {
 	/* as in bpq_mmap(): set once, whole when seen */
 	struct bpq_ring *ring = smp_load_acquire(&bf->ring);
+	DEFINE_BPQ_DEFER(df);
 	ktime_t deadline = 0;
-	LIST_HEAD(reap);
 	DEFINE_WAIT(wait);
 	u64 held = 0;
 	int ret = 0;
@@ -1313,7 +1388,7 @@ int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
 			ret = -ENODEV;
 			break;
 		}
-		bpq_ring_refill(q, &reap);
+		bpq_ring_refill(q, &df);
 		held = ring->tail - bpq_ring_head(ring);
 		/* a record that came with the timeout or signal still counts */
 		if (held || ret || !(flags & BPQ_RING_WAIT))
@@ -1326,11 +1401,10 @@ int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
 			deadline = bpq_deadline(ktime_get(), flags, timeout_ms,
 						0);
 		prepare_to_wait(&ring->wait, &wait, TASK_INTERRUPTIBLE);
-		ret = bpq_sleep(q, deadline);
+		ret = bpq_sleep(q, &df, deadline);
 		finish_wait(&ring->wait, &wait);
 	}
-	spin_unlock(&q->lock);
-	bpq_reap(&reap);
+	bpq_unlock(q, &df);
 	return held ? held : ret;
 }
 
@@ -1352,9 +1426,9 @@ int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
 unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
 				 unsigned int n, struct bpq_ring_send *rs)
 {
+	DEFINE_BPQ_DEFER(df);
 	struct bpq_ring *ring;
 	unsigned int i = 0;
-	LIST_HEAD(reap);
 	u64 head, pos;
 
 	spin_lock(&q->lock);
@@ -1363,7 +1437,7 @@ unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
 		goto out;
 	/* a backlog the reader has made room for goes first */
 	if (!list_empty(&q->msgs))
-		bpq_ring_refill(q, &reap);
+		bpq_ring_refill(q, &df);
 	if (q->pressure || !list_empty(&q->msgs) || !list_empty(&q->writers))
 		goto out;
 	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT ||
@@ -1395,8 +1469,7 @@ unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
 	q->next_seq += i;
 	ring->owner->lost_seen = q->lost;
 out:
-	spin_unlock(&q->lock);
-	bpq_reap(&reap);
+	bpq_unlock(q, &df);
 	if (i) {
 		preempt_disable();
 		pagefault_disable();
@@ -1448,8 +1521,8 @@ int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
 		      const u32 *lens, unsigned int copied)
 {
 	struct bpq_ring *ring = rs->ring;
+	DEFINE_BPQ_DEFER(df);
 	unsigned int i;
-	LIST_HEAD(reap);
 	u64 bytes = 0;
 	int ret;
 
@@ -1459,7 +1532,7 @@ int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
 	ring->busy = false;
 	if (q->dead) {
 		if (!ring->owner)
-			bpq_ring_unlink(q);
+			bpq_ring_unlink(q, &df);
 		ret = -ENODEV;
 		goto out;
 	}
@@ -1473,7 +1546,7 @@ int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
 			bytes += lens[i];
 		}
 		bpq_ring_publish(ring, pos);
-		bpq_wake_pollers(q, EPOLLIN | EPOLLRDNORM);
+		bpq_wake_pollers(q, &df, EPOLLIN | EPOLLRDNORM);
 		/* queued and delivered at once: a sojourn of 0 */
 		if (READ_ONCE(metrics)) {
 			q->stats.enqueued_msgs += copied;
@@ -1485,21 +1558,20 @@ int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
 		}
 	}
 	if (!ring->owner)
-		bpq_ring_unlink(q);
+		bpq_ring_unlink(q, &df);
 	else
-		bpq_ring_refill(q, &reap);	/* those who queued meanwhile */
+		bpq_ring_refill(q, &df);	/* those who queued meanwhile */
 	ret = copied;
 out:
-	spin_unlock(&q->lock);
-	bpq_reap(&reap);
+	bpq_unlock(q, &df);
 	bpq_ring_put(ring);
 	return ret;
 }
 
 __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 {
+	DEFINE_BPQ_DEFER(df);
 	__poll_t mask = 0;
-	LIST_HEAD(reap);
 
 	spin_lock(&q->lock);
 	if (q->dead) {
@@ -1508,7 +1580,7 @@ __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 	}
 	if (q->ring) {
 		if (bf->ring == q->ring) {
-			bpq_ring_refill(q, &reap);
+			bpq_ring_refill(q, &df);
 			if (q->ring->tail != bpq_ring_head(q->ring))
 				mask |= EPOLLIN | EPOLLRDNORM;
 		}
@@ -1522,7 +1594,6 @@ __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 	if (q->pressure)
 		mask |= EPOLLPRI;
 out:
-	spin_unlock(&q->lock);
-	bpq_reap(&reap);
+	bpq_unlock(q, &df);
 	return mask;
 }
