@@ -600,6 +600,52 @@ TEST_F(wake, writer_signal_restart)
 	ASSERT_EQ(1U, bpq_depth(self->fd));
 }
 
+/*
+ * More waiters settled in one hold of the queue's lock than the module
+ * wakes after its unlock (16): the rest are woken under it.
+ */
+#define MANY_WAITERS	24
+
+static void start_readers(struct __test_metadata *_metadata,
+			  struct io_thread *r, int n, int fd)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, io_thread_start(&r[i], fd, IO_READ, NULL, 16));
+		ASSERT_TRUE(io_thread_blocked(&r[i], 5000));
+	}
+}
+
+/* One batch hands a message to each blocked reader, oldest first. */
+TEST_F(wake, many_readers_by_one_batch)
+{
+	struct io_thread r[MANY_WAITERS];
+	struct bpq_iovec vec[MANY_WAITERS];
+	struct bpq_send_batch sb = {
+		.size = sizeof(sb),
+		.msgs = (uintptr_t)vec,
+		.count = MANY_WAITERS,
+	};
+	char data[MANY_WAITERS];
+	int i;
+
+	start_readers(_metadata, r, MANY_WAITERS, self->fd);
+	for (i = 0; i < MANY_WAITERS; i++) {
+		data[i] = 'A' + i;
+		vec[i] = (struct bpq_iovec){
+			.base = (uintptr_t)&data[i],
+			.len = 1,
+		};
+	}
+	ASSERT_EQ(MANY_WAITERS, ioctl(self->fd, BPQ_IOC_SEND_BATCH, &sb));
+	for (i = 0; i < MANY_WAITERS; i++) {
+		ASSERT_TRUE(io_thread_wait(&r[i], 5000));
+		ASSERT_EQ(1, r[i].ret);
+		EXPECT_EQ('A' + i, r[i].buf[0]);
+	}
+}
+
 /* Growing the capacity admits exactly as many blocked writers as fit. */
 TEST_F(wake, writers_by_capacity_growth)
 {
@@ -747,6 +793,19 @@ TEST_F(destroy, wakes_writer)
 	destroy_queue(_metadata, self);
 	ASSERT_TRUE(io_thread_wait(&w, 5000));
 	ASSERT_EQ(-ENODEV, w.ret);
+}
+
+TEST_F(destroy, wakes_many_readers)
+{
+	struct io_thread r[MANY_WAITERS];
+	int i;
+
+	start_readers(_metadata, r, MANY_WAITERS, self->fd);
+	destroy_queue(_metadata, self);
+	for (i = 0; i < MANY_WAITERS; i++) {
+		ASSERT_TRUE(io_thread_wait(&r[i], 5000));
+		ASSERT_EQ(-ENODEV, r[i].ret);
+	}
 }
 
 struct recv_thread {
