@@ -76,7 +76,9 @@
  * q->poll_timer (hrtimer, hard irq) is the adaptive strategy's only timer:
  * the controller (adaptive.c) runs under q->lock, lazily, when a message
  * is queued or delivered or a writer checks for its token.
- * bpq_poll_mask() arms the timer under q->lock unless q->dead; its
+ * bpq_pace_pollers() arms the timer under q->lock, unless q->dead, at the
+ * end of each hold of it that goes through bpq_unlock() or bpq_sleep();
+ * bpq_poll_mask() only reads, under q->lock, and changes nothing. The timer's
  * callback only wakes q->poll_wait and signals the O_ASYNC files, and must
  * never take q->lock, which is not irq-safe. q->fasync is changed by
  * fasync_helper() under its own fa_lock, without q->lock; kill_fasync()

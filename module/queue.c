@@ -217,9 +217,12 @@ static void bpq_defer_flush(struct bpq_queue *q, struct bpq_defer *df)
 	df->poll = 0;
 }
 
+static void bpq_pace_pollers(struct bpq_queue *q);
+
 static void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
 	__releases(&q->lock)
 {
+	bpq_pace_pollers(q);
 	spin_unlock(&q->lock);
 	bpq_defer_flush(q, df);
 	bpq_reap(&df->reap);
@@ -309,15 +312,14 @@ static void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df)
 	}
 }
 
-static bool bpq_token_ready(struct bpq_queue *q)
+/* Is the adaptive strategy's next token due at @now? Reads only. */
+static bool bpq_token_due(struct bpq_queue *q, u64 now)
 {
-	u64 now = ktime_get_ns();
-
-	bpq_adaptive_tick(q, now);
 	return now >= bpq_adaptive_ready_at(q);
 }
 
-static bool bpq_has_room(struct bpq_queue *q, u32 len)
+/* @now: the clock, for the adaptive strategy only (else unused) */
+static bool bpq_has_room(struct bpq_queue *q, u32 len, u64 now)
 {
 	if (q->pressure || !bpq_fits(q, len))
 		return false;
@@ -325,35 +327,49 @@ static bool bpq_has_room(struct bpq_queue *q, u32 len)
 	case BPQ_STRATEGY_CREDIT:
 		return q->credits;
 	case BPQ_STRATEGY_ADAPTIVE:
-		return bpq_token_ready(q);
+		return bpq_token_due(q, now);
 	default:
 		return true;
 	}
 }
 
-/* Would a write of one byte go in without waiting? EPOLLOUT. */
+/* Would a write of one byte go in without waiting? EPOLLOUT. Reads only. */
 static bool bpq_writable(struct bpq_queue *q)
 {
 	switch (q->cfg.strategy) {
 	case BPQ_STRATEGY_DROP_NEWEST:
 	case BPQ_STRATEGY_DROP_OLDEST:
 		return true;
+	case BPQ_STRATEGY_ADAPTIVE:
+		return list_empty(&q->writers) &&
+		       bpq_has_room(q, 1, ktime_get_ns());
 	default:
-		return list_empty(&q->writers) && bpq_has_room(q, 1);
+		return list_empty(&q->writers) && bpq_has_room(q, 1, 0);
 	}
 }
 
 /*
- * When only the rate holds writers back, have the timer report EPOLLOUT
- * (and SIGIO) when the next message is due.
+ * At the end of every hold of q->lock that may have changed the queue
+ * (bpq_unlock(), bpq_sleep()): when only the adaptive strategy's rate
+ * holds writers back, the timer reports EPOLLOUT (and SIGIO) when the next
+ * token is due. Armed here, where the token and the room change, rather
+ * than by poll, which only reads; re-armed only when that time moved.
  */
 static void bpq_pace_pollers(struct bpq_queue *q)
 {
-	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE &&
-	    list_empty(&q->writers) && !q->pressure && bpq_fits(q, 1))
-		hrtimer_start(&q->poll_timer,
-			      ns_to_ktime(bpq_adaptive_ready_at(q)),
-			      HRTIMER_MODE_ABS);
+	u64 due;
+
+	lockdep_assert_held(&q->lock);
+	if (q->cfg.strategy != BPQ_STRATEGY_ADAPTIVE || q->dead ||
+	    !list_empty(&q->writers) || q->pressure || !bpq_fits(q, 1))
+		return;
+	due = bpq_adaptive_ready_at(q);
+	if (due <= ktime_get_ns())
+		return;
+	if (hrtimer_is_queued(&q->poll_timer) &&
+	    ktime_to_ns(hrtimer_get_expires(&q->poll_timer)) == due)
+		return;
+	hrtimer_start(&q->poll_timer, ns_to_ktime(due), HRTIMER_MODE_ABS);
 }
 
 static struct bpq_msg *bpq_first_avail(struct bpq_queue *q)
@@ -503,8 +519,12 @@ static int bpq_try_admit(struct bpq_queue *q, struct bpq_msg *msg,
 	case BPQ_STRATEGY_DROP_OLDEST:
 		bpq_make_room(q, msg->len, df);
 		break;
+	case BPQ_STRATEGY_ADAPTIVE:
+		/* the controller moves lazily, here and at delivery */
+		bpq_adaptive_tick(q, now);
+		fallthrough;
 	default:
-		if (!bpq_has_room(q, msg->len))
+		if (!bpq_has_room(q, msg->len, now))
 			return BPQ_PENDING;
 	}
 	bpq_enqueue(q, msg, df, now);
@@ -552,6 +572,7 @@ static int bpq_sleep(struct bpq_queue *q, struct bpq_defer *df,
 	int ret = 0;
 
 	lockdep_assert_held(&q->lock);
+	bpq_pace_pollers(q);
 	set_current_state(TASK_INTERRUPTIBLE);
 	spin_unlock(&q->lock);
 	/* wakes others only, never us (bpq_defer_wake()) */
@@ -607,12 +628,8 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 	int ret;
 
 	q->stats.backpressure_applied++;
-	if (flags & BPQ_IO_NONBLOCK) {
-		/* an O_ASYNC writer has no poll to arm the timer */
-		if (q->fasync)
-			bpq_pace_pollers(q);
+	if (flags & BPQ_IO_NONBLOCK)
 		return -EAGAIN;
-	}
 	start = ktime_get();
 	deadline = bpq_deadline(start, flags, timeout_ms,
 				q->cfg.write_timeout_ms);
@@ -1568,32 +1585,34 @@ out:
 	return ret;
 }
 
+/*
+ * What poll reports, read under q->lock and nothing changed, as
+ * eventfd_poll() does: the ring is filled by the writers and by
+ * BPQ_IOC_RING_SYNC, the adaptive controller and its timer move where
+ * messages come and go (bpq_try_admit(), bpq_pace_pollers()).
+ */
 __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 {
-	DEFINE_BPQ_DEFER(df);
 	__poll_t mask = 0;
 
 	spin_lock(&q->lock);
 	if (q->dead) {
 		mask = EPOLLERR | EPOLLHUP;
-		goto out;
+	} else {
+		/*
+		 * On the ring's file: a record to take, or messages that
+		 * wait for the room a BPQ_IOC_RING_SYNC would give them.
+		 */
+		if (q->ring ? bf->ring == q->ring &&
+			      (q->ring->tail != bpq_ring_head(q->ring) ||
+			       q->depth_msgs) :
+			      q->depth_msgs > q->inflight)
+			mask |= EPOLLIN | EPOLLRDNORM;
+		if (bpq_writable(q))
+			mask |= EPOLLOUT | EPOLLWRNORM;
+		if (q->pressure)
+			mask |= EPOLLPRI;
 	}
-	if (q->ring) {
-		if (bf->ring == q->ring) {
-			bpq_ring_refill(q, &df);
-			if (q->ring->tail != bpq_ring_head(q->ring))
-				mask |= EPOLLIN | EPOLLRDNORM;
-		}
-	} else if (q->depth_msgs > q->inflight) {
-		mask |= EPOLLIN | EPOLLRDNORM;
-	}
-	if (bpq_writable(q))
-		mask |= EPOLLOUT | EPOLLWRNORM;
-	else
-		bpq_pace_pollers(q);
-	if (q->pressure)
-		mask |= EPOLLPRI;
-out:
-	bpq_unlock(q, &df);
+	spin_unlock(&q->lock);
 	return mask;
 }

@@ -298,6 +298,35 @@ TEST_F(adaptive, nonblocking_writer_over_rate_gets_eagain)
 	close(nfd);
 }
 
+/*
+ * poll() reports EPOLLOUT when the next token is due: the timer is armed
+ * by the writes that spent the tokens, not by the poll, which only reads.
+ */
+TEST_F(adaptive, poll_out_when_token_due)
+{
+	struct pollfd pfd = { .events = POLLOUT };
+	struct bpq_config cfg;
+	int i, ret = 0;
+
+	ASSERT_EQ(0, bpq_get_config(self->fd, &cfg));
+	cfg.min_rate = 20;
+	cfg.max_rate = 20;
+	ASSERT_EQ(0, bpq_set_config(self->fd, &cfg));
+	pfd.fd = bpq_open(Q, O_WRONLY | O_NONBLOCK);
+	ASSERT_LE(0, pfd.fd);
+	for (i = 0; i < 100; i++) {
+		ret = bpq_write(pfd.fd, "x", 1);
+		if (ret != 1)
+			break;
+	}
+	ASSERT_EQ(-EAGAIN, ret);
+	EXPECT_FALSE(poll_events(pfd.fd) & POLLOUT);
+	ASSERT_EQ(1, poll(&pfd, 1, 5000));
+	EXPECT_EQ(POLLOUT, pfd.revents & POLLOUT);
+	EXPECT_EQ(1, bpq_write(pfd.fd, "x", 1));
+	close(pfd.fd);
+}
+
 TEST_F(adaptive, rate_is_clamped_by_config)
 {
 	struct bpq_config cfg;

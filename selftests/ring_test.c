@@ -1723,6 +1723,40 @@ TEST_F_TIMEOUT(ring, poll_ring_file, 20)
 	EXPECT_EQ(0, poll_events(self->r.fd) & P_IN);
 }
 
+/*
+ * Messages waiting for room make the ring's file readable, but a poll
+ * only reports: they move in at the sync, not at the poll.
+ */
+TEST_F(ring, poll_reports_waiting_without_moving_them)
+{
+	struct expect e = { .n = 30, .seq = 31, .len = 100 };
+	struct bpq_ring_rec hdr;
+	struct bpq_stats st;
+	__u64 tail;
+	int i;
+
+	ASSERT_EQ(0, open_ring(self, RING_MIN));
+	fill_forty(_metadata, self);
+	/* all thirty taken, the head stored, but no RING_SYNC */
+	for (i = 0; i < 30; i++) {
+		ASSERT_EQ(1, ring_take(&self->r, &hdr, rdbuf));
+	}
+	ring_store_head(&self->r, self->r.head);
+	tail = ring_tail(&self->r);
+	EXPECT_EQ(self->r.head, tail);
+
+	EXPECT_EQ(POLLIN, poll_events(self->r.fd) & POLLIN);
+	EXPECT_EQ(POLLIN, poll_events(self->r.fd) & POLLIN);
+	EXPECT_EQ(tail, ring_tail(&self->r));
+	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
+	EXPECT_EQ(10, st.depth_msgs);
+
+	/* the records, and a pad where they wrap */
+	ASSERT_LE(10 * REC(100), ioc_sync(self->r.fd, 0, 0));
+	take_many(_metadata, &self->r, &e, 10);
+	EXPECT_EQ(0, poll_events(self->r.fd) & P_IN);
+}
+
 /* ---- the ring's end ---- */
 
 TEST_F(ring, close_leaves_waiting_messages)

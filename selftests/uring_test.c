@@ -619,6 +619,34 @@ TEST_F(async, out_after_full)
 	ASSERT_EQ(10, bpq_write_pattern(self->fd, 5, 10));
 }
 
+/*
+ * POLL_OUT from the adaptive strategy's timer: a writer refused for want
+ * of a token is told when the next one is due, though nobody polls.
+ */
+TEST_F(async, out_when_token_due)
+{
+	struct bpq_config cfg;
+	int i, nfd, ret = 0;
+
+	bpq_default_config(&cfg);
+	cfg.strategy = BPQ_STRATEGY_ADAPTIVE;
+	cfg.min_rate = 20;
+	cfg.max_rate = 20;
+	ASSERT_EQ(0, bpq_set_config(self->fd, &cfg));
+	nfd = bpq_open(QIDX, O_WRONLY | O_NONBLOCK);
+	ASSERT_LE(0, nfd);
+	for (i = 1; i <= 100; i++) {
+		ret = bpq_write_pattern(nfd, i, 10);
+		if (ret != 10)
+			break;
+	}
+	ASSERT_EQ(-EAGAIN, ret) TH_LOG("write %d", i);
+	sig_pending(&self->set, -1, 0);
+	ASSERT_TRUE(take_sig(&self->set, self->fd, POLL_OUT, WAIT_MS, NULL));
+	EXPECT_EQ(10, bpq_write_pattern(nfd, i, 10));
+	close(nfd);
+}
+
 /* POLL_HUP when the queue is destroyed under an O_ASYNC file. */
 TEST_F(async, hup_on_destroy)
 {
