@@ -11,6 +11,7 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/uio.h>
 #include <linux/wait.h>
 #include <linux/bpq.h>
 
@@ -53,8 +54,8 @@
  * bpq_msg_alloc() and bpq_ring_alloc() run before taking it, and
  * bpq_msg_free() (kvfree(), bpq_user_put()) and bpq_ring_put() (vunmap())
  * after dropping it; the last put_device() may free messages under
- * bpq_lock. From bpq_ring_send_begin() to bpq_ring_send_end() a writer
- * holds no lock but runs with preemption and page faults off.
+ * bpq_lock. In bpq_ring_send(), a writer copies into the ring holding no
+ * lock, with page faults off (a fault ends the copy).
  *
  * Waiters are settled under q->lock and woken after it, as ipc/mqueue.c
  * does with wake_q (which is not exported to modules): bpq_feed_readers(),
@@ -119,7 +120,7 @@
  * - the ring's data: bpq_ring_fill() writes it under q->lock; while
  *   ring->busy, the one writer that reserved the room beyond ring->tail
  *   copies into it without the lock, and nobody else moves the tail until
- *   bpq_ring_send_end() clears busy and publishes under q->lock.
+ *   it clears busy and publishes under q->lock (bpq_ring_send()).
  * - q->name and what a struct says is constant: set before publication.
  *
  * Lifetimes:
@@ -136,11 +137,11 @@
  * - file: struct bpq_file lives from open to release; q and user do not
  *   change.
  * - ring: ring->ref, held by its file from attach to bpq_ring_detach() at
- *   release, and by a writer from bpq_ring_send_begin() to
- *   bpq_ring_send_end(). q->ring holds none: it is cleared under q->lock
+ *   release, and by a writer while it copies in (bpq_ring_send()).
+ *   q->ring holds none: it is cleared under q->lock
  *   before the last of those goes. Mapped pages live on with the mapping.
  * - message: its writer's until queued, then the queue's; one a reader
- *   took stays on q->msgs until bpq_recv_end*(). Evicted or flushed
+ *   took stays on q->msgs until bpq_recv_end_many(). Evicted or flushed
  *   meanwhile it leaves the list, is marked BPQ_MSG_GONE and its reader
  *   frees it. A message holds a reference on the user it is charged to.
  * - user: u->ref, held by each open file and each message charged.
@@ -223,18 +224,6 @@ struct bpq_ring {
 	wait_queue_head_t wait;		/* BPQ_IOC_RING_SYNC, under q->lock */
 };
 
-/* A writer's reservation in a ring (bpq_ring_send_begin()) */
-struct bpq_ring_send {
-	struct bpq_ring *ring;
-	u64 pos;			/* where the next record goes */
-	u64 seq;			/* of the first message */
-	u64 tstamp;
-	u64 lost;			/* for the first record */
-	u64 lost_seen;			/* the owner's, before */
-	unsigned int n;			/* messages reserved */
-	unsigned int done;		/* records written */
-};
-
 struct bpq_queue {
 	struct device dev;		/* its refcount is the queue's */
 	struct cdev cdev;
@@ -279,7 +268,35 @@ static inline struct bpq_queue *bpq_dev_queue(struct device *dev)
 	return container_of(dev, struct bpq_queue, dev);
 }
 
-/* queue.c */
+/*
+ * What one hold of q->lock leaves for after its unlock (bpq_unlock()):
+ * messages to free, waiters to wake and poll events to report. The
+ * kernel's wake_q does not serve a module (wake_q_add() and wake_up_q()
+ * are not exported), so the tasks go in a small array, each with a
+ * reference, as wake_q_add() takes one: a settled waiter may read its
+ * result and leave, and its task exit, before the wake-up. Beyond
+ * BPQ_WAKE_MAX tasks in one hold, the rest are woken under the lock.
+ */
+#define BPQ_WAKE_MAX	16
+
+struct bpq_defer {
+	struct list_head reap;
+	__poll_t poll;			/* for q->poll_wait */
+	unsigned int nr_wake;
+	struct task_struct *wake[BPQ_WAKE_MAX];
+};
+
+#define DEFINE_BPQ_DEFER(name) \
+	struct bpq_defer name = { .reap = LIST_HEAD_INIT(name.reap) }
+
+/*
+ * What bpq_account_delivery() needs, taken once per hold of the lock:
+ * whether the reporting counters run, and the clock if anything uses it.
+ */
+struct bpq_delivery {
+	bool metrics;
+	u64 now;
+};
 
 /* What a receive reports as lost, and how far that takes the file. */
 struct bpq_loss {
@@ -287,9 +304,87 @@ struct bpq_loss {
 	u64 mark;
 };
 
+/*
+ * A send (bpq_send()): one message, all of an iov_iter (write(),
+ * writev()), or a batch of them from a user array of struct bpq_iovec
+ * (BPQ_IOC_SEND_BATCH), taken a chunk at a time into vecs[0 ... n).
+ */
+struct bpq_tx {
+	struct iov_iter *from;			/* the one message, or NULL */
+	const struct bpq_iovec __user *uvec;	/* else the batch */
+	u32 count;				/* messages in all */
+	u32 flags;				/* BPQ_IO_* */
+	u32 timeout_ms;
+	unsigned int n;				/* in the chunk */
+	struct bpq_iovec *vecs;			/* the chunk's lengths */
+	struct iov_iter iter;			/* a batch message's source */
+};
+
+/* The source of message @i of the chunk in hand. */
+static inline struct iov_iter *bpq_tx_iter(struct bpq_tx *tx, unsigned int i)
+{
+	if (tx->from)
+		return tx->from;
+	iov_iter_ubuf(&tx->iter, ITER_SOURCE,
+		      u64_to_user_ptr(tx->vecs[i].base), tx->vecs[i].len);
+	return &tx->iter;
+}
+
+/*
+ * A receive (bpq_recv()): up to max messages, their payloads one after
+ * another into one iov_iter, and with info each one's struct
+ * bpq_msg_info into the user array uinfos (read() and readv() have none).
+ */
+struct bpq_rx {
+	struct iov_iter *to;
+	struct bpq_msg_info __user *uinfos;
+	bool info;
+	u32 max;
+	u32 flags;				/* BPQ_IO_* */
+	u32 timeout_ms;
+	u32 bytes;				/* out: payload delivered */
+};
+
+/* queue.c: the queue; under q->lock where it says lockdep_assert_held() */
 void bpq_queue_init(struct bpq_queue *q);
 void bpq_queue_free_msgs(struct bpq_queue *q);
 void bpq_queue_kill(struct bpq_queue *q);
+void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
+	__releases(&q->lock);
+int bpq_sleep(struct bpq_queue *q, struct bpq_defer *df, ktime_t deadline)
+	__must_hold(&q->lock);
+ktime_t bpq_deadline(ktime_t start, u32 flags, u32 timeout_ms, u32 dflt_ms);
+void bpq_wake_pollers(struct bpq_queue *q, struct bpq_defer *df,
+		      __poll_t mask);
+void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df);
+void bpq_admit_writers(struct bpq_queue *q, struct bpq_defer *df);
+void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
+		 struct list_head *reap);
+bool bpq_too_big(struct bpq_queue *q, u32 len);
+struct bpq_delivery bpq_delivery_start(struct bpq_queue *q);
+void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
+			  const struct bpq_delivery *d);
+void bpq_account_direct(struct bpq_queue *q, u32 msgs, u64 bytes);
+u32 bpq_utilization(struct bpq_queue *q);
+__poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf);
+int bpq_send_many(struct bpq_queue *q, struct bpq_msg **msgs, unsigned int n,
+		  u32 flags, u32 timeout_ms);
+struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
+			       size_t room, u32 flags, u32 timeout_ms,
+			       struct bpq_loss *loss);
+unsigned int bpq_recv_more(struct bpq_queue *q, struct bpq_msg **msgs,
+			   unsigned int max, size_t room, u64 *mark);
+unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
+			       struct bpq_msg **msgs, unsigned int n,
+			       unsigned int copied, u64 mark);
+
+/* msg.c */
+struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len);
+void bpq_msg_free(struct bpq_msg *msg);
+void bpq_reap(struct list_head *reap);
+
+/* config.c */
+extern const struct bpq_config bpq_default_config;
 int bpq_check_config(const struct bpq_config *cfg);
 int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg);
 int bpq_update_config(struct bpq_queue *q,
@@ -300,47 +395,26 @@ int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st);
 int bpq_reset_stats(struct bpq_queue *q);
 int bpq_grant(struct bpq_queue *q, u64 credits);
 int bpq_flush(struct bpq_queue *q);
-u64 bpq_lost_total(struct bpq_queue *q);
-u32 bpq_utilization(struct bpq_queue *q);
-__poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf);
-int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size);
-void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf);
-int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
-		  u32 timeout_ms);
-unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
-				 unsigned int n, struct bpq_ring_send *rs);
-void *bpq_ring_send_slot(struct bpq_ring_send *rs, u32 len);
-int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
-		      const u32 *lens, unsigned int copied);
 
-struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len);
-void bpq_msg_free(struct bpq_msg *msg);
-int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
-	     u32 timeout_ms);
-int bpq_send_many(struct bpq_queue *q, struct bpq_msg **msgs, unsigned int n,
-		  u32 flags, u32 timeout_ms);
-unsigned int bpq_recv_more(struct bpq_queue *q, struct bpq_msg **msgs,
-			   unsigned int max, size_t room, u64 *mark);
-unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
-			       struct bpq_msg **msgs, unsigned int n,
-			       unsigned int copied, u64 mark);
-struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
-			       size_t room, u32 flags, u32 timeout_ms,
-			       struct bpq_loss *loss);
-bool bpq_recv_end(struct bpq_queue *q, struct bpq_file *bf,
-		  struct bpq_msg *msg, bool delivered,
-		  const struct bpq_loss *loss);
+/* io.c */
+struct kiocb;
+ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to);
+ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from);
+int bpq_send(struct bpq_file *bf, struct bpq_tx *tx);
+int bpq_recv(struct bpq_file *bf, struct bpq_rx *rx);
 
 /* ring.c */
 struct bpq_ring *bpq_ring_alloc(u32 size);
 void bpq_ring_put(struct bpq_ring *ring);
 int bpq_ring_mmap(struct bpq_ring *ring, struct vm_area_struct *vma);
 bool bpq_ring_takes(u32 size, u32 max_msg_size);
+int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size);
+void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf);
+int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
+		  u32 timeout_ms);
+void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df);
+int bpq_ring_send(struct bpq_queue *q, struct bpq_tx *tx);
 u64 bpq_ring_head(const struct bpq_ring *ring);
-u64 bpq_ring_end(const struct bpq_ring *ring, u64 pos, u32 len);
-struct bpq_ring_rec *bpq_ring_slot(struct bpq_ring *ring, u64 *pos, u32 len);
-void bpq_ring_publish(struct bpq_ring *ring, u64 tail);
-u64 bpq_ring_need_sync(struct bpq_ring *ring, bool need);
 
 /* adaptive.c */
 void bpq_adaptive_start(struct bpq_queue *q, u64 now);
@@ -361,9 +435,6 @@ void bpq_queue_destroy_all(void);
 
 /* ioctl.c */
 long bpq_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
-long bpq_control_ioctl(struct file *file, unsigned int cmd,
-		       unsigned long arg);
-ssize_t bpq_recv_batch(struct bpq_file *bf, struct bpq_recv_batch *rb);
 
 /* sysfs.c */
 extern const struct attribute_group *bpq_groups[];

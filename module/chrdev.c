@@ -14,7 +14,6 @@
 #include <linux/poll.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
-#include <linux/uio.h>
 #include <linux/xarray.h>
 
 #include "bpq.h"
@@ -67,7 +66,7 @@ static int bpq_open(struct inode *inode, struct file *file)
 	bf->q = q;
 	file->private_data = bf;
 	stream_open(inode, file);
-	/* read_iter and write_iter honour IOCB_NOWAIT (bpq_iocb_flags()) */
+	/* read_iter and write_iter honour IOCB_NOWAIT (io.c) */
 	file->f_mode |= FMODE_NOWAIT;
 	return 0;
 }
@@ -90,83 +89,6 @@ static int bpq_release(struct inode *inode, struct file *file)
 	bpq_user_put(bf->user);
 	kfree(bf);
 	return 0;
-}
-
-/*
- * A call that must not sleep: O_NONBLOCK, RWF_NOWAIT, and io_uring's first
- * try, after which it waits in poll instead of in a worker thread.
- */
-static u32 bpq_iocb_flags(const struct kiocb *iocb)
-{
-	if ((iocb->ki_filp->f_flags & O_NONBLOCK) ||
-	    (iocb->ki_flags & IOCB_NOWAIT))
-		return BPQ_IO_NONBLOCK;
-	return 0;
-}
-
-static ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to)
-{
-	struct bpq_file *bf = iocb->ki_filp->private_data;
-	size_t room = iov_iter_count(to);
-	struct bpq_msg *msg;
-	size_t copied;
-	struct bpq_loss loss;
-	ssize_t len;
-
-	if (!room)
-		return 0;
-	for (;;) {
-		msg = bpq_recv_begin(bf->q, bf, room,
-				     bpq_iocb_flags(iocb), 0, &loss);
-		if (IS_ERR(msg))
-			return PTR_ERR(msg);
-		len = msg->len;
-		copied = copy_to_iter(msg->data, len, to);
-		if (bpq_recv_end(bf->q, bf, msg, copied == len, &loss))
-			return len;
-		if (copied != len)
-			return -EFAULT;
-		/* evicted while we copied it: take the next one instead */
-		iov_iter_revert(to, copied);
-	}
-}
-
-/* A write straight into the queue's ring: 0 to take the ordinary path. */
-static int bpq_write_ring(struct bpq_queue *q, struct iov_iter *from, u32 len)
-{
-	struct bpq_ring_send rs;
-	bool copied;
-
-	if (!bpq_ring_send_begin(q, &len, 1, &rs))
-		return 0;
-	/* faults off (bpq_ring_send_begin()): one takes the ordinary path */
-	copied = copy_from_iter_full(bpq_ring_send_slot(&rs, len), len, from);
-	return bpq_ring_send_end(q, &rs, &len, copied);
-}
-
-static ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from)
-{
-	struct bpq_file *bf = iocb->ki_filp->private_data;
-	size_t len = iov_iter_count(from);
-	struct bpq_msg *msg;
-	int ret;
-
-	if (!len)
-		return 0;
-	if (READ_ONCE(bf->q->ring) && len <= BPQ_RING_MSG_MAX) {
-		ret = bpq_write_ring(bf->q, from, len);
-		if (ret)
-			return ret < 0 ? ret : len;
-	}
-	msg = bpq_msg_alloc(bf, len);
-	if (IS_ERR(msg))
-		return PTR_ERR(msg);
-	if (!copy_from_iter_full(msg->data, len, from)) {
-		bpq_msg_free(msg);
-		return -EFAULT;
-	}
-	ret = bpq_send(bf->q, msg, bpq_iocb_flags(iocb), 0);
-	return ret ? ret : len;
 }
 
 static __poll_t bpq_poll(struct file *file, poll_table *wait)

@@ -4,27 +4,27 @@
  * readers, eviction and accounting. The queue changes only under q->lock,
  * a spinlock never held across a user copy or a sleep; what runs without
  * it (allocating and freeing messages, the ring writer's copy, the poll
- * timer) is listed under Locking in bpq.h.
+ * timer) is listed under Locking in bpq.h. The copies themselves are in
+ * io.c and ring.c, the settings and counters in config.c.
  *
  * Waiting tasks do not race for the queue after a wake-up. Whoever changes
  * the state that a waiter waits on (room, credit, a message) settles the
  * waiter at the head of its FIFO under the lock: a writer's message is
- * queued for it, a reader is handed its message. The waiter is then woken
- * only to return. So blocked tasks are served strictly in arrival order,
- * and a waiter that leaves early (signal, timeout) cannot lose a wake-up
- * meant for another: it settles the new head itself before it goes.
+ * queued for it, a reader is handed its message. The waiter is then woken,
+ * after the unlock, only to return. So blocked tasks are served strictly
+ * in arrival order, and a waiter that leaves early (signal, timeout)
+ * cannot lose a wake-up meant for another: it settles the new head itself
+ * before it goes.
  */
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
 #include <linux/log2.h>
 #include <linux/math64.h>
-#include <linux/mm.h>
 #include <linux/moduleparam.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
-#include <linux/slab.h>
-#include <linux/uaccess.h>
+#include <linux/sched/task.h>
 
 #include "bpq.h"
 
@@ -59,41 +59,6 @@ struct bpq_reader {
 	int result;
 };
 
-/*
- * What one hold of q->lock leaves for after its unlock: messages to free,
- * waiters to wake and poll events to report. The kernel's wake_q does not
- * serve a module (wake_q_add() and wake_up_q() are not exported), so the
- * tasks go in a small array, each with a reference, as wake_q_add() takes
- * one: a settled waiter may read its result and leave, and its task exit,
- * before the wake-up. Beyond BPQ_WAKE_MAX tasks in one hold, the rest are
- * woken under the lock, as they were before.
- */
-#define BPQ_WAKE_MAX	16
-
-struct bpq_defer {
-	struct list_head reap;
-	__poll_t poll;			/* for q->poll_wait */
-	unsigned int nr_wake;
-	struct task_struct *wake[BPQ_WAKE_MAX];
-};
-
-#define DEFINE_BPQ_DEFER(name) \
-	struct bpq_defer name = { .reap = LIST_HEAD_INIT(name.reap) }
-
-static const struct bpq_config bpq_default_config = {
-	.size = sizeof(struct bpq_config),
-	.strategy = BPQ_STRATEGY_BLOCK,
-	.capacity_msgs = 256,
-	.capacity_bytes = 1 << 20,
-	.max_msg_size = 64 << 10,
-	.high_watermark = 100,
-	.low_watermark = 100,
-	.target_latency_us = 10000,
-	.min_rate = 100,
-	.max_rate = 1000000,
-	.adjust_interval_ms = 100,
-};
-
 static enum hrtimer_restart bpq_poll_timer_fn(struct hrtimer *t)
 {
 	struct bpq_queue *q = container_of(t, struct bpq_queue, poll_timer);
@@ -116,64 +81,6 @@ void bpq_queue_init(struct bpq_queue *q)
 	q->cfg = bpq_default_config;
 	q->tp_start = ktime_get_ns();
 	bpq_adaptive_start(q, q->tp_start);
-}
-
-/*
- * A message of @len bytes, charged to the writer's memory cgroup and to
- * its user. Sizes above what the queue accepts fail before allocating.
- * Over its cgroup's limit the writer gets ENOMEM, not the OOM killer.
- */
-#define BPQ_GFP		(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
-#define BPQ_INLINE_MAX	(PAGE_SIZE / 2)
-
-struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len)
-{
-	struct bpq_user *user;
-	struct bpq_msg *msg;
-
-	if (len > READ_ONCE(bf->q->cfg.max_msg_size))
-		return ERR_PTR(-EMSGSIZE);
-	user = bpq_user_charge_current(bf->user, len);
-	if (IS_ERR(user))
-		return ERR_CAST(user);
-	if (len <= BPQ_INLINE_MAX) {
-		msg = kmalloc(struct_size(msg, inline_data, len), BPQ_GFP);
-		if (msg)
-			msg->data = msg->inline_data;
-	} else {
-		msg = kmalloc(sizeof(*msg), BPQ_GFP);
-		if (msg) {
-			msg->data = kvmalloc(len, BPQ_GFP);
-			if (!msg->data) {
-				kfree(msg);
-				msg = NULL;
-			}
-		}
-	}
-	if (!msg) {
-		bpq_user_uncharge(user, len);
-		return ERR_PTR(-ENOMEM);
-	}
-	msg->user = user;
-	msg->len = len;
-	msg->flags = 0;
-	return msg;
-}
-
-void bpq_msg_free(struct bpq_msg *msg)
-{
-	bpq_user_uncharge(msg->user, msg->len);
-	if (msg->data != msg->inline_data)
-		kvfree(msg->data);
-	kfree(msg);
-}
-
-static void bpq_reap(struct list_head *reap)
-{
-	struct bpq_msg *msg, *tmp;
-
-	list_for_each_entry_safe(msg, tmp, reap, node)
-		bpq_msg_free(msg);
 }
 
 /*
@@ -219,7 +126,7 @@ static void bpq_defer_flush(struct bpq_queue *q, struct bpq_defer *df)
 
 static void bpq_pace_pollers(struct bpq_queue *q);
 
-static void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
+void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
 	__releases(&q->lock)
 {
 	bpq_pace_pollers(q);
@@ -286,8 +193,8 @@ static void bpq_kill_fasync(struct bpq_queue *q, __poll_t mask)
 }
 
 /* Report @mask to the pollers after the unlock (bpq_defer_flush()). */
-static void bpq_wake_pollers(struct bpq_queue *q, struct bpq_defer *df,
-			     __poll_t mask)
+void bpq_wake_pollers(struct bpq_queue *q, struct bpq_defer *df,
+		      __poll_t mask)
 {
 	lockdep_assert_held(&q->lock);
 	df->poll |= mask;
@@ -296,7 +203,7 @@ static void bpq_wake_pollers(struct bpq_queue *q, struct bpq_defer *df,
 		bpq_kill_fasync(q, mask);
 }
 
-static void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df)
+void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df)
 {
 	bool was = q->pressure;
 
@@ -422,8 +329,6 @@ static void bpq_feed_readers(struct bpq_queue *q, struct bpq_defer *df)
 	}
 }
 
-static void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df);
-
 /* @now: the clock, read once per hold of the lock by the caller */
 static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
 			struct bpq_defer *df, u64 now)
@@ -454,8 +359,8 @@ static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
  * Remove @msg from the queue without delivering it. A message being copied
  * out stays with its reader, who frees it and tries again.
  */
-static void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
-			struct list_head *reap)
+void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
+		 struct list_head *reap)
 {
 	lockdep_assert_held(&q->lock);
 	q->depth_msgs--;
@@ -496,7 +401,7 @@ static int bpq_refuse_newest(struct bpq_queue *q)
 	return -ENOBUFS;
 }
 
-static bool bpq_too_big(struct bpq_queue *q, u32 len)
+bool bpq_too_big(struct bpq_queue *q, u32 len)
 {
 	return len > q->cfg.max_msg_size || len > q->cfg.capacity_bytes;
 }
@@ -535,7 +440,7 @@ static int bpq_try_admit(struct bpq_queue *q, struct bpq_msg *msg,
  * Settle waiting writers, oldest first, as far as the strategy admits;
  * they are woken after the unlock.
  */
-static void bpq_admit_writers(struct bpq_queue *q, struct bpq_defer *df)
+void bpq_admit_writers(struct bpq_queue *q, struct bpq_defer *df)
 {
 	struct bpq_writer *w;
 	u64 now = 0;
@@ -565,8 +470,7 @@ static void bpq_admit_writers(struct bpq_queue *q, struct bpq_defer *df)
  * wake-ups @df collected go out first: those woken may be what we wait
  * for.
  */
-static int bpq_sleep(struct bpq_queue *q, struct bpq_defer *df,
-		     ktime_t deadline)
+int bpq_sleep(struct bpq_queue *q, struct bpq_defer *df, ktime_t deadline)
 	__must_hold(&q->lock)
 {
 	int ret = 0;
@@ -591,8 +495,7 @@ static int bpq_sleep(struct bpq_queue *q, struct bpq_defer *df,
  * The end of a wait that starts at @start: with BPQ_IO_TIMEOUT, @timeout_ms
  * from now (0: do not wait); else @dflt_ms, where 0 means no bound.
  */
-static ktime_t bpq_deadline(ktime_t start, u32 flags, u32 timeout_ms,
-			    u32 dflt_ms)
+ktime_t bpq_deadline(ktime_t start, u32 flags, u32 timeout_ms, u32 dflt_ms)
 {
 	if (!(flags & BPQ_IO_TIMEOUT)) {
 		if (!dflt_ms)
@@ -710,17 +613,11 @@ int bpq_send_many(struct bpq_queue *q, struct bpq_msg **msgs, unsigned int n,
 	return i ? i : ret;
 }
 
-int bpq_send(struct bpq_queue *q, struct bpq_msg *msg, u32 flags,
-	     u32 timeout_ms)
-{
-	/* 1 when queued, else the error */
-	return min(bpq_send_many(q, &msg, 1, flags, timeout_ms), 0);
-}
-
 /*
- * Take the oldest available message for copying out; it stays queued, and
- * counted, until bpq_recv_end(). *lost gets the messages dropped since
- * *lost_seen.
+ * Take the oldest available message for copying out, waiting for one as
+ * @flags and @timeout_ms say; it stays queued, and counted, until
+ * bpq_recv_end_many(). @loss gets the messages dropped since the file's
+ * last receive.
  */
 struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			       size_t room, u32 flags, u32 timeout_ms,
@@ -802,16 +699,7 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 	return msg;
 }
 
-/*
- * What bpq_account_delivery() needs, taken once per hold of the lock:
- * whether the reporting counters run, and the clock if anything uses it.
- */
-struct bpq_delivery {
-	bool metrics;
-	u64 now;
-};
-
-static struct bpq_delivery bpq_delivery_start(struct bpq_queue *q)
+struct bpq_delivery bpq_delivery_start(struct bpq_queue *q)
 {
 	struct bpq_delivery d = { .metrics = READ_ONCE(metrics) };
 
@@ -820,8 +708,8 @@ static struct bpq_delivery bpq_delivery_start(struct bpq_queue *q)
 	return d;
 }
 
-static void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
-				 const struct bpq_delivery *d)
+void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
+			  const struct bpq_delivery *d)
 {
 	if (d->metrics) {
 		u64 sojourn = d->now - tstamp;
@@ -842,45 +730,18 @@ static void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
 		q->credits++;
 }
 
-/*
- * Finish what bpq_recv_begin() started: @delivered says whether the whole
- * payload reached the reader. Returns true when the message counts as
- * delivered, and the loss it reported is then consumed; false when it
- * stays queued, or when it was evicted meanwhile (then the reader should
- * try again). Frees @msg unless it stays queued.
- */
-bool bpq_recv_end(struct bpq_queue *q, struct bpq_file *bf,
-		  struct bpq_msg *msg, bool delivered,
-		  const struct bpq_loss *loss)
+/* @msgs messages of @bytes in all, queued and delivered at once: a ring's */
+void bpq_account_direct(struct bpq_queue *q, u32 msgs, u64 bytes)
 {
-	DEFINE_BPQ_DEFER(df);
-	bool gone;
-
-	spin_lock(&q->lock);
-	gone = msg->flags & BPQ_MSG_GONE;
-	if (gone) {
-		/* counted as evicted or flushed already */
-	} else if (delivered) {
-		struct bpq_delivery d = bpq_delivery_start(q);
-
-		q->inflight--;
-		list_del(&msg->node);
-		q->depth_msgs--;
-		q->depth_bytes -= msg->len;
-		bpq_account_delivery(q, msg->len, msg->tstamp, &d);
-		if (loss->mark > bf->lost_seen)
-			bf->lost_seen = loss->mark;
-		bpq_update_pressure(q, &df);
-		bpq_admit_writers(q, &df);
-		bpq_wake_pollers(q, &df, EPOLLOUT | EPOLLWRNORM);
-	} else {
-		bpq_untake(q, msg, &df);
-	}
-	bpq_unlock(q, &df);
-
-	if (gone || delivered)
-		bpq_msg_free(msg);
-	return !gone && delivered;
+	lockdep_assert_held(&q->lock);
+	if (!READ_ONCE(metrics))
+		return;
+	q->stats.enqueued_msgs += msgs;
+	q->stats.enqueued_bytes += bytes;
+	q->stats.dequeued_msgs += msgs;
+	q->stats.dequeued_bytes += bytes;
+	q->stats.latency_hist[0] += msgs;	/* a sojourn of 0 */
+	q->tp_count += msgs;
 }
 
 /*
@@ -912,10 +773,13 @@ unsigned int bpq_recv_more(struct bpq_queue *q, struct bpq_msg **msgs,
 }
 
 /*
- * bpq_recv_end() for @n messages at once, of which the first @copied
- * reached the reader. A message evicted meanwhile ends the delivered run:
- * those after it go back to the queue. Returns how many were delivered;
- * the loss reported up to @mark is then consumed.
+ * Finish a receive of the @n messages taken by bpq_recv_begin() and
+ * bpq_recv_more(), of which the first @copied reached the reader whole.
+ * Those count as delivered and are freed; the others go back to the
+ * queue, in place. A message evicted or flushed meanwhile ends the
+ * delivered run (its reader frees it and should take the next one).
+ * Returns how many were delivered; the loss reported up to @mark is then
+ * consumed.
  */
 unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 			       struct bpq_msg **msgs, unsigned int n,
@@ -989,608 +853,25 @@ void bpq_queue_kill(struct bpq_queue *q)
 	kill_fasync(&q->fasync, SIGIO, POLL_HUP);
 }
 
-static void bpq_config_changed(struct bpq_queue *q, struct bpq_defer *df)
-{
-	bpq_update_pressure(q, df);
-	bpq_admit_writers(q, df);
-	bpq_wake_pollers(q, df, EPOLLOUT | EPOLLWRNORM | EPOLLPRI);
-}
-
-int bpq_check_config(const struct bpq_config *c)
-{
-	if (c->flags || c->__reserved)
-		return -EINVAL;
-	if (c->strategy > BPQ_STRATEGY_ADAPTIVE)
-		return -EINVAL;
-	if (!c->capacity_msgs || c->capacity_msgs > BPQ_CAPACITY_MSGS_MAX)
-		return -EINVAL;
-	if (!c->capacity_bytes || c->capacity_bytes > BPQ_CAPACITY_BYTES_MAX)
-		return -EINVAL;
-	if (!c->max_msg_size || c->max_msg_size > BPQ_MSG_SIZE_MAX)
-		return -EINVAL;
-	if (!c->low_watermark || c->low_watermark > c->high_watermark ||
-	    c->high_watermark > 100)
-		return -EINVAL;
-	if (c->auto_credit > 1)
-		return -EINVAL;
-	if (!c->target_latency_us || c->target_latency_us > 60000000)
-		return -EINVAL;
-	if (!c->min_rate || c->max_rate < c->min_rate)
-		return -EINVAL;
-	if (!c->adjust_interval_ms || c->adjust_interval_ms > 60000)
-		return -EINVAL;
-	return 0;
-}
-
-static int __bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
-{
-	DEFINE_BPQ_DEFER(df);
-	int ret;
-
-	lockdep_assert_held(&q->cfg_mutex);
-	/* a dead queue says so first, whatever the new settings */
-	if (READ_ONCE(q->dead))
-		return -ENODEV;
-	ret = bpq_check_config(cfg);
-	if (ret)
-		return ret;
-	spin_lock(&q->lock);
-	if (q->dead) {
-		ret = -ENODEV;
-	} else if (q->ring &&
-		   !bpq_ring_takes(q->ring->size, cfg->max_msg_size)) {
-		ret = -EBUSY;
-	} else {
-		bool restart = cfg->strategy == BPQ_STRATEGY_ADAPTIVE &&
-			       q->cfg.strategy != BPQ_STRATEGY_ADAPTIVE;
-
-		q->cfg = *cfg;
-		q->cfg.size = sizeof(q->cfg);
-		if (restart)
-			bpq_adaptive_start(q, ktime_get_ns());
-		bpq_adaptive_clamp(q);
-		bpq_config_changed(q, &df);
-	}
-	bpq_unlock(q, &df);
-	return ret;
-}
-
-int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
-{
-	int ret;
-
-	mutex_lock(&q->cfg_mutex);
-	ret = __bpq_set_config(q, cfg);
-	mutex_unlock(&q->cfg_mutex);
-	return ret;
-}
-
-/* Change some settings: read, @modify, check and apply as one. */
-int bpq_update_config(struct bpq_queue *q,
-		      int (*modify)(struct bpq_config *cfg, const char *arg),
-		      const char *arg)
-{
-	struct bpq_config cfg;
-	int ret;
-
-	mutex_lock(&q->cfg_mutex);
-	ret = bpq_get_config(q, &cfg);
-	if (!ret)
-		ret = modify(&cfg, arg);
-	if (!ret)
-		ret = __bpq_set_config(q, &cfg);
-	mutex_unlock(&q->cfg_mutex);
-	return ret;
-}
-
-int bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg)
-{
-	spin_lock(&q->lock);
-	*cfg = q->cfg;
-	spin_unlock(&q->lock);
-	return READ_ONCE(q->dead) ? -ENODEV : 0;
-}
-
-int bpq_grant(struct bpq_queue *q, u64 credits)
-{
-	DEFINE_BPQ_DEFER(df);
-	int ret = 0;
-
-	if (!credits)
-		return -EINVAL;
-	spin_lock(&q->lock);
-	if (q->dead) {
-		ret = -ENODEV;
-	} else {
-		if (check_add_overflow(q->credits, credits, &q->credits))
-			q->credits = U64_MAX;
-		bpq_config_changed(q, &df);
-	}
-	bpq_unlock(q, &df);
-	return ret;
-}
-
-int bpq_flush(struct bpq_queue *q)
-{
-	struct bpq_msg *msg, *tmp;
-	DEFINE_BPQ_DEFER(df);
-	int n = 0;
-
-	spin_lock(&q->lock);
-	if (q->dead) {
-		spin_unlock(&q->lock);
-		return -ENODEV;
-	}
-	list_for_each_entry_safe(msg, tmp, &q->msgs, node) {
-		bpq_discard(q, msg, &df.reap);
-		n++;
-	}
-	q->stats.flushed += n;
-	bpq_config_changed(q, &df);
-	bpq_unlock(q, &df);
-	return n;
-}
-
-/* Dequeued msgs/s: an average over the last second, decaying when idle. */
-static u64 bpq_throughput(struct bpq_queue *q)
-{
-	u64 now = ktime_get_ns();
-	u64 elapsed;
-
-	lockdep_assert_held(&q->lock);
-	elapsed = now - q->tp_start;
-	if (elapsed >= NSEC_PER_SEC) {
-		u64 rate = mul_u64_u64_div_u64(q->tp_count, NSEC_PER_SEC,
-					       elapsed);
-
-		/* an EWMA with weight 1/2 per second of history */
-		q->tp_rate = (q->tp_rate + rate) / 2;
-		if (elapsed >= 2 * NSEC_PER_SEC)
-			q->tp_rate = rate;
-		q->tp_start = now;
-		q->tp_count = 0;
-	}
-	return q->tp_rate;
-}
-
-int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
-{
-	const struct bpq_counters *c = &q->stats;
-
-	memset(st, 0, sizeof(*st));
-	st->size = sizeof(*st);
-	spin_lock(&q->lock);
-	st->depth_msgs = q->depth_msgs;
-	st->depth_bytes = q->depth_bytes;
-	st->credits_available = q->credits;
-	st->utilization = bpq_utilization(q);
-	st->pressure = q->pressure;
-	st->throughput = bpq_throughput(q);
-	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
-		st->rate = q->ad.rate;
-	st->enqueued_msgs = c->enqueued_msgs;
-	st->enqueued_bytes = c->enqueued_bytes;
-	st->dequeued_msgs = c->dequeued_msgs;
-	st->dequeued_bytes = c->dequeued_bytes;
-	st->dropped_newest = c->dropped_newest;
-	st->dropped_oldest = c->dropped_oldest;
-	st->flushed = c->flushed;
-	st->backpressure_applied = c->backpressure_applied;
-	st->blocked_ns = c->blocked_ns;
-	st->throttled_ns = c->throttled_ns;
-	st->timeouts = c->timeouts;
-	st->credit_starvation = c->credit_starvation;
-	st->credit_starved_ns = c->credit_starved_ns;
-	memcpy(st->latency_hist, c->latency_hist, sizeof(st->latency_hist));
-	spin_unlock(&q->lock);
-	return READ_ONCE(q->dead) ? -ENODEV : 0;
-}
-
-/*
- * Zero the counters. The queued messages stay, so the invariant
- * enqueued = dequeued + dropped_oldest + flushed + depth restarts from the
- * current depth.
- */
-int bpq_reset_stats(struct bpq_queue *q)
-{
-	spin_lock(&q->lock);
-	memset(&q->stats, 0, sizeof(q->stats));
-	q->stats.enqueued_msgs = q->depth_msgs;
-	q->stats.enqueued_bytes = q->depth_bytes;
-	spin_unlock(&q->lock);
-	return READ_ONCE(q->dead) ? -ENODEV : 0;
-}
-
-/*
- * Receive rings. A ring is the queue's one reader, and always ready: a
- * message moves into it as soon as it is queued and the ring has room,
- * and counts as delivered there. What does not fit waits in the queue,
- * under its capacity and strategy, until the reader has made room and
- * says so (BPQ_IOC_RING_SYNC, asked for by BPQ_RING_NEED_SYNC).
- */
-
-/* What one hold of the lock moves into a ring, beyond a message a pass */
-#define BPQ_RING_FILL_BYTES	(64U << 10)	/* of records */
-#define BPQ_RING_FILL_MSGS	256U
-
-static void bpq_ring_write(struct bpq_queue *q, struct bpq_ring_rec *rec,
-			   u32 len, u64 seq, u64 tstamp)
-{
-	struct bpq_file *bf = q->ring->owner;
-
-	*rec = (struct bpq_ring_rec){
-		.len = len,
-		.seq = seq,
-		.timestamp_ns = tstamp,
-		.lost = q->lost - bf->lost_seen,
-	};
-	bf->lost_seen = q->lost;
-}
-
-/*
- * Move waiting messages into the ring, oldest first, while it has room
- * and the budget lasts. What is left waiting has the reader asked to
- * sync; if its head moved meanwhile, one more pass, which moves at least
- * one message, so that a reader who emptied the ring before it saw the
- * flag is not left waiting. Two passes at most: a reader that keeps
- * moving its head cannot hold us here.
- */
-static void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df)
-{
-	struct bpq_ring *ring = q->ring;
-	u32 bytes = 0, msgs = 0, moved;
-	struct bpq_delivery d = { };
-	struct bpq_ring_rec *rec;
-	struct bpq_msg *msg;
-	u64 head, seen, pos;
-	bool again = true;
-
-	lockdep_assert_held(&q->lock);
-	/* a writer copying in beyond the tail fills after itself */
-	if (!ring || ring->busy)
-		return;
-	head = bpq_ring_head(ring);
-	for (;;) {
-		pos = ring->tail;
-		moved = 0;
-		while ((msg = list_first_entry_or_null(&q->msgs, struct bpq_msg,
-						       node))) {
-			u32 rec_len = BPQ_RING_RECORD(msg->len);
-
-			if (bpq_ring_end(ring, pos, msg->len) - head >
-			    ring->size)
-				break;
-			if (moved && (bytes + rec_len > BPQ_RING_FILL_BYTES ||
-				      msgs == BPQ_RING_FILL_MSGS))
-				break;
-			if (!msgs)
-				d = bpq_delivery_start(q);
-			bytes += rec_len;
-			msgs++;
-			moved++;
-			rec = bpq_ring_slot(ring, &pos, msg->len);
-			bpq_ring_write(q, rec, msg->len, msg->seq, msg->tstamp);
-			memcpy(rec + 1, msg->data, msg->len);
-			list_move_tail(&msg->node, &df->reap);
-			q->depth_msgs--;
-			q->depth_bytes -= msg->len;
-			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
-		}
-		if (moved) {
-			bpq_ring_publish(ring, pos);
-			bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
-		}
-		if (!msg) {
-			bpq_ring_need_sync(ring, false);
-			return;
-		}
-		seen = bpq_ring_need_sync(ring, true);
-		if (seen == head || !again)
-			return;
-		head = seen;
-		again = false;
-	}
-}
-
-/* Fill the ring, and let in the writers that the room it made admits. */
-static void bpq_ring_refill(struct bpq_queue *q, struct bpq_defer *df)
-{
-	u32 depth = q->depth_msgs;
-
-	bpq_ring_fill(q, df);
-	if (q->depth_msgs == depth)
-		return;
-	bpq_update_pressure(q, df);
-	bpq_admit_writers(q, df);
-	bpq_wake_pollers(q, df, EPOLLOUT | EPOLLWRNORM);
-}
-
-/* Can @bf have a ring of @size bytes now? */
-static int bpq_ring_check(struct bpq_queue *q, struct bpq_file *bf, u32 size)
-{
-	struct bpq_msg *msg;
-
-	if (q->dead)
-		return -ENODEV;
-	if (bf->ring || q->ring || !list_empty(&q->readers) || q->inflight)
-		return -EBUSY;
-	if (!bpq_ring_takes(size, q->cfg.max_msg_size))
-		return -EINVAL;
-	/* and what a larger max_msg_size let in before */
-	list_for_each_entry(msg, &q->msgs, node)
-		if (!bpq_ring_takes(size, msg->len))
-			return -EINVAL;
-	return 0;
-}
-
-int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size)
-{
-	DEFINE_BPQ_DEFER(df);
-	struct bpq_ring *ring;
-	int ret;
-
-	/* the errors first, then the memory (up to 64 MiB), then again */
-	spin_lock(&q->lock);
-	ret = bpq_ring_check(q, bf, size);
-	spin_unlock(&q->lock);
-	if (ret)
-		return ret;
-	ring = bpq_ring_alloc(size);
-	if (!ring)
-		return -ENOMEM;
-	spin_lock(&q->lock);
-	ret = bpq_ring_check(q, bf, size);
-	if (!ret) {
-		ring->owner = bf;
-		WRITE_ONCE(q->ring, ring);
-		/* bpq_mmap() reads it without the lock */
-		smp_store_release(&bf->ring, ring);
-		bpq_ring_refill(q, &df);
-	}
-	bpq_unlock(q, &df);
-	if (ret)
-		bpq_ring_put(ring);
-	return ret;
-}
-
-/* The queue gets plain readers back. */
-static void bpq_ring_unlink(struct bpq_queue *q, struct bpq_defer *df)
-{
-	lockdep_assert_held(&q->lock);
-	WRITE_ONCE(q->ring, NULL);
-	if (q->depth_msgs)
-		bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
-}
-
-/*
- * At the last close of the ring's file. A writer copying into the ring
- * meanwhile unlinks it when it is done (bpq_ring_send_end()), so that
- * its sequence numbers stay exact; the file is not used after this.
- */
-void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf)
-{
-	struct bpq_ring *ring = bf->ring;
-	DEFINE_BPQ_DEFER(df);
-
-	if (!ring)
-		return;
-	spin_lock(&q->lock);
-	ring->owner = NULL;
-	if (!ring->busy)
-		bpq_ring_unlink(q, &df);
-	bpq_unlock(q, &df);
-	bpq_ring_put(ring);
-}
-
-/*
- * BPQ_IOC_RING_SYNC: fill the ring; with BPQ_RING_WAIT, wait until it holds
- * a record. Returns the bytes it holds.
- */
-int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
-		  u32 timeout_ms)
-{
-	/* as in bpq_mmap(): set once, whole when seen */
-	struct bpq_ring *ring = smp_load_acquire(&bf->ring);
-	DEFINE_BPQ_DEFER(df);
-	ktime_t deadline = 0;
-	DEFINE_WAIT(wait);
-	u64 held = 0;
-	int ret = 0;
-
-	if (!ring)
-		return -EINVAL;
-	spin_lock(&q->lock);
-	for (;;) {
-		if (q->dead) {
-			ret = -ENODEV;
-			break;
-		}
-		bpq_ring_refill(q, &df);
-		held = ring->tail - bpq_ring_head(ring);
-		/* a record that came with the timeout or signal still counts */
-		if (held || ret || !(flags & BPQ_RING_WAIT))
-			break;
-		if (flags & BPQ_IO_NONBLOCK) {
-			ret = -EAGAIN;
-			break;
-		}
-		if (!deadline)
-			deadline = bpq_deadline(ktime_get(), flags, timeout_ms,
-						0);
-		prepare_to_wait(&ring->wait, &wait, TASK_INTERRUPTIBLE);
-		ret = bpq_sleep(q, &df, deadline);
-		finish_wait(&ring->wait, &wait);
-	}
-	bpq_unlock(q, &df);
-	return held ? held : ret;
-}
-
-/*
- * The writers' fast path. While nothing waits in the queue, a strategy
- * that needs no credit or token admits every message at once, and it may
- * go straight from the writer's buffer into the ring, with no allocation.
- * One writer at a time reserves room beyond the tail (ring->busy), with
- * the sequence numbers, time and loss count its messages have as queued
- * now, and copies without the lock; others meanwhile queue as usual and
- * follow it into the ring when it publishes. The copy is short (at most
- * BPQ_RING_FILL_BYTES of records) and runs with preemption and page
- * faults off, from here to bpq_ring_send_end(): a page that is not there
- * ends it, and that message takes the ordinary path, so that a writer
- * whose fault takes long (userfaultfd, FUSE) or who is preempted holds up
- * no one. Returns how many of the @n messages of @lens bytes to copy in
- * at @rs, or 0: the ordinary path.
- */
-unsigned int bpq_ring_send_begin(struct bpq_queue *q, const u32 *lens,
-				 unsigned int n, struct bpq_ring_send *rs)
-{
-	DEFINE_BPQ_DEFER(df);
-	struct bpq_ring *ring;
-	unsigned int i = 0;
-	u64 head, pos;
-
-	spin_lock(&q->lock);
-	ring = q->ring;
-	if (!ring || ring->busy || q->dead)
-		goto out;
-	/* a backlog the reader has made room for goes first */
-	if (!list_empty(&q->msgs))
-		bpq_ring_refill(q, &df);
-	if (q->pressure || !list_empty(&q->msgs) || !list_empty(&q->writers))
-		goto out;
-	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT ||
-	    q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
-		goto out;
-	head = bpq_ring_head(ring);
-	for (pos = ring->tail; i < n && !bpq_too_big(q, lens[i]); i++) {
-		u64 end = bpq_ring_end(ring, pos, lens[i]);
-
-		/* room, and a bound on the copy that holds the others up */
-		if (end - head > ring->size ||
-		    (i && end - ring->tail > BPQ_RING_FILL_BYTES))
-			break;
-		pos = end;
-	}
-	if (!i)
-		goto out;
-	ring->busy = true;
-	kref_get(&ring->ref);
-	*rs = (struct bpq_ring_send){
-		.ring = ring,
-		.pos = ring->tail,
-		.seq = q->next_seq + 1,
-		.tstamp = ktime_get_ns(),
-		.lost = q->lost - ring->owner->lost_seen,
-		.lost_seen = ring->owner->lost_seen,
-		.n = i,
-	};
-	q->next_seq += i;
-	ring->owner->lost_seen = q->lost;
-out:
-	bpq_unlock(q, &df);
-	if (i) {
-		preempt_disable();
-		pagefault_disable();
-	}
-	return i;
-}
-
-/* Where the payload of the next reserved message goes, its header written. */
-void *bpq_ring_send_slot(struct bpq_ring_send *rs, u32 len)
-{
-	struct bpq_ring_rec *rec = bpq_ring_slot(rs->ring, &rs->pos, len);
-
-	*rec = (struct bpq_ring_rec){
-		.len = len,
-		.seq = rs->seq + rs->done,
-		.timestamp_ns = rs->tstamp,
-		.lost = rs->done ? 0 : rs->lost,
-	};
-	rs->done++;
-	return rec + 1;
-}
-
-/*
- * Give back the reservation of @k messages that were not copied in. The
- * ring is the only reader, so no one has seen the sequence numbers of the
- * messages queued since: they move down to close the gap.
- */
-static void bpq_ring_unreserve(struct bpq_queue *q, struct bpq_ring_send *rs,
-			       unsigned int k, bool none)
-{
-	struct bpq_msg *msg;
-
-	lockdep_assert_held(&q->lock);
-	list_for_each_entry(msg, &q->msgs, node)
-		msg->seq -= k;
-	q->next_seq -= k;
-	if (none && rs->ring->owner)
-		rs->ring->owner->lost_seen = rs->lost_seen;
-}
-
-/*
- * Publish the first @copied messages reserved by bpq_ring_send_begin(),
- * of @lens bytes, now in their records. They count as delivered even if
- * the ring's file was closed meanwhile, as messages unread in it then;
- * the ring is unlinked after them. Page faults and preemption are back
- * on from here. Returns @copied, or -ENODEV.
- */
-int bpq_ring_send_end(struct bpq_queue *q, struct bpq_ring_send *rs,
-		      const u32 *lens, unsigned int copied)
-{
-	struct bpq_ring *ring = rs->ring;
-	DEFINE_BPQ_DEFER(df);
-	unsigned int i;
-	u64 bytes = 0;
-	int ret;
-
-	pagefault_enable();
-	preempt_enable();
-	spin_lock(&q->lock);
-	ring->busy = false;
-	if (q->dead) {
-		if (!ring->owner)
-			bpq_ring_unlink(q, &df);
-		ret = -ENODEV;
-		goto out;
-	}
-	if (copied < rs->n)
-		bpq_ring_unreserve(q, rs, rs->n - copied, !copied);
-	if (copied) {
-		u64 pos = ring->tail;
-
-		for (i = 0; i < copied; i++) {
-			pos = bpq_ring_end(ring, pos, lens[i]);
-			bytes += lens[i];
-		}
-		bpq_ring_publish(ring, pos);
-		bpq_wake_pollers(q, &df, EPOLLIN | EPOLLRDNORM);
-		/* queued and delivered at once: a sojourn of 0 */
-		if (READ_ONCE(metrics)) {
-			q->stats.enqueued_msgs += copied;
-			q->stats.enqueued_bytes += bytes;
-			q->stats.dequeued_msgs += copied;
-			q->stats.dequeued_bytes += bytes;
-			q->stats.latency_hist[0] += copied;
-			q->tp_count += copied;
-		}
-	}
-	if (!ring->owner)
-		bpq_ring_unlink(q, &df);
-	else
-		bpq_ring_refill(q, &df);	/* those who queued meanwhile */
-	ret = copied;
-out:
-	bpq_unlock(q, &df);
-	bpq_ring_put(ring);
-	return ret;
-}
-
 /*
  * What poll reports, read under q->lock and nothing changed, as
  * eventfd_poll() does: the ring is filled by the writers and by
  * BPQ_IOC_RING_SYNC, the adaptive controller and its timer move where
  * messages come and go (bpq_try_admit(), bpq_pace_pollers()).
  */
+/*
+ * EPOLLIN: a message no reader is copying out; on a ring's file, a record
+ * to take, or messages that wait for the room a BPQ_IOC_RING_SYNC would
+ * give them; on the other files of a queue with a ring, never.
+ */
+static bool bpq_readable(struct bpq_queue *q, struct bpq_file *bf)
+{
+	if (!q->ring)
+		return q->depth_msgs > q->inflight;
+	return bf->ring == q->ring &&
+	       (q->ring->tail != bpq_ring_head(q->ring) || q->depth_msgs);
+}
+
 __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 {
 	__poll_t mask = 0;
@@ -1599,14 +880,7 @@ __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 	if (q->dead) {
 		mask = EPOLLERR | EPOLLHUP;
 	} else {
-		/*
-		 * On the ring's file: a record to take, or messages that
-		 * wait for the room a BPQ_IOC_RING_SYNC would give them.
-		 */
-		if (q->ring ? bf->ring == q->ring &&
-			      (q->ring->tail != bpq_ring_head(q->ring) ||
-			       q->depth_msgs) :
-			      q->depth_msgs > q->inflight)
+		if (bpq_readable(q, bf))
 			mask |= EPOLLIN | EPOLLRDNORM;
 		if (bpq_writable(q))
 			mask |= EPOLLOUT | EPOLLWRNORM;

@@ -2,15 +2,21 @@
 /*
  * Receive rings: the memory a reader maps and the writers deliver into.
  *
- * This file knows the ring's memory and record layout; queue.c decides
- * what goes in, under q->lock. The kernel only ever writes the data area
+ * This file owns everything about rings: their memory and record layout,
+ * attaching and detaching, filling them from the queue under q->lock,
+ * BPQ_IOC_RING_SYNC, and the writers' fast path. The kernel only ever
+ * writes the data area
  * and reads nothing back from it, so the one word it takes from the
  * reader, the head, can only tell it how much room there is: a reader
  * that moves its head wrongly garbles its own messages, never the
  * kernel's memory, as every position is masked into the data area.
  */
 #include <linux/mm.h>
+#include <linux/poll.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
 #include <linux/vmalloc.h>
 
 #include "bpq.h"
@@ -121,7 +127,7 @@ static u64 bpq_ring_start(const struct bpq_ring *ring, u64 pos, u32 len)
  * Where a record of @len bytes after @pos would end; the ring has room
  * for it if that is no more than a ring beyond @head.
  */
-u64 bpq_ring_end(const struct bpq_ring *ring, u64 pos, u32 len)
+static u64 bpq_ring_end(const struct bpq_ring *ring, u64 pos, u32 len)
 {
 	return bpq_ring_start(ring, pos, len) + BPQ_RING_RECORD(len);
 }
@@ -130,7 +136,7 @@ u64 bpq_ring_end(const struct bpq_ring *ring, u64 pos, u32 len)
  * The record for @len bytes at *@pos, reserved before; a lap it skips is
  * marked with a pad where a header fits. *@pos moves past it.
  */
-struct bpq_ring_rec *bpq_ring_slot(struct bpq_ring *ring, u64 *pos, u32 len)
+static struct bpq_ring_rec *bpq_ring_slot(struct bpq_ring *ring, u64 *pos, u32 len)
 {
 	u64 start = bpq_ring_start(ring, *pos, len);
 	u32 left = start - *pos;
@@ -145,7 +151,7 @@ struct bpq_ring_rec *bpq_ring_slot(struct bpq_ring *ring, u64 *pos, u32 len)
 }
 
 /* Make what is below @tail visible to the reader, and wake it. */
-void bpq_ring_publish(struct bpq_ring *ring, u64 tail)
+static void bpq_ring_publish(struct bpq_ring *ring, u64 tail)
 {
 	ring->tail = tail;
 	/* records first, then the position that shows them */
@@ -161,7 +167,7 @@ void bpq_ring_publish(struct bpq_ring *ring, u64 tail)
  * read after the flag is set, so that either the reader sees the flag or
  * we see its new head (as virtio's event index).
  */
-u64 bpq_ring_need_sync(struct bpq_ring *ring, bool need)
+static u64 bpq_ring_need_sync(struct bpq_ring *ring, bool need)
 {
 	u64 head = bpq_ring_head(ring);
 
@@ -176,4 +182,414 @@ u64 bpq_ring_need_sync(struct bpq_ring *ring, bool need)
 	WRITE_ONCE(ring->ctl->flags, BPQ_RING_NEED_SYNC);
 	smp_mb(); /* pairs with the reader's barrier after its head */
 	return bpq_ring_head(ring);
+}
+
+/*
+ * Receive rings. A ring is the queue's one reader, and always ready: a
+ * message moves into it as soon as it is queued and the ring has room,
+ * and counts as delivered there. What does not fit waits in the queue,
+ * under its capacity and strategy, until the reader has made room and
+ * says so (BPQ_IOC_RING_SYNC, asked for by BPQ_RING_NEED_SYNC).
+ */
+
+/* What one hold of the lock moves into a ring, beyond a message a pass */
+#define BPQ_RING_FILL_BYTES	(64U << 10)	/* of records */
+#define BPQ_RING_FILL_MSGS	256U
+
+static void bpq_ring_write(struct bpq_queue *q, struct bpq_ring_rec *rec,
+			   u32 len, u64 seq, u64 tstamp)
+{
+	struct bpq_file *bf = q->ring->owner;
+
+	*rec = (struct bpq_ring_rec){
+		.len = len,
+		.seq = seq,
+		.timestamp_ns = tstamp,
+		.lost = q->lost - bf->lost_seen,
+	};
+	bf->lost_seen = q->lost;
+}
+
+/*
+ * Move waiting messages into the ring, oldest first, while it has room
+ * and the budget lasts. What is left waiting has the reader asked to
+ * sync; if its head moved meanwhile, one more pass, which moves at least
+ * one message, so that a reader who emptied the ring before it saw the
+ * flag is not left waiting. Two passes at most: a reader that keeps
+ * moving its head cannot hold us here.
+ */
+void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df)
+{
+	struct bpq_ring *ring = q->ring;
+	u32 bytes = 0, msgs = 0, moved;
+	struct bpq_delivery d = { };
+	struct bpq_ring_rec *rec;
+	struct bpq_msg *msg;
+	u64 head, seen, pos;
+	bool again = true;
+
+	lockdep_assert_held(&q->lock);
+	/* a writer copying in beyond the tail fills after itself */
+	if (!ring || ring->busy)
+		return;
+	head = bpq_ring_head(ring);
+	for (;;) {
+		pos = ring->tail;
+		moved = 0;
+		while ((msg = list_first_entry_or_null(&q->msgs, struct bpq_msg,
+						       node))) {
+			u32 rec_len = BPQ_RING_RECORD(msg->len);
+
+			if (bpq_ring_end(ring, pos, msg->len) - head >
+			    ring->size)
+				break;
+			if (moved && (bytes + rec_len > BPQ_RING_FILL_BYTES ||
+				      msgs == BPQ_RING_FILL_MSGS))
+				break;
+			if (!msgs)
+				d = bpq_delivery_start(q);
+			bytes += rec_len;
+			msgs++;
+			moved++;
+			rec = bpq_ring_slot(ring, &pos, msg->len);
+			bpq_ring_write(q, rec, msg->len, msg->seq, msg->tstamp);
+			memcpy(rec + 1, msg->data, msg->len);
+			list_move_tail(&msg->node, &df->reap);
+			q->depth_msgs--;
+			q->depth_bytes -= msg->len;
+			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
+		}
+		if (moved) {
+			bpq_ring_publish(ring, pos);
+			bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
+		}
+		if (!msg) {
+			bpq_ring_need_sync(ring, false);
+			return;
+		}
+		seen = bpq_ring_need_sync(ring, true);
+		if (seen == head || !again)
+			return;
+		head = seen;
+		again = false;
+	}
+}
+
+/* Fill the ring, and let in the writers that the room it made admits. */
+static void bpq_ring_refill(struct bpq_queue *q, struct bpq_defer *df)
+{
+	u32 depth = q->depth_msgs;
+
+	bpq_ring_fill(q, df);
+	if (q->depth_msgs == depth)
+		return;
+	bpq_update_pressure(q, df);
+	bpq_admit_writers(q, df);
+	bpq_wake_pollers(q, df, EPOLLOUT | EPOLLWRNORM);
+}
+
+/* Can @bf have a ring of @size bytes now? */
+static int bpq_ring_check(struct bpq_queue *q, struct bpq_file *bf, u32 size)
+{
+	struct bpq_msg *msg;
+
+	if (q->dead)
+		return -ENODEV;
+	if (bf->ring || q->ring || !list_empty(&q->readers) || q->inflight)
+		return -EBUSY;
+	if (!bpq_ring_takes(size, q->cfg.max_msg_size))
+		return -EINVAL;
+	/* and what a larger max_msg_size let in before */
+	list_for_each_entry(msg, &q->msgs, node)
+		if (!bpq_ring_takes(size, msg->len))
+			return -EINVAL;
+	return 0;
+}
+
+int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size)
+{
+	DEFINE_BPQ_DEFER(df);
+	struct bpq_ring *ring;
+	int ret;
+
+	/* the errors first, then the memory (up to 64 MiB), then again */
+	spin_lock(&q->lock);
+	ret = bpq_ring_check(q, bf, size);
+	spin_unlock(&q->lock);
+	if (ret)
+		return ret;
+	ring = bpq_ring_alloc(size);
+	if (!ring)
+		return -ENOMEM;
+	spin_lock(&q->lock);
+	ret = bpq_ring_check(q, bf, size);
+	if (!ret) {
+		ring->owner = bf;
+		WRITE_ONCE(q->ring, ring);
+		/* bpq_mmap() reads it without the lock */
+		smp_store_release(&bf->ring, ring);
+		bpq_ring_refill(q, &df);
+	}
+	bpq_unlock(q, &df);
+	if (ret)
+		bpq_ring_put(ring);
+	return ret;
+}
+
+/* The queue gets plain readers back. */
+static void bpq_ring_unlink(struct bpq_queue *q, struct bpq_defer *df)
+{
+	lockdep_assert_held(&q->lock);
+	WRITE_ONCE(q->ring, NULL);
+	if (q->depth_msgs)
+		bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
+}
+
+/*
+ * At the last close of the ring's file. A writer copying into the ring
+ * meanwhile unlinks it when it is done (bpq_ring_send_end()), so that
+ * its sequence numbers stay exact; the file is not used after this.
+ */
+void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf)
+{
+	struct bpq_ring *ring = bf->ring;
+	DEFINE_BPQ_DEFER(df);
+
+	if (!ring)
+		return;
+	spin_lock(&q->lock);
+	ring->owner = NULL;
+	if (!ring->busy)
+		bpq_ring_unlink(q, &df);
+	bpq_unlock(q, &df);
+	bpq_ring_put(ring);
+}
+
+/*
+ * BPQ_IOC_RING_SYNC: fill the ring; with BPQ_RING_WAIT, wait until it holds
+ * a record. Returns the bytes it holds.
+ */
+int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
+		  u32 timeout_ms)
+{
+	/* as in bpq_mmap(): set once, whole when seen */
+	struct bpq_ring *ring = smp_load_acquire(&bf->ring);
+	DEFINE_BPQ_DEFER(df);
+	ktime_t deadline = 0;
+	DEFINE_WAIT(wait);
+	u64 held = 0;
+	int ret = 0;
+
+	if (!ring)
+		return -EINVAL;
+	spin_lock(&q->lock);
+	for (;;) {
+		if (q->dead) {
+			ret = -ENODEV;
+			break;
+		}
+		bpq_ring_refill(q, &df);
+		held = ring->tail - bpq_ring_head(ring);
+		/* a record that came with the timeout or signal still counts */
+		if (held || ret || !(flags & BPQ_RING_WAIT))
+			break;
+		if (flags & BPQ_IO_NONBLOCK) {
+			ret = -EAGAIN;
+			break;
+		}
+		if (!deadline)
+			deadline = bpq_deadline(ktime_get(), flags, timeout_ms,
+						0);
+		prepare_to_wait(&ring->wait, &wait, TASK_INTERRUPTIBLE);
+		ret = bpq_sleep(q, &df, deadline);
+		finish_wait(&ring->wait, &wait);
+	}
+	bpq_unlock(q, &df);
+	return held ? held : ret;
+}
+
+/* A writer's reservation in the ring (bpq_ring_reserve()) */
+struct bpq_ring_send {
+	struct bpq_ring *ring;
+	u64 pos;			/* where the next record goes */
+	u64 seq;			/* of the first message */
+	u64 tstamp;
+	u64 lost;			/* for the first record */
+	u64 lost_seen;			/* the owner's, before */
+	unsigned int n;			/* messages reserved */
+};
+
+/*
+ * Reserve room beyond the tail for the first messages of @tx's chunk, as
+ * many as fit and the bound on one copy allows, with the sequence
+ * numbers, time and loss count they have as queued now. Returns how many,
+ * or 0: the ordinary path.
+ */
+static unsigned int bpq_ring_reserve(struct bpq_queue *q,
+				     const struct bpq_tx *tx,
+				     struct bpq_ring_send *rs)
+{
+	DEFINE_BPQ_DEFER(df);
+	struct bpq_ring *ring;
+	unsigned int i = 0;
+	u64 head, pos;
+
+	spin_lock(&q->lock);
+	ring = q->ring;
+	if (!ring || ring->busy || q->dead)
+		goto out;
+	/* a backlog the reader has made room for goes first */
+	if (!list_empty(&q->msgs))
+		bpq_ring_refill(q, &df);
+	if (q->pressure || !list_empty(&q->msgs) || !list_empty(&q->writers))
+		goto out;
+	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT ||
+	    q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+		goto out;
+	head = bpq_ring_head(ring);
+	for (pos = ring->tail; i < tx->n; i++) {
+		u32 len = tx->vecs[i].len;
+		u64 end;
+
+		if (bpq_too_big(q, len) || len > BPQ_RING_MSG_MAX)
+			break;
+		end = bpq_ring_end(ring, pos, len);
+		/* room, and a bound on the copy that holds the others up */
+		if (end - head > ring->size ||
+		    (i && end - ring->tail > BPQ_RING_FILL_BYTES))
+			break;
+		pos = end;
+	}
+	if (!i)
+		goto out;
+	ring->busy = true;
+	kref_get(&ring->ref);
+	*rs = (struct bpq_ring_send){
+		.ring = ring,
+		.pos = ring->tail,
+		.seq = q->next_seq + 1,
+		.tstamp = ktime_get_ns(),
+		.lost = q->lost - ring->owner->lost_seen,
+		.lost_seen = ring->owner->lost_seen,
+		.n = i,
+	};
+	q->next_seq += i;
+	ring->owner->lost_seen = q->lost;
+out:
+	bpq_unlock(q, &df);
+	return i;
+}
+
+/* Where the payload of reserved message @i goes, its header written. */
+static void *bpq_ring_send_slot(struct bpq_ring_send *rs, unsigned int i,
+				u32 len)
+{
+	struct bpq_ring_rec *rec = bpq_ring_slot(rs->ring, &rs->pos, len);
+
+	*rec = (struct bpq_ring_rec){
+		.len = len,
+		.seq = rs->seq + i,
+		.timestamp_ns = rs->tstamp,
+		.lost = i ? 0 : rs->lost,
+	};
+	return rec + 1;
+}
+
+/*
+ * Give back the reservation of @k messages that were not copied in. The
+ * ring is the only reader, so no one has seen the sequence numbers of the
+ * messages queued since: they move down to close the gap.
+ */
+static void bpq_ring_unreserve(struct bpq_queue *q, struct bpq_ring_send *rs,
+			       unsigned int k, bool none)
+{
+	struct bpq_msg *msg;
+
+	lockdep_assert_held(&q->lock);
+	list_for_each_entry(msg, &q->msgs, node)
+		msg->seq -= k;
+	q->next_seq -= k;
+	if (none && rs->ring->owner)
+		rs->ring->owner->lost_seen = rs->lost_seen;
+}
+
+/*
+ * Publish the first @copied messages reserved, now in their records.
+ * They count as delivered even if the ring's file was closed meanwhile,
+ * as messages unread in it then; the ring is unlinked after them.
+ * Returns @copied, or -ENODEV.
+ */
+static int bpq_ring_sent(struct bpq_queue *q, struct bpq_ring_send *rs,
+			 const struct bpq_tx *tx, unsigned int copied)
+{
+	struct bpq_ring *ring = rs->ring;
+	DEFINE_BPQ_DEFER(df);
+	unsigned int i;
+	u64 bytes = 0;
+	int ret;
+
+	spin_lock(&q->lock);
+	ring->busy = false;
+	if (q->dead) {
+		if (!ring->owner)
+			bpq_ring_unlink(q, &df);
+		ret = -ENODEV;
+		goto out;
+	}
+	if (copied < rs->n)
+		bpq_ring_unreserve(q, rs, rs->n - copied, !copied);
+	if (copied) {
+		u64 pos = ring->tail;
+
+		for (i = 0; i < copied; i++) {
+			pos = bpq_ring_end(ring, pos, tx->vecs[i].len);
+			bytes += tx->vecs[i].len;
+		}
+		bpq_ring_publish(ring, pos);
+		bpq_wake_pollers(q, &df, EPOLLIN | EPOLLRDNORM);
+		bpq_account_direct(q, copied, bytes);
+	}
+	if (!ring->owner)
+		bpq_ring_unlink(q, &df);
+	else
+		bpq_ring_refill(q, &df);	/* those who queued meanwhile */
+	ret = copied;
+out:
+	bpq_unlock(q, &df);
+	bpq_ring_put(ring);
+	return ret;
+}
+
+/*
+ * The writers' fast path, for the chunk in hand of @tx. While nothing
+ * waits in the queue, a strategy that needs no credit or token admits
+ * every message at once, and it may go straight from the writer's buffer
+ * into the ring, with no allocation. One writer at a time reserves room
+ * beyond the tail (ring->busy) and copies without the lock; others
+ * meanwhile queue as usual and follow it into the ring when it
+ * publishes. The copy is short (at most BPQ_RING_FILL_BYTES of records)
+ * and runs with page faults off: a page that is not there ends it, and
+ * that message takes the ordinary path, so that a writer whose fault
+ * takes long (userfaultfd, FUSE) holds up no one. Preemption stays on: a
+ * writer preempted here holds no lock, and delays only the messages
+ * queued behind it. Returns how many of the chunk's
+ * messages are in the ring (0: take the ordinary path), or -ENODEV.
+ */
+int bpq_ring_send(struct bpq_queue *q, struct bpq_tx *tx)
+{
+	struct bpq_ring_send rs;
+	unsigned int i;
+
+	if (!bpq_ring_reserve(q, tx, &rs))
+		return 0;
+	pagefault_disable();
+	for (i = 0; i < rs.n; i++) {
+		u32 len = tx->vecs[i].len;
+
+		if (!copy_from_iter_full(bpq_ring_send_slot(&rs, i, len), len,
+					 bpq_tx_iter(tx, i)))
+			break;
+	}
+	pagefault_enable();
+	return bpq_ring_sent(q, &rs, tx, i);
 }

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A queue's settings and counters: checking and applying a configuration,
+ * credits, flush, and the stats snapshot. Each change takes q->lock once
+ * and settles the waiters it lets in before the unlock.
+ */
+#include <linux/ktime.h>
+#include <linux/math64.h>
+#include <linux/overflow.h>
+#include <linux/poll.h>
+
+#include "bpq.h"
+
+const struct bpq_config bpq_default_config = {
+	.size = sizeof(struct bpq_config),
+	.strategy = BPQ_STRATEGY_BLOCK,
+	.capacity_msgs = 256,
+	.capacity_bytes = 1 << 20,
+	.max_msg_size = 64 << 10,
+	.high_watermark = 100,
+	.low_watermark = 100,
+	.target_latency_us = 10000,
+	.min_rate = 100,
+	.max_rate = 1000000,
+	.adjust_interval_ms = 100,
+};
+
+static void bpq_config_changed(struct bpq_queue *q, struct bpq_defer *df)
+{
+	bpq_update_pressure(q, df);
+	bpq_admit_writers(q, df);
+	bpq_wake_pollers(q, df, EPOLLOUT | EPOLLWRNORM | EPOLLPRI);
+}
+
+int bpq_check_config(const struct bpq_config *c)
+{
+	if (c->flags || c->__reserved)
+		return -EINVAL;
+	if (c->strategy > BPQ_STRATEGY_ADAPTIVE)
+		return -EINVAL;
+	if (!c->capacity_msgs || c->capacity_msgs > BPQ_CAPACITY_MSGS_MAX)
+		return -EINVAL;
+	if (!c->capacity_bytes || c->capacity_bytes > BPQ_CAPACITY_BYTES_MAX)
+		return -EINVAL;
+	if (!c->max_msg_size || c->max_msg_size > BPQ_MSG_SIZE_MAX)
+		return -EINVAL;
+	if (!c->low_watermark || c->low_watermark > c->high_watermark ||
+	    c->high_watermark > 100)
+		return -EINVAL;
+	if (c->auto_credit > 1)
+		return -EINVAL;
+	if (!c->target_latency_us || c->target_latency_us > 60000000)
+		return -EINVAL;
+	if (!c->min_rate || c->max_rate < c->min_rate)
+		return -EINVAL;
+	if (!c->adjust_interval_ms || c->adjust_interval_ms > 60000)
+		return -EINVAL;
+	return 0;
+}
+
+static int __bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
+{
+	DEFINE_BPQ_DEFER(df);
+	int ret;
+
+	lockdep_assert_held(&q->cfg_mutex);
+	/* a dead queue says so first, whatever the new settings */
+	if (READ_ONCE(q->dead))
+		return -ENODEV;
+	ret = bpq_check_config(cfg);
+	if (ret)
+		return ret;
+	spin_lock(&q->lock);
+	if (q->dead) {
+		ret = -ENODEV;
+	} else if (q->ring &&
+		   !bpq_ring_takes(q->ring->size, cfg->max_msg_size)) {
+		ret = -EBUSY;
+	} else {
+		bool restart = cfg->strategy == BPQ_STRATEGY_ADAPTIVE &&
+			       q->cfg.strategy != BPQ_STRATEGY_ADAPTIVE;
+
+		q->cfg = *cfg;
+		q->cfg.size = sizeof(q->cfg);
+		if (restart)
+			bpq_adaptive_start(q, ktime_get_ns());
+		bpq_adaptive_clamp(q);
+		bpq_config_changed(q, &df);
+	}
+	bpq_unlock(q, &df);
+	return ret;
+}
+
+int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
+{
+	int ret;
+
+	mutex_lock(&q->cfg_mutex);
+	ret = __bpq_set_config(q, cfg);
+	mutex_unlock(&q->cfg_mutex);
+	return ret;
+}
+
+/* Change some settings: read, @modify, check and apply as one. */
+int bpq_update_config(struct bpq_queue *q,
+		      int (*modify)(struct bpq_config *cfg, const char *arg),
+		      const char *arg)
+{
+	struct bpq_config cfg;
+	int ret;
+
+	mutex_lock(&q->cfg_mutex);
+	ret = bpq_get_config(q, &cfg);
+	if (!ret)
+		ret = modify(&cfg, arg);
+	if (!ret)
+		ret = __bpq_set_config(q, &cfg);
+	mutex_unlock(&q->cfg_mutex);
+	return ret;
+}
+
+int bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg)
+{
+	spin_lock(&q->lock);
+	*cfg = q->cfg;
+	spin_unlock(&q->lock);
+	return READ_ONCE(q->dead) ? -ENODEV : 0;
+}
+
+int bpq_grant(struct bpq_queue *q, u64 credits)
+{
+	DEFINE_BPQ_DEFER(df);
+	int ret = 0;
+
+	if (!credits)
+		return -EINVAL;
+	spin_lock(&q->lock);
+	if (q->dead) {
+		ret = -ENODEV;
+	} else {
+		if (check_add_overflow(q->credits, credits, &q->credits))
+			q->credits = U64_MAX;
+		bpq_config_changed(q, &df);
+	}
+	bpq_unlock(q, &df);
+	return ret;
+}
+
+int bpq_flush(struct bpq_queue *q)
+{
+	struct bpq_msg *msg, *tmp;
+	DEFINE_BPQ_DEFER(df);
+	int n = 0;
+
+	spin_lock(&q->lock);
+	if (q->dead) {
+		spin_unlock(&q->lock);
+		return -ENODEV;
+	}
+	list_for_each_entry_safe(msg, tmp, &q->msgs, node) {
+		bpq_discard(q, msg, &df.reap);
+		n++;
+	}
+	q->stats.flushed += n;
+	bpq_config_changed(q, &df);
+	bpq_unlock(q, &df);
+	return n;
+}
+
+/* Dequeued msgs/s: an average over the last second, decaying when idle. */
+static u64 bpq_throughput(struct bpq_queue *q)
+{
+	u64 now = ktime_get_ns();
+	u64 elapsed;
+
+	lockdep_assert_held(&q->lock);
+	elapsed = now - q->tp_start;
+	if (elapsed >= NSEC_PER_SEC) {
+		u64 rate = mul_u64_u64_div_u64(q->tp_count, NSEC_PER_SEC,
+					       elapsed);
+
+		/* an EWMA with weight 1/2 per second of history */
+		q->tp_rate = (q->tp_rate + rate) / 2;
+		if (elapsed >= 2 * NSEC_PER_SEC)
+			q->tp_rate = rate;
+		q->tp_start = now;
+		q->tp_count = 0;
+	}
+	return q->tp_rate;
+}
+
+int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
+{
+	const struct bpq_counters *c = &q->stats;
+
+	memset(st, 0, sizeof(*st));
+	st->size = sizeof(*st);
+	spin_lock(&q->lock);
+	st->depth_msgs = q->depth_msgs;
+	st->depth_bytes = q->depth_bytes;
+	st->credits_available = q->credits;
+	st->utilization = bpq_utilization(q);
+	st->pressure = q->pressure;
+	st->throughput = bpq_throughput(q);
+	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+		st->rate = q->ad.rate;
+	st->enqueued_msgs = c->enqueued_msgs;
+	st->enqueued_bytes = c->enqueued_bytes;
+	st->dequeued_msgs = c->dequeued_msgs;
+	st->dequeued_bytes = c->dequeued_bytes;
+	st->dropped_newest = c->dropped_newest;
+	st->dropped_oldest = c->dropped_oldest;
+	st->flushed = c->flushed;
+	st->backpressure_applied = c->backpressure_applied;
+	st->blocked_ns = c->blocked_ns;
+	st->throttled_ns = c->throttled_ns;
+	st->timeouts = c->timeouts;
+	st->credit_starvation = c->credit_starvation;
+	st->credit_starved_ns = c->credit_starved_ns;
+	memcpy(st->latency_hist, c->latency_hist, sizeof(st->latency_hist));
+	spin_unlock(&q->lock);
+	return READ_ONCE(q->dead) ? -ENODEV : 0;
+}
+
+/*
+ * Zero the counters. The queued messages stay, so the invariant
+ * enqueued = dequeued + dropped_oldest + flushed + depth restarts from the
+ * current depth.
+ */
+int bpq_reset_stats(struct bpq_queue *q)
+{
+	spin_lock(&q->lock);
+	memset(&q->stats, 0, sizeof(q->stats));
+	q->stats.enqueued_msgs = q->depth_msgs;
+	q->stats.enqueued_bytes = q->depth_bytes;
+	spin_unlock(&q->lock);
+	return READ_ONCE(q->dead) ? -ENODEV : 0;
+}
