@@ -33,9 +33,14 @@
  * cfg down; the bpq_writer and bpq_reader records on q->writers and
  * q->readers (node, msg, result, paced), which live on their waiter's
  * stack; msg->node, msg->flags and msg->seq; a ring's tail, busy and
- * owner; and bf->lost_seen. It is never held across a sleep or a user
- * copy: bpq_sleep() drops and retakes it, and messages to free go on a
- * local reap list, freed after the unlock.
+ * owner; the message store's chunks (q->chunk, chunk->live); and
+ * bf->lost_seen. It is never held across a sleep or a page fault:
+ * bpq_sleep() drops and retakes it; the copies of small messages made
+ * under it (bpq_carve_in(), bpq_recv_fast()) run with page faults off,
+ * and one that meets a missing page stops and is made again without the
+ * lock; messages and chunks to free go on the hold's struct bpq_defer,
+ * freed after the unlock. A new chunk is allocated under it with
+ * GFP_NOWAIT, charged to its user by atomics alone.
  *
  * Lock order, outermost first (no other nesting):
  *
@@ -44,6 +49,7 @@
  *	    q->lock
  *	      ring->wait, the scheduler's (the wake-ups left under it),
  *	      the hrtimer base (hrtimer_start()),
+ *	      the page allocator and memcg (GFP_NOWAIT, a chunk),
  *	      fa_lock and the signal locks (kill_fasync(), irq-safe)
  *	bpq_users_lock	a leaf, under bpq_lock or q->cfg_mutex at most
  *
@@ -147,6 +153,18 @@
  * - user: u->ref, held by each open file and each message charged.
  */
 
+/*
+ * Kernels built with INIT_STACK_ALL_ZERO (Debian's) zero every automatic
+ * variable on entry. The data path's per-call arrays, always written
+ * before they are read, opt out: zeroing them cost more than the rest of
+ * a 64-byte write and read.
+ */
+#if __has_attribute(__uninitialized__)
+#define __bpq_noinit	__attribute__((__uninitialized__))
+#else
+#define __bpq_noinit
+#endif
+
 #define BPQ_CAPACITY_MSGS_MAX	BIT(20)
 #define BPQ_CAPACITY_BYTES_MAX	BIT_ULL(30)
 #define BPQ_MSG_SIZE_MAX	(4U << 20)
@@ -156,18 +174,24 @@
 /* struct bpq_msg.flags */
 #define BPQ_MSG_INFLIGHT	BIT(0)	/* a reader is copying it out */
 #define BPQ_MSG_GONE		BIT(1)	/* evicted or flushed while in flight */
+#define BPQ_MSG_CHUNK		BIT(2)	/* carved from its queue's chunk */
+
+/* The largest message carved from a chunk (msg.c) */
+#define BPQ_CHUNK_MSG_MAX	2048U
 
 struct bpq_user;
 
 /*
- * A message. Small payloads follow the header in one allocation; large
- * ones get their own, so that a 64 KiB payload does not round up to a
- * 128 KiB block. user, data and len do not change; seq and tstamp are set
- * when it is queued.
+ * A message. Up to BPQ_CHUNK_MSG_MAX bytes it is carved from its queue's
+ * chunk (msg.c), payload after the header; otherwise it is allocated on
+ * its own, payload after the header up to half a page, else in an
+ * allocation of its own too, so that a 64 KiB payload does not round up
+ * to a 128 KiB block. user, data and len do not change; seq and tstamp
+ * are set when it is queued.
  */
 struct bpq_msg {
 	struct list_head node;		/* q->lock: q->msgs, or a reap list */
-	struct bpq_user *user;		/* charged with len bytes */
+	struct bpq_user *user;		/* charged with len bytes; or NULL */
 	u8 *data;
 	u64 seq;			/* q->lock */
 	u64 tstamp;
@@ -249,6 +273,9 @@ struct bpq_queue {
 	struct bpq_counters stats;
 	struct bpq_adaptive ad;
 	struct bpq_ring *ring;		/* the only reader if set; no ref */
+	struct bpq_chunk *chunk;	/* small messages are carved from it */
+	u32 chunk_used;			/* bytes of it carved, from its start */
+	u32 nr_files;			/* open files */
 	u64 lost;			/* dropped or evicted, never reset */
 	u64 tp_start;			/* throughput: window start, ns */
 	u64 tp_count;			/* throughput: deliveries in window */
@@ -279,15 +306,24 @@ static inline struct bpq_queue *bpq_dev_queue(struct device *dev)
  */
 #define BPQ_WAKE_MAX	16
 
+struct bpq_chunk;
+
 struct bpq_defer {
 	struct list_head reap;
+	struct bpq_chunk *chunks;	/* emptied, to free */
 	__poll_t poll;			/* for q->poll_wait */
 	unsigned int nr_wake;
 	struct task_struct *wake[BPQ_WAKE_MAX];
 };
 
-#define DEFINE_BPQ_DEFER(name) \
-	struct bpq_defer name = { .reap = LIST_HEAD_INIT(name.reap) }
+/* Declared __bpq_noinit: wake[] is written before it is read. */
+static inline void bpq_defer_init(struct bpq_defer *df)
+{
+	INIT_LIST_HEAD(&df->reap);
+	df->chunks = NULL;
+	df->poll = 0;
+	df->nr_wake = 0;
+}
 
 /*
  * What bpq_account_delivery() needs, taken once per hold of the lock:
@@ -315,6 +351,8 @@ struct bpq_tx {
 	u32 count;				/* messages in all */
 	u32 flags;				/* BPQ_IO_* */
 	u32 timeout_ms;
+	bool carve;				/* small ones into chunks */
+	bool stall;				/* bpq_send_many() could not */
 	unsigned int n;				/* in the chunk */
 	struct bpq_iovec *vecs;			/* the chunk's lengths */
 	struct iov_iter iter;			/* a batch message's source */
@@ -349,6 +387,7 @@ struct bpq_rx {
 void bpq_queue_init(struct bpq_queue *q);
 void bpq_queue_free_msgs(struct bpq_queue *q);
 void bpq_queue_kill(struct bpq_queue *q);
+void bpq_queue_closed(struct bpq_queue *q);
 void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
 	__releases(&q->lock);
 int bpq_sleep(struct bpq_queue *q, struct bpq_defer *df, ktime_t deadline)
@@ -359,7 +398,7 @@ void bpq_wake_pollers(struct bpq_queue *q, struct bpq_defer *df,
 void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_admit_writers(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
-		 struct list_head *reap);
+		 struct bpq_defer *df);
 bool bpq_too_big(struct bpq_queue *q, u32 len);
 struct bpq_delivery bpq_delivery_start(struct bpq_queue *q);
 void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
@@ -367,8 +406,12 @@ void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
 void bpq_account_direct(struct bpq_queue *q, u32 msgs, u64 bytes);
 u32 bpq_utilization(struct bpq_queue *q);
 __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf);
-int bpq_send_many(struct bpq_queue *q, struct bpq_msg **msgs, unsigned int n,
-		  u32 flags, u32 timeout_ms);
+int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx,
+		  struct bpq_msg **msgs, unsigned int n);
+#define BPQ_RX_EMPTY	1	/* bpq_recv_fast() found nothing more */
+#define BPQ_RX_SLOW	2	/* the next message takes the ordinary path */
+unsigned int bpq_recv_fast(struct bpq_file *bf, struct bpq_rx *rx,
+			   unsigned int n, unsigned int *stop);
 struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 			       size_t room, u32 flags, u32 timeout_ms,
 			       struct bpq_loss *loss);
@@ -379,6 +422,13 @@ unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 			       unsigned int copied, u64 mark);
 
 /* msg.c */
+struct bpq_msg *bpq_msg_carve(struct bpq_queue *q, struct bpq_user *user,
+			      u32 len, struct bpq_defer *df);
+void bpq_msg_drop(struct bpq_queue *q, struct bpq_msg *msg,
+		  struct bpq_defer *df);
+void bpq_chunks_free(struct bpq_chunk *chunk);
+void bpq_msg_store_trim(struct bpq_queue *q, struct bpq_defer *df);
+void bpq_msg_store_free(struct bpq_queue *q);
 struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len);
 void bpq_msg_free(struct bpq_msg *msg);
 void bpq_reap(struct list_head *reap);
@@ -402,6 +452,8 @@ ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to);
 ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from);
 int bpq_send(struct bpq_file *bf, struct bpq_tx *tx);
 int bpq_recv(struct bpq_file *bf, struct bpq_rx *rx);
+bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i, const struct bpq_msg *msg,
+		 u64 lost);
 
 /* ring.c */
 struct bpq_ring *bpq_ring_alloc(u32 size);
@@ -445,6 +497,8 @@ struct bpq_user *bpq_user_get(void);
 struct bpq_user *bpq_user_charge_current(struct bpq_user *hint, size_t len);
 void bpq_user_put(struct bpq_user *u);
 void bpq_user_uncharge(struct bpq_user *u, size_t len);
+bool bpq_user_try_charge(struct bpq_user *u, size_t len);
+bool bpq_user_is_current(const struct bpq_user *u);
 
 /* control.c */
 int bpq_control_init(void);

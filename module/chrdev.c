@@ -60,6 +60,7 @@ static int bpq_open(struct inode *inode, struct file *file)
 		return -ENODEV;
 	}
 	bf->lost_seen = q->lost;
+	q->nr_files++;
 	spin_unlock(&q->lock);
 
 	get_device(&q->dev);
@@ -85,6 +86,7 @@ static int bpq_release(struct inode *inode, struct file *file)
 
 	bpq_fasync(-1, file, 0);
 	bpq_ring_detach(bf->q, bf);
+	bpq_queue_closed(bf->q);
 	put_device(&bf->q->dev);
 	bpq_user_put(bf->user);
 	kfree(bf);

@@ -60,9 +60,10 @@ int bpq_check_config(const struct bpq_config *c)
 
 static int __bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 {
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_defer df __bpq_noinit;
 	int ret;
 
+	bpq_defer_init(&df);
 	lockdep_assert_held(&q->cfg_mutex);
 	/* a dead queue says so first, whatever the new settings */
 	if (READ_ONCE(q->dead))
@@ -129,9 +130,10 @@ int bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg)
 
 int bpq_grant(struct bpq_queue *q, u64 credits)
 {
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_defer df __bpq_noinit;
 	int ret = 0;
 
+	bpq_defer_init(&df);
 	if (!credits)
 		return -EINVAL;
 	spin_lock(&q->lock);
@@ -149,16 +151,17 @@ int bpq_grant(struct bpq_queue *q, u64 credits)
 int bpq_flush(struct bpq_queue *q)
 {
 	struct bpq_msg *msg, *tmp;
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_defer df __bpq_noinit;
 	int n = 0;
 
+	bpq_defer_init(&df);
 	spin_lock(&q->lock);
 	if (q->dead) {
 		spin_unlock(&q->lock);
 		return -ENODEV;
 	}
 	list_for_each_entry_safe(msg, tmp, &q->msgs, node) {
-		bpq_discard(q, msg, &df.reap);
+		bpq_discard(q, msg, &df);
 		n++;
 	}
 	q->stats.flushed += n;

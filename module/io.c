@@ -74,15 +74,25 @@ static unsigned int bpq_tx_chunk(struct bpq_tx *tx, u32 sent, int *err)
 	return tx->n = n;
 }
 
-/* Allocate and copy in the chunk: how many, or the error of the first. */
+/*
+ * Allocate and copy in the messages of the chunk that take the ordinary
+ * path: the large ones, and the first @slow; the others (NULL) are carved
+ * and copied in under the lock (bpq_send_many()). Returns how many, or
+ * the error of the first.
+ */
 static int bpq_copy_in(struct bpq_file *bf, struct bpq_tx *tx,
-		       struct bpq_msg **msgs)
+		       struct bpq_msg **msgs, unsigned int slow)
 {
 	struct bpq_msg *msg;
 	unsigned int i;
 	int ret = 0;
 
 	for (i = 0; i < tx->n; i++) {
+		if (i >= slow && tx->carve &&
+		    tx->vecs[i].len <= BPQ_CHUNK_MSG_MAX) {
+			msgs[i] = NULL;
+			continue;
+		}
 		msg = bpq_msg_alloc(bf, tx->vecs[i].len);
 		if (IS_ERR(msg)) {
 			ret = PTR_ERR(msg);
@@ -102,18 +112,23 @@ static int bpq_copy_in(struct bpq_file *bf, struct bpq_tx *tx,
 /*
  * Queue the messages of @tx, in order, each as the queue's strategy says:
  * straight into a receive ring when it can (bpq_ring_send()), else as
- * messages queued under one hold of the lock per chunk. Returns how many
- * were queued, or the error of the first.
+ * messages queued under one hold of the lock per chunk, the small ones
+ * copied in during it. One that could not be copied in there (a fault,
+ * no memory without sleeping) is tried again the ordinary way. Returns
+ * how many were queued, or the error of the first.
  */
 int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
 {
-	struct bpq_iovec vecs[BPQ_BATCH_CHUNK];
-	struct bpq_msg *msgs[BPQ_BATCH_CHUNK];
+	struct bpq_iovec vecs[BPQ_BATCH_CHUNK] __bpq_noinit;
+	struct bpq_msg *msgs[BPQ_BATCH_CHUNK] __bpq_noinit;
 	struct bpq_queue *q = bf->q;
+	unsigned int slow = 0;
 	u32 sent = 0;
 	int n, ret = 0;
 
 	tx->vecs = vecs;
+	/* a chunk is charged to the file's user: its writer must be it */
+	tx->carve = bpq_user_is_current(bf->user);
 	if (tx->from)
 		vecs[0].len = iov_iter_count(tx->from);	/* < MAX_RW_COUNT */
 	while (sent < tx->count) {
@@ -127,15 +142,16 @@ int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
 			if (ret)
 				continue;
 		}
-		n = bpq_copy_in(bf, tx, msgs);
+		n = bpq_copy_in(bf, tx, msgs, slow);
 		if (n < 0) {
 			ret = n;
 			break;
 		}
-		ret = bpq_send_many(q, msgs, n, tx->flags, tx->timeout_ms);
+		ret = bpq_send_many(bf, tx, msgs, n);
 		if (ret > 0)
 			sent += ret;
-		if (ret != n)
+		slow = tx->stall;
+		if (ret != n && !slow)
 			break;	/* refused */
 	}
 	return sent ? sent : ret;
@@ -143,10 +159,10 @@ int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
 
 /*
  * Copy @msg out as message @i of @rx: its payload, then its record. On a
- * fault, false, and rx->to is as it was.
+ * fault, false, and rx->to is as it was. With or without q->lock.
  */
-static bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i,
-			const struct bpq_msg *msg, u64 lost)
+bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i, const struct bpq_msg *msg,
+		 u64 lost)
 {
 	size_t copied = copy_to_iter(msg->data, msg->len, rx->to);
 
@@ -162,22 +178,35 @@ static bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i,
 
 /*
  * Receive up to rx->max messages that fit in rx->to, waiting only for the
- * first, as rx->flags say. Returns how many were delivered (rx->bytes
- * says how much payload), or the error of the first.
+ * first, as rx->flags say: as many as it can under q->lock
+ * (bpq_recv_fast()), the others taken, copied out without the lock and
+ * then delivered (bpq_recv_begin() to bpq_recv_end_many()). Returns how
+ * many were delivered (rx->bytes says how much payload), or the error of
+ * the first.
  */
 int bpq_recv(struct bpq_file *bf, struct bpq_rx *rx)
 {
-	struct bpq_msg *msgs[BPQ_BATCH_CHUNK];
-	u32 ends[BPQ_BATCH_CHUNK];	/* rx->bytes after each */
+	struct bpq_msg *msgs[BPQ_BATCH_CHUNK] __bpq_noinit;
+	u32 ends[BPQ_BATCH_CHUNK] __bpq_noinit;	/* rx->bytes after each */
 	unsigned int cnt, copied, done, n = 0;
 	struct bpq_queue *q = bf->q;
 	u32 flags = rx->flags, start;
 	struct bpq_loss loss;
+	unsigned int stop;
 	size_t room;
 	u64 mark, lost;
 	int ret = 0;
 
 	while (n < rx->max) {
+		done = bpq_recv_fast(bf, rx, n, &stop);
+		n += done;
+		if (done)
+			flags |= BPQ_IO_NONBLOCK;
+		if (n == rx->max || (stop == BPQ_RX_EMPTY && n))
+			break;
+		if (!stop)
+			continue;
+		/* a large message, a fault, a wait, or an error to report */
 		room = iov_iter_count(rx->to);
 		msgs[0] = bpq_recv_begin(q, bf, room, flags, rx->timeout_ms,
 					 &loss);

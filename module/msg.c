@@ -1,12 +1,174 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Messages: allocated and charged before the writer takes q->lock, freed
- * after the last holder drops it (a reap list).
+ * Messages and their store.
+ *
+ * A small message (up to BPQ_CHUNK_MSG_MAX bytes) is carved from its
+ * queue's current chunk, a 16 KiB block, under q->lock, by the writer
+ * that copies it in during the same hold (bpq_send_many()); it goes back
+ * under q->lock too, when it leaves the queue (bpq_msg_drop()). A chunk
+ * counts its live messages; the current one starts over from its
+ * beginning whenever they are all gone, so a queue that keeps up reuses
+ * the same cache-hot block, and an older one is freed with its last
+ * message; a queue that no file has open gives back its empty current
+ * chunk. A chunk is charged as a whole, to the memory cgroup and the
+ * user (user_max_bytes) of the writer that needed it: no allocation and
+ * no atomic operation per small message. Chunks are allocated without
+ * sleeping, under the lock; when that fails, or a copy faults, or the
+ * writer is not the file's user, the message takes the ordinary path.
+ *
+ * The ordinary path: a message of its own, allocated and charged to its
+ * writer's user before the writer takes q->lock, and freed after the last
+ * holder dropped it (a reap list).
  */
+#include <linux/gfp.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 
 #include "bpq.h"
+
+#define BPQ_CHUNK_ORDER		2
+#define BPQ_CHUNK_SIZE		(PAGE_SIZE << BPQ_CHUNK_ORDER)
+/* the chunk's memory is ours to hand out: no reclaim, no warning */
+#define BPQ_CHUNK_GFP		(GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN | \
+				 __GFP_NOMEMALLOC)
+
+/* At the start of its block; the messages follow. q->lock. */
+struct bpq_chunk {
+	struct bpq_user *user;		/* charged with BPQ_CHUNK_SIZE */
+	struct bpq_chunk *next;		/* on a struct bpq_defer's list */
+	u32 live;			/* messages carved and not dropped */
+};
+
+#define BPQ_CHUNK_START		ALIGN(sizeof(struct bpq_chunk), 8)
+
+static_assert(BPQ_CHUNK_START + sizeof(struct bpq_msg) + BPQ_CHUNK_MSG_MAX <=
+	      BPQ_CHUNK_SIZE);
+
+static struct bpq_chunk *bpq_msg_chunk(const struct bpq_msg *msg)
+{
+	/* blocks of 2^order pages are aligned to their size */
+	return (void *)((unsigned long)msg & ~(BPQ_CHUNK_SIZE - 1));
+}
+
+static void bpq_chunk_free(struct bpq_chunk *chunk)
+{
+	struct bpq_user *user = chunk->user;
+
+	free_pages((unsigned long)chunk, BPQ_CHUNK_ORDER);
+	bpq_user_uncharge(user, BPQ_CHUNK_SIZE);
+}
+
+/* After the unlock: the chunks a hold of q->lock emptied. */
+void bpq_chunks_free(struct bpq_chunk *chunk)
+{
+	struct bpq_chunk *next;
+
+	for (; chunk; chunk = next) {
+		next = chunk->next;
+		bpq_chunk_free(chunk);
+	}
+}
+
+/* A new current chunk for @q, charged to @user; false if none came. */
+static bool bpq_chunk_new(struct bpq_queue *q, struct bpq_user *user,
+			  struct bpq_defer *df)
+{
+	struct bpq_chunk *old = q->chunk, *chunk;
+
+	if (!bpq_user_try_charge(user, BPQ_CHUNK_SIZE))
+		return false;
+	chunk = (void *)__get_free_pages(BPQ_CHUNK_GFP, BPQ_CHUNK_ORDER);
+	if (!chunk) {
+		/* the reference the charge took is not the last: no lock */
+		bpq_user_uncharge(user, BPQ_CHUNK_SIZE);
+		return false;
+	}
+	chunk->user = user;
+	chunk->live = 0;
+	/* the old one goes with its last message; it may be gone already */
+	if (old && !old->live) {
+		old->next = df->chunks;
+		df->chunks = old;
+	}
+	q->chunk = chunk;
+	q->chunk_used = BPQ_CHUNK_START;
+	return true;
+}
+
+/*
+ * A message of @len bytes carved from @q's current chunk, or a new one,
+ * charged to @user if a new one is needed; NULL: take the ordinary path.
+ * Its payload is the caller's to fill before anyone else sees it.
+ */
+struct bpq_msg *bpq_msg_carve(struct bpq_queue *q, struct bpq_user *user,
+			      u32 len, struct bpq_defer *df)
+{
+	u32 size = ALIGN(sizeof(struct bpq_msg) + len, 8);
+	struct bpq_msg *msg;
+
+	lockdep_assert_held(&q->lock);
+	if (len > BPQ_CHUNK_MSG_MAX)
+		return NULL;
+	if ((!q->chunk || q->chunk_used + size > BPQ_CHUNK_SIZE) &&
+	    !bpq_chunk_new(q, user, df))
+		return NULL;
+	msg = (void *)q->chunk + q->chunk_used;
+	q->chunk_used += size;
+	q->chunk->live++;
+	msg->user = NULL;
+	msg->data = msg->inline_data;
+	msg->len = len;
+	msg->flags = BPQ_MSG_CHUNK;
+	return msg;
+}
+
+/*
+ * @msg leaves for good, under q->lock: a chunk's message goes back to its
+ * chunk now, any other to @df's reap list, freed after the unlock.
+ */
+void bpq_msg_drop(struct bpq_queue *q, struct bpq_msg *msg,
+		  struct bpq_defer *df)
+{
+	struct bpq_chunk *chunk;
+
+	lockdep_assert_held(&q->lock);
+	if (!(msg->flags & BPQ_MSG_CHUNK)) {
+		list_add_tail(&msg->node, &df->reap);
+		return;
+	}
+	chunk = bpq_msg_chunk(msg);
+	if (--chunk->live)
+		return;
+	if (chunk == q->chunk) {
+		q->chunk_used = BPQ_CHUNK_START;	/* start over */
+	} else {
+		chunk->next = df->chunks;
+		df->chunks = chunk;
+	}
+}
+
+/*
+ * When the last file of @q is closed: an empty current chunk goes, so that
+ * a queue nobody has open holds, and charges, only what it stores. An
+ * open queue keeps one, ready for the next message.
+ */
+void bpq_msg_store_trim(struct bpq_queue *q, struct bpq_defer *df)
+{
+	lockdep_assert_held(&q->lock);
+	if (q->chunk && !q->chunk->live) {
+		q->chunk->next = df->chunks;
+		df->chunks = q->chunk;
+		q->chunk = NULL;
+	}
+}
+
+/* At the queue's release, its messages gone: the current chunk. */
+void bpq_msg_store_free(struct bpq_queue *q)
+{
+	if (q->chunk)
+		bpq_chunk_free(q->chunk);
+	q->chunk = NULL;
+}
 
 /*
  * A message of @len bytes, charged to the writer's memory cgroup and to
@@ -50,6 +212,7 @@ struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len)
 	return msg;
 }
 
+/* A message of its own (not a chunk's), with no q->lock held */
 void bpq_msg_free(struct bpq_msg *msg)
 {
 	bpq_user_uncharge(msg->user, msg->len);

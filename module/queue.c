@@ -25,6 +25,8 @@
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
 
 #include "bpq.h"
 
@@ -133,13 +135,35 @@ void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
 	spin_unlock(&q->lock);
 	bpq_defer_flush(q, df);
 	bpq_reap(&df->reap);
+	bpq_chunks_free(df->chunks);
 }
 
+/* A file of @q was released. */
+void bpq_queue_closed(struct bpq_queue *q)
+{
+	struct bpq_defer df __bpq_noinit;
+
+	bpq_defer_init(&df);
+	spin_lock(&q->lock);
+	if (!--q->nr_files)
+		bpq_msg_store_trim(q, &df);
+	bpq_unlock(q, &df);
+}
+
+/* At the last reference: no file, no waiter, no timer to come. */
 void bpq_queue_free_msgs(struct bpq_queue *q)
 {
+	struct bpq_defer df __bpq_noinit;
+	struct bpq_msg *msg, *tmp;
+
+	bpq_defer_init(&df);
 	hrtimer_cancel(&q->poll_timer);
-	bpq_reap(&q->msgs);
+	spin_lock(&q->lock);
+	list_for_each_entry_safe(msg, tmp, &q->msgs, node)
+		bpq_msg_drop(q, msg, &df);
 	INIT_LIST_HEAD(&q->msgs);
+	bpq_unlock(q, &df);
+	bpq_msg_store_free(q);
 }
 
 static bool bpq_fits(struct bpq_queue *q, u32 len)
@@ -360,7 +384,7 @@ static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
  * out stays with its reader, who frees it and tries again.
  */
 void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
-		 struct list_head *reap)
+		 struct bpq_defer *df)
 {
 	lockdep_assert_held(&q->lock);
 	q->depth_msgs--;
@@ -370,7 +394,8 @@ void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
 		msg->flags |= BPQ_MSG_GONE;
 		list_del_init(&msg->node);
 	} else {
-		list_move_tail(&msg->node, reap);
+		list_del(&msg->node);
+		bpq_msg_drop(q, msg, df);
 	}
 }
 
@@ -386,7 +411,7 @@ static void bpq_make_room(struct bpq_queue *q, u32 len, struct bpq_defer *df)
 		if (!victim)
 			victim = list_first_entry(&q->msgs, struct bpq_msg,
 						  node);
-		bpq_discard(q, victim, &df->reap);
+		bpq_discard(q, victim, df);
 		q->stats.dropped_oldest++;
 		q->lost++;
 	}
@@ -573,43 +598,86 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 }
 
 /*
- * Queue @msgs in order, each waiting as the strategy says, under one hold
- * of the lock but while waiting. Returns how many were queued, or the
- * error of the first. The queue owns those; the rest are freed here.
+ * Copy message @i of @tx into a message carved from the queue's chunk,
+ * under q->lock with page faults off: NULL if there is no chunk memory
+ * to be had without sleeping, or a page is not there.
  */
-int bpq_send_many(struct bpq_queue *q, struct bpq_msg **msgs, unsigned int n,
-		  u32 flags, u32 timeout_ms)
+static struct bpq_msg *bpq_carve_in(struct bpq_file *bf, struct bpq_tx *tx,
+				    unsigned int i, struct bpq_defer *df)
 {
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_queue *q = bf->q;
+	u32 len = tx->vecs[i].len;
+	struct bpq_msg *msg;
+	bool ok;
+
+	msg = bpq_msg_carve(q, bf->user, len, df);
+	if (!msg)
+		return NULL;
+	pagefault_disable();
+	ok = copy_from_iter_full(msg->data, len, bpq_tx_iter(tx, i));
+	pagefault_enable();
+	if (ok)
+		return msg;
+	bpq_msg_drop(q, msg, df);
+	return NULL;
+}
+
+/*
+ * Queue the @n messages of @tx's chunk in order, each waiting as the
+ * strategy says, under one hold of the lock but while waiting. msgs[i]
+ * is the message, or NULL for one carved and copied in here; if that
+ * cannot be done, tx->stall says so and the count stops before it.
+ * Returns how many were queued, or the error of the first. The queue owns
+ * those; the rest are freed here.
+ */
+int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx,
+		  struct bpq_msg **msgs, unsigned int n)
+{
+	struct bpq_defer df __bpq_noinit;
+	struct bpq_queue *q = bf->q;
 	struct bpq_writer w;
 	unsigned int i, j;
 	int ret = 0;
 	u64 now;
 
+	bpq_defer_init(&df);
+	tx->stall = false;
 	spin_lock(&q->lock);
 	now = ktime_get_ns();	/* one timestamp per hold of the lock */
 	for (i = 0; i < n; i++) {
-		if (q->dead)
+		if (q->dead) {
 			ret = -ENODEV;
-		else if (bpq_too_big(q, msgs[i]->len))
+			break;
+		}
+		if (bpq_too_big(q, msgs[i] ? msgs[i]->len : tx->vecs[i].len)) {
 			ret = -EMSGSIZE;
-		else if (list_empty(&q->writers))
+			break;
+		}
+		if (!msgs[i]) {
+			msgs[i] = bpq_carve_in(bf, tx, i, &df);
+			if (!msgs[i]) {
+				tx->stall = true;
+				break;
+			}
+		}
+		if (list_empty(&q->writers))
 			ret = bpq_try_admit(q, msgs[i], &df, now);
 		else
 			ret = BPQ_PENDING; /* a newcomer never overtakes a waiter */
 		if (ret == BPQ_PENDING) {
 			w = (struct bpq_writer){ .msg = msgs[i] };
-			ret = bpq_wait_writer(q, &w, flags, timeout_ms, &df);
+			ret = bpq_wait_writer(q, &w, tx->flags, tx->timeout_ms,
+					      &df);
 			now = ktime_get_ns();	/* the lock was dropped */
 		}
 		if (ret)
 			break;
 	}
-	bpq_unlock(q, &df);
-
 	/* msgs[i] was refused, those after it never tried */
 	for (j = i; j < n; j++)
-		bpq_msg_free(msgs[j]);
+		if (msgs[j])
+			bpq_msg_drop(q, msgs[j], &df);
+	bpq_unlock(q, &df);
 	return i ? i : ret;
 }
 
@@ -625,18 +693,19 @@ struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
 {
 	struct bpq_reader r = { };
 	bool keep_place = false;
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_defer df __bpq_noinit;
 	ktime_t deadline = 0;
 	struct bpq_msg *msg;
 	int ret;
 
+	bpq_defer_init(&df);
 	spin_lock(&q->lock);
 	for (;;) {
 		msg = r.msg;
 		r.msg = NULL;
 		if (msg && (msg->flags & BPQ_MSG_GONE)) {
 			/* evicted before we woke: drop it, keep our turn */
-			list_add(&msg->node, &df.reap);
+			bpq_msg_drop(q, msg, &df);
 			keep_place = true;
 			msg = NULL;
 		}
@@ -787,18 +856,20 @@ unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 {
 	unsigned int i, delivered = 0;
 	struct bpq_delivery d = { };
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_defer df __bpq_noinit;
 	struct bpq_msg *msg;
 
+	bpq_defer_init(&df);
 	spin_lock(&q->lock);
 	for (i = 0; i < n; i++) {
 		msg = msgs[i];
 		if (msg->flags & BPQ_MSG_GONE) {
-			list_add(&msg->node, &df.reap);
+			bpq_msg_drop(q, msg, &df);
 			copied = min(copied, i);
 		} else if (i < copied) {
 			q->inflight--;
-			list_move(&msg->node, &df.reap);
+			list_del(&msg->node);
+			bpq_msg_drop(q, msg, &df);
 			q->depth_msgs--;
 			q->depth_bytes -= msg->len;
 			if (!delivered)
@@ -820,6 +891,86 @@ unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 	return delivered;
 }
 
+/* The next message after @msg that no reader is copying out, or NULL */
+static struct bpq_msg *bpq_next_avail(struct bpq_queue *q, struct bpq_msg *msg)
+{
+	list_for_each_entry_continue(msg, &q->msgs, node)
+		if (!(msg->flags & BPQ_MSG_INFLIGHT))
+			return msg;
+	return NULL;
+}
+
+/* What one hold of the lock copies out on the fast path, at most */
+#define BPQ_RECV_FAST_BYTES	(64U << 10)
+
+/*
+ * The receive fast path: under one hold of q->lock, with page faults off,
+ * copy out and deliver the available messages of up to BPQ_CHUNK_MSG_MAX
+ * bytes in order, as many as @rx takes from its message @n on, reading
+ * the clock once. A larger message, one that does not fit in what is
+ * left of rx->to, or a copy that faults, ends it: that message takes the
+ * ordinary path (bpq_recv_begin()), as does a wait. Returns how many were
+ * delivered; *@stop says why it stopped: BPQ_RX_EMPTY (nothing left to
+ * take), BPQ_RX_SLOW (the ordinary path's turn), or 0 (rx->max or the
+ * budget of one hold).
+ */
+unsigned int bpq_recv_fast(struct bpq_file *bf, struct bpq_rx *rx,
+			   unsigned int n, unsigned int *stop)
+{
+	struct bpq_defer df __bpq_noinit;
+	struct bpq_queue *q = bf->q;
+	struct bpq_msg *msg, *next;
+	struct bpq_delivery d;
+	unsigned int done = 0;
+	u32 len, bytes = 0;
+
+	bpq_defer_init(&df);
+	*stop = BPQ_RX_SLOW;
+	spin_lock(&q->lock);
+	if (q->dead || q->ring)
+		goto out;	/* the ordinary path says why */
+	msg = bpq_first_avail(q);
+	if (!msg) {
+		*stop = BPQ_RX_EMPTY;
+		goto out;
+	}
+	d = bpq_delivery_start(q);
+	pagefault_disable();
+	for (; msg; msg = next) {
+		len = msg->len;
+		if (n + done == rx->max || bytes >= BPQ_RECV_FAST_BYTES) {
+			*stop = 0;
+			break;
+		}
+		if (len > BPQ_CHUNK_MSG_MAX || len > iov_iter_count(rx->to))
+			break;
+		next = bpq_next_avail(q, msg);
+		/* the loss since the file's last receive goes with the first */
+		if (!bpq_rx_copy(rx, n + done, msg,
+				 done ? 0 : q->lost - bf->lost_seen))
+			break;
+		list_del(&msg->node);
+		q->depth_msgs--;
+		q->depth_bytes -= len;
+		bpq_account_delivery(q, len, msg->tstamp, &d);
+		bpq_msg_drop(q, msg, &df);
+		bytes += len;
+		done++;
+	}
+	pagefault_enable();
+	if (!msg)
+		*stop = BPQ_RX_EMPTY;
+	if (done) {
+		bf->lost_seen = q->lost;
+		bpq_update_pressure(q, &df);
+		bpq_admit_writers(q, &df);
+		bpq_wake_pollers(q, &df, EPOLLOUT | EPOLLWRNORM);
+	}
+out:
+	bpq_unlock(q, &df);
+	return done;
+}
+
 /*
  * Wake everyone after q->dead was set: settle every waiter with ENODEV.
  * The ring's syncer is woken under the lock: q->ring holds no reference.
@@ -828,8 +979,9 @@ void bpq_queue_kill(struct bpq_queue *q)
 {
 	struct bpq_writer *w, *wt;
 	struct bpq_reader *r, *rt;
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_defer df __bpq_noinit;
 
+	bpq_defer_init(&df);
 	spin_lock(&q->lock);
 	/* read without the lock by __bpq_set_config() and the getters */
 	WRITE_ONCE(q->dead, true);

@@ -254,7 +254,8 @@ void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df)
 			rec = bpq_ring_slot(ring, &pos, msg->len);
 			bpq_ring_write(q, rec, msg->len, msg->seq, msg->tstamp);
 			memcpy(rec + 1, msg->data, msg->len);
-			list_move_tail(&msg->node, &df->reap);
+			list_del(&msg->node);
+			bpq_msg_drop(q, msg, df);
 			q->depth_msgs--;
 			q->depth_bytes -= msg->len;
 			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
@@ -308,10 +309,11 @@ static int bpq_ring_check(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 
 int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 {
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_defer df __bpq_noinit;
 	struct bpq_ring *ring;
 	int ret;
 
+	bpq_defer_init(&df);
 	/* the errors first, then the memory (up to 64 MiB), then again */
 	spin_lock(&q->lock);
 	ret = bpq_ring_check(q, bf, size);
@@ -353,8 +355,9 @@ static void bpq_ring_unlink(struct bpq_queue *q, struct bpq_defer *df)
 void bpq_ring_detach(struct bpq_queue *q, struct bpq_file *bf)
 {
 	struct bpq_ring *ring = bf->ring;
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_defer df __bpq_noinit;
 
+	bpq_defer_init(&df);
 	if (!ring)
 		return;
 	spin_lock(&q->lock);
@@ -374,12 +377,13 @@ int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
 {
 	/* as in bpq_mmap(): set once, whole when seen */
 	struct bpq_ring *ring = smp_load_acquire(&bf->ring);
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_defer df __bpq_noinit;
 	ktime_t deadline = 0;
 	DEFINE_WAIT(wait);
 	u64 held = 0;
 	int ret = 0;
 
+	bpq_defer_init(&df);
 	if (!ring)
 		return -EINVAL;
 	spin_lock(&q->lock);
@@ -429,11 +433,12 @@ static unsigned int bpq_ring_reserve(struct bpq_queue *q,
 				     const struct bpq_tx *tx,
 				     struct bpq_ring_send *rs)
 {
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_defer df __bpq_noinit;
 	struct bpq_ring *ring;
 	unsigned int i = 0;
 	u64 head, pos;
 
+	bpq_defer_init(&df);
 	spin_lock(&q->lock);
 	ring = q->ring;
 	if (!ring || ring->busy || q->dead)
@@ -523,11 +528,12 @@ static int bpq_ring_sent(struct bpq_queue *q, struct bpq_ring_send *rs,
 			 const struct bpq_tx *tx, unsigned int copied)
 {
 	struct bpq_ring *ring = rs->ring;
-	DEFINE_BPQ_DEFER(df);
+	struct bpq_defer df __bpq_noinit;
 	unsigned int i;
 	u64 bytes = 0;
 	int ret;
 
+	bpq_defer_init(&df);
 	spin_lock(&q->lock);
 	ring->busy = false;
 	if (q->dead) {

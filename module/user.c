@@ -3,7 +3,8 @@
  * Per-user accounting of queued bytes, so that one user cannot pin an
  * unbounded amount of kernel memory in queues (as pipe-user-pages-soft
  * does for pipes). Each message holds a reference on the user it is
- * charged to, so the charge follows the message, not the file.
+ * charged to, so the charge follows the message, not the file; small
+ * messages are charged by the chunk they are stored in (msg.c).
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
@@ -67,17 +68,35 @@ void bpq_user_put(struct bpq_user *u)
 	kfree(u);
 }
 
-static int bpq_user_charge(struct bpq_user *u, size_t len)
+/* @may_exceed: CAP_SYS_RESOURCE lets the caller past the limit */
+static int bpq_user_charge(struct bpq_user *u, size_t len, bool may_exceed)
 {
 	unsigned long limit = READ_ONCE(user_max_bytes);
 	s64 old = atomic64_read(&u->bytes);
 
 	do {
-		if (limit && old + len > limit && !capable(CAP_SYS_RESOURCE))
+		if (limit && old + len > limit &&
+		    (!may_exceed || !capable(CAP_SYS_RESOURCE)))
 			return -ENOMEM;
 	} while (!atomic64_try_cmpxchg(&u->bytes, &old, old + len));
 	refcount_inc(&u->ref);
 	return 0;
+}
+
+/* Is @u the user of the calling task's effective uid? */
+bool bpq_user_is_current(const struct bpq_user *u)
+{
+	return uid_eq(u->uid, current_euid());
+}
+
+/*
+ * Charge a chunk of the message store (msg.c) to @u, the writer's own
+ * user, under q->lock: only within the limit, as capable() is for the
+ * ordinary path. Takes a reference for the chunk.
+ */
+bool bpq_user_try_charge(struct bpq_user *u, size_t len)
+{
+	return !bpq_user_charge(u, len, false);
 }
 
 /*
@@ -96,7 +115,7 @@ struct bpq_user *bpq_user_charge_current(struct bpq_user *hint, size_t len)
 		if (!u)
 			return ERR_PTR(-ENOMEM);
 	}
-	ret = bpq_user_charge(u, len);
+	ret = bpq_user_charge(u, len, true);
 	if (u != hint)
 		bpq_user_put(u);
 	return ret ? ERR_PTR(ret) : u;

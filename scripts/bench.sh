@@ -327,13 +327,11 @@ for tr in ("bpq-plain", "bpq-batched", "bpq-ring", "pipe-packet"):
            v is not None and v <= 0.1,
            "<= 0.1" + (f" (consumer {c:.3f} + producer {p:.3f})"
                        if v is not None else ""))
-k = ext("MEM", "bpq-plain", "kmem_slabinfo_B_over_payload")
-if k is None:
-    k = ext("MEM", "bpq-plain", "kmem_meminfo_slab_B_over_payload")
-m = ext("MEM", "bpq-plain", "kmem_meminfo_slab_B_over_payload")
+k = ext("MEM", "bpq-plain", "kmem_used_B_over_payload")
+m = ext("MEM", "bpq-plain", "kmem_slabinfo_B_over_payload")
 target("kernel memory per queued 64 B message minus payload, bytes", k,
        k is not None and k <= 64,
-       "<= 64 (slabinfo; meminfo Slab says "
+       "<= 64 (MemFree; slab alone says "
        + (f"{m:.0f}" if m is not None else "-") + ")")
 # the same workload with the module parameter metrics off, same boot
 a = rec("W1", "bpq-plain", size=64)

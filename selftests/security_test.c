@@ -725,6 +725,103 @@ TEST_F(sec, user_limit_follows_writer)
 	close(fd);
 }
 
+/*
+ * Small messages are charged by the 16 KiB blocks that store them
+ * (bpq(4)): a user writing 64-byte messages reaches ENOMEM, gets every
+ * byte of its charge back once they are read and the queue is closed,
+ * and then fits exactly as many again.
+ */
+#define SMALL_MSG	64
+#define SMALL_MAX_MSGS	(LIM_MAX / SMALL_MSG)
+
+struct small_args {
+	int idx;
+	int tag;
+	int pipe_wr;		/* the count goes back here */
+};
+
+static int small_fill_child(void *arg)
+{
+	struct small_args *a = arg;
+	unsigned char buf[SMALL_MSG];
+	char path[64];
+	int fd, n = 0;
+	ssize_t ret;
+
+	node_path(path, sizeof(path), a->idx);
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	CHILD_CHECK(fd >= 0);
+	for (;;) {
+		fill_pattern(buf, sizeof(buf), a->tag + n);
+		ret = bpq_write(fd, buf, sizeof(buf));
+		if (ret != SMALL_MSG)
+			break;
+		CHILD_CHECK(++n <= SMALL_MAX_MSGS);
+	}
+	CHILD_CHECK_EQ(-ENOMEM, ret);
+	close(fd);
+	CHILD_CHECK_EQ(sizeof(n), write(a->pipe_wr, &n, sizeof(n)));
+	return 0;
+}
+
+static int small_fill(struct __test_metadata *_metadata, int idx, int tag)
+{
+	struct small_args a = { .idx = idx, .tag = tag };
+	int pfd[2], n = -1;
+
+	if (pipe(pfd))
+		return -1;
+	a.pipe_wr = pfd[1];
+	EXPECT_EQ(0, run_as(NOBODY, NOBODY, small_fill_child, &a));
+	close(pfd[1]);
+	if (read(pfd[0], &n, sizeof(n)) != sizeof(n))
+		n = -1;
+	close(pfd[0]);
+	return n;
+}
+
+TEST_F(sec, user_limit_small_messages)
+{
+	unsigned char buf[SMALL_MSG];
+	struct bpq_config cfg;
+	char path[64];
+	int n1, n2, i, fd;
+
+	ASSERT_EQ(0, set_user_max(self, LIM_MAX));
+	node_path(path, sizeof(path), self->idx[0]);
+	ASSERT_EQ(0, chmod(path, 0666));
+	/* room for more than the limit lets in */
+	fd = bpq_open(self->idx[0], O_RDWR);
+	ASSERT_LE(0, fd);
+	bpq_default_config(&cfg);
+	cfg.capacity_msgs = 4 * SMALL_MAX_MSGS;
+	ASSERT_EQ(0, bpq_set_config(fd, &cfg));
+	close(fd);
+
+	n1 = small_fill(_metadata, self->idx[0], 0);
+	/* at least half the limit in payload, and never more than all */
+	ASSERT_LE(SMALL_MAX_MSGS / 2, n1);
+	ASSERT_GE(SMALL_MAX_MSGS, n1);
+	fd = bpq_open(self->idx[0], O_RDWR | O_NONBLOCK);
+	ASSERT_LE(0, fd);
+	expect_depth(_metadata, fd, n1, (__u64)n1 * SMALL_MSG);
+	for (i = 0; i < n1; i++) {
+		ASSERT_EQ(SMALL_MSG, bpq_read(fd, buf, sizeof(buf)));
+		ASSERT_TRUE(check_pattern(buf, sizeof(buf), i))
+			TH_LOG("message %d corrupted", i);
+	}
+	close(fd);
+
+	/* nothing of the first fill is still charged */
+	n2 = small_fill(_metadata, self->idx[0], 1000);
+	EXPECT_EQ(n1, n2);
+	fd = bpq_open(self->idx[0], O_RDWR | O_NONBLOCK);
+	ASSERT_LE(0, fd);
+	expect_depth(_metadata, fd, n2, (__u64)n2 * SMALL_MSG);
+	ASSERT_EQ(n2, bpq_flush(fd));
+	close(fd);
+}
+
 /* ---- 4. memory cgroup ---- */
 
 #define CG_MSG		65536
