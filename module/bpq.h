@@ -274,6 +274,7 @@ struct bpq_queue {
 	struct bpq_adaptive ad;
 	struct bpq_ring *ring;		/* the only reader if set; no ref */
 	struct bpq_chunk *chunk;	/* small messages are carved from it */
+	struct bpq_chunk *chunk_spare;	/* empty, the next one */
 	u32 chunk_used;			/* bytes of it carved, from its start */
 	u32 nr_files;			/* open files */
 	u64 lost;			/* dropped or evicted, never reset */
@@ -432,6 +433,8 @@ void bpq_msg_store_free(struct bpq_queue *q);
 struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len);
 void bpq_msg_free(struct bpq_msg *msg);
 void bpq_reap(struct list_head *reap);
+bool bpq_msg_copy_in(struct bpq_msg *msg, struct iov_iter *from);
+size_t bpq_msg_copy_out(const struct bpq_msg *msg, struct iov_iter *to);
 
 /* config.c */
 extern const struct bpq_config bpq_default_config;

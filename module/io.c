@@ -164,7 +164,7 @@ int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
 bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i, const struct bpq_msg *msg,
 		 u64 lost)
 {
-	size_t copied = copy_to_iter(msg->data, msg->len, rx->to);
+	size_t copied = bpq_msg_copy_out(msg, rx->to);
 
 	if (copied == msg->len &&
 	    (!rx->info ||

@@ -8,9 +8,9 @@
  * under q->lock too, when it leaves the queue (bpq_msg_drop()). A chunk
  * counts its live messages; the current one starts over from its
  * beginning whenever they are all gone, so a queue that keeps up reuses
- * the same cache-hot block, and an older one is freed with its last
- * message; a queue that no file has open gives back its empty current
- * chunk. A chunk is charged as a whole, to the memory cgroup and the
+ * the same cache-hot block, and an older one is kept as the spare, or
+ * freed, with its last message; a queue that no file has open gives back
+ * its empty chunks. A chunk is charged as a whole, to the memory cgroup and the
  * user (user_max_bytes) of the writer that needed it: no allocation and
  * no atomic operation per small message. Chunks are allocated without
  * sleeping, under the lock; when that fails, or a copy faults, or the
@@ -23,6 +23,7 @@
 #include <linux/gfp.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
+#include <linux/uio.h>
 
 #include "bpq.h"
 
@@ -30,7 +31,7 @@
 #define BPQ_CHUNK_SIZE		(PAGE_SIZE << BPQ_CHUNK_ORDER)
 /* the chunk's memory is ours to hand out: no reclaim, no warning */
 #define BPQ_CHUNK_GFP		(GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN | \
-				 __GFP_NOMEMALLOC)
+				 __GFP_NOMEMALLOC | __GFP_COMP)
 
 /* At the start of its block; the messages follow. q->lock. */
 struct bpq_chunk {
@@ -69,22 +70,30 @@ void bpq_chunks_free(struct bpq_chunk *chunk)
 	}
 }
 
-/* A new current chunk for @q, charged to @user; false if none came. */
+/*
+ * A new current chunk for @q: the spare, or one charged to @user; false
+ * if none came.
+ */
 static bool bpq_chunk_new(struct bpq_queue *q, struct bpq_user *user,
 			  struct bpq_defer *df)
 {
-	struct bpq_chunk *old = q->chunk, *chunk;
+	struct bpq_chunk *old = q->chunk, *chunk = q->chunk_spare;
 
-	if (!bpq_user_try_charge(user, BPQ_CHUNK_SIZE))
-		return false;
-	chunk = (void *)__get_free_pages(BPQ_CHUNK_GFP, BPQ_CHUNK_ORDER);
-	if (!chunk) {
-		/* the reference the charge took is not the last: no lock */
-		bpq_user_uncharge(user, BPQ_CHUNK_SIZE);
-		return false;
+	if (chunk) {
+		q->chunk_spare = NULL;
+	} else {
+		if (!bpq_user_try_charge(user, BPQ_CHUNK_SIZE))
+			return false;
+		chunk = (void *)__get_free_pages(BPQ_CHUNK_GFP,
+						 BPQ_CHUNK_ORDER);
+		if (!chunk) {
+			/* not the user's last reference: no lock taken */
+			bpq_user_uncharge(user, BPQ_CHUNK_SIZE);
+			return false;
+		}
+		chunk->user = user;
+		chunk->live = 0;
 	}
-	chunk->user = user;
-	chunk->live = 0;
 	/* the old one goes with its last message; it may be gone already */
 	if (old && !old->live) {
 		old->next = df->chunks;
@@ -141,10 +150,41 @@ void bpq_msg_drop(struct bpq_queue *q, struct bpq_msg *msg,
 		return;
 	if (chunk == q->chunk) {
 		q->chunk_used = BPQ_CHUNK_START;	/* start over */
+	} else if (!q->chunk_spare) {
+		q->chunk_spare = chunk;		/* the next one */
 	} else {
 		chunk->next = df->chunks;
 		df->chunks = chunk;
 	}
+}
+
+/*
+ * Copy @msg's payload in from @from: all of it, or false with @from as it
+ * was. A chunk's message is plain page memory, copied as
+ * copy_page_from_iter() copies the page cache's, with _copy_from_iter():
+ * its bounds were checked when it was carved, and the hardened-usercopy
+ * walk of copy_from_iter(), which costs more than the copy of a small
+ * message, knows nothing of chunks.
+ */
+bool bpq_msg_copy_in(struct bpq_msg *msg, struct iov_iter *from)
+{
+	size_t n;
+
+	if (!(msg->flags & BPQ_MSG_CHUNK))
+		return copy_from_iter_full(msg->data, msg->len, from);
+	n = _copy_from_iter(msg->data, msg->len, from);
+	if (likely(n == msg->len))
+		return true;
+	iov_iter_revert(from, n);
+	return false;
+}
+
+/* Copy @msg's payload out to @to, as bpq_msg_copy_in(); how much was. */
+size_t bpq_msg_copy_out(const struct bpq_msg *msg, struct iov_iter *to)
+{
+	if (!(msg->flags & BPQ_MSG_CHUNK))
+		return copy_to_iter(msg->data, msg->len, to);
+	return _copy_to_iter(msg->data, msg->len, to);
 }
 
 /*
@@ -160,6 +200,11 @@ void bpq_msg_store_trim(struct bpq_queue *q, struct bpq_defer *df)
 		df->chunks = q->chunk;
 		q->chunk = NULL;
 	}
+	if (q->chunk_spare) {
+		q->chunk_spare->next = df->chunks;
+		df->chunks = q->chunk_spare;
+		q->chunk_spare = NULL;
+	}
 }
 
 /* At the queue's release, its messages gone: the current chunk. */
@@ -167,7 +212,10 @@ void bpq_msg_store_free(struct bpq_queue *q)
 {
 	if (q->chunk)
 		bpq_chunk_free(q->chunk);
+	if (q->chunk_spare)
+		bpq_chunk_free(q->chunk_spare);
 	q->chunk = NULL;
+	q->chunk_spare = NULL;
 }
 
 /*

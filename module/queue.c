@@ -131,11 +131,16 @@ static void bpq_pace_pollers(struct bpq_queue *q);
 void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
 	__releases(&q->lock)
 {
-	bpq_pace_pollers(q);
+	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+		bpq_pace_pollers(q);
 	spin_unlock(&q->lock);
-	bpq_defer_flush(q, df);
-	bpq_reap(&df->reap);
-	bpq_chunks_free(df->chunks);
+	/* waitqueue_active() after the unlock: see bpq_defer_flush() */
+	if (df->nr_wake || (df->poll && waitqueue_active(&q->poll_wait)))
+		bpq_defer_flush(q, df);
+	if (!list_empty(&df->reap))
+		bpq_reap(&df->reap);
+	if (df->chunks)
+		bpq_chunks_free(df->chunks);
 }
 
 /* A file of @q was released. */
@@ -372,7 +377,7 @@ static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
 		q->stats.enqueued_bytes += msg->len;
 	}
 	/* a backlog moves in bpq_ring_refill(), one budget per lock hold */
-	if (list_is_singular(&q->msgs))
+	if (q->ring && list_is_singular(&q->msgs))
 		bpq_ring_fill(q, df);
 	bpq_update_pressure(q, df);
 	bpq_feed_readers(q, df);
@@ -501,7 +506,8 @@ int bpq_sleep(struct bpq_queue *q, struct bpq_defer *df, ktime_t deadline)
 	int ret = 0;
 
 	lockdep_assert_held(&q->lock);
-	bpq_pace_pollers(q);
+	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+		bpq_pace_pollers(q);
 	set_current_state(TASK_INTERRUPTIBLE);
 	spin_unlock(&q->lock);
 	/* wakes others only, never us (bpq_defer_wake()) */
@@ -614,7 +620,7 @@ static struct bpq_msg *bpq_carve_in(struct bpq_file *bf, struct bpq_tx *tx,
 	if (!msg)
 		return NULL;
 	pagefault_disable();
-	ok = copy_from_iter_full(msg->data, len, bpq_tx_iter(tx, i));
+	ok = bpq_msg_copy_in(msg, bpq_tx_iter(tx, i));
 	pagefault_enable();
 	if (ok)
 		return msg;
