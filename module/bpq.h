@@ -344,7 +344,10 @@ struct bpq_loss {
 /*
  * A send (bpq_send()): one message, all of an iov_iter (write(),
  * writev()), or a batch of them from a user array of struct bpq_iovec
- * (BPQ_IOC_SEND_BATCH), taken a chunk at a time into vecs[0 ... n).
+ * (BPQ_IOC_SEND_BATCH), taken a chunk at a time into vecs[0 ... n), with
+ * the chunk's messages made the ordinary way in msgs. Declared
+ * __bpq_noinit, set up by bpq_tx_init(): the arrays are written before
+ * they are read, and half a KiB of zeroes per write() costs.
  */
 struct bpq_tx {
 	struct iov_iter *from;			/* the one message, or NULL */
@@ -357,7 +360,19 @@ struct bpq_tx {
 	unsigned int n;				/* in the chunk */
 	struct bpq_iovec *vecs;			/* the chunk's lengths */
 	struct iov_iter iter;			/* a batch message's source */
+	struct bpq_msg *msgs[BPQ_BATCH_CHUNK];	/* made before the lock */
 };
+
+static inline void bpq_tx_init(struct bpq_tx *tx, struct iov_iter *from,
+			       const struct bpq_iovec __user *uvec, u32 count,
+			       u32 flags, u32 timeout_ms)
+{
+	tx->from = from;
+	tx->uvec = uvec;
+	tx->count = count;
+	tx->flags = flags;
+	tx->timeout_ms = timeout_ms;
+}
 
 /* The source of message @i of the chunk in hand. */
 static inline struct iov_iter *bpq_tx_iter(struct bpq_tx *tx, unsigned int i)

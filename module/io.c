@@ -120,7 +120,6 @@ static int bpq_copy_in(struct bpq_file *bf, struct bpq_tx *tx,
 int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
 {
 	struct bpq_iovec vecs[BPQ_BATCH_CHUNK] __bpq_noinit;
-	struct bpq_msg *msgs[BPQ_BATCH_CHUNK] __bpq_noinit;
 	struct bpq_queue *q = bf->q;
 	unsigned int slow = 0;
 	u32 sent = 0;
@@ -142,12 +141,12 @@ int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
 			if (ret)
 				continue;
 		}
-		n = bpq_copy_in(bf, tx, msgs, slow);
+		n = bpq_copy_in(bf, tx, tx->msgs, slow);
 		if (n < 0) {
 			ret = n;
 			break;
 		}
-		ret = bpq_send_many(bf, tx, msgs, n);
+		ret = bpq_send_many(bf, tx, tx->msgs, n);
 		if (ret > 0)
 			sent += ret;
 		slow = tx->stall;
@@ -283,15 +282,12 @@ ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to)
 ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	size_t len = iov_iter_count(from);
-	struct bpq_tx tx = {
-		.from = from,
-		.count = 1,
-		.flags = bpq_iocb_flags(iocb),
-	};
+	struct bpq_tx tx __bpq_noinit;
 	int ret;
 
 	if (!len)
 		return 0;
+	bpq_tx_init(&tx, from, NULL, 1, bpq_iocb_flags(iocb), 0);
 	ret = bpq_send(iocb->ki_filp->private_data, &tx);
 	if (ret < 0)
 		return ret;

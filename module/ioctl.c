@@ -92,17 +92,14 @@ static int bpq_ucmd_recv(struct bpq_ucmd *ucmd)
 static int bpq_ucmd_send_batch(struct bpq_ucmd *ucmd)
 {
 	struct bpq_send_batch *cmd = ucmd->cmd;
-	struct bpq_tx tx = {
-		.uvec = u64_to_user_ptr(cmd->msgs),
-		.count = cmd->count,
-		.flags = cmd->flags | ucmd->io_flags,
-		.timeout_ms = cmd->timeout_ms,
-	};
+	struct bpq_tx tx __bpq_noinit;
 
 	if (cmd->flags & ~BPQ_IO_FLAGS)
 		return -EINVAL;
 	if (!cmd->count || cmd->count > BPQ_BATCH_MAX)
 		return -EINVAL;
+	bpq_tx_init(&tx, NULL, u64_to_user_ptr(cmd->msgs), cmd->count,
+		    cmd->flags | ucmd->io_flags, cmd->timeout_ms);
 	return bpq_send(ucmd->ctx, &tx);
 }
 
