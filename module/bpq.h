@@ -85,12 +85,12 @@
  * is queued or delivered or a writer checks for its token.
  * bpq_pace_pollers() arms the timer under q->lock, unless q->dead, at the
  * end of each hold of it that goes through bpq_unlock() or bpq_sleep();
- * bpq_poll_mask() only reads, under q->lock, and changes nothing. The timer's
- * callback only wakes q->poll_wait and signals the O_ASYNC files, and must
- * never take q->lock, which is not irq-safe. q->fasync is changed by
- * fasync_helper() under its own fa_lock, without q->lock; kill_fasync()
- * reads the list under RCU. bpq_queue_kill() cancels it after setting q->dead, and
- * bpq_dev_release() before the free.
+ * bpq_poll_mask() only reads, under q->lock, and changes nothing. The
+ * timer's callback only wakes q->poll_wait and signals the O_ASYNC files,
+ * and must never take q->lock, which is not irq-safe. q->fasync is
+ * changed by fasync_helper() under its own fa_lock, without q->lock;
+ * kill_fasync() reads the list under RCU. bpq_queue_kill() cancels the
+ * timer after setting q->dead, and bpq_dev_release() before the free.
  *
  * bpq_users_lock (spinlock, user.c) protects the bpq_users hash and the
  * last drop of u->ref (refcount_dec_not_one() first, without it), so a

@@ -10,11 +10,12 @@
  * beginning whenever they are all gone, so a queue that keeps up reuses
  * the same cache-hot block, and an older one is kept as the spare, or
  * freed, with its last message; a queue that no file has open gives back
- * its empty chunks. A chunk is charged as a whole, to the memory cgroup and the
- * user (user_max_bytes) of the writer that needed it: no allocation and
- * no atomic operation per small message. Chunks are allocated without
- * sleeping, under the lock; when that fails, or a copy faults, or the
- * writer is not the file's user, the message takes the ordinary path.
+ * its empty chunks. A chunk is charged as a whole, to the memory cgroup
+ * and the user (user_max_bytes) of the writer that needed it: no
+ * allocation and no atomic operation per small message. Chunks are
+ * allocated without sleeping, under the lock; when that fails, or a copy
+ * faults, or the writer is not the file's user, the message takes the
+ * ordinary path.
  *
  * The ordinary path: a message of its own, allocated and charged to its
  * writer's user before the writer takes q->lock, and freed after the last
@@ -29,7 +30,7 @@
 
 #define BPQ_CHUNK_ORDER		2
 #define BPQ_CHUNK_SIZE		(PAGE_SIZE << BPQ_CHUNK_ORDER)
-/* the chunk's memory is ours to hand out: no reclaim, no warning */
+/* under q->lock: no sleep, no reserves; a failure takes the ordinary path */
 #define BPQ_CHUNK_GFP		(GFP_NOWAIT | __GFP_ACCOUNT | __GFP_NOWARN | \
 				 __GFP_NOMEMALLOC | __GFP_COMP)
 

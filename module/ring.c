@@ -136,7 +136,8 @@ static u64 bpq_ring_end(const struct bpq_ring *ring, u64 pos, u32 len)
  * The record for @len bytes at *@pos, reserved before; a lap it skips is
  * marked with a pad where a header fits. *@pos moves past it.
  */
-static struct bpq_ring_rec *bpq_ring_slot(struct bpq_ring *ring, u64 *pos, u32 len)
+static struct bpq_ring_rec *bpq_ring_slot(struct bpq_ring *ring, u64 *pos,
+					  u32 len)
 {
 	u64 start = bpq_ring_start(ring, *pos, len);
 	u32 left = start - *pos;
