@@ -409,8 +409,18 @@ void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
 int bpq_sleep(struct bpq_queue *q, struct bpq_defer *df, ktime_t deadline)
 	__must_hold(&q->lock);
 ktime_t bpq_deadline(ktime_t start, u32 flags, u32 timeout_ms, u32 dflt_ms);
-void bpq_wake_pollers(struct bpq_queue *q, struct bpq_defer *df,
-		      __poll_t mask);
+void bpq_kill_fasync(struct bpq_queue *q, __poll_t mask);
+
+/* Report @mask to the pollers, after the unlock (bpq_unlock()). */
+static inline void bpq_wake_pollers(struct bpq_queue *q,
+				    struct bpq_defer *df, __poll_t mask)
+{
+	lockdep_assert_held(&q->lock);
+	df->poll |= mask;
+	/* read without the lock, as kill_fasync() does */
+	if (q->fasync)
+		bpq_kill_fasync(q, mask);
+}
 void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_admit_writers(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,

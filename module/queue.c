@@ -213,23 +213,12 @@ static bool bpq_writable(struct bpq_queue *q);
  * by anyone who then takes q->lock; fasync_helper() (bpq_fasync()) does
  * not take q->lock either.
  */
-static void bpq_kill_fasync(struct bpq_queue *q, __poll_t mask)
+void bpq_kill_fasync(struct bpq_queue *q, __poll_t mask)
 {
 	if ((mask & EPOLLIN) && (q->ring || q->depth_msgs > q->inflight))
 		kill_fasync(&q->fasync, SIGIO, POLL_IN);
 	if ((mask & EPOLLOUT) && bpq_writable(q))
 		kill_fasync(&q->fasync, SIGIO, POLL_OUT);
-}
-
-/* Report @mask to the pollers after the unlock (bpq_defer_flush()). */
-void bpq_wake_pollers(struct bpq_queue *q, struct bpq_defer *df,
-		      __poll_t mask)
-{
-	lockdep_assert_held(&q->lock);
-	df->poll |= mask;
-	/* read without the lock, as kill_fasync() does */
-	if (q->fasync)
-		bpq_kill_fasync(q, mask);
 }
 
 void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df)
@@ -380,7 +369,8 @@ static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
 	if (q->ring && list_is_singular(&q->msgs))
 		bpq_ring_fill(q, df);
 	bpq_update_pressure(q, df);
-	bpq_feed_readers(q, df);
+	if (!list_empty(&q->readers))
+		bpq_feed_readers(q, df);
 	bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
 }
 
