@@ -421,6 +421,7 @@ static inline void bpq_wake_pollers(struct bpq_queue *q,
 	if (q->fasync)
 		bpq_kill_fasync(q, mask);
 }
+
 void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_admit_writers(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
