@@ -399,6 +399,17 @@ struct bpq_rx {
 	u32 bytes;				/* out: payload delivered */
 };
 
+/* bpq_try_admit(): the writer must wait; not an errno */
+#define BPQ_PENDING	1
+
+/* A blocked reader, on q->readers: its own stack's (bpq_recv_begin()) */
+struct bpq_reader {
+	struct list_head node;
+	struct task_struct *task;
+	struct bpq_msg *msg;		/* handed over, or NULL */
+	int result;
+};
+
 /* queue.c: the queue; under q->lock where it says lockdep_assert_held() */
 void bpq_queue_init(struct bpq_queue *q);
 void bpq_queue_free_msgs(struct bpq_queue *q);
@@ -426,6 +437,10 @@ void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_admit_writers(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
 		 struct bpq_defer *df);
+struct bpq_msg *bpq_first_avail(struct bpq_queue *q);
+void bpq_take(struct bpq_queue *q, struct bpq_msg *msg);
+void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg,
+		struct bpq_defer *df);
 bool bpq_too_big(struct bpq_queue *q, u32 len);
 struct bpq_delivery bpq_delivery_start(struct bpq_queue *q);
 void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
@@ -435,18 +450,6 @@ u32 bpq_utilization(struct bpq_queue *q);
 __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf);
 int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx,
 		  struct bpq_msg **msgs, unsigned int n);
-#define BPQ_RX_EMPTY	1	/* bpq_recv_fast() found nothing more */
-#define BPQ_RX_SLOW	2	/* the next message takes the ordinary path */
-unsigned int bpq_recv_fast(struct bpq_file *bf, struct bpq_rx *rx,
-			   unsigned int n, unsigned int *stop);
-struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
-			       size_t room, u32 flags, u32 timeout_ms,
-			       struct bpq_loss *loss);
-unsigned int bpq_recv_more(struct bpq_queue *q, struct bpq_msg **msgs,
-			   unsigned int max, size_t room, u64 *mark);
-unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
-			       struct bpq_msg **msgs, unsigned int n,
-			       unsigned int copied, u64 mark);
 
 /* msg.c */
 struct bpq_msg *bpq_msg_carve(struct bpq_queue *q, struct bpq_user *user,
@@ -481,8 +484,6 @@ ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to);
 ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from);
 int bpq_send(struct bpq_file *bf, struct bpq_tx *tx);
 int bpq_recv(struct bpq_file *bf, struct bpq_rx *rx);
-bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i, const struct bpq_msg *msg,
-		 u64 lost);
 
 /* ring.c */
 struct bpq_ring *bpq_ring_alloc(u32 size);

@@ -3,13 +3,19 @@
  * The data path: one send and one receive primitive, over iov_iter, for
  * every way a message moves. bpq_send() serves write(), writev() and
  * BPQ_IOC_SEND_BATCH; bpq_recv() serves read(), readv(), BPQ_IOC_RECV and
- * BPQ_IOC_RECV_BATCH. Each works a chunk of up to BPQ_BATCH_CHUNK
- * messages per hold of q->lock and copies with no lock held. A message
- * leaves the queue only once all of its payload, and its record, reached
- * the reader; a fault leaves it queued and fails the call with EFAULT
- * unless messages before it were delivered.
+ * BPQ_IOC_RECV_BATCH. Each works a chunk of messages per hold of q->lock.
+ * Small messages are copied under it with page faults off (the send's in
+ * bpq_send_many(), the queue's admission; the receive's here, in
+ * bpq_recv_fast()); the others, and one whose page is missing, are copied
+ * with no lock held. A message leaves the queue only once all of its
+ * payload, and its record, reached the reader; a fault leaves it queued
+ * and fails the call with EFAULT unless messages before it were
+ * delivered. The receive side's steps under q->lock are here too.
  */
 #include <linux/fs.h>
+#include <linux/ktime.h>
+#include <linux/poll.h>
+#include <linux/sched.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 
@@ -160,8 +166,8 @@ int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
  * Copy @msg out as message @i of @rx: its payload, then its record. On a
  * fault, false, and rx->to is as it was. With or without q->lock.
  */
-bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i, const struct bpq_msg *msg,
-		 u64 lost)
+static bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i,
+			const struct bpq_msg *msg, u64 lost)
 {
 	size_t copied = bpq_msg_copy_out(msg, rx->to);
 
@@ -173,6 +179,257 @@ bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i, const struct bpq_msg *msg,
 	}
 	iov_iter_revert(rx->to, copied);
 	return false;
+}
+
+#define BPQ_RX_EMPTY	1	/* bpq_recv_fast() found nothing more */
+#define BPQ_RX_SLOW	2	/* the next message takes the ordinary path */
+
+/*
+ * Take the oldest available message for copying out, waiting for one as
+ * @flags and @timeout_ms say; it stays queued, and counted, until
+ * bpq_recv_end_many(). @loss gets the messages dropped since the file's
+ * last receive.
+ */
+static struct bpq_msg *bpq_recv_begin(struct bpq_queue *q,
+				      struct bpq_file *bf, size_t room,
+				      u32 flags, u32 timeout_ms,
+				      struct bpq_loss *loss)
+{
+	struct bpq_reader r = { };
+	bool keep_place = false;
+	struct bpq_defer df __bpq_noinit;
+	ktime_t deadline = 0;
+	struct bpq_msg *msg;
+	int ret;
+
+	bpq_defer_init(&df);
+	spin_lock(&q->lock);
+	for (;;) {
+		msg = r.msg;
+		r.msg = NULL;
+		if (msg && (msg->flags & BPQ_MSG_GONE)) {
+			/* evicted before we woke: drop it, keep our turn */
+			bpq_msg_drop(q, msg, &df);
+			keep_place = true;
+			msg = NULL;
+		}
+		if (q->dead) {
+			/* a message handed to us stays listed; release frees it */
+			msg = ERR_PTR(-ENODEV);
+			break;
+		}
+		if (q->ring) {
+			/* it has the queue's one reader */
+			msg = ERR_PTR(-EBUSY);
+			break;
+		}
+		if (!msg) {
+			msg = bpq_first_avail(q);
+			if (msg)
+				bpq_take(q, msg);
+		}
+		if (msg) {
+			if (msg->len > room) {
+				bpq_untake(q, msg, &df);
+				msg = ERR_PTR(-EMSGSIZE);
+			}
+			break;
+		}
+		if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+			q->ad.starved = true;
+		if (flags & BPQ_IO_NONBLOCK) {
+			msg = ERR_PTR(-EAGAIN);
+			break;
+		}
+		/* the clock only for a wait: most receives find a message */
+		if (!deadline)
+			deadline = bpq_deadline(ktime_get(), flags, timeout_ms,
+						0);
+		r.task = current;
+		r.result = BPQ_PENDING;
+		if (keep_place)
+			list_add(&r.node, &q->readers);
+		else
+			list_add_tail(&r.node, &q->readers);
+		ret = bpq_sleep(q, &df, deadline);
+		if (r.result == BPQ_PENDING) {
+			list_del_init(&r.node);
+			if (ret) {
+				msg = ERR_PTR(ret);
+				break;
+			}
+			keep_place = true;	/* woken for nothing */
+		} else if (r.result < 0) {
+			msg = ERR_PTR(r.result);
+			break;
+		}
+	}
+	if (!IS_ERR(msg)) {
+		loss->mark = q->lost;
+		loss->count = q->lost - bf->lost_seen;
+	}
+	bpq_unlock(q, &df);
+	return msg;
+}
+
+/*
+ * After bpq_recv_begin(): take up to @max further available messages that
+ * fit in @room, in order, under one hold of the lock. *mark gets the loss
+ * count at that moment.
+ */
+static unsigned int bpq_recv_more(struct bpq_queue *q,
+				  struct bpq_msg **msgs, unsigned int max,
+				  size_t room, u64 *mark)
+{
+	struct bpq_msg *msg;
+	unsigned int n = 0;
+
+	spin_lock(&q->lock);
+	if (!q->dead && q->depth_msgs > q->inflight) {
+		list_for_each_entry(msg, &q->msgs, node) {
+			if (n == max || msg->len > room)
+				break;
+			if (msg->flags & BPQ_MSG_INFLIGHT)
+				continue;
+			bpq_take(q, msg);
+			room -= msg->len;
+			msgs[n++] = msg;
+		}
+	}
+	*mark = q->lost;
+	spin_unlock(&q->lock);
+	return n;
+}
+
+/*
+ * Finish a receive of the @n messages taken by bpq_recv_begin() and
+ * bpq_recv_more(), of which the first @copied reached the reader whole.
+ * Those count as delivered and are freed; the others go back to the
+ * queue, in place. A message evicted or flushed meanwhile ends the
+ * delivered run (its reader frees it and should take the next one).
+ * Returns how many were delivered; the loss reported up to @mark is then
+ * consumed.
+ */
+static unsigned int bpq_recv_end_many(struct bpq_queue *q,
+				      struct bpq_file *bf,
+				      struct bpq_msg **msgs, unsigned int n,
+				      unsigned int copied, u64 mark)
+{
+	unsigned int i, delivered = 0;
+	struct bpq_delivery d = { };
+	struct bpq_defer df __bpq_noinit;
+	struct bpq_msg *msg;
+
+	bpq_defer_init(&df);
+	spin_lock(&q->lock);
+	for (i = 0; i < n; i++) {
+		msg = msgs[i];
+		if (msg->flags & BPQ_MSG_GONE) {
+			bpq_msg_drop(q, msg, &df);
+			copied = min(copied, i);
+		} else if (i < copied) {
+			q->inflight--;
+			list_del(&msg->node);
+			bpq_msg_drop(q, msg, &df);
+			q->depth_msgs--;
+			q->depth_bytes -= msg->len;
+			if (!delivered)
+				d = bpq_delivery_start(q);
+			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
+			delivered++;
+		} else {
+			bpq_untake(q, msg, &df);
+		}
+	}
+	if (delivered) {
+		if (mark > bf->lost_seen)
+			bf->lost_seen = mark;
+		bpq_update_pressure(q, &df);
+		bpq_admit_writers(q, &df);
+		bpq_wake_pollers(q, &df, EPOLLOUT | EPOLLWRNORM);
+	}
+	bpq_unlock(q, &df);
+	return delivered;
+}
+
+/* The next message after @msg that no reader is copying out, or NULL */
+static struct bpq_msg *bpq_next_avail(struct bpq_queue *q, struct bpq_msg *msg)
+{
+	list_for_each_entry_continue(msg, &q->msgs, node)
+		if (!(msg->flags & BPQ_MSG_INFLIGHT))
+			return msg;
+	return NULL;
+}
+
+/* What one hold of the lock copies out on the fast path, at most */
+#define BPQ_RECV_FAST_BYTES	(64U << 10)
+
+/*
+ * The receive fast path: under one hold of q->lock, with page faults off,
+ * copy out and deliver the available messages of up to BPQ_CHUNK_MSG_MAX
+ * bytes in order, as many as @rx takes from its message @n on, reading
+ * the clock once. A larger message, one that does not fit in what is
+ * left of rx->to, or a copy that faults, ends it: that message takes the
+ * ordinary path (bpq_recv_begin()), as does a wait. Returns how many were
+ * delivered; *@stop says why it stopped: BPQ_RX_EMPTY (nothing left to
+ * take), BPQ_RX_SLOW (the ordinary path's turn), or 0 (rx->max or the
+ * budget of one hold).
+ */
+static unsigned int bpq_recv_fast(struct bpq_file *bf, struct bpq_rx *rx,
+				  unsigned int n, unsigned int *stop)
+{
+	struct bpq_defer df __bpq_noinit;
+	struct bpq_queue *q = bf->q;
+	struct bpq_msg *msg, *next;
+	struct bpq_delivery d;
+	unsigned int done = 0;
+	u32 len, bytes = 0;
+
+	bpq_defer_init(&df);
+	*stop = BPQ_RX_SLOW;
+	spin_lock(&q->lock);
+	if (q->dead || q->ring)
+		goto out;	/* the ordinary path says why */
+	msg = bpq_first_avail(q);
+	if (!msg) {
+		*stop = BPQ_RX_EMPTY;
+		goto out;
+	}
+	d = bpq_delivery_start(q);
+	pagefault_disable();
+	for (; msg; msg = next) {
+		len = msg->len;
+		if (n + done == rx->max || bytes >= BPQ_RECV_FAST_BYTES) {
+			*stop = 0;
+			break;
+		}
+		if (len > BPQ_CHUNK_MSG_MAX || len > iov_iter_count(rx->to))
+			break;
+		next = bpq_next_avail(q, msg);
+		/* the loss since the file's last receive goes with the first */
+		if (!bpq_rx_copy(rx, n + done, msg,
+				 done ? 0 : q->lost - bf->lost_seen))
+			break;
+		list_del(&msg->node);
+		q->depth_msgs--;
+		q->depth_bytes -= len;
+		bpq_account_delivery(q, len, msg->tstamp, &d);
+		bpq_msg_drop(q, msg, &df);
+		bytes += len;
+		done++;
+	}
+	pagefault_enable();
+	if (!msg)
+		*stop = BPQ_RX_EMPTY;
+	if (done) {
+		bf->lost_seen = q->lost;
+		bpq_update_pressure(q, &df);
+		bpq_admit_writers(q, &df);
+		bpq_wake_pollers(q, &df, EPOLLOUT | EPOLLWRNORM);
+	}
+out:
+	bpq_unlock(q, &df);
+	return done;
 }
 
 /*

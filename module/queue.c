@@ -30,8 +30,6 @@
 
 #include "bpq.h"
 
-#define BPQ_PENDING	1
-
 /*
  * Like the block layer's queue/iostats: with it off, enqueue and delivery
  * skip the counters that only report (enqueued and dequeued messages and
@@ -52,13 +50,6 @@ struct bpq_writer {
 	struct bpq_msg *msg;
 	int result;			/* BPQ_PENDING until settled */
 	bool paced;			/* asleep until its adaptive token */
-};
-
-struct bpq_reader {
-	struct list_head node;
-	struct task_struct *task;
-	struct bpq_msg *msg;		/* handed over, or NULL */
-	int result;
 };
 
 static enum hrtimer_restart bpq_poll_timer_fn(struct hrtimer *t)
@@ -297,7 +288,7 @@ static void bpq_pace_pollers(struct bpq_queue *q)
 	hrtimer_start(&q->poll_timer, ns_to_ktime(due), HRTIMER_MODE_ABS);
 }
 
-static struct bpq_msg *bpq_first_avail(struct bpq_queue *q)
+struct bpq_msg *bpq_first_avail(struct bpq_queue *q)
 {
 	struct bpq_msg *msg;
 
@@ -309,7 +300,7 @@ static struct bpq_msg *bpq_first_avail(struct bpq_queue *q)
 	return NULL;
 }
 
-static void bpq_take(struct bpq_queue *q, struct bpq_msg *msg)
+void bpq_take(struct bpq_queue *q, struct bpq_msg *msg)
 {
 	msg->flags |= BPQ_MSG_INFLIGHT;
 	q->inflight++;
@@ -318,8 +309,8 @@ static void bpq_take(struct bpq_queue *q, struct bpq_msg *msg)
 static void bpq_feed_readers(struct bpq_queue *q, struct bpq_defer *df);
 
 /* A message a reader took but did not deliver is available again. */
-static void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg,
-		       struct bpq_defer *df)
+void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg,
+		struct bpq_defer *df)
 {
 	msg->flags &= ~BPQ_MSG_INFLIGHT;
 	q->inflight--;
@@ -677,93 +668,6 @@ int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx,
 	return i ? i : ret;
 }
 
-/*
- * Take the oldest available message for copying out, waiting for one as
- * @flags and @timeout_ms say; it stays queued, and counted, until
- * bpq_recv_end_many(). @loss gets the messages dropped since the file's
- * last receive.
- */
-struct bpq_msg *bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf,
-			       size_t room, u32 flags, u32 timeout_ms,
-			       struct bpq_loss *loss)
-{
-	struct bpq_reader r = { };
-	bool keep_place = false;
-	struct bpq_defer df __bpq_noinit;
-	ktime_t deadline = 0;
-	struct bpq_msg *msg;
-	int ret;
-
-	bpq_defer_init(&df);
-	spin_lock(&q->lock);
-	for (;;) {
-		msg = r.msg;
-		r.msg = NULL;
-		if (msg && (msg->flags & BPQ_MSG_GONE)) {
-			/* evicted before we woke: drop it, keep our turn */
-			bpq_msg_drop(q, msg, &df);
-			keep_place = true;
-			msg = NULL;
-		}
-		if (q->dead) {
-			/* a message handed to us stays listed; release frees it */
-			msg = ERR_PTR(-ENODEV);
-			break;
-		}
-		if (q->ring) {
-			/* it has the queue's one reader */
-			msg = ERR_PTR(-EBUSY);
-			break;
-		}
-		if (!msg) {
-			msg = bpq_first_avail(q);
-			if (msg)
-				bpq_take(q, msg);
-		}
-		if (msg) {
-			if (msg->len > room) {
-				bpq_untake(q, msg, &df);
-				msg = ERR_PTR(-EMSGSIZE);
-			}
-			break;
-		}
-		if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
-			q->ad.starved = true;
-		if (flags & BPQ_IO_NONBLOCK) {
-			msg = ERR_PTR(-EAGAIN);
-			break;
-		}
-		/* the clock only for a wait: most receives find a message */
-		if (!deadline)
-			deadline = bpq_deadline(ktime_get(), flags, timeout_ms,
-						0);
-		r.task = current;
-		r.result = BPQ_PENDING;
-		if (keep_place)
-			list_add(&r.node, &q->readers);
-		else
-			list_add_tail(&r.node, &q->readers);
-		ret = bpq_sleep(q, &df, deadline);
-		if (r.result == BPQ_PENDING) {
-			list_del_init(&r.node);
-			if (ret) {
-				msg = ERR_PTR(ret);
-				break;
-			}
-			keep_place = true;	/* woken for nothing */
-		} else if (r.result < 0) {
-			msg = ERR_PTR(r.result);
-			break;
-		}
-	}
-	if (!IS_ERR(msg)) {
-		loss->mark = q->lost;
-		loss->count = q->lost - bf->lost_seen;
-	}
-	bpq_unlock(q, &df);
-	return msg;
-}
-
 struct bpq_delivery bpq_delivery_start(struct bpq_queue *q)
 {
 	struct bpq_delivery d = { .metrics = READ_ONCE(metrics) };
@@ -807,164 +711,6 @@ void bpq_account_direct(struct bpq_queue *q, u32 msgs, u64 bytes)
 	q->stats.dequeued_bytes += bytes;
 	q->stats.latency_hist[0] += msgs;	/* a sojourn of 0 */
 	q->tp_count += msgs;
-}
-
-/*
- * After bpq_recv_begin(): take up to @max further available messages that
- * fit in @room, in order, under one hold of the lock. *mark gets the loss
- * count at that moment.
- */
-unsigned int bpq_recv_more(struct bpq_queue *q, struct bpq_msg **msgs,
-			   unsigned int max, size_t room, u64 *mark)
-{
-	struct bpq_msg *msg;
-	unsigned int n = 0;
-
-	spin_lock(&q->lock);
-	if (!q->dead && q->depth_msgs > q->inflight) {
-		list_for_each_entry(msg, &q->msgs, node) {
-			if (n == max || msg->len > room)
-				break;
-			if (msg->flags & BPQ_MSG_INFLIGHT)
-				continue;
-			bpq_take(q, msg);
-			room -= msg->len;
-			msgs[n++] = msg;
-		}
-	}
-	*mark = q->lost;
-	spin_unlock(&q->lock);
-	return n;
-}
-
-/*
- * Finish a receive of the @n messages taken by bpq_recv_begin() and
- * bpq_recv_more(), of which the first @copied reached the reader whole.
- * Those count as delivered and are freed; the others go back to the
- * queue, in place. A message evicted or flushed meanwhile ends the
- * delivered run (its reader frees it and should take the next one).
- * Returns how many were delivered; the loss reported up to @mark is then
- * consumed.
- */
-unsigned int bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
-			       struct bpq_msg **msgs, unsigned int n,
-			       unsigned int copied, u64 mark)
-{
-	unsigned int i, delivered = 0;
-	struct bpq_delivery d = { };
-	struct bpq_defer df __bpq_noinit;
-	struct bpq_msg *msg;
-
-	bpq_defer_init(&df);
-	spin_lock(&q->lock);
-	for (i = 0; i < n; i++) {
-		msg = msgs[i];
-		if (msg->flags & BPQ_MSG_GONE) {
-			bpq_msg_drop(q, msg, &df);
-			copied = min(copied, i);
-		} else if (i < copied) {
-			q->inflight--;
-			list_del(&msg->node);
-			bpq_msg_drop(q, msg, &df);
-			q->depth_msgs--;
-			q->depth_bytes -= msg->len;
-			if (!delivered)
-				d = bpq_delivery_start(q);
-			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
-			delivered++;
-		} else {
-			bpq_untake(q, msg, &df);
-		}
-	}
-	if (delivered) {
-		if (mark > bf->lost_seen)
-			bf->lost_seen = mark;
-		bpq_update_pressure(q, &df);
-		bpq_admit_writers(q, &df);
-		bpq_wake_pollers(q, &df, EPOLLOUT | EPOLLWRNORM);
-	}
-	bpq_unlock(q, &df);
-	return delivered;
-}
-
-/* The next message after @msg that no reader is copying out, or NULL */
-static struct bpq_msg *bpq_next_avail(struct bpq_queue *q, struct bpq_msg *msg)
-{
-	list_for_each_entry_continue(msg, &q->msgs, node)
-		if (!(msg->flags & BPQ_MSG_INFLIGHT))
-			return msg;
-	return NULL;
-}
-
-/* What one hold of the lock copies out on the fast path, at most */
-#define BPQ_RECV_FAST_BYTES	(64U << 10)
-
-/*
- * The receive fast path: under one hold of q->lock, with page faults off,
- * copy out and deliver the available messages of up to BPQ_CHUNK_MSG_MAX
- * bytes in order, as many as @rx takes from its message @n on, reading
- * the clock once. A larger message, one that does not fit in what is
- * left of rx->to, or a copy that faults, ends it: that message takes the
- * ordinary path (bpq_recv_begin()), as does a wait. Returns how many were
- * delivered; *@stop says why it stopped: BPQ_RX_EMPTY (nothing left to
- * take), BPQ_RX_SLOW (the ordinary path's turn), or 0 (rx->max or the
- * budget of one hold).
- */
-unsigned int bpq_recv_fast(struct bpq_file *bf, struct bpq_rx *rx,
-			   unsigned int n, unsigned int *stop)
-{
-	struct bpq_defer df __bpq_noinit;
-	struct bpq_queue *q = bf->q;
-	struct bpq_msg *msg, *next;
-	struct bpq_delivery d;
-	unsigned int done = 0;
-	u32 len, bytes = 0;
-
-	bpq_defer_init(&df);
-	*stop = BPQ_RX_SLOW;
-	spin_lock(&q->lock);
-	if (q->dead || q->ring)
-		goto out;	/* the ordinary path says why */
-	msg = bpq_first_avail(q);
-	if (!msg) {
-		*stop = BPQ_RX_EMPTY;
-		goto out;
-	}
-	d = bpq_delivery_start(q);
-	pagefault_disable();
-	for (; msg; msg = next) {
-		len = msg->len;
-		if (n + done == rx->max || bytes >= BPQ_RECV_FAST_BYTES) {
-			*stop = 0;
-			break;
-		}
-		if (len > BPQ_CHUNK_MSG_MAX || len > iov_iter_count(rx->to))
-			break;
-		next = bpq_next_avail(q, msg);
-		/* the loss since the file's last receive goes with the first */
-		if (!bpq_rx_copy(rx, n + done, msg,
-				 done ? 0 : q->lost - bf->lost_seen))
-			break;
-		list_del(&msg->node);
-		q->depth_msgs--;
-		q->depth_bytes -= len;
-		bpq_account_delivery(q, len, msg->tstamp, &d);
-		bpq_msg_drop(q, msg, &df);
-		bytes += len;
-		done++;
-	}
-	pagefault_enable();
-	if (!msg)
-		*stop = BPQ_RX_EMPTY;
-	if (done) {
-		bf->lost_seen = q->lost;
-		bpq_update_pressure(q, &df);
-		bpq_admit_writers(q, &df);
-		bpq_wake_pollers(q, &df, EPOLLOUT | EPOLLWRNORM);
-	}
-out:
-	bpq_unlock(q, &df);
-	return done;
 }
 
 /*
