@@ -453,7 +453,7 @@ int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx,
 
 /* msg.c */
 struct bpq_msg *bpq_msg_carve(struct bpq_queue *q, struct bpq_user *user,
-			      u32 len, struct bpq_defer *df);
+			      u32 len);
 void bpq_msg_drop(struct bpq_queue *q, struct bpq_msg *msg,
 		  struct bpq_defer *df);
 void bpq_chunks_free(struct bpq_chunk *chunk);

@@ -60,6 +60,13 @@ static void bpq_chunk_free(struct bpq_chunk *chunk)
 	bpq_user_uncharge(user, BPQ_CHUNK_SIZE);
 }
 
+/* @chunk, empty, to be freed after the unlock of this hold of q->lock */
+static void bpq_chunk_defer(struct bpq_defer *df, struct bpq_chunk *chunk)
+{
+	chunk->next = df->chunks;
+	df->chunks = chunk;
+}
+
 /* After the unlock: the chunks a hold of q->lock emptied. */
 void bpq_chunks_free(struct bpq_chunk *chunk)
 {
@@ -73,12 +80,12 @@ void bpq_chunks_free(struct bpq_chunk *chunk)
 
 /*
  * A new current chunk for @q: the spare, or one charged to @user; false
- * if none came.
+ * if none came. The old one, full, goes with its last message (an empty
+ * current chunk starts over instead, and is never replaced).
  */
-static bool bpq_chunk_new(struct bpq_queue *q, struct bpq_user *user,
-			  struct bpq_defer *df)
+static bool bpq_chunk_new(struct bpq_queue *q, struct bpq_user *user)
 {
-	struct bpq_chunk *old = q->chunk, *chunk = q->chunk_spare;
+	struct bpq_chunk *chunk = q->chunk_spare;
 
 	if (chunk) {
 		q->chunk_spare = NULL;
@@ -95,11 +102,6 @@ static bool bpq_chunk_new(struct bpq_queue *q, struct bpq_user *user,
 		chunk->user = user;
 		chunk->live = 0;
 	}
-	/* the old one goes with its last message; it may be gone already */
-	if (old && !old->live) {
-		old->next = df->chunks;
-		df->chunks = old;
-	}
 	q->chunk = chunk;
 	q->chunk_used = BPQ_CHUNK_START;
 	return true;
@@ -111,7 +113,7 @@ static bool bpq_chunk_new(struct bpq_queue *q, struct bpq_user *user,
  * Its payload is the caller's to fill before anyone else sees it.
  */
 struct bpq_msg *bpq_msg_carve(struct bpq_queue *q, struct bpq_user *user,
-			      u32 len, struct bpq_defer *df)
+			      u32 len)
 {
 	u32 size = ALIGN(sizeof(struct bpq_msg) + len, 8);
 	struct bpq_msg *msg;
@@ -120,7 +122,7 @@ struct bpq_msg *bpq_msg_carve(struct bpq_queue *q, struct bpq_user *user,
 	if (len > BPQ_CHUNK_MSG_MAX)
 		return NULL;
 	if ((!q->chunk || q->chunk_used + size > BPQ_CHUNK_SIZE) &&
-	    !bpq_chunk_new(q, user, df))
+	    !bpq_chunk_new(q, user))
 		return NULL;
 	msg = (void *)q->chunk + q->chunk_used;
 	q->chunk_used += size;
@@ -149,14 +151,12 @@ void bpq_msg_drop(struct bpq_queue *q, struct bpq_msg *msg,
 	chunk = bpq_msg_chunk(msg);
 	if (--chunk->live)
 		return;
-	if (chunk == q->chunk) {
+	if (chunk == q->chunk)
 		q->chunk_used = BPQ_CHUNK_START;	/* start over */
-	} else if (!q->chunk_spare) {
-		q->chunk_spare = chunk;		/* the next one */
-	} else {
-		chunk->next = df->chunks;
-		df->chunks = chunk;
-	}
+	else if (!q->chunk_spare)
+		q->chunk_spare = chunk;			/* the next one */
+	else
+		bpq_chunk_defer(df, chunk);
 }
 
 /*
@@ -197,13 +197,11 @@ void bpq_msg_store_trim(struct bpq_queue *q, struct bpq_defer *df)
 {
 	lockdep_assert_held(&q->lock);
 	if (q->chunk && !q->chunk->live) {
-		q->chunk->next = df->chunks;
-		df->chunks = q->chunk;
+		bpq_chunk_defer(df, q->chunk);
 		q->chunk = NULL;
 	}
 	if (q->chunk_spare) {
-		q->chunk_spare->next = df->chunks;
-		df->chunks = q->chunk_spare;
+		bpq_chunk_defer(df, q->chunk_spare);
 		q->chunk_spare = NULL;
 	}
 }

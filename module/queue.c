@@ -597,7 +597,7 @@ static struct bpq_msg *bpq_carve_in(struct bpq_file *bf, struct bpq_tx *tx,
 	struct bpq_msg *msg;
 	bool ok;
 
-	msg = bpq_msg_carve(q, bf->user, len, df);
+	msg = bpq_msg_carve(q, bf->user, len);
 	if (!msg)
 		return NULL;
 	pagefault_disable();
