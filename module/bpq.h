@@ -9,6 +9,7 @@
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/rhashtable-types.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/uio.h>
@@ -19,11 +20,12 @@
  * Locking:
  *
  * bpq_lock (mutex, chrdev.c) serializes creating and destroying queues:
- * the name check, the IDA number, the bpq_queues xarray of live queues,
- * cdev_device_add() and cdev_device_del(). The IDA and the xarray take
- * their own internal locks inside it (xa_for_each() reads under RCU);
- * ida_free() runs at the last put_device(), with or without bpq_lock. bpq
- * uses no RCU of its own.
+ * the IDA number, the bpq_queues xarray of live queues by number, the
+ * bpq_names hash table of them by name, device_add() and device_del().
+ * The IDA, the xarray and the hash table take their own
+ * internal locks inside it (xa_for_each() and rhashtable lookups read
+ * under RCU); ida_free() runs at the last put_device(), with or without
+ * bpq_lock. bpq uses no RCU of its own.
  *
  * q->cfg_mutex serializes configuration changes: bpq_set_config() and the
  * read, modify and apply of bpq_update_config() (sysfs). bpq_grant() and
@@ -53,8 +55,8 @@
  *	      fa_lock and the signal locks (kill_fasync(), irq-safe)
  *	bpq_users_lock	a leaf, under bpq_lock or q->cfg_mutex at most
  *
- * bpq_lock is not taken under the others, as cdev_device_del() waits under
- * it for the sysfs callbacks, which take q->cfg_mutex and q->lock.
+ * bpq_lock is not taken under the others, as device_del() waits under it
+ * for the sysfs callbacks, which take q->cfg_mutex and q->lock.
  *
  * Sleeping: allowed under bpq_lock and q->cfg_mutex, never under q->lock.
  * bpq_msg_alloc() and bpq_ring_alloc() run before taking it, and
@@ -131,10 +133,10 @@
  *
  * Lifetimes:
  * - queue: the struct device's refcount. bpq_queue_create() holds one (it
- *   stands for the xarray entry) until bpq_queue_remove(); each open file
- *   holds one, and until bpq_open() takes it the cdev's hold on its parent
- *   keeps the queue. cdev_device_del() drains the sysfs callbacks, which
- *   hold none. Destroy only marks the queue dead; the last put_device()
+ *   stands for the xarray entry) until bpq_queue_remove() has erased
+ *   that; each open file holds one, which bpq_open() takes under the
+ *   xarray's lock. device_del() drains the sysfs callbacks, which hold
+ *   none. Destroy only marks the queue dead; the last put_device()
  *   calls bpq_dev_release(), which frees the messages without q->lock,
  *   the number and the queue. bpq_queue_create() returns the queue's
  *   number and creation id, no reference: the caller must not touch the
@@ -250,8 +252,8 @@ struct bpq_ring {
 
 struct bpq_queue {
 	struct device dev;		/* its refcount is the queue's */
-	struct cdev cdev;
-	char name[BPQ_NAME_MAX];	/* constant once created */
+	char name[BPQ_NAME_MAX];	/* constant once created, NUL-padded */
+	struct rhash_head name_node;	/* in chrdev.c's index of names */
 	u64 id;				/* creation number, never reused */
 	struct mutex cfg_mutex;		/* serializes config changes */
 	struct hrtimer poll_timer;	/* adaptive: EPOLLOUT when a token is due */
@@ -413,6 +415,9 @@ struct bpq_reader {
 /* queue.c: the queue; under q->lock where it says lockdep_assert_held() */
 void bpq_queue_init(struct bpq_queue *q);
 void bpq_queue_free_msgs(struct bpq_queue *q);
+u32 bpq_detach_msgs(struct bpq_queue *q, struct list_head *doomed,
+		    struct bpq_defer *df);
+void bpq_msgs_free(struct bpq_queue *q, struct list_head *doomed);
 void bpq_queue_kill(struct bpq_queue *q);
 void bpq_queue_closed(struct bpq_queue *q);
 void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)

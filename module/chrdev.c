@@ -2,28 +2,64 @@
 /*
  * The queue devices /dev/bpqN: their lifetime and file operations.
  *
- * A queue is a struct device with an embedded cdev (as watchdog_dev.c).
- * Each open file holds a reference on the device, so destroying a queue
- * only marks it dead: open files then fail with ENODEV until closed, and
- * the last reference frees the messages and the number.
+ * A queue is a struct device. Each open file holds a reference on it, so
+ * destroying a queue only marks it dead: open files then fail with ENODEV
+ * until closed, and the last reference frees the messages and the number.
+ *
+ * Numbers are the lowest free ones below max_queues, every minor of the
+ * region; live queues are found by number in an xarray and by name in a
+ * hash table, so creating, opening or destroying one costs the same with
+ * 10 or 100,000 others. One cdev covers the whole region, as misc devices
+ * share theirs, and bpq_open() finds the queue by its minor: the char
+ * device map keeps one entry per cdev on a list of its major, which a
+ * cdev per queue would make as long as the number of queues.
  */
 #include <linux/fs.h>
 #include <linux/idr.h>
+#include <linux/kdev_t.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/poll.h>
+#include <linux/rhashtable.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/xarray.h>
 
 #include "bpq.h"
 
-#define BPQ_MINORS	1024
+/* every minor number a major has */
+#define BPQ_MINORS	(MINORMASK + 1)
+
+/* Lowering it leaves the queues there; only creating more fails. */
+static int bpq_param_set_max_queues(const char *val,
+				    const struct kernel_param *kp)
+{
+	return param_set_uint_minmax(val, kp, 1, BPQ_MINORS);
+}
+
+static unsigned int max_queues = 4096;
+static const struct kernel_param_ops bpq_max_queues_ops = {
+	.set = bpq_param_set_max_queues,
+	.get = param_get_uint,
+};
+module_param_cb(max_queues, &bpq_max_queues_ops, &max_queues, 0644);
+MODULE_PARM_DESC(max_queues, "Queues that may exist at once, 1 to 1048576 (default 4096)");
 
 static dev_t bpq_devt;
 static DEFINE_IDA(bpq_ida);
 static DEFINE_MUTEX(bpq_lock);		/* serializes create and destroy */
 static DEFINE_XARRAY(bpq_queues);	/* live queues by number */
+static struct rhashtable bpq_names;	/* live queues by name */
+static struct cdev bpq_cdev;		/* every minor of bpq_devt */
+static struct kmem_cache *bpq_queue_cache;
+
+static const struct rhashtable_params bpq_names_params = {
+	.key_len = BPQ_NAME_MAX,	/* names are NUL-padded */
+	.key_offset = offsetof(struct bpq_queue, name),
+	.head_offset = offsetof(struct bpq_queue, name_node),
+	.automatic_shrinking = true,
+};
 
 static char *bpq_devnode(bpq_devnode_device *dev, umode_t *mode)
 {
@@ -38,38 +74,62 @@ struct class bpq_class = {
 	.devnode = bpq_devnode,
 };
 
+/*
+ * The live queue numbered @minor, with a reference, or NULL. Its entry
+ * stands for a reference that bpq_queue_remove() drops only after erasing
+ * it, so one found under the xarray's lock cannot be on its way out.
+ */
+static struct bpq_queue *bpq_queue_get(unsigned int minor)
+{
+	struct bpq_queue *q;
+
+	xa_lock(&bpq_queues);
+	q = xa_load(&bpq_queues, minor);
+	if (q)
+		get_device(&q->dev);
+	xa_unlock(&bpq_queues);
+	return q;
+}
+
 static int bpq_open(struct inode *inode, struct file *file)
 {
-	struct bpq_queue *q = container_of(inode->i_cdev, struct bpq_queue,
-					   cdev);
+	struct bpq_queue *q;
 	struct bpq_file *bf;
+	int ret = -ENOMEM;
 
+	q = bpq_queue_get(iminor(inode));
+	if (!q)
+		return -ENODEV;
 	bf = kzalloc(sizeof(*bf), GFP_KERNEL_ACCOUNT);
 	if (!bf)
-		return -ENOMEM;
+		goto err_put_queue;
 	bf->user = bpq_user_get();
-	if (!bf->user) {
-		kfree(bf);
-		return -ENOMEM;
-	}
+	if (!bf->user)
+		goto err_free_file;
 	spin_lock(&q->lock);
 	if (q->dead) {
 		spin_unlock(&q->lock);
-		bpq_user_put(bf->user);
-		kfree(bf);
-		return -ENODEV;
+		ret = -ENODEV;
+		goto err_put_user;
 	}
 	bf->lost_seen = q->lost;
 	q->nr_files++;
 	spin_unlock(&q->lock);
 
-	get_device(&q->dev);
 	bf->q = q;
 	file->private_data = bf;
 	stream_open(inode, file);
 	/* read_iter and write_iter honour IOCB_NOWAIT (io.c) */
 	file->f_mode |= FMODE_NOWAIT;
 	return 0;
+
+err_put_user:
+	bpq_user_put(bf->user);
+err_free_file:
+	kfree(bf);
+err_put_queue:
+	put_device(&q->dev);
+	return ret;
 }
 
 /* O_ASYNC: SIGIO as bpq_kill_fasync() says */
@@ -155,19 +215,7 @@ static void bpq_dev_release(struct device *dev)
 
 	bpq_queue_free_msgs(q);
 	ida_free(&bpq_ida, MINOR(dev->devt));
-	kfree(q);
-}
-
-static bool bpq_name_taken(const char *name)
-{
-	struct bpq_queue *q;
-	unsigned long i;
-
-	lockdep_assert_held(&bpq_lock);
-	xa_for_each(&bpq_queues, i, q)
-		if (!strcmp(q->name, name))
-			return true;
-	return false;
+	kmem_cache_free(bpq_queue_cache, q);
 }
 
 /*
@@ -181,50 +229,60 @@ int bpq_queue_create(const char *name, u64 *id)
 	struct bpq_queue *q;
 	int index, ret;
 
-	q = kzalloc(sizeof(*q), GFP_KERNEL);
+	q = kmem_cache_zalloc(bpq_queue_cache, GFP_KERNEL_ACCOUNT);
 	if (!q)
 		return -ENOMEM;
 	bpq_queue_init(q);
+	if (name)
+		strscpy_pad(q->name, name, sizeof(q->name));
 
 	mutex_lock(&bpq_lock);
-	if (name && bpq_name_taken(name)) {
+	if (name && rhashtable_lookup_fast(&bpq_names, q->name,
+					   bpq_names_params)) {
 		ret = -EEXIST;
 		goto err_free_queue;
 	}
-	index = ida_alloc_max(&bpq_ida, BPQ_MINORS - 1, GFP_KERNEL);
+	index = ida_alloc_max(&bpq_ida, READ_ONCE(max_queues) - 1,
+			      GFP_KERNEL);
 	if (index < 0) {
 		ret = index;
 		goto err_free_queue;
 	}
-	if (name)
-		strscpy(q->name, name, sizeof(q->name));
-	else
+	if (!name)
 		snprintf(q->name, sizeof(q->name), "bpq%d", index);
 
 	device_initialize(&q->dev);
 	q->dev.class = &bpq_class;
 	q->dev.devt = MKDEV(MAJOR(bpq_devt), index);
 	q->dev.release = bpq_dev_release;
+	/* no power management: no power/ directory of files for nothing */
+	device_set_pm_not_required(&q->dev);
 	ret = dev_set_name(&q->dev, "bpq%d", index);
 	if (ret)
 		goto err_put_device;
-	cdev_init(&q->cdev, &bpq_fops);
-	q->cdev.owner = THIS_MODULE;
 
 	ret = xa_insert(&bpq_queues, index, q, GFP_KERNEL);
 	if (ret)
 		goto err_put_device;
-	q->id = ++next_id;
-	ret = cdev_device_add(&q->cdev, &q->dev);
+	ret = rhashtable_insert_fast(&bpq_names, &q->name_node,
+				     bpq_names_params);
 	if (ret)
 		goto err_erase;
+	q->id = ++next_id;
+	ret = device_add(&q->dev);
+	if (ret)
+		goto err_unname;
 	if (id)
 		*id = q->id;
 	mutex_unlock(&bpq_lock);
 	return index;
 
+err_unname:
+	rhashtable_remove_fast(&bpq_names, &q->name_node, bpq_names_params);
 err_erase:
 	xa_erase(&bpq_queues, index);
+	/* a file opened meanwhile (bpq_open()) must find it dead */
+	bpq_queue_kill(q);
 err_put_device:
 	/* the release function frees the number and the queue */
 	put_device(&q->dev);
@@ -232,14 +290,17 @@ err_put_device:
 	return ret;
 err_free_queue:
 	mutex_unlock(&bpq_lock);
-	kfree(q);
+	kmem_cache_free(bpq_queue_cache, q);
 	return ret;
 }
 
 static void bpq_queue_remove(struct bpq_queue *q)
 {
+	lockdep_assert_held(&bpq_lock);
+	xa_erase(&bpq_queues, MINOR(q->dev.devt));
+	rhashtable_remove_fast(&bpq_names, &q->name_node, bpq_names_params);
 	bpq_queue_kill(q);
-	cdev_device_del(&q->cdev, &q->dev);
+	device_del(&q->dev);
 	put_device(&q->dev);
 }
 
@@ -252,10 +313,8 @@ int bpq_queue_destroy(u32 index, u64 id)
 	q = xa_load(&bpq_queues, index);
 	if (q && id && q->id != id)
 		q = NULL;
-	if (q) {
-		xa_erase(&bpq_queues, index);
+	if (q)
 		bpq_queue_remove(q);
-	}
 	mutex_unlock(&bpq_lock);
 	return q ? 0 : -ENOENT;
 }
@@ -266,10 +325,8 @@ void bpq_queue_destroy_all(void)
 	unsigned long i;
 
 	mutex_lock(&bpq_lock);
-	xa_for_each(&bpq_queues, i, q) {
-		xa_erase(&bpq_queues, i);
+	xa_for_each(&bpq_queues, i, q)
 		bpq_queue_remove(q);
-	}
 	mutex_unlock(&bpq_lock);
 }
 
@@ -277,21 +334,47 @@ int bpq_chrdev_init(void)
 {
 	int ret;
 
+	if (!max_queues || max_queues > BPQ_MINORS) {
+		pr_err("max_queues=%u is not 1 to %u\n", max_queues,
+		       BPQ_MINORS);
+		return -EINVAL;
+	}
+	bpq_queue_cache = KMEM_CACHE(bpq_queue, SLAB_ACCOUNT);
+	if (!bpq_queue_cache)
+		return -ENOMEM;
+	ret = rhashtable_init(&bpq_names, &bpq_names_params);
+	if (ret)
+		goto err_destroy_cache;
 	ret = alloc_chrdev_region(&bpq_devt, 0, BPQ_MINORS, "bpq");
 	if (ret)
-		return ret;
-	ret = class_register(&bpq_class);
+		goto err_destroy_names;
+	cdev_init(&bpq_cdev, &bpq_fops);
+	bpq_cdev.owner = THIS_MODULE;
+	ret = cdev_add(&bpq_cdev, bpq_devt, BPQ_MINORS);
 	if (ret)
 		goto err_unregister_region;
+	ret = class_register(&bpq_class);
+	if (ret)
+		goto err_del_cdev;
 	return 0;
 
+err_del_cdev:
+	cdev_del(&bpq_cdev);
 err_unregister_region:
 	unregister_chrdev_region(bpq_devt, BPQ_MINORS);
+err_destroy_names:
+	rhashtable_destroy(&bpq_names);
+err_destroy_cache:
+	kmem_cache_destroy(bpq_queue_cache);
 	return ret;
 }
 
+/* After bpq_queue_destroy_all(), with no file open: nothing is left. */
 void bpq_chrdev_exit(void)
 {
 	class_unregister(&bpq_class);
+	cdev_del(&bpq_cdev);
 	unregister_chrdev_region(bpq_devt, BPQ_MINORS);
+	rhashtable_destroy(&bpq_names);
+	kmem_cache_destroy(bpq_queue_cache);
 }

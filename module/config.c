@@ -150,9 +150,9 @@ int bpq_grant(struct bpq_queue *q, u64 credits)
 
 int bpq_flush(struct bpq_queue *q)
 {
-	struct bpq_msg *msg, *tmp;
 	struct bpq_defer df __bpq_noinit;
-	int n = 0;
+	LIST_HEAD(doomed);
+	u32 n;
 
 	bpq_defer_init(&df);
 	spin_lock(&q->lock);
@@ -160,13 +160,11 @@ int bpq_flush(struct bpq_queue *q)
 		spin_unlock(&q->lock);
 		return -ENODEV;
 	}
-	list_for_each_entry_safe(msg, tmp, &q->msgs, node) {
-		bpq_discard(q, msg, &df);
-		n++;
-	}
+	n = bpq_detach_msgs(q, &doomed, &df);
 	q->stats.flushed += n;
 	bpq_config_changed(q, &df);
 	bpq_unlock(q, &df);
+	bpq_msgs_free(q, &doomed);
 	return n;
 }
 

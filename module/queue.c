@@ -146,19 +146,75 @@ void bpq_queue_closed(struct bpq_queue *q)
 	bpq_unlock(q, &df);
 }
 
+/*
+ * Take every message off @q in one hold of q->lock that walks only the
+ * head of the list: readers take messages from the head (bpq_first_avail()),
+ * so the ones in flight are met first and go to their readers as
+ * bpq_discard() says; the rest move to @doomed as they are, for
+ * bpq_msgs_free() after the unlock. Returns how many left the queue.
+ */
+u32 bpq_detach_msgs(struct bpq_queue *q, struct list_head *doomed,
+		    struct bpq_defer *df)
+{
+	struct bpq_msg *msg, *tmp;
+	u32 n = q->depth_msgs;
+
+	lockdep_assert_held(&q->lock);
+	list_splice_init(&q->msgs, doomed);
+	list_for_each_entry_safe(msg, tmp, doomed, node) {
+		if (!q->inflight)
+			break;
+		if (msg->flags & BPQ_MSG_INFLIGHT)
+			bpq_discard(q, msg, df);
+	}
+	q->depth_msgs = 0;
+	q->depth_bytes = 0;
+	return n;
+}
+
+/* Messages freed per hold of q->lock by bpq_msgs_free() */
+#define BPQ_FREE_BATCH	256
+
+/* Free up to BPQ_FREE_BATCH of @doomed in one hold of q->lock */
+static void bpq_msgs_free_batch(struct bpq_queue *q, struct list_head *doomed)
+{
+	struct bpq_defer df __bpq_noinit;
+	struct bpq_msg *msg;
+	unsigned int n;
+
+	bpq_defer_init(&df);
+	spin_lock(&q->lock);
+	for (n = 0; n < BPQ_FREE_BATCH && !list_empty(doomed); n++) {
+		msg = list_first_entry(doomed, struct bpq_msg, node);
+		list_del(&msg->node);
+		bpq_msg_drop(q, msg, &df);
+	}
+	bpq_unlock(q, &df);
+}
+
+/*
+ * Free the messages bpq_detach_msgs() took, a batch per hold of q->lock (a
+ * chunk's messages go back under it), rescheduling between batches: no
+ * lock is held, and no CPU kept, for the length of the list.
+ */
+void bpq_msgs_free(struct bpq_queue *q, struct list_head *doomed)
+{
+	while (!list_empty(doomed)) {
+		bpq_msgs_free_batch(q, doomed);
+		cond_resched();
+	}
+}
+
 /* At the last reference: no file, no waiter, no timer to come. */
 void bpq_queue_free_msgs(struct bpq_queue *q)
 {
-	struct bpq_defer df __bpq_noinit;
-	struct bpq_msg *msg, *tmp;
+	LIST_HEAD(doomed);
 
-	bpq_defer_init(&df);
 	hrtimer_cancel(&q->poll_timer);
 	spin_lock(&q->lock);
-	list_for_each_entry_safe(msg, tmp, &q->msgs, node)
-		bpq_msg_drop(q, msg, &df);
-	INIT_LIST_HEAD(&q->msgs);
-	bpq_unlock(q, &df);
+	list_splice_init(&q->msgs, &doomed);
+	spin_unlock(&q->lock);
+	bpq_msgs_free(q, &doomed);
 	bpq_msg_store_free(q);
 }
 
