@@ -11,10 +11,16 @@
 # build/bench/latency.png (W3: ping-pong p50/p99) and
 # build/bench/oneway.png (W4: one-way p50/p99/p99.9 by load) with gnuplot,
 # and prints the table and each target as a same-boot ratio, met or not
-# met. A second boot under QEMU's instruction counting (vm.sh --icount)
-# runs bpq-bench --icount: W1 at 64 B in guest instructions per message,
-# deterministic whatever the host's load; its rows join results.json with
-# "mode": "icount", and a table of them ends the output.
+# met. While the guest runs, the host's load average is taken as each
+# measurement begins and ends (bpq-bench --marks /dev/console) and joins
+# its records in results.json; a measurement during which it exceeded the
+# host's cores is flagged noisy. Two more boots under QEMU's instruction
+# counting (vm.sh --icount) run bpq-bench --icount: W1 at 64 B in guest
+# instructions per message, deterministic whatever the host's load, once
+# as the kernel boots by default and once with init_on_alloc=0 (pipe-packet
+# clears a page per message unless that is off); their rows join
+# results.json with "mode": "icount" and "init_on_alloc", and a table of
+# them ends the output.
 #
 # Usage: scripts/bench.sh [--quick] [--no-build] [--no-run] [--no-icount]
 #                         [--out DIR] [-- ARGS]
@@ -89,9 +95,12 @@ fi
 # markers on the console (the second serial port carries vm.sh's verdicts),
 # which land in $out/NAME.txt and $out/NAME.json; the console log is
 # $out/NAME-vm/console.log. LIVE=1 also copies the table to the console
-# while it runs (not under icount: the console's interrupts would count).
+# while it runs (not under icount: the console's interrupts would count),
+# and records the host's load average at each mark bpq-bench prints there,
+# in $out/NAME-load.txt: "begin|end WORKLOAD SIZE P C LOAD1".
 run_guest() {
 	local name=$1 live=$2 guest test_timeout vm_timeout console vm_rc
+	local vm_pid watch_pid
 	shift 2
 
 	if [ "$quick" = 1 ]; then
@@ -129,15 +138,23 @@ exit \$rc
 EOF
 	chmod 755 "$guest"
 
-	rm -f "$out/$name.json" "$out/$name.txt"
-	echo "bench.sh: booting the guest; progress in $out/$name-vm/console.log"
+	rm -f "$out/$name.json" "$out/$name.txt" "$out/$name-load.txt"
+	console=$out/$name-vm/console.log
+	rm -f "$console"
+	echo "bench.sh: booting the guest; progress in $console"
 	set +e
 	"$root/scripts/vm.sh" --script "$guest" --bin "$bench" --quiet \
 		"${vm_args[@]}" --out "$out/$name-vm" --timeout "$vm_timeout" \
-		--test-timeout "$test_timeout" >"$out/$name-vm.log" 2>&1
+		--test-timeout "$test_timeout" >"$out/$name-vm.log" 2>&1 &
+	vm_pid=$!
+	if [ "$live" = 1 ]; then
+		watch_marks "$console" "$out/$name-load.txt" "$vm_pid" &
+		watch_pid=$!
+	fi
+	wait "$vm_pid"
 	vm_rc=$?
+	[ "$live" = 0 ] || wait "$watch_pid"
 	set -e
-	console=$out/$name-vm/console.log
 
 	between() {
 		sed -n "/^$1-BEGIN\$/,/^$1-END\$/p" "$console" | sed '1d;$d'
@@ -153,6 +170,38 @@ EOF
 	fi
 }
 
+# watch_marks CONSOLE DEST PID: until PID ends, for every new
+# BPQ-BENCH-MARK line of the guest's console, a line in DEST with the host's
+# 1-minute load average at the time it was seen (within a second).
+watch_marks() {
+	local console=$1 dest=$2 pid=$3 seen=0 n load
+	local re='BPQ-BENCH-MARK [a-z]+ [A-Z0-9]+ [0-9]+ [0-9]+ [0-9]+'
+
+	: >"$dest"
+	while :; do
+		n=$(grep -aoE "$re" "$console" 2>/dev/null | wc -l)
+		if [ "$n" -gt "$seen" ]; then
+			read -r load _ </proc/loadavg
+			grep -aoE "$re" "$console" | tail -n "+$((seen + 1))" |
+				while read -r _ what wl size p c; do
+					echo "$what $wl $size $p $c $load"
+				done >>"$dest"
+			seen=$n
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+}
+
+# The guest kernel's init_on_alloc default (Debian's: on), for the record
+kimage=$("$root/scripts/kimage.sh" "$("$root/scripts/kdir.sh")")
+krel=${kimage##*/vmlinuz-}
+if grep -qs '^CONFIG_INIT_ON_ALLOC_DEFAULT_ON=y' "/boot/config-$krel"; then
+	init_default=1
+else
+	init_default=0
+fi
+
 # The guest kernel finds QEMU's emulated TSC unstable and falls back to the
 # HPET, where every clock read is an emulated device access costing
 # microseconds; a real machine reads the TSC in nanoseconds. bpq reads the
@@ -162,19 +211,26 @@ args=(-o /tmp/results.json)
 [ "$quick" = 0 ] || args+=(--quick)
 
 if [ "$run" = 1 ]; then
-	vm_args=(--append "clocksource=tsc tsc=reliable")
-	run_guest wallclock 1 "${args[@]}" "${extra[@]}"
+	# 3 GiB: the Q workload makes 100,000 queues
+	vm_args=(--mem 3072 --append "clocksource=tsc tsc=reliable")
+	run_guest wallclock 1 "${args[@]}" --marks /dev/console \
+		--init-on-alloc "$init_default" "${extra[@]}"
 	mv "$out/wallclock.json" "$out/results.json"
 	mv "$out/wallclock.txt" "$out/table.txt"
+	mv "$out/wallclock-load.txt" "$out/host-load.txt"
 	echo "bench.sh: $out/results.json"
-	rm -f "$out/icount.json"
+	rm -f "$out/icount.json" "$out/icount-noinit.json"
 	if [ "$icount" = 1 ]; then
 		# Under icount the TSC counts instructions too (1 GHz). The
 		# kernel's crypto self-tests, still running after boot, would
 		# take half of the only vCPU and double every figure.
-		vm_args=(--icount --append
-			"clocksource=tsc tsc=reliable cryptomgr.notests")
-		run_guest icount 0 "${args[@]}" --icount "${extra[@]}"
+		ic_append="clocksource=tsc tsc=reliable cryptomgr.notests"
+		vm_args=(--icount --append "$ic_append")
+		run_guest icount 0 "${args[@]}" --icount \
+			--init-on-alloc "$init_default" "${extra[@]}"
+		vm_args=(--icount --append "$ic_append init_on_alloc=0")
+		run_guest icount-noinit 0 "${args[@]}" --icount \
+			--init-on-alloc 0 "${extra[@]}"
 	fi
 else
 	[ -s "$out/results.json" ] || die "no $out/results.json"
@@ -190,21 +246,46 @@ fi
 
 # Data files for gnuplot and the target summary, from the JSON.
 python3 - "$out" "$plot" <<'EOF'
-import json, math, sys
+import json, math, os, sys
 
 out, plot = sys.argv[1], sys.argv[2] == "1"
 d = json.load(open(f"{out}/results.json"))
-# the icount pass's rows join results.json, in place of any earlier ones
+changed = False
+# the icount passes' rows join results.json, in place of any earlier ones
 try:
     ic = json.load(open(f"{out}/icount.json"))
     d["records"] = [r for r in d["records"] if r.get("mode") != "icount"]
     d["records"] += ic["records"]
     d["icount_calibration"] = ic["calibration"]
+    try:
+        d["records"] += json.load(open(f"{out}/icount-noinit.json"))["records"]
+    except FileNotFoundError:
+        pass
+    changed = True
+except FileNotFoundError:
+    pass
+# the host's load average at the start and the end of each measurement
+cores = os.cpu_count()
+try:
+    loads = {}
+    for line in open(f"{out}/host-load.txt"):
+        what, wl, size, p, c, load = line.split()
+        loads[(what, wl, int(size), int(p), int(c))] = float(load)
+    for r in d["records"]:
+        if r.get("mode") == "icount":
+            continue
+        key = (r["workload"], r["size"], r["producers"], r["consumers"])
+        b, e = loads.get(("begin",) + key), loads.get(("end",) + key)
+        r["host_load_before"], r["host_load_after"] = b, e
+        r["noisy"] = max(x or 0 for x in (b, e)) > cores
+    d["host"] = {"cores": cores}
+    changed = True
+except FileNotFoundError:
+    pass
+if changed:
     with open(f"{out}/results.json", "w") as f:
         json.dump(d, f, indent=1)
         f.write("\n")
-except FileNotFoundError:
-    pass
 icount = [r for r in d["records"] if r.get("mode") == "icount"]
 recs = [r for r in d["records"] if r.get("mode") != "icount"]
 extra, cal = d.get("extra", []), d["calibration"]
@@ -361,8 +442,16 @@ target("metrics cost, W1 64 B: 1 - plain/plain-nometrics", cost,
 
 
 
-def ipm(tr):
-    for r in icount:
+# the icount pass as the kernel boots by default (Debian: init_on_alloc=1)
+init_default = d.get("calibration", {}).get("init_on_alloc")
+ic_default = [r for r in icount
+              if r.get("init_on_alloc") in (None, init_default)]
+ic_noinit = [r for r in icount if r.get("init_on_alloc") == 0
+             and init_default != 0]
+
+
+def ipm(tr, rows=None):
+    for r in rows if rows is not None else ic_default:
         if r["workload"] == "W1" and r["size"] == 64 and r["transport"] == tr:
             return r["instructions_per_msg"]
     return None
@@ -385,6 +474,44 @@ target("icount W1 64 B: bpq-batched / bpq-plain", r,
        "<= 0.2 (instructions per message: "
        + figures("bpq-batched", "bpq-plain") + ")")
 
+# Scale (issue 14's targets)
+q = rec("Q", "bpq")
+a, b = (ext("Q", "bpq", "create_us_first_1000"),
+        ext("Q", "bpq", "create_us_last_1000"))
+n = ext("Q", "bpq", "queues")
+r = ratio(b, a)
+target("queues: the last 1,000 creates over the first 1,000", r,
+       r is not None and r <= 1.5,
+       "<= 1.5" + (f" ({n:.0f} queues; {a:.0f} and {b:.0f} us each; "
+                   f"{ext('Q', 'bpq', 'bytes_per_idle_queue'):.0f} bytes "
+                   "per idle queue)" if r is not None else ""))
+for size in sorted({r["size"] for r in recs if r["workload"] == "MEM"}):
+    m = rec("MEM", "bpq-plain", size=size)
+    v = m and m.get("bytes_over_payload")
+    peers = ", ".join(f"{x['transport']} {x['bytes_over_payload']:.0f}"
+                      for x in recs if x["workload"] == "MEM"
+                      and x["size"] == size and x["transport"] != "bpq-plain"
+                      and x.get("bytes_over_payload") is not None)
+    target(f"kernel memory per queued {size} B message beyond its payload, "
+           "bpq-plain, bytes", v, v is not None and v <= 32,
+           f"<= 32 ({peers})")
+for tr in ("bpq-plain-gap", "bpq-plain"):
+    v = None
+    for x in extra:
+        if (x["workload"] == "WB" and x["transport"] == tr
+                and x["producers"] == 16 and x["metric"] == "csw_per_msg"):
+            v = x["value"]
+    p = [x["value"] for x in extra if x["workload"] == "WB"
+         and x["transport"] == "pipe-packet" and x["producers"] == 16
+         and x["metric"] == "csw_per_msg"]
+    target(f"16 blocked writers: {tr} context switches per message", v,
+           v is not None and v <= 0.25,
+           "<= 0.25, FIFO per writer checked"
+           + (f" (pipe-packet {p[0]:.3f})" if p else "")
+           + ("" if tr == "bpq-plain-gap" else
+              "; watermarks 100/100 let one writer in per message read,"
+              " as bpq(4) says: informative"))
+
 print("Targets (same-boot ratios; Documentation/bench.md):")
 print("\n".join(lines))
 # W4 is latency below saturation only where the offered rate was held
@@ -396,6 +523,21 @@ for r in w4:
               "its latency is suspect")
 print(f"calibration: null syscall {cal['null_syscall_ns']:.0f} ns, "
       f"pipe ping-pong {cal['pipe_pingpong_ns']:.0f} ns")
+noisy = [r for r in recs if r.get("noisy")]
+if "host" in d:
+    print(f"host load average (1 min) over each workload, {cores} cores: "
+          + (f"{len(noisy)} record(s) noisy (load above the cores)"
+             if noisy else "never above the cores"))
+    seen = set()
+    for r in recs:
+        key = (r["workload"], r["size"], r["producers"], r["consumers"])
+        if key in seen or r.get("host_load_before") is None:
+            continue
+        seen.add(key)
+        print(f"  {r['workload']:3} size {r['size']:5} P{r['producers']} "
+              f"C{r['consumers']}: {r['host_load_before']:.2f} -> "
+              f"{r['host_load_after'] or float('nan'):.2f}"
+              + ("  NOISY" if r.get("noisy") else ""))
 open(f"{out}/targets.txt", "w").write("\n".join(lines) + "\n")
 if icount:
     ic_cal = d.get("icount_calibration", {})
@@ -407,12 +549,15 @@ if icount:
           "instructions)")
     plain = ipm("bpq-plain")
     print(f"  {'transport':22} {'insns/msg':>10} {'spread':>7} "
-          f"{'/ bpq-plain':>11}")
-    for r in icount:
+          f"{'/ bpq-plain':>11}"
+          + (f" {'init_on_alloc=0':>16}" if ic_noinit else ""))
+    for r in ic_default:
         v, sp = r["instructions_per_msg"], r["spread"]
+        v0 = ipm(r["transport"], ic_noinit)
         print(f"  {r['transport']:22} {v:10.0f} "
               + (f"{sp * 100:6.2f}%" if sp is not None else f"{'-':>7}")
-              + (f" {v / plain:11.3f}" if plain else ""))
+              + (f" {v / plain:11.3f}" if plain else "")
+              + (f" {v0:16.0f}" if v0 is not None else ""))
 EOF
 
 [ "$plot" = 1 ] || exit 0

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * bpq-bench: bpq against its peers (pipe in stream and packet mode,
- * AF_UNIX SOCK_SEQPACKET, POSIX mqueue) in one run, by the method that
- * Documentation/bench.md describes: calibration probes first, then
- * workloads W1-W9, every measurement repeated with the transports
+ * AF_UNIX SOCK_SEQPACKET, POSIX mqueue, and the batched modes of pipes and
+ * sockets) in one run, by the method that Documentation/bench.md
+ * describes: calibration probes first, then workloads W1-W9, WB (blocked
+ * writers), WP (poll readers), MEM (kernel memory per message, by size)
+ * and Q (100,000 queues), every measurement repeated with the transports
  * interleaved (A B A B ...), reported as the median and the spread
  * (max - min) / median. W1 at 64 B
  * also runs bpq-plain with the module parameter metrics off
@@ -15,13 +17,14 @@
  * the consumer takes the messages from a receive ring with libbpq
  * (bpq_ring_peek(), bpq_ring_advance(), bpq_ring_wait() when empty). It
  * reads each message in place, where the others copy it out: that copy is
- * what a ring saves. The queue is the others' (DEPTH messages); the ring
- * in front of it holds DEPTH more (see ring_bytes_for()).
+ * what a ring saves. Ring and queue together hold DEPTH messages, as
+ * every other transport does (see ring_bytes_for()).
  *
  * Every message carries an 8-byte header: producer id in the top 8 bits,
  * a sequence number from 1 in the low 56. Receivers check it in every run
  * and the program fails (exit 1) on any loss, duplicate or reorder that
- * the workload does not allow.
+ * the workload does not allow. Every consumer reads every byte of every
+ * message (a checksum).
  *
  * Output: a table on stdout and, with -o FILE, JSON:
  *   { "calibration": {...}, "records": [ {workload, transport, size,
@@ -65,6 +68,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -81,15 +86,23 @@
 #define STOP		UINT64_MAX	/* header of an end marker */
 #define SEQ_MASK	((1ULL << 56) - 1)
 #define MAX_REPS	32
+#define MAX_PROD	256		/* producer ids fit the header's 8 bits */
 
-/* T_BPQN: bpq-plain with the module parameter metrics off while it runs */
+/*
+ * T_BPQN: bpq-plain with the module parameter metrics off while it runs.
+ * The batched peers: T_PIPE_SB writes BATCH messages per write() and reads
+ * up to BATCH per read(); T_UNIXM sends and receives BATCH per
+ * sendmmsg()/recvmmsg().
+ */
 enum {
-	T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ, T_BPQB, T_BPQN, T_BPQR, NTR
+	T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ, T_BPQB, T_BPQN, T_BPQR,
+	T_PIPE_SB, T_UNIXM, NTR
 };
 
 static const char *const tr_names[NTR] = {
 	"pipe-stream", "pipe-packet", "unix-seqpacket", "mqueue",
 	"bpq-plain", "bpq-batched", "bpq-plain-nometrics", "bpq-ring",
+	"pipe-stream-batched", "unix-seqpacket-mmsg",
 };
 
 #define ARRAY_LEN(a)	((int)(sizeof(a) / sizeof((a)[0])))
@@ -97,6 +110,7 @@ static const char *const tr_names[NTR] = {
 
 static int quick;
 static int icount;			/* --icount: ns are instructions */
+static int init_on_alloc = -1;		/* the guest's, as told; -1 unknown */
 static int reps = 5;
 static double scale = 1.0;
 static const char *only;		/* -W W1,W3: just these */
@@ -258,28 +272,43 @@ struct chan {
 	struct bpq_ring ring;		/* T_BPQR: on rfd */
 };
 
-/* The producers of these send BATCH messages per BPQ_IOC_SEND_BATCH. */
+/* The producers of these send BATCH messages per call. */
 static int batched_tx(const struct chan *c)
 {
-	return c->t == T_BPQB || c->t == T_BPQR;
+	return c->t == T_BPQB || c->t == T_BPQR || c->t == T_PIPE_SB ||
+	       c->t == T_UNIXM;
+}
+
+/* The consumers of these receive up to BATCH messages per call. */
+static int batched_rx(const struct chan *c)
+{
+	return c->t == T_BPQB || c->t == T_PIPE_SB || c->t == T_UNIXM;
 }
 
 /*
- * T_BPQR: room for DEPTH records of @size, as the queue has for DEPTH
- * messages: the smallest power of two that holds them, at least twice the
- * largest record (the kernel's rule), within the kernel's bounds. 64 KiB
- * messages would need 128 MiB; 64 MiB holds 1023 of them.
+ * T_BPQR: the ring's size, the largest power of two that holds at most
+ * DEPTH / 2 records of @size and at least two (the kernel's rule); the
+ * queue behind it gets the rest of DEPTH (chan_open()), so that ring and
+ * queue together buffer what every other transport does.
  */
 static unsigned int ring_bytes_for(size_t size)
 {
-	uint64_t want = (uint64_t)DEPTH * BPQ_RING_RECORD(size), bytes;
+	uint64_t rec = BPQ_RING_RECORD(size), bytes = BPQ_RING_BYTES_MIN;
 
-	if (want < 2 * BPQ_RING_RECORD(size))
-		want = 2 * BPQ_RING_RECORD(size);
-	for (bytes = BPQ_RING_BYTES_MIN; bytes < want; bytes <<= 1)
-		;
-	return bytes > BPQ_RING_BYTES_MAX ? BPQ_RING_BYTES_MAX : bytes;
+	while (bytes < 2 * rec)
+		bytes <<= 1;
+	while (bytes * 2 <= BPQ_RING_BYTES_MAX && bytes * 2 / rec <= DEPTH / 2)
+		bytes <<= 1;
+	return bytes;
 }
+
+static unsigned int ring_records_for(size_t size)
+{
+	return ring_bytes_for(size) / BPQ_RING_RECORD(size);
+}
+
+/* bpq queues: the low watermark (percent) chan_open() sets */
+static unsigned int bpq_low_wm = 100;
 
 static void chan_open(struct chan *c, int t, size_t size, int strategy,
 		      unsigned int credits)
@@ -295,6 +324,7 @@ static void chan_open(struct chan *c, int t, size_t size, int strategy,
 	c->mq = (mqd_t)-1;
 	switch (t) {
 	case T_PIPE_S:
+	case T_PIPE_SB:
 	case T_PIPE_P:
 		if (pipe2(fds, t == T_PIPE_P ? O_DIRECT : 0))
 			die("pipe2: %s", strerror(errno));
@@ -308,6 +338,7 @@ static void chan_open(struct chan *c, int t, size_t size, int strategy,
 		c->wfd = fds[1];
 		break;
 	case T_UNIX:
+	case T_UNIXM:
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds))
 			die("socketpair: %s", strerror(errno));
 		/* the depth is net.unix.max_dgram_qlen; sndbuf not binding */
@@ -356,7 +387,10 @@ static void chan_open(struct chan *c, int t, size_t size, int strategy,
 			die("bpq_get_config: %s", strerror(-r));
 		cfg.strategy = strategy;
 		cfg.capacity_msgs = DEPTH;
-		cfg.capacity_bytes = (uint64_t)DEPTH * size;
+		if (t == T_BPQR)
+			cfg.capacity_msgs -= ring_records_for(size);
+		cfg.capacity_bytes = (uint64_t)cfg.capacity_msgs * size;
+		cfg.low_watermark = bpq_low_wm;
 		cfg.max_msg_size = size;
 		cfg.auto_credit = strategy == BPQ_STRATEGY_CREDIT;
 		r = bpq_set_config(c->wfd, &cfg);
@@ -430,6 +464,7 @@ static int chan_send_soft(struct chan *c, const char *buf, int soft)
 
 	switch (c->t) {
 	case T_PIPE_S:
+	case T_PIPE_SB:
 		while (done < c->size) {
 			r = write(c->wfd, buf + done, c->size - done);
 			if (r < 0 && errno == EINTR)
@@ -482,6 +517,61 @@ static void bpq_send_many(int fd, struct bpq_iovec *v, unsigned int n)
 	}
 }
 
+/* All of @len bytes to a pipe */
+static void write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t r;
+
+	while (len) {
+		r = write(fd, buf, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			die("write: %s", strerror(errno));
+		buf += r;
+		len -= r;
+	}
+}
+
+static void sendmmsg_all(int fd, struct bpq_iovec *v, unsigned int n)
+{
+	struct mmsghdr mh[BATCH];
+	struct iovec iov[BATCH];
+	unsigned int i;
+	int r;
+
+	memset(mh, 0, sizeof(mh));
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = (void *)(uintptr_t)v[i].base;
+		iov[i].iov_len = v[i].len;
+		mh[i].msg_hdr.msg_iov = &iov[i];
+		mh[i].msg_hdr.msg_iovlen = 1;
+	}
+	for (i = 0; i < n; i += r) {
+		r = sendmmsg(fd, mh + i, n - i, 0);
+		if (r < 0 && errno == EINTR)
+			r = 0;
+		else if (r <= 0)
+			die("sendmmsg: %s", strerror(errno));
+	}
+}
+
+/* @n messages of @c->size at @buf, one after another, in one call */
+static void send_batch(struct chan *c, char *buf, struct bpq_iovec *v,
+		       unsigned int n)
+{
+	switch (c->t) {
+	case T_PIPE_SB:
+		write_all(c->wfd, buf, n * c->size);
+		break;
+	case T_UNIXM:
+		sendmmsg_all(c->wfd, v, n);
+		break;
+	default:
+		bpq_send_many(c->wfd, v, n);
+	}
+}
+
 /* Send messages first ... first + n - 1 as producer @id. */
 static void produce(struct chan *c, unsigned int id, uint64_t first,
 		    uint64_t n)
@@ -510,7 +600,7 @@ static void produce(struct chan *c, unsigned int id, uint64_t first,
 		k = n - s < BATCH ? n - s : BATCH;
 		for (j = 0; j < k; j++)
 			put_hdr(buf + j * size, id, first + s + j);
-		bpq_send_many(c->wfd, v, k);
+		send_batch(c, buf, v, k);
 	}
 	free(buf);
 }
@@ -528,13 +618,32 @@ struct rx {
 	struct bpq_msg_info info[BATCH];
 	int n, i;
 	int held;			/* T_BPQR: a message peeked, not advanced */
+	size_t fill, off;		/* T_PIPE_SB: bytes in buf, next one */
+	uint64_t sum;			/* of every payload byte received */
 };
+
+/* Every consumer reads every byte of every message, as an application would */
+static volatile uint64_t payload_sum;
+
+static uint64_t checksum(const char *p, size_t len)
+{
+	uint64_t s = 0, w;
+	size_t i;
+
+	for (i = 0; i + sizeof(w) <= len; i += sizeof(w)) {
+		memcpy(&w, p + i, sizeof(w));
+		s += w;
+	}
+	for (; i < len; i++)
+		s += (unsigned char)p[i];
+	return s;
+}
 
 static void rx_init(struct rx *r, struct chan *c)
 {
 	memset(r, 0, sizeof(*r));
 	r->c = c;
-	r->buf = malloc(c->t == T_BPQB ? BATCH * c->size : c->size);
+	r->buf = malloc(batched_rx(c) ? BATCH * c->size : c->size);
 	if (!r->buf)
 		die("out of memory");
 }
@@ -543,13 +652,69 @@ static void rx_free(struct rx *r)
 {
 	if (r->held)
 		bpq_ring_advance(&r->c->ring);
+	payload_sum += r->sum;
 	free(r->buf);
 }
 
 /* Messages still buffered from the last batch receive. */
 static int rx_pending(struct rx *r)
 {
+	if (r->c->t == T_PIPE_SB)
+		return (r->fill - r->off) / r->c->size;
 	return r->n - r->i;
+}
+
+/* T_UNIXM: up to BATCH messages, at least one */
+static void rx_recvmmsg(struct rx *r)
+{
+	struct mmsghdr mh[BATCH];
+	struct iovec iov[BATCH];
+	size_t size = r->c->size;
+	int i, n;
+
+	memset(mh, 0, sizeof(mh));
+	for (i = 0; i < BATCH; i++) {
+		iov[i].iov_base = r->buf + i * size;
+		iov[i].iov_len = size;
+		mh[i].msg_hdr.msg_iov = &iov[i];
+		mh[i].msg_hdr.msg_iovlen = 1;
+	}
+	do {
+		n = recvmmsg(r->c->rfd, mh, BATCH, MSG_WAITFORONE, NULL);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		die("recvmmsg: %s", n ? strerror(errno) : "EOF");
+	for (i = 0; i < n; i++) {
+		r->info[i].offset = i * size;
+		r->info[i].len = mh[i].msg_len;
+	}
+	r->n = n;
+	r->i = 0;
+}
+
+/* T_PIPE_SB: the next message of the stream, reading up to BATCH more */
+static const char *rx_stream(struct rx *r)
+{
+	size_t size = r->c->size, cap = BATCH * size;
+	const char *p;
+	ssize_t n;
+
+	if (r->fill - r->off < size) {
+		memmove(r->buf, r->buf + r->off, r->fill - r->off);
+		r->fill -= r->off;
+		r->off = 0;
+		while (r->fill < size) {
+			n = read(r->c->rfd, r->buf + r->fill, cap - r->fill);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				die("read: %s", n ? strerror(errno) : "EOF");
+			r->fill += n;
+		}
+	}
+	p = r->buf + r->off;
+	r->off += size;
+	return p;
 }
 
 static uint64_t rx_next(struct rx *r)
@@ -576,6 +741,17 @@ static uint64_t rx_next(struct rx *r)
 		r->held = 1;
 		p = m;
 		len = n;
+		break;
+	case T_PIPE_SB:
+		p = rx_stream(r);
+		len = size;
+		break;
+	case T_UNIXM:
+		if (r->i == r->n)
+			rx_recvmmsg(r);
+		p = r->buf + r->info[r->i].offset;
+		len = r->info[r->i].len;
+		r->i++;
 		break;
 	case T_BPQB:
 		if (r->i == r->n) {
@@ -627,6 +803,7 @@ static uint64_t rx_next(struct rx *r)
 	if (len != size)
 		die("message of %zu bytes, expected %zu", len, size);
 	r->msg = p;
+	r->sum += checksum(p, len);
 	memcpy(&h, p, sizeof(h));
 	return h;
 }
@@ -652,6 +829,7 @@ struct record {
 	double load;			/* W4: fraction of saturation; or NaN */
 	double ipm;			/* --icount: instructions per message */
 	double p999, offered, backlog;	/* W4 only */
+	double bop;			/* MEM: kernel bytes over the payload */
 };
 
 struct extra {
@@ -793,6 +971,22 @@ struct spec {
 	uint64_t arg;			/* per workload */
 };
 
+/*
+ * --marks FILE: a line at the start and the end of each measurement, for
+ * whoever watches the run from outside (scripts/bench.sh records the
+ * host's load average at each).
+ */
+static FILE *marks;
+
+static void mark(const char *what, const struct spec *s)
+{
+	if (!marks)
+		return;
+	fprintf(marks, "BPQ-BENCH-MARK %s %s %zu %d %d\n", what, s->wl,
+		s->size, s->prod, s->cons);
+	fflush(marks);
+}
+
 static void add_extra(const struct spec *s, const char *tr,
 		      const char *metric, double value)
 {
@@ -855,23 +1049,21 @@ static void measure(const struct spec *s)
 		alarm(0);
 	}
 	warmed = true;
+	mark("begin", s);
 	for (rep = 0; rep < reps; rep++) {
 		for (i = 0; i < s->nvar; i++) {
 			snprintf(ctx, sizeof(ctx), "%s %s size %zu P%d C%d run %d",
 				 s->wl, s->names ? s->names[i] :
 				 tr_names[s->var[i]], s->size, s->prod,
 				 s->cons, rep + 1);
-			alarm(quick ? 60 : 300);
+			alarm(quick ? 60 : 600);
 			r[i][rep] = s->run(s, i);
 			alarm(0);
 		}
 	}
+	mark("end", s);
 	for (i = 0; i < s->nvar; i++) {
-		struct record tmp, *rec = &tmp;
-
-		/* MEM is no workload: its numbers go to "extra" only */
-		if (strcmp(s->wl, "MEM"))
-			rec = &records[nrec++];
+		struct record *rec = &records[nrec++];
 
 		snprintf(rec->wl, sizeof(rec->wl), "%s", s->wl);
 		snprintf(rec->tr, sizeof(rec->tr), "%s",
@@ -896,6 +1088,8 @@ static void measure(const struct spec *s)
 		rec->backlog = MED(backlog);
 		rec->load = strcmp(s->wl, "W4") ? NAN : s->arg / 100.0;
 		rec->ipm = NAN;
+		/* MEM: no rate, the memory figure */
+		rec->bop = strcmp(s->wl, "MEM") ? NAN : MED(ex[0]);
 		if (icount) {
 			/* elapsed ns per message: instructions under icount */
 			for (k = 0; k < reps; k++)
@@ -903,7 +1097,7 @@ static void measure(const struct spec *s)
 			rec->ipm = median(v, reps);
 			rec->spread = spread_of(v, reps);
 		}
-		if (rec != &tmp)
+		if (isnan(rec->bop))
 			table_row(rec);
 		for (e = 0; e < MAX_EX && s->ex_names[e]; e++)
 			add_extra(s, rec->tr, s->ex_names[e], MED(ex[e]));
@@ -938,12 +1132,12 @@ static struct res run_n1(const struct spec *s, int var)
 {
 	uint64_t per = s->n / s->prod, warm = per / 10 + 1;
 	uint64_t total = s->prod * (per + warm), got, t0 = 0, t1;
-	uint64_t expect[16];
-	struct prod_arg pa[16];
+	static uint64_t expect[MAX_PROD];
+	static struct prod_arg pa[MAX_PROD];
 	struct chan c;
 	struct rx rx;
 	struct res res = { .p50 = NAN, .p99 = NAN };
-	long w0 = 0, w1, pw = 0;
+	long w0 = 0, w1, pw = 0, c0 = 0;
 	int i;
 
 	chan_open(&c, s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
@@ -960,15 +1154,18 @@ static struct res run_n1(const struct spec *s, int var)
 		if (id >= (uint64_t)s->prod || seq != expect[id])
 			die("producer %llu: got seq %llu, expected %llu",
 			    (unsigned long long)id, (unsigned long long)seq,
-			    (unsigned long long)(id < 16 ? expect[id] : 0));
+			    (unsigned long long)(id < MAX_PROD ? expect[id] : 0));
 		expect[id]++;
 		if (got + 1 == s->prod * warm) {
 			t0 = now_ns();
 			w0 = vcsw(RUSAGE_THREAD);
+			c0 = csw(RUSAGE_SELF);
 		}
 	}
 	t1 = now_ns();
 	w1 = vcsw(RUSAGE_THREAD);
+	/* every thread's context switches, the producers' still running too */
+	res.ex[2] = (double)(csw(RUSAGE_SELF) - c0) / (s->prod * per);
 	for (i = 0; i < s->prod; i++) {
 		pthread_join(pa[i].th, NULL);
 		pw += pa[i].wakeups;
@@ -1756,12 +1953,15 @@ static void mem_snapshot(double *m)
 
 /*
  * Fill KMEM_QUEUES queues with DEPTH messages each (more than one queue
- * only to get past the granularity of the slab counters) and divide.
+ * only to get past the granularity of the slab counters) and divide; at
+ * most KMEM_BYTES of payload per queue (256 messages of 64 KiB).
  */
 #define KMEM_QUEUES	8
+#define KMEM_BYTES	(16 << 20)
 
 static struct res run_kmem(const struct spec *s, int var)
 {
+	int m = DEPTH * s->size > KMEM_BYTES ? KMEM_BYTES / s->size : DEPTH;
 	double a[3], b[3];
 	struct res res = { .mps = NAN, .mbps = NAN, .p50 = NAN, .p99 = NAN };
 	struct chan c[KMEM_QUEUES];
@@ -1772,19 +1972,247 @@ static struct res run_kmem(const struct spec *s, int var)
 		chan_open(&c[k], s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
 	mem_snapshot(a);
 	for (k = 0; k < KMEM_QUEUES; k++)
-		produce(&c[k], 0, 1, DEPTH);
+		produce(&c[k], 0, 1, m);
 	mem_snapshot(b);
 	for (k = 0; k < KMEM_QUEUES; k++) {
 		rx_init(&rx, &c[k]);
-		for (i = 1; i <= DEPTH; i++)
+		for (i = 1; i <= m; i++)
 			if (rx_next(&rx) != (uint64_t)i)
 				die("seq %d lost", i);
 		rx_free(&rx);
 		chan_close(&c[k]);
 	}
 	for (i = 0; i < 3; i++)
-		res.ex[i] = (b[i] - a[i]) / (KMEM_QUEUES * DEPTH) -
+		res.ex[i] = (b[i] - a[i]) / (KMEM_QUEUES * m) -
 			    (double)s->size;
+	return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/*
+ * Q: many queues. Creates s->n named queues (fewer if the memory would not
+ * hold them at QUEUE_BUDGET each), timing the first and the last s->arg
+ * creates and taking the memory an idle queue costs, then destroys them.
+ */
+#define QUEUE_BUDGET	(16 << 10)
+#define PARAM_MAX_QUEUES	"/sys/module/bpq/parameters/max_queues"
+
+static struct res run_queues(const struct spec *s, int var)
+{
+	double avail = meminfo_kb("MemAvailable") * 1024 - (512 << 20);
+	uint64_t n = s->n, span = s->arg, i, t, first = 0, last = 0, d0;
+	unsigned int *idx;
+	struct res res = { .mbps = NAN, .p50 = NAN, .p99 = NAN };
+	double a[3], b[3];
+	char name[BPQ_NAME_MAX], saved[32] = "";
+	int fd, r;
+
+	(void)var;
+	if (avail / QUEUE_BUDGET < n)
+		n = avail > 0 ? avail / QUEUE_BUDGET : 0;
+	if (n < 2 * span)
+		die("memory for %llu queues only", (unsigned long long)n);
+	idx = malloc(n * sizeof(*idx));
+	fd = open(PARAM_MAX_QUEUES, O_RDONLY);
+	if (!idx || fd < 0 || read(fd, saved, sizeof(saved) - 1) <= 0)
+		die("%s: %s", PARAM_MAX_QUEUES, strerror(errno));
+	close(fd);
+	write_file(PARAM_MAX_QUEUES, "1048576");
+	mem_snapshot(a);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "benchq%d_%llu", getpid(),
+			 (unsigned long long)i);
+		t = now_ns();
+		r = bpq_create(name, &idx[i]);
+		if (r < 0)
+			die("bpq_create %llu: %s", (unsigned long long)i,
+			    strerror(-r));
+		t = now_ns() - t;
+		if (i < span)
+			first += t;
+		else if (i >= n - span)
+			last += t;
+	}
+	mem_snapshot(b);
+	d0 = now_ns();
+	for (i = 0; i < n; i++) {
+		r = bpq_destroy(idx[i]);
+		if (r < 0)
+			die("bpq_destroy: %s", strerror(-r));
+	}
+	d0 = now_ns() - d0;
+	write_file(PARAM_MAX_QUEUES, saved);
+	free(idx);
+	/* creates per second, over the two timed spans */
+	res.mps = 2.0 * span * 1e9 / (first + last);
+	res.ex[0] = (double)n;
+	res.ex[1] = first / 1e3 / span;
+	res.ex[2] = last / 1e3 / span;
+	res.ex[3] = (b[0] - a[0]) / n;
+	printf("    Q   bpq: destroying them took %.1f us each\n",
+	       d0 / 1e3 / n);
+	return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/*
+ * WB: s->prod blocked writers on a full channel, drained by one reader:
+ * run_n1 with many producers. bpq-plain-gap has the low watermark at 75 %:
+ * writers held back wait until a quarter of the queue is free, and are
+ * then let in together, in order.
+ */
+static const int wb_tr[] = { T_PIPE_P, T_UNIX, T_MQ, T_BPQ, T_BPQ };
+static const char *const wb_names[] = {
+	"pipe-packet", "unix-seqpacket", "mqueue", "bpq-plain",
+	"bpq-plain-gap",
+};
+
+static struct res run_wb(const struct spec *s, int var)
+{
+	struct res res;
+
+	bpq_low_wm = var == 4 ? 75 : 100;
+	res = run_n1(s, var);
+	bpq_low_wm = 100;
+	/* the whole process's context switches per message first */
+	res.ex[3] = res.ex[0];
+	res.ex[0] = res.ex[2];
+	res.ex[2] = res.ex[3];
+	res.ex[3] = 0;
+	return res;
+}
+
+/* ---------------------------------------------------------------------- */
+/*
+ * WP: s->cons readers sleep in poll() (or each in its own epoll instance
+ * with EPOLLEXCLUSIVE) on one channel and read with O_NONBLOCK; one
+ * producer writes. Context switches per message show the thundering herd
+ * of waking every poller for every message.
+ */
+static const int wp_tr[] = { T_PIPE_P, T_PIPE_P, T_BPQ, T_BPQ };
+static const char *const wp_names[] = {
+	"pipe-packet", "pipe-packet-epollexcl", "bpq-plain",
+	"bpq-plain-epollexcl",
+};
+
+struct poll_arg {
+	struct chan *c;
+	int excl;
+	unsigned char *seen;
+	uint64_t nseen;
+	atomic_uint_fast64_t *got;
+	pthread_t th;
+};
+
+static void *poll_reader(void *p)
+{
+	struct poll_arg *a = p;
+	struct pollfd pfd = { .fd = a->c->rfd, .events = POLLIN };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	char *buf = malloc(a->c->size);
+	uint64_t h, seq, last = 0, n = 0, sum = 0;
+	int ep = -1, r;
+	ssize_t len;
+
+	if (!buf)
+		die("out of memory");
+	if (a->excl) {
+		ep = epoll_create1(0);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, a->c->rfd, &ev))
+			die("epoll: %s", strerror(errno));
+	}
+	for (;;) {
+		len = read(a->c->rfd, buf, a->c->size);
+		if (len < 0 && (errno == EAGAIN || errno == EINTR)) {
+			do {
+				r = a->excl ? epoll_wait(ep, &ev, 1, -1) :
+					      poll(&pfd, 1, -1);
+			} while (r < 0 && errno == EINTR);
+			if (r < 0)
+				die("poll: %s", strerror(errno));
+			continue;
+		}
+		if (len != (ssize_t)a->c->size)
+			die("read: %s", len < 0 ? strerror(errno) : "short");
+		sum += checksum(buf, len);
+		memcpy(&h, buf, sizeof(h));
+		if (h == STOP)
+			break;
+		seq = h & SEQ_MASK;
+		if (seq <= last || seq >= a->nseen || a->seen[seq])
+			die("reader: seq %llu after %llu (dup/reorder)",
+			    (unsigned long long)seq, (unsigned long long)last);
+		a->seen[seq] = 1;
+		last = seq;
+		n++;
+	}
+	payload_sum += sum;
+	atomic_fetch_add(a->got, n);
+	if (ep >= 0)
+		close(ep);
+	free(buf);
+	return NULL;
+}
+
+static struct res run_poll(const struct spec *s, int var)
+{
+	static struct poll_arg pa[MAX_PROD];
+	uint64_t n = s->n, i, t0, t1;
+	atomic_uint_fast64_t got = 0;
+	unsigned char *seen = calloc(n + 1, 1);
+	struct res res = { .p50 = NAN, .p99 = NAN };
+	struct chan c;
+	char *stop;
+	long c0, c1;
+	int k, fl;
+
+	if (!seen)
+		die("out of memory");
+	chan_open(&c, s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
+	if (c.rfd == c.wfd) {
+		/* the readers' own file, non-blocking; the writer's blocks */
+		char path[64];
+
+		snprintf(path, sizeof(path), "/dev/bpq%d", c.bpq);
+		c.rfd = open(path, O_RDWR);
+		if (c.rfd < 0)
+			die("%s: %s", path, strerror(errno));
+	}
+	fl = fcntl(c.rfd, F_GETFL);
+	if (fl < 0 || fcntl(c.rfd, F_SETFL, fl | O_NONBLOCK))
+		die("O_NONBLOCK: %s", strerror(errno));
+	for (k = 0; k < s->cons; k++) {
+		pa[k] = (struct poll_arg){ .c = &c, .excl = var % 2,
+					   .seen = seen, .nseen = n + 1,
+					   .got = &got };
+		if (pthread_create(&pa[k].th, NULL, poll_reader, &pa[k]))
+			die("pthread_create");
+	}
+	/* let every reader go to sleep in poll first */
+	usleep(100000);
+	t0 = now_ns();
+	c0 = csw(RUSAGE_SELF);
+	produce(&c, 0, 1, n);
+	stop = malloc(s->size);
+	memset(stop, 0xff, s->size);
+	for (k = 0; k < s->cons; k++)
+		chan_send(&c, stop);
+	for (k = 0; k < s->cons; k++)
+		pthread_join(pa[k].th, NULL);
+	t1 = now_ns();
+	c1 = csw(RUSAGE_SELF);
+	if (got != n)
+		die("delivered %llu of %llu", (unsigned long long)got,
+		    (unsigned long long)n);
+	for (i = 1; i <= n; i++)
+		if (!seen[i])
+			die("seq %llu lost", (unsigned long long)i);
+	free(stop);
+	free(seen);
+	chan_close(&c);
+	res.mps = (double)n * 1e9 / (t1 - t0);
+	res.mbps = res.mps * s->size / 1e6;
+	res.ex[0] = (double)(c1 - c0) / n;
 	return res;
 }
 
@@ -1949,8 +2377,10 @@ static void write_json(const char *path)
 	fprintf(f, ", \"ns_per_instruction\": ");
 	json_num(f, calib.ns_per_insn);
 	fprintf(f, ", \"depth\": %d, \"batch\": %d, \"quick\": %s, "
-		"\"icount\": %s},\n", DEPTH, BATCH, quick ? "true" : "false",
-		icount ? "true" : "false");
+		"\"icount\": %s, \"init_on_alloc\": ", DEPTH, BATCH,
+		quick ? "true" : "false", icount ? "true" : "false");
+	json_num(f, init_on_alloc < 0 ? NAN : init_on_alloc);
+	fprintf(f, "},\n");
 	fprintf(f, "  \"records\": [\n");
 	for (i = 0; i < nrec; i++) {
 		struct record *r = &records[i];
@@ -1959,8 +2389,10 @@ static void write_json(const char *path)
 			fprintf(f, "    {\"workload\": \"%s\", \"transport\": "
 				"\"%s\", \"size\": %zu, \"producers\": %d, "
 				"\"consumers\": %d, \"mode\": \"icount\", "
-				"\"instructions_per_msg\": ", r->wl, r->tr,
+				"\"init_on_alloc\": ", r->wl, r->tr,
 				r->size, r->prod, r->cons);
+			json_num(f, init_on_alloc < 0 ? NAN : init_on_alloc);
+			fputs(", \"instructions_per_msg\": ", f);
 			json_num(f, r->ipm);
 			fprintf(f, ", \"runs\": %d, \"spread\": ", r->runs);
 			json_num(f, r->spread);
@@ -1978,6 +2410,10 @@ static void write_json(const char *path)
 		json_num(f, r->p50);
 		fputs(", \"p99_ns\": ", f);
 		json_num(f, r->p99);
+		if (!isnan(r->bop)) {
+			fputs(", \"bytes_over_payload\": ", f);
+			json_num(f, r->bop);
+		}
 		if (!isnan(r->load)) {
 			fputs(", \"p999_ns\": ", f);
 			json_num(f, r->p999);
@@ -2035,34 +2471,47 @@ static void usage(int rc)
 		"  -r REPS   repetitions per measurement (default 5)\n"
 		"  -s SCALE  multiply every message count (default 1)\n"
 		"  -W LIST   only these workloads (W1 W2 W3 W4 W5 W6 W7 W8 "
-		"W9 MEM)\n");
+		"W9 WB WP MEM Q)\n"
+		"  --marks FILE  a line there as each measurement begins and "
+		"ends\n"
+		"  --init-on-alloc 0|1  the guest's init_on_alloc, for the "
+		"record\n");
 	exit(rc);
 }
 
 static const int all_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ,
 			      T_BPQB };
-/* W1, W2, W3, W5: also bpq-ring, the ring being one reader's (not W6) */
+/* W3: also bpq-ring, the ring being one reader's (not W6) */
 static const int ring_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ,
 			       T_BPQB, T_BPQR };
+/* W1, W2 at 4 KiB, W5: also the peers' batched modes */
+static const int stream_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ,
+				 T_BPQB, T_BPQR, T_PIPE_SB, T_UNIXM };
 /* W1 64 B: also what bpq-plain costs without its per-message counters */
 static const int w1_64_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ,
-				T_BPQN, T_BPQB, T_BPQR };
+				T_BPQN, T_BPQB, T_BPQR, T_PIPE_SB, T_UNIXM };
 static const int big_tr[] = { T_PIPE_S, T_UNIX, T_MQ, T_BPQ, T_BPQB,
-			      T_BPQR };
+			      T_BPQR, T_PIPE_SB, T_UNIXM };
 static const int mem_tr[] = { T_PIPE_S, T_PIPE_P, T_UNIX, T_MQ, T_BPQ };
+/* above a page, pipe-packet would split a message */
+static const int mem_big_tr[] = { T_PIPE_S, T_UNIX, T_MQ, T_BPQ };
 #define N_ALL_TR	ARRAY_LEN(all_tr)
 #define N_RING_TR	ARRAY_LEN(ring_tr)
+#define N_STREAM_TR	ARRAY_LEN(stream_tr)
 #define N_BIG_TR	ARRAY_LEN(big_tr)
 #define N_W1_64_TR	ARRAY_LEN(w1_64_tr)
 
 int main(int argc, char **argv)
 {
-	const char *out = NULL;
+	const char *out = NULL, *marks_path = NULL;
 	static const size_t w1_sizes[] = { 8, 64, 256 };
 	static const size_t w2_sizes[] = { 4096, 65536 };
 	static const int w5_n[] = { 1, 2, 4 };
 	static const int w6_n[] = { 2, 4 };
 	static const int w4_load[] = { 10, 50, 90 };	/* % of saturation */
+	static const int wb_n[] = { 1, 16, 256 };
+	static const size_t mem_sizes[] = { 8, 64, 73, 457, 2048, 4096,
+					    65536 };
 	uint64_t start = now_ns();
 	struct spec s;
 	int i;
@@ -2080,6 +2529,10 @@ int main(int argc, char **argv)
 			scale = atof(argv[++i]);
 		else if (!strcmp(argv[i], "-W") && i + 1 < argc)
 			only = argv[++i];
+		else if (!strcmp(argv[i], "--marks") && i + 1 < argc)
+			marks_path = argv[++i];
+		else if (!strcmp(argv[i], "--init-on-alloc") && i + 1 < argc)
+			init_on_alloc = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
 			usage(0);
 		else
@@ -2090,6 +2543,8 @@ int main(int argc, char **argv)
 	if (reps < 1 || reps > MAX_REPS || !(scale > 0))
 		usage(2);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (marks_path && !(marks = fopen(marks_path, "w")))
+		die("%s: %s", marks_path, strerror(errno));
 	setup_limits();
 	calibrate();
 	if (icount) {
@@ -2111,8 +2566,8 @@ int main(int argc, char **argv)
 			if ((quick || icount) && !m)
 				continue;
 			s = (struct spec){ "W1", w1_sizes[i], 1, 1,
-					   m ? N_W1_64_TR : N_RING_TR,
-					   m ? w1_64_tr : ring_tr, NULL,
+					   m ? N_W1_64_TR : N_STREAM_TR,
+					   m ? w1_64_tr : stream_tr, NULL,
 					   { "consumer_wakeups_per_msg",
 					     "producer_wakeups_per_msg" },
 					   /* icount: stable to 0.5 % */
@@ -2126,8 +2581,8 @@ int main(int argc, char **argv)
 			int big = w2_sizes[i] > 4096;
 
 			s = (struct spec){ "W2", w2_sizes[i], 1, 1,
-					   big ? N_BIG_TR : N_RING_TR,
-					   big ? big_tr : ring_tr, NULL,
+					   big ? N_BIG_TR : N_STREAM_TR,
+					   big ? big_tr : stream_tr, NULL,
 					   { "consumer_wakeups_per_msg",
 					     "producer_wakeups_per_msg" },
 					   run_n1,
@@ -2157,8 +2612,8 @@ int main(int argc, char **argv)
 		for (i = 0; i < 3; i++) {
 			if (quick && w5_n[i] != 2)
 				continue;
-			s = (struct spec){ "W5", 64, w5_n[i], 1, N_RING_TR,
-					   ring_tr, NULL,
+			s = (struct spec){ "W5", 64, w5_n[i], 1, N_STREAM_TR,
+					   stream_tr, NULL,
 					   { "consumer_wakeups_per_msg",
 					     "producer_wakeups_per_msg" },
 					   run_n1, count_of(32000), 0 };
@@ -2200,21 +2655,68 @@ int main(int argc, char **argv)
 				   100000 };
 		measure(&s);
 	}
-	if (want("MEM")) {
-		s = (struct spec){ "MEM", 64, 1, 0, 5, mem_tr, NULL,
-				   { "kmem_used_B_over_payload",
-				     "kmem_slabinfo_B_over_payload",
-				     "kmem_meminfo_slab_B_over_payload" },
-				   run_kmem, DEPTH, 0 };
-		if (reps < 3) {
-			int keep = reps;
-
-			reps = 3;
-			measure(&s);
-			reps = keep;
-		} else {
+	if (want("WB")) {
+		for (i = 0; i < 3; i++) {
+			if (quick && wb_n[i] != 16)
+				continue;
+			s = (struct spec){ "WB", 64, wb_n[i], 1,
+					   ARRAY_LEN(wb_tr), wb_tr, wb_names,
+					   { "csw_per_msg",
+					     "producer_wakeups_per_msg",
+					     "consumer_wakeups_per_msg" },
+					   run_wb, count_of(32000), 0 };
 			measure(&s);
 		}
+	}
+	if (want("WP")) {
+		for (i = 0; i < 3; i++) {
+			if (quick && wb_n[i] != 16)
+				continue;
+			s = (struct spec){ "WP", 64, 1, wb_n[i],
+					   ARRAY_LEN(wp_tr), wp_tr, wp_names,
+					   { "csw_per_msg" }, run_poll,
+					   count_of(20000), 0 };
+			measure(&s);
+		}
+	}
+	if (want("MEM")) {
+		int keep = reps;
+
+		/* at least 3 repetitions: one figure moves with the others */
+		reps = reps < 3 ? 3 : reps;
+		for (i = 0; i < ARRAY_LEN(mem_sizes); i++) {
+			int big = mem_sizes[i] > 4096;
+
+			if (quick && mem_sizes[i] != 64 && mem_sizes[i] != 73)
+				continue;
+			s = (struct spec){ "MEM", mem_sizes[i], 1, 0,
+					   big ? ARRAY_LEN(mem_big_tr) :
+					   ARRAY_LEN(mem_tr),
+					   big ? mem_big_tr : mem_tr, NULL,
+					   { "kmem_used_B_over_payload",
+					     "kmem_slabinfo_B_over_payload",
+					     "kmem_meminfo_slab_B_over_payload" },
+					   run_kmem, DEPTH, 0 };
+			measure(&s);
+		}
+		reps = keep;
+	}
+	if (want("Q")) {
+		int keep = reps;
+		static const int q_var[] = { T_BPQ };
+		static const char *const q_names[] = { "bpq" };
+
+		/* 100,000 queues take a minute or more: one repetition */
+		reps = 1;
+		s = (struct spec){ "Q", 0, 0, 0, 1, q_var, q_names,
+				   { "queues", "create_us_first_1000",
+				     "create_us_last_1000",
+				     "bytes_per_idle_queue" },
+				   /* --quick: 1,000, the first and last 100 */
+				   run_queues, quick ? 1000 : 100000,
+				   quick ? 100 : 1000 };
+		measure(&s);
+		reps = keep;
 	}
 	snprintf(ctx, sizeof(ctx), "output");
 	if (out)
