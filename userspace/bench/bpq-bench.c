@@ -1185,11 +1185,31 @@ static struct res run_n1(const struct spec *s, int var)
 
 struct cons_arg {
 	struct chan *c;
+	int excl;			/* WP: epoll with EPOLLEXCLUSIVE */
 	unsigned char *seen;
 	uint64_t nseen;
 	atomic_uint_fast64_t *got;
 	pthread_t th;
 };
+
+static void *poll_reader(void *p);
+
+/* WP: the readers' own file (bpq) or end (pipe), non-blocking */
+static void poll_setup(struct chan *c)
+{
+	char path[64];
+	int fl;
+
+	if (c->rfd == c->wfd) {
+		snprintf(path, sizeof(path), "/dev/bpq%d", c->bpq);
+		c->rfd = open(path, O_RDWR);
+		if (c->rfd < 0)
+			die("%s: %s", path, strerror(errno));
+	}
+	fl = fcntl(c->rfd, F_GETFL);
+	if (fl < 0 || fcntl(c->rfd, F_SETFL, fl | O_NONBLOCK))
+		die("O_NONBLOCK: %s", strerror(errno));
+}
 
 static void *consumer_1n(void *p)
 {
@@ -1223,27 +1243,38 @@ static void *consumer_1n(void *p)
 	return NULL;
 }
 
+/*
+ * W6, and WP: there each reader sleeps in poll() or epoll_wait() on a
+ * non-blocking file of its own (odd variants: EPOLLEXCLUSIVE), and they
+ * all go to sleep before the producer starts.
+ */
 static struct res run_1n(const struct spec *s, int var)
 {
 	uint64_t n = s->n, warm = n / 10 + 1, t0, t1, i;
 	atomic_uint_fast64_t got = 0;
-	struct cons_arg ca[16];
+	static struct cons_arg ca[MAX_PROD];
 	unsigned char *seen = calloc(n + warm + 1, 1);
+	int wp = !strcmp(s->wl, "WP"), k;
 	char *stop;
 	struct chan c;
 	struct res res = { .p50 = NAN, .p99 = NAN };
 	long c0, c1;
-	int k;
 
 	if (!seen)
 		die("out of memory");
 	chan_open(&c, s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
+	if (wp)
+		poll_setup(&c);
 	for (k = 0; k < s->cons; k++) {
-		ca[k] = (struct cons_arg){ .c = &c, .seen = seen,
+		ca[k] = (struct cons_arg){ .c = &c, .excl = wp && var % 2,
+					   .seen = seen,
 					   .nseen = n + warm + 1, .got = &got };
-		if (pthread_create(&ca[k].th, NULL, consumer_1n, &ca[k]))
+		if (pthread_create(&ca[k].th, NULL,
+				   wp ? poll_reader : consumer_1n, &ca[k]))
 			die("pthread_create");
 	}
+	if (wp)
+		usleep(100000);
 	produce(&c, 0, 1, warm);
 	t0 = now_ns();
 	c0 = csw(RUSAGE_SELF);
@@ -2095,18 +2126,9 @@ static const char *const wp_names[] = {
 	"bpq-plain-epollexcl",
 };
 
-struct poll_arg {
-	struct chan *c;
-	int excl;
-	unsigned char *seen;
-	uint64_t nseen;
-	atomic_uint_fast64_t *got;
-	pthread_t th;
-};
-
 static void *poll_reader(void *p)
 {
-	struct poll_arg *a = p;
+	struct cons_arg *a = p;
 	struct pollfd pfd = { .fd = a->c->rfd, .events = POLLIN };
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
 	char *buf = malloc(a->c->size);
@@ -2154,67 +2176,6 @@ static void *poll_reader(void *p)
 	return NULL;
 }
 
-static struct res run_poll(const struct spec *s, int var)
-{
-	static struct poll_arg pa[MAX_PROD];
-	uint64_t n = s->n, i, t0, t1;
-	atomic_uint_fast64_t got = 0;
-	unsigned char *seen = calloc(n + 1, 1);
-	struct res res = { .p50 = NAN, .p99 = NAN };
-	struct chan c;
-	char *stop;
-	long c0, c1;
-	int k, fl;
-
-	if (!seen)
-		die("out of memory");
-	chan_open(&c, s->var[var], s->size, BPQ_STRATEGY_BLOCK, 0);
-	if (c.rfd == c.wfd) {
-		/* the readers' own file, non-blocking; the writer's blocks */
-		char path[64];
-
-		snprintf(path, sizeof(path), "/dev/bpq%d", c.bpq);
-		c.rfd = open(path, O_RDWR);
-		if (c.rfd < 0)
-			die("%s: %s", path, strerror(errno));
-	}
-	fl = fcntl(c.rfd, F_GETFL);
-	if (fl < 0 || fcntl(c.rfd, F_SETFL, fl | O_NONBLOCK))
-		die("O_NONBLOCK: %s", strerror(errno));
-	for (k = 0; k < s->cons; k++) {
-		pa[k] = (struct poll_arg){ .c = &c, .excl = var % 2,
-					   .seen = seen, .nseen = n + 1,
-					   .got = &got };
-		if (pthread_create(&pa[k].th, NULL, poll_reader, &pa[k]))
-			die("pthread_create");
-	}
-	/* let every reader go to sleep in poll first */
-	usleep(100000);
-	t0 = now_ns();
-	c0 = csw(RUSAGE_SELF);
-	produce(&c, 0, 1, n);
-	stop = malloc(s->size);
-	memset(stop, 0xff, s->size);
-	for (k = 0; k < s->cons; k++)
-		chan_send(&c, stop);
-	for (k = 0; k < s->cons; k++)
-		pthread_join(pa[k].th, NULL);
-	t1 = now_ns();
-	c1 = csw(RUSAGE_SELF);
-	if (got != n)
-		die("delivered %llu of %llu", (unsigned long long)got,
-		    (unsigned long long)n);
-	for (i = 1; i <= n; i++)
-		if (!seen[i])
-			die("seq %llu lost", (unsigned long long)i);
-	free(stop);
-	free(seen);
-	chan_close(&c);
-	res.mps = (double)n * 1e9 / (t1 - t0);
-	res.mbps = res.mps * s->size / 1e6;
-	res.ex[0] = (double)(c1 - c0) / n;
-	return res;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Calibration */
@@ -2674,7 +2635,7 @@ int main(int argc, char **argv)
 				continue;
 			s = (struct spec){ "WP", 64, 1, wb_n[i],
 					   ARRAY_LEN(wp_tr), wp_tr, wp_names,
-					   { "csw_per_msg" }, run_poll,
+					   { "csw_per_msg" }, run_1n,
 					   count_of(20000), 0 };
 			measure(&s);
 		}
