@@ -52,7 +52,6 @@ static DEFINE_MUTEX(bpq_lock);		/* serializes create and destroy */
 static DEFINE_XARRAY(bpq_queues);	/* live queues by number */
 static struct rhashtable bpq_names;	/* live queues by name */
 static struct cdev bpq_cdev;		/* every minor of bpq_devt */
-static struct kmem_cache *bpq_queue_cache;
 
 static const struct rhashtable_params bpq_names_params = {
 	.key_len = BPQ_NAME_MAX,	/* names are NUL-padded */
@@ -215,7 +214,7 @@ static void bpq_dev_release(struct device *dev)
 
 	bpq_queue_free_msgs(q);
 	ida_free(&bpq_ida, MINOR(dev->devt));
-	kmem_cache_free(bpq_queue_cache, q);
+	kfree(q);
 }
 
 /*
@@ -229,7 +228,7 @@ int bpq_queue_create(const char *name, u64 *id)
 	struct bpq_queue *q;
 	int index, ret;
 
-	q = kmem_cache_zalloc(bpq_queue_cache, GFP_KERNEL_ACCOUNT);
+	q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
 	if (!q)
 		return -ENOMEM;
 	bpq_queue_init(q);
@@ -290,7 +289,7 @@ err_put_device:
 	return ret;
 err_free_queue:
 	mutex_unlock(&bpq_lock);
-	kmem_cache_free(bpq_queue_cache, q);
+	kfree(q);
 	return ret;
 }
 
@@ -339,12 +338,9 @@ int bpq_chrdev_init(void)
 		       BPQ_MINORS);
 		return -EINVAL;
 	}
-	bpq_queue_cache = KMEM_CACHE(bpq_queue, SLAB_ACCOUNT);
-	if (!bpq_queue_cache)
-		return -ENOMEM;
 	ret = rhashtable_init(&bpq_names, &bpq_names_params);
 	if (ret)
-		goto err_destroy_cache;
+		return ret;
 	ret = alloc_chrdev_region(&bpq_devt, 0, BPQ_MINORS, "bpq");
 	if (ret)
 		goto err_destroy_names;
@@ -364,8 +360,6 @@ err_unregister_region:
 	unregister_chrdev_region(bpq_devt, BPQ_MINORS);
 err_destroy_names:
 	rhashtable_destroy(&bpq_names);
-err_destroy_cache:
-	kmem_cache_destroy(bpq_queue_cache);
 	return ret;
 }
 
@@ -376,5 +370,4 @@ void bpq_chrdev_exit(void)
 	cdev_del(&bpq_cdev);
 	unregister_chrdev_region(bpq_devt, BPQ_MINORS);
 	rhashtable_destroy(&bpq_names);
-	kmem_cache_destroy(bpq_queue_cache);
 }
