@@ -5,6 +5,7 @@
  */
 #include <linux/device.h>
 #include <linux/kernel.h>
+#include <linux/stddef.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
 
@@ -203,6 +204,69 @@ static ssize_t latency_hist_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(latency_hist);
 
+/*
+ * stats/all: every state and counter above, as "name value" lines, and the
+ * histogram as one "latency_hist" line of its counts, from one snapshot:
+ * monitoring reads one file per queue, and sees one instant.
+ */
+struct bpq_stat_field {
+	const char *name;
+	u16 offset;
+	u16 size;			/* 4 or 8 */
+};
+
+#define BPQ_STAT_FIELD(field)						\
+	{ #field, offsetof(struct bpq_stats, field),			\
+	  sizeof_field(struct bpq_stats, field) }
+
+static const struct bpq_stat_field bpq_stat_fields[] = {
+	BPQ_STAT_FIELD(depth_msgs),
+	BPQ_STAT_FIELD(depth_bytes),
+	BPQ_STAT_FIELD(utilization),
+	BPQ_STAT_FIELD(credits_available),
+	BPQ_STAT_FIELD(rate),
+	BPQ_STAT_FIELD(throughput),
+	BPQ_STAT_FIELD(pressure),
+	BPQ_STAT_FIELD(enqueued_msgs),
+	BPQ_STAT_FIELD(enqueued_bytes),
+	BPQ_STAT_FIELD(dequeued_msgs),
+	BPQ_STAT_FIELD(dequeued_bytes),
+	BPQ_STAT_FIELD(dropped_newest),
+	BPQ_STAT_FIELD(dropped_oldest),
+	BPQ_STAT_FIELD(flushed),
+	BPQ_STAT_FIELD(backpressure_applied),
+	BPQ_STAT_FIELD(blocked_ns),
+	BPQ_STAT_FIELD(throttled_ns),
+	BPQ_STAT_FIELD(timeouts),
+	BPQ_STAT_FIELD(credit_starvation),
+	BPQ_STAT_FIELD(credit_starved_ns),
+};
+
+static ssize_t all_show(struct device *dev, struct device_attribute *attr,
+			char *buf)
+{
+	const struct bpq_stat_field *f;
+	struct bpq_stats st;
+	int i, len = 0;
+	u64 val;
+
+	bpq_get_stats(bpq_dev_queue(dev), &st);
+	for (i = 0; i < ARRAY_SIZE(bpq_stat_fields); i++) {
+		f = &bpq_stat_fields[i];
+		if (f->size == sizeof(u32))
+			val = *(u32 *)((u8 *)&st + f->offset);
+		else
+			val = *(u64 *)((u8 *)&st + f->offset);
+		len += sysfs_emit_at(buf, len, "%s %llu\n", f->name, val);
+	}
+	len += sysfs_emit_at(buf, len, "latency_hist");
+	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
+		len += sysfs_emit_at(buf, len, " %llu", st.latency_hist[i]);
+	len += sysfs_emit_at(buf, len, "\n");
+	return len;
+}
+static DEVICE_ATTR_RO(all);
+
 static ssize_t reset_store(struct device *dev, struct device_attribute *attr,
 			   const char *buf, size_t count)
 {
@@ -230,6 +294,7 @@ static struct attribute *bpq_stats_attrs[] = {
 	&dev_attr_credit_starvation.attr,
 	&dev_attr_credit_starved_ns.attr,
 	&dev_attr_latency_hist.attr,
+	&dev_attr_all.attr,
 	&dev_attr_reset.attr,
 	NULL,
 };

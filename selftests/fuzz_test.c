@@ -1589,7 +1589,7 @@ static const char *const sysfs_ro[] = {
 	"name", "depth_msgs", "depth_bytes", "utilization",
 	"credits_available", "rate", "throughput", "pressure",
 	"stats/enqueued_msgs", "stats/dequeued_msgs", "stats/dropped_oldest",
-	"stats/flushed", "stats/timeouts", "stats/latency_hist",
+	"stats/flushed", "stats/timeouts", "stats/latency_hist", "stats/all",
 };
 
 static int pick_idx(struct fz *t, bool *fixed)
@@ -1683,7 +1683,8 @@ static void op_sysfs_read(struct fz *t)
 			j |= !strcmp(buf, names[i]);
 		if (!j)
 			fail(t, "strategy \"%s\"", buf);
-	} else if (!strcmp(attr, "name") || !strcmp(attr, "stats/latency_hist")) {
+	} else if (!strcmp(attr, "name") || !strcmp(attr, "stats/latency_hist") ||
+		   !strcmp(attr, "stats/all")) {
 		if (!buf[0])
 			fail(t, "\"%.60s\"", buf);
 	} else {

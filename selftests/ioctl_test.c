@@ -975,6 +975,59 @@ TEST_F(cfg, sysfs_settings)
 	ASSERT_NE(0, bpq_sysfs_read(QIDX, "stats/reset", buf, sizeof(buf)));
 }
 
+/*
+ * stats/all: every state and counter of the snapshot, one "name value" line
+ * each and the histogram on one line, equal to BPQ_IOC_GET_STATS and to
+ * the files of their own on a queue nobody else uses (throughput, a
+ * moving average of time, aside).
+ */
+TEST_F(cfg, sysfs_stats_all)
+{
+	char all[4096], name[64], file[80], one[64];
+	char *line, *save;
+	struct bpq_stats st;
+	unsigned long long v, h;
+	int i, n, lines = 0, off;
+	char buf[8];
+
+	for (i = 0; i < 5; i++)
+		ASSERT_EQ(3, write(self->fd, "abc", 3));
+	ASSERT_EQ(3, read(self->fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, bpq_sysfs_read(QIDX, "stats/all", all, sizeof(all)));
+	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
+	for (line = strtok_r(all, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "latency_hist ", 13)) {
+			off = 12;
+			for (i = 0; i < BPQ_LATENCY_BUCKETS; i++) {
+				ASSERT_EQ(1, sscanf(line + off, " %llu%n", &h,
+						    &n));
+				EXPECT_EQ(st.latency_hist[i], h);
+				off += n;
+			}
+			EXPECT_EQ('\0', line[off]);
+			continue;
+		}
+		ASSERT_EQ(2, sscanf(line, "%63s %llu", name, &v)) TH_LOG("%s",
+									 line);
+		lines++;
+		if (!strcmp(name, "throughput"))
+			continue;
+		/* the state at the top, the counters in stats/ */
+		if (bpq_sysfs_read(QIDX, name, one, sizeof(one))) {
+			snprintf(file, sizeof(file), "stats/%s", name);
+			ASSERT_EQ(0, bpq_sysfs_read(QIDX, file, one,
+						    sizeof(one)))
+				TH_LOG("no file for %s", name);
+		}
+		EXPECT_EQ(strtoull(one, NULL, 10), v) TH_LOG("%s", name);
+	}
+	EXPECT_EQ(20, lines);
+	EXPECT_EQ(4ULL, st.depth_msgs);
+	EXPECT_EQ(5ULL, st.enqueued_msgs);
+	ASSERT_NE(0, bpq_sysfs_write(QIDX, "stats/all", "1"));
+}
+
 TEST_F(cfg, sysfs_grant)
 {
 	struct bpq_grant g = { .size = sizeof(g) };
