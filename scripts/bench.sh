@@ -96,8 +96,9 @@ fi
 # which land in $out/NAME.txt and $out/NAME.json; the console log is
 # $out/NAME-vm/console.log. LIVE=1 also copies the table to the console
 # while it runs (not under icount: the console's interrupts would count),
-# and records the host's load average at each mark bpq-bench prints there,
-# in $out/NAME-load.txt: "begin|end WORKLOAD SIZE P C LOAD1".
+# and records the host's load at each mark bpq-bench prints there, in
+# $out/NAME-load.txt: "begin|end WORKLOAD SIZE P C LOAD1 BUSY TOTAL GUEST"
+# (see watch_marks).
 run_guest() {
 	local name=$1 live=$2 guest test_timeout vm_timeout console vm_rc
 	local vm_pid watch_pid
@@ -171,20 +172,35 @@ EOF
 }
 
 # watch_marks CONSOLE DEST PID: until PID ends, for every new
-# BPQ-BENCH-MARK line of the guest's console, a line in DEST with the host's
-# 1-minute load average at the time it was seen (within a second).
+# BPQ-BENCH-MARK line of the guest's console, a line in DEST with what the
+# host looked like when it was seen (within a second): its 1-minute load
+# average, then its CPU time busy and in all, and the guest's (QEMU's, all
+# threads), in clock ticks, from which the summary takes the CPU that
+# anything but the guest used over each measurement. The guest itself
+# brings the load average to about its vCPUs while it is busy.
 watch_marks() {
-	local console=$1 dest=$2 pid=$3 seen=0 n load
+	local console=$1 dest=$2 pid=$3 seen=0 n load qemu ticks cpu
 	local re='BPQ-BENCH-MARK [a-z]+ [A-Z0-9]+ [0-9]+ [0-9]+ [0-9]+'
+	local initrd=${console%/console.log}/initramfs.cpio.gz
 
 	: >"$dest"
 	while :; do
 		n=$(grep -aoE "$re" "$console" 2>/dev/null | wc -l)
 		if [ "$n" -gt "$seen" ]; then
 			read -r load _ </proc/loadavg
+			# cpu user nice system idle iowait irq softirq steal
+			read -r _ u ni sy id io irq si st _ </proc/stat
+			cpu="$((u + ni + sy + irq + si + st)) $((u + ni + sy + id + io + irq + si + st))"
+			qemu=$(pgrep -f -- "^qemu-system[^ ]* .*-initrd $initrd")
+			ticks=0
+			if [ -n "$qemu" ] && [ -r "/proc/$qemu/stat" ]; then
+				# utime and stime: fields 14 and 15, after "(comm)"
+				ticks=$(sed 's/^.*) //' "/proc/$qemu/stat" |
+					awk '{ print $12 + $13 }')
+			fi
 			grep -aoE "$re" "$console" | tail -n "+$((seen + 1))" |
 				while read -r _ what wl size p c; do
-					echo "$what $wl $size $p $c $load"
+					echo "$what $wl $size $p $c $load $cpu $ticks"
 				done >>"$dest"
 			seen=$n
 		fi
@@ -269,15 +285,22 @@ cores = os.cpu_count()
 try:
     loads = {}
     for line in open(f"{out}/host-load.txt"):
-        what, wl, size, p, c, load = line.split()
-        loads[(what, wl, int(size), int(p), int(c))] = float(load)
+        what, wl, size, p, c, load, busy, total, guest = line.split()
+        loads[(what, wl, int(size), int(p), int(c))] = (
+            float(load), int(busy), int(total), int(guest))
     for r in d["records"]:
         if r.get("mode") == "icount":
             continue
         key = (r["workload"], r["size"], r["producers"], r["consumers"])
         b, e = loads.get(("begin",) + key), loads.get(("end",) + key)
-        r["host_load_before"], r["host_load_after"] = b, e
-        r["noisy"] = max(x or 0 for x in (b, e)) > cores
+        r["host_load_before"] = b and b[0]
+        r["host_load_after"] = e and e[0]
+        r["noisy"] = max(x[0] if x else 0 for x in (b, e)) > cores
+        # CPUs' worth of time that anything but the guest used meanwhile
+        other = None
+        if b and e and e[2] > b[2] and b[3] and e[3]:
+            other = ((e[1] - b[1]) - (e[3] - b[3])) / (e[2] - b[2]) * cores
+        r["host_other_cpus"] = other
     d["host"] = {"cores": cores}
     changed = True
 except FileNotFoundError:
@@ -527,16 +550,20 @@ noisy = [r for r in recs if r.get("noisy")]
 if "host" in d:
     print(f"host load average (1 min) over each workload, {cores} cores: "
           + (f"{len(noisy)} record(s) noisy (load above the cores)"
-             if noisy else "never above the cores"))
+             if noisy else "never above the cores")
+          + "; the busy guest alone brings it to about its vCPUs, and"
+          " 'others' is the CPU that everything else took meanwhile")
     seen = set()
     for r in recs:
         key = (r["workload"], r["size"], r["producers"], r["consumers"])
         if key in seen or r.get("host_load_before") is None:
             continue
         seen.add(key)
+        o = r.get("host_other_cpus")
         print(f"  {r['workload']:3} size {r['size']:5} P{r['producers']} "
               f"C{r['consumers']}: {r['host_load_before']:.2f} -> "
               f"{r['host_load_after'] or float('nan'):.2f}"
+              + (f", others {o:.2f} CPUs" if o is not None else "")
               + ("  NOISY" if r.get("noisy") else ""))
 open(f"{out}/targets.txt", "w").write("\n".join(lines) + "\n")
 if icount:
