@@ -9,13 +9,14 @@
  * counts its live messages; the current one starts over from its
  * beginning whenever they are all gone, so a queue that keeps up reuses
  * the same cache-hot block, and an older one is kept as the spare, or
- * freed, with its last message; a queue that no file has open gives back
- * its empty chunks. A chunk is charged as a whole, to the memory cgroup
- * and the user (user_max_bytes) of the writer that needed it: no
- * allocation and no atomic operation per small message. Chunks are
- * allocated without sleeping, under the lock; when that fails, or a copy
- * faults, or the writer is not the file's user, the message takes the
- * ordinary path.
+ * freed, with its last message. The spare goes when the current chunk
+ * empties (the queue has drained), so that an idle queue holds one chunk;
+ * a queue that no file has open gives back its empty chunks. A chunk is
+ * charged as a whole, to the memory cgroup and the user (user_max_bytes)
+ * of the writer that needed it: no allocation and no atomic operation per
+ * small message. Chunks are allocated without sleeping, under the lock;
+ * when that fails, or a copy faults, or the writer is not the file's user,
+ * the message takes the ordinary path.
  *
  * The ordinary path: a message of its own, allocated and charged to its
  * writer's user before the writer takes q->lock, and freed after the last
@@ -151,12 +152,17 @@ void bpq_msg_drop(struct bpq_queue *q, struct bpq_msg *msg,
 	chunk = bpq_msg_chunk(msg);
 	if (--chunk->live)
 		return;
-	if (chunk == q->chunk)
+	if (chunk == q->chunk) {
 		q->chunk_used = BPQ_CHUNK_START;	/* start over */
-	else if (!q->chunk_spare)
+		if (q->chunk_spare) {			/* drained: one is enough */
+			bpq_chunk_defer(df, q->chunk_spare);
+			q->chunk_spare = NULL;
+		}
+	} else if (!q->chunk_spare) {
 		q->chunk_spare = chunk;			/* the next one */
-	else
+	} else {
 		bpq_chunk_defer(df, chunk);
+	}
 }
 
 /*
