@@ -116,7 +116,7 @@
  *   bpq_ring_publish(), under it: a poller queues itself before it takes
  *   q->lock, a ring syncer under it, so q->lock orders the test after
  *   their queueing.
- * - a message a reader took (BPQ_MSG_INFLIGHT): its len, data, seq and
+ * - a message a reader took (BPQ_MSG_INFLIGHT): its len, payload, seq and
  *   tstamp, copied out after the unlock, do not change while it is taken
  *   (bpq_ring_unreserve() moves seq, but a ring attaches only with no
  *   message in flight); q->lock orders them.
@@ -185,22 +185,36 @@ struct bpq_user;
 
 /*
  * A message. Up to BPQ_CHUNK_MSG_MAX bytes it is carved from its queue's
- * chunk (msg.c), payload after the header; otherwise it is allocated on
- * its own, payload after the header up to half a page, else in an
- * allocation of its own too, so that a 64 KiB payload does not round up
- * to a 128 KiB block. user, data and len do not change; seq and tstamp
- * are set when it is queued.
+ * chunk (msg.c), its payload right after it; otherwise it is a struct
+ * bpq_msg_own. len does not change; seq and tstamp are set when it is
+ * queued.
  */
 struct bpq_msg {
 	struct list_head node;		/* q->lock: q->msgs, or a reap list */
-	struct bpq_user *user;		/* charged with len bytes; or NULL */
-	u8 *data;
 	u64 seq;			/* q->lock */
 	u64 tstamp;
 	u32 len;
 	u32 flags;			/* q->lock */
-	u8 inline_data[];
 };
+
+/*
+ * A message of its own, allocated and charged to its writer's user before
+ * it is queued: its payload after it up to half a page, else in an
+ * allocation of its own too, so that a 64 KiB payload does not round up
+ * to a 128 KiB block.
+ */
+struct bpq_msg_own {
+	struct bpq_user *user;		/* charged with msg.len bytes */
+	u8 *data;
+	struct bpq_msg msg;
+};
+
+static inline u8 *bpq_msg_data(const struct bpq_msg *msg)
+{
+	if (msg->flags & BPQ_MSG_CHUNK)
+		return (u8 *)(msg + 1);
+	return container_of(msg, struct bpq_msg_own, msg)->data;
+}
 
 struct bpq_counters {
 	u64 enqueued_msgs;

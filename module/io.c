@@ -104,7 +104,7 @@ static int bpq_copy_in(struct bpq_file *bf, struct bpq_tx *tx,
 			ret = PTR_ERR(msg);
 			break;
 		}
-		if (!copy_from_iter_full(msg->data, msg->len,
+		if (!copy_from_iter_full(bpq_msg_data(msg), msg->len,
 					 bpq_tx_iter(tx, i))) {
 			bpq_msg_free(msg);
 			ret = -EFAULT;

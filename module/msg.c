@@ -128,8 +128,6 @@ struct bpq_msg *bpq_msg_carve(struct bpq_queue *q, struct bpq_user *user,
 	msg = (void *)q->chunk + q->chunk_used;
 	q->chunk_used += size;
 	q->chunk->live++;
-	msg->user = NULL;
-	msg->data = msg->inline_data;
 	msg->len = len;
 	msg->flags = BPQ_MSG_CHUNK;
 	return msg;
@@ -178,8 +176,8 @@ bool bpq_msg_copy_in(struct bpq_msg *msg, struct iov_iter *from)
 	size_t n;
 
 	if (!(msg->flags & BPQ_MSG_CHUNK))
-		return copy_from_iter_full(msg->data, msg->len, from);
-	n = _copy_from_iter(msg->data, msg->len, from);
+		return copy_from_iter_full(bpq_msg_data(msg), msg->len, from);
+	n = _copy_from_iter(bpq_msg_data(msg), msg->len, from);
 	if (likely(n == msg->len))
 		return true;
 	iov_iter_revert(from, n);
@@ -190,8 +188,8 @@ bool bpq_msg_copy_in(struct bpq_msg *msg, struct iov_iter *from)
 size_t bpq_msg_copy_out(const struct bpq_msg *msg, struct iov_iter *to)
 {
 	if (!(msg->flags & BPQ_MSG_CHUNK))
-		return copy_to_iter(msg->data, msg->len, to);
-	return _copy_to_iter(msg->data, msg->len, to);
+		return copy_to_iter(bpq_msg_data(msg), msg->len, to);
+	return _copy_to_iter(bpq_msg_data(msg), msg->len, to);
 }
 
 /*
@@ -233,8 +231,8 @@ void bpq_msg_store_free(struct bpq_queue *q)
 
 struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len)
 {
+	struct bpq_msg_own *own;
 	struct bpq_user *user;
-	struct bpq_msg *msg;
 
 	if (len > READ_ONCE(bf->q->cfg.max_msg_size))
 		return ERR_PTR(-EMSGSIZE);
@@ -242,36 +240,38 @@ struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len)
 	if (IS_ERR(user))
 		return ERR_CAST(user);
 	if (len <= BPQ_INLINE_MAX) {
-		msg = kmalloc(struct_size(msg, inline_data, len), BPQ_GFP);
-		if (msg)
-			msg->data = msg->inline_data;
+		own = kmalloc(sizeof(*own) + len, BPQ_GFP);
+		if (own)
+			own->data = (u8 *)(own + 1);
 	} else {
-		msg = kmalloc(sizeof(*msg), BPQ_GFP);
-		if (msg) {
-			msg->data = kvmalloc(len, BPQ_GFP);
-			if (!msg->data) {
-				kfree(msg);
-				msg = NULL;
+		own = kmalloc(sizeof(*own), BPQ_GFP);
+		if (own) {
+			own->data = kvmalloc(len, BPQ_GFP);
+			if (!own->data) {
+				kfree(own);
+				own = NULL;
 			}
 		}
 	}
-	if (!msg) {
+	if (!own) {
 		bpq_user_uncharge(user, len);
 		return ERR_PTR(-ENOMEM);
 	}
-	msg->user = user;
-	msg->len = len;
-	msg->flags = 0;
-	return msg;
+	own->user = user;
+	own->msg.len = len;
+	own->msg.flags = 0;
+	return &own->msg;
 }
 
 /* A message of its own (not a chunk's), with no q->lock held */
 void bpq_msg_free(struct bpq_msg *msg)
 {
-	bpq_user_uncharge(msg->user, msg->len);
-	if (msg->data != msg->inline_data)
-		kvfree(msg->data);
-	kfree(msg);
+	struct bpq_msg_own *own = container_of(msg, struct bpq_msg_own, msg);
+
+	bpq_user_uncharge(own->user, msg->len);
+	if (own->data != (u8 *)(own + 1))
+		kvfree(own->data);
+	kfree(own);
 }
 
 void bpq_reap(struct list_head *reap)

@@ -254,7 +254,7 @@ void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df)
 			moved++;
 			rec = bpq_ring_slot(ring, &pos, msg->len);
 			bpq_ring_write(q, rec, msg->len, msg->seq, msg->tstamp);
-			memcpy(rec + 1, msg->data, msg->len);
+			memcpy(rec + 1, bpq_msg_data(msg), msg->len);
 			list_del(&msg->node);
 			bpq_msg_drop(q, msg, df);
 			q->depth_msgs--;
