@@ -343,7 +343,7 @@ static inline void bpq_defer_init(struct bpq_defer *df)
 }
 
 /*
- * What bpq_account_delivery() needs, taken once per hold of the lock:
+ * What bpq_deliver() needs, taken once per hold of the lock:
  * whether the reporting counters run, and the clock if anything uses it.
  */
 struct bpq_delivery {
@@ -462,13 +462,13 @@ void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg,
 		struct bpq_defer *df);
 bool bpq_too_big(struct bpq_queue *q, u32 len);
 struct bpq_delivery bpq_delivery_start(struct bpq_queue *q);
-void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
-			  const struct bpq_delivery *d);
+void bpq_deliver(struct bpq_queue *q, struct bpq_msg *msg,
+		 const struct bpq_delivery *d, struct bpq_defer *df);
+void bpq_room_made(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_account_direct(struct bpq_queue *q, u32 msgs, u64 bytes);
 u32 bpq_utilization(struct bpq_queue *q);
 __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf);
-int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx,
-		  struct bpq_msg **msgs, unsigned int n);
+int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx, unsigned int n);
 
 /* msg.c */
 struct bpq_msg *bpq_msg_carve(struct bpq_queue *q, struct bpq_user *user,

@@ -27,9 +27,8 @@ const struct bpq_config bpq_default_config = {
 
 static void bpq_config_changed(struct bpq_queue *q, struct bpq_defer *df)
 {
-	bpq_update_pressure(q, df);
-	bpq_admit_writers(q, df);
-	bpq_wake_pollers(q, df, EPOLLOUT | EPOLLWRNORM | EPOLLPRI);
+	bpq_room_made(q, df);
+	bpq_wake_pollers(q, df, EPOLLPRI);
 }
 
 int bpq_check_config(const struct bpq_config *c)

@@ -87,8 +87,9 @@ static unsigned int bpq_tx_chunk(struct bpq_tx *tx, u32 sent, int *err)
  * the error of the first.
  */
 static int bpq_copy_in(struct bpq_file *bf, struct bpq_tx *tx,
-		       struct bpq_msg **msgs, unsigned int slow)
+		       unsigned int slow)
 {
+	struct bpq_msg **msgs = tx->msgs;
 	struct bpq_msg *msg;
 	unsigned int i;
 	int ret = 0;
@@ -147,12 +148,12 @@ int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
 			if (ret)
 				continue;
 		}
-		n = bpq_copy_in(bf, tx, tx->msgs, slow);
+		n = bpq_copy_in(bf, tx, slow);
 		if (n < 0) {
 			ret = n;
 			break;
 		}
-		ret = bpq_send_many(bf, tx, tx->msgs, n);
+		ret = bpq_send_many(bf, tx, n);
 		if (ret > 0)
 			sent += ret;
 		slow = tx->stall;
@@ -329,13 +330,9 @@ static unsigned int bpq_recv_end_many(struct bpq_queue *q,
 			copied = min(copied, i);
 		} else if (i < copied) {
 			q->inflight--;
-			list_del(&msg->node);
-			bpq_msg_drop(q, msg, &df);
-			q->depth_msgs--;
-			q->depth_bytes -= msg->len;
 			if (!delivered)
 				d = bpq_delivery_start(q);
-			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
+			bpq_deliver(q, msg, &d, &df);
 			delivered++;
 		} else {
 			bpq_untake(q, msg, &df);
@@ -344,9 +341,7 @@ static unsigned int bpq_recv_end_many(struct bpq_queue *q,
 	if (delivered) {
 		if (mark > bf->lost_seen)
 			bf->lost_seen = mark;
-		bpq_update_pressure(q, &df);
-		bpq_admit_writers(q, &df);
-		bpq_wake_pollers(q, &df, EPOLLOUT | EPOLLWRNORM);
+		bpq_room_made(q, &df);
 	}
 	bpq_unlock(q, &df);
 	return delivered;
@@ -410,11 +405,7 @@ static unsigned int bpq_recv_fast(struct bpq_file *bf, struct bpq_rx *rx,
 		if (!bpq_rx_copy(rx, n + done, msg,
 				 done ? 0 : q->lost - bf->lost_seen))
 			break;
-		list_del(&msg->node);
-		q->depth_msgs--;
-		q->depth_bytes -= len;
-		bpq_account_delivery(q, len, msg->tstamp, &d);
-		bpq_msg_drop(q, msg, &df);
+		bpq_deliver(q, msg, &d, &df);
 		bytes += len;
 		done++;
 	}
@@ -423,9 +414,7 @@ static unsigned int bpq_recv_fast(struct bpq_file *bf, struct bpq_rx *rx,
 		*stop = BPQ_RX_EMPTY;
 	if (done) {
 		bf->lost_seen = q->lost;
-		bpq_update_pressure(q, &df);
-		bpq_admit_writers(q, &df);
-		bpq_wake_pollers(q, &df, EPOLLOUT | EPOLLWRNORM);
+		bpq_room_made(q, &df);
 	}
 out:
 	bpq_unlock(q, &df);

@@ -667,15 +667,15 @@ static struct bpq_msg *bpq_carve_in(struct bpq_file *bf, struct bpq_tx *tx,
 
 /*
  * Queue the @n messages of @tx's chunk in order, each waiting as the
- * strategy says, under one hold of the lock but while waiting. msgs[i]
- * is the message, or NULL for one carved and copied in here; if that
- * cannot be done, tx->stall says so and the count stops before it.
- * Returns how many were queued, or the error of the first. The queue owns
- * those; the rest are freed here.
+ * strategy says, under one hold of the lock but while waiting.
+ * tx->msgs[i] is the message, or NULL for one carved and copied in here;
+ * if that cannot be done, tx->stall says so and the count stops before
+ * it. Returns how many were queued, or the error of the first. The queue
+ * owns those; the rest are freed here.
  */
-int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx,
-		  struct bpq_msg **msgs, unsigned int n)
+int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx, unsigned int n)
 {
+	struct bpq_msg **msgs = tx->msgs;
 	struct bpq_defer df __bpq_noinit;
 	struct bpq_queue *q = bf->q;
 	struct bpq_writer w;
@@ -733,8 +733,8 @@ struct bpq_delivery bpq_delivery_start(struct bpq_queue *q)
 	return d;
 }
 
-void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
-			  const struct bpq_delivery *d)
+static void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
+				 const struct bpq_delivery *d)
 {
 	if (d->metrics) {
 		u64 sojourn = d->now - tstamp;
@@ -753,6 +753,33 @@ void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
 	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT && q->cfg.auto_credit &&
 	    q->credits < U64_MAX)
 		q->credits++;
+}
+
+/*
+ * @msg reached its reader: it leaves the queue, counted in @d (from
+ * bpq_delivery_start(), once per hold of the lock), and goes back to the
+ * message store.
+ */
+void bpq_deliver(struct bpq_queue *q, struct bpq_msg *msg,
+		 const struct bpq_delivery *d, struct bpq_defer *df)
+{
+	lockdep_assert_held(&q->lock);
+	list_del(&msg->node);
+	q->depth_msgs--;
+	q->depth_bytes -= msg->len;
+	bpq_account_delivery(q, msg->len, msg->tstamp, d);
+	bpq_msg_drop(q, msg, df);
+}
+
+/*
+ * Deliveries (or a change of settings) made room: pressure may end,
+ * waiting writers go in, and pollers hear EPOLLOUT.
+ */
+void bpq_room_made(struct bpq_queue *q, struct bpq_defer *df)
+{
+	bpq_update_pressure(q, df);
+	bpq_admit_writers(q, df);
+	bpq_wake_pollers(q, df, EPOLLOUT | EPOLLWRNORM);
 }
 
 /* @msgs messages of @bytes in all, queued and delivered at once: a ring's */

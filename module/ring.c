@@ -255,11 +255,7 @@ void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df)
 			rec = bpq_ring_slot(ring, &pos, msg->len);
 			bpq_ring_write(q, rec, msg->len, msg->seq, msg->tstamp);
 			memcpy(rec + 1, bpq_msg_data(msg), msg->len);
-			list_del(&msg->node);
-			bpq_msg_drop(q, msg, df);
-			q->depth_msgs--;
-			q->depth_bytes -= msg->len;
-			bpq_account_delivery(q, msg->len, msg->tstamp, &d);
+			bpq_deliver(q, msg, &d, df);
 		}
 		if (moved) {
 			bpq_ring_publish(ring, pos);
@@ -283,11 +279,8 @@ static void bpq_ring_refill(struct bpq_queue *q, struct bpq_defer *df)
 	u32 depth = q->depth_msgs;
 
 	bpq_ring_fill(q, df);
-	if (q->depth_msgs == depth)
-		return;
-	bpq_update_pressure(q, df);
-	bpq_admit_writers(q, df);
-	bpq_wake_pollers(q, df, EPOLLOUT | EPOLLWRNORM);
+	if (q->depth_msgs != depth)
+		bpq_room_made(q, df);
 }
 
 /* Can @bf have a ring of @size bytes now? */
