@@ -91,8 +91,10 @@
  * timer's callback only wakes q->poll_wait and signals the O_ASYNC files,
  * and must never take q->lock, which is not irq-safe. q->fasync is
  * changed by fasync_helper() under its own fa_lock, without q->lock;
- * kill_fasync() reads the list under RCU. bpq_queue_kill() cancels the
- * timer after setting q->dead, and bpq_dev_release() before the free.
+ * kill_fasync() reads the list under RCU. __bpq_set_config() cancels the
+ * timer (without waiting: the callback takes no lock) when the strategy
+ * is no longer adaptive, bpq_queue_kill() after setting q->dead, and
+ * bpq_dev_release() before the free.
  *
  * bpq_users_lock (spinlock, user.c) protects the bpq_users hash and the
  * last drop of u->ref (refcount_dec_not_one() first, without it), so a

@@ -84,6 +84,9 @@ static int __bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 		q->cfg.size = sizeof(q->cfg);
 		if (restart)
 			bpq_adaptive_start(q, ktime_get_ns());
+		/* no token to report once the queue paces no more */
+		if (cfg->strategy != BPQ_STRATEGY_ADAPTIVE)
+			hrtimer_try_to_cancel(&q->poll_timer);
 		bpq_adaptive_clamp(q);
 		bpq_config_changed(q, &df);
 	}
