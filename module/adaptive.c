@@ -82,7 +82,7 @@ static u64 bpq_head_age(struct bpq_queue *q, u64 now)
 {
 	struct bpq_msg *head;
 
-	head = list_first_entry_or_null(&q->msgs, struct bpq_msg, node);
+	head = bpq_first_queued(q);
 	return head ? now - head->tstamp : 0;
 }
 

@@ -8,6 +8,7 @@
 #include <linux/hrtimer.h>
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/rhashtable-types.h>
 #include <linux/spinlock.h>
@@ -33,16 +34,18 @@
  *
  * q->lock (spinlock, process context only) protects struct bpq_queue from
  * cfg down; the bpq_writer and bpq_reader records on q->writers and
- * q->readers (node, msg, result, paced), which live on their waiter's
- * stack; msg->node, msg->flags and msg->seq; a ring's tail, busy and
- * owner; the message store's chunks (q->chunk, chunk->live); and
- * bf->lost_seen. It is never held across a sleep or a page fault:
- * bpq_sleep() drops and retakes it; the copies of small messages made
- * under it (bpq_carve_in(), bpq_recv_fast()) run with page faults off,
- * and one that meets a missing page stops and is made again without the
- * lock; messages and chunks to free go on the hold's struct bpq_defer,
- * freed after the unlock. A new chunk is allocated under it with
- * GFP_NOWAIT, charged to its user by atomics alone.
+ * q->readers (node, msg, gen, result, paced), which live on their
+ * waiter's stack; the message log (msg.c: its pages' order, head, tail,
+ * spare and graves) and its records' seq and flags; a ring's tail, busy
+ * and owner; and bf->lost_seen. It is never held across a sleep or a
+ * page fault: bpq_sleep() drops and retakes it; the copies of small
+ * messages made under it (bpq_send_many(), bpq_recv_fast()) run with
+ * page faults off, and one that meets a missing page stops and is made
+ * again after the page was brought in; larger ones are copied without
+ * it, their records pinned. Pages to free go on the hold's struct
+ * bpq_defer, freed after the unlock. A page for a small record may be
+ * allocated under it with GFP_NOWAIT, charged to its user by atomics
+ * alone.
  *
  * Lock order, outermost first (no other nesting):
  *
@@ -51,7 +54,7 @@
  *	    q->lock
  *	      ring->wait, the scheduler's (the wake-ups left under it),
  *	      the hrtimer base (hrtimer_start()),
- *	      the page allocator and memcg (GFP_NOWAIT, a chunk),
+ *	      the page allocator and memcg (GFP_NOWAIT, a page),
  *	      fa_lock and the signal locks (kill_fasync(), irq-safe)
  *	bpq_users_lock	a leaf, under bpq_lock or q->cfg_mutex at most
  *
@@ -59,8 +62,8 @@
  * for the sysfs callbacks, which take q->cfg_mutex and q->lock.
  *
  * Sleeping: allowed under bpq_lock and q->cfg_mutex, never under q->lock.
- * bpq_msg_alloc() and bpq_ring_alloc() run before taking it, and
- * bpq_msg_free() (kvfree(), bpq_user_put()) and bpq_ring_put() (vunmap())
+ * bpq_pool_fill() and bpq_ring_alloc() run before taking it, and
+ * bpq_pages_free() (bpq_user_put()) and bpq_ring_put() (vunmap())
  * after dropping it; the last put_device() may free messages under
  * bpq_lock. In bpq_ring_send(), a writer copies into the ring holding no
  * lock, with page faults off (a fault ends the copy).
@@ -110,18 +113,21 @@
  * - bf->ring: set once, by smp_store_release() under q->lock after the
  *   ring is built; smp_load_acquire() in bpq_mmap(), bpq_ring_sync() and
  *   fdinfo; plain reads under q->lock, or at release.
- * - q->cfg.max_msg_size: READ_ONCE() in bpq_msg_alloc(), a hint, against
- *   the plain struct copy in __bpq_set_config(); bpq_try_admit() tests it
- *   again under q->lock.
  * - the metrics and user_max_bytes parameters: READ_ONCE().
  * - waitqueue_active() in bpq_defer_flush(), after the unlock, and in
  *   bpq_ring_publish(), under it: a poller queues itself before it takes
  *   q->lock, a ring syncer under it, so q->lock orders the test after
  *   their queueing.
- * - a message a reader took (BPQ_MSG_INFLIGHT): its len, payload, seq and
- *   tstamp, copied out after the unlock, do not change while it is taken
- *   (bpq_ring_unreserve() moves seq, but a ring attaches only with no
- *   message in flight); q->lock orders them.
+ * - a record pinned by a reader (BPQ_MSG_INFLIGHT): its len, payload, seq
+ *   and tstamp, copied out after the unlock, do not change while it is
+ *   taken (bpq_ring_unreserve() moves seq, but a ring attaches only with
+ *   no message in flight); q->lock orders them. Its flags change beside
+ *   its len (bpq_msg_mark(), WRITE_ONCE(); bpq_msg_len(), READ_ONCE()).
+ * - a record pinned by its writer (BPQ_MSG_RESERVED): its payload, which
+ *   only that writer writes, without the lock, and readers do not read
+ *   before bpq_commit() cleared the flag under it.
+ * - the log's page links (page->lru) within a pinned record: fixed while
+ *   it is pinned (msg.c); its pinner walks them without the lock.
  * - the ring's control page, shared with the reader: ctl->tail by
  *   smp_store_release() after the records, ctl->head by smp_load_acquire()
  *   (the reader's acquire and release pair with them); sync_head, smp_wmb(),
@@ -150,11 +156,15 @@
  *   release, and by a writer while it copies in (bpq_ring_send()).
  *   q->ring holds none: it is cleared under q->lock
  *   before the last of those goes. Mapped pages live on with the mapping.
- * - message: its writer's until queued, then the queue's; one a reader
- *   took stays on q->msgs until bpq_recv_end_many(). Evicted or flushed
- *   meanwhile it leaves the list, is marked BPQ_MSG_GONE and its reader
- *   frees it. A message holds a reference on the user it is charged to.
- * - user: u->ref, held by each open file and each message charged.
+ * - message: a record of its queue's log from the hold of q->lock that
+ *   queues it; one pinned by a reader (until bpq_recv_end_many()) or by
+ *   its writer (until bpq_commit()) keeps its pages. Evicted meanwhile
+ *   it is marked BPQ_MSG_GONE; flushed, its log becomes a grave; either
+ *   way its pinner lets it go (bpq_pin_gone()).
+ * - log page: the queue's, or a grave's, or the spare, or a writer's
+ *   pool's; it holds a reference on the user it is charged to
+ *   (page->private).
+ * - user: u->ref, held by each open file and each page charged.
  */
 
 /*
@@ -175,48 +185,72 @@
 #define BPQ_BATCH_MAX		1024U
 #define BPQ_BATCH_CHUNK		32U	/* messages per lock hold */
 
-/* struct bpq_msg.flags */
-#define BPQ_MSG_INFLIGHT	BIT(0)	/* a reader is copying it out */
-#define BPQ_MSG_GONE		BIT(1)	/* evicted or flushed while in flight */
-#define BPQ_MSG_CHUNK		BIT(2)	/* carved from its queue's chunk */
-
-/* The largest message carved from a chunk (msg.c) */
-#define BPQ_CHUNK_MSG_MAX	2048U
-
-struct bpq_user;
-
 /*
- * A message. Up to BPQ_CHUNK_MSG_MAX bytes it is carved from its queue's
- * chunk (msg.c), its payload right after it; otherwise it is a struct
- * bpq_msg_own. len does not change; seq and tstamp are set when it is
- * queued.
+ * A message: a record of the queue's log (msg.c), this header and then
+ * the payload, padded to 8 bytes. The header never crosses a page; the
+ * payload may run on into the log's next pages. len does not change;
+ * seq (its low 32 bits: bpq_msg_seq()) and tstamp are set when it is
+ * queued, the flags under q->lock.
  */
 struct bpq_msg {
-	struct list_head node;		/* q->lock: q->msgs, or a reap list */
-	u64 seq;			/* q->lock */
 	u64 tstamp;
-	u32 len;
-	u32 flags;			/* q->lock */
+	u32 seq;
+	u32 info;			/* len | BPQ_MSG_* */
 };
+
+#define BPQ_MSG_LEN		GENMASK(23, 0)
+#define BPQ_MSG_INFLIGHT	BIT(24)	/* a reader is copying it out */
+#define BPQ_MSG_RESERVED	BIT(25)	/* its writer is copying it in */
+#define BPQ_MSG_GONE		BIT(26)	/* left the queue while one of those */
+#define BPQ_MSG_DEAD		BIT(27)	/* left the queue: the log may drop it */
+#define BPQ_MSG_OUT		(BPQ_MSG_GONE | BPQ_MSG_DEAD)
+#define BPQ_MSG_FLAGS		(~BPQ_MSG_LEN)
+
+static_assert(BPQ_MSG_SIZE_MAX <= BPQ_MSG_LEN);
+
+/* Its length: constant, read without the lock by the task that pins it. */
+static inline u32 bpq_msg_len(const struct bpq_msg *msg)
+{
+	return READ_ONCE(msg->info) & BPQ_MSG_LEN;
+}
+
+/* Under q->lock */
+static inline u32 bpq_msg_flags(const struct bpq_msg *msg)
+{
+	return msg->info & BPQ_MSG_FLAGS;
+}
+
+static inline void bpq_msg_mark(struct bpq_msg *msg, u32 set, u32 clear)
+{
+	WRITE_ONCE(msg->info, (msg->info & ~clear) | set);
+}
 
 /*
- * A message of its own, allocated and charged to its writer's user before
- * it is queued: its payload after it up to half a page, else in an
- * allocation of its own too, so that a 64 KiB payload does not round up
- * to a 128 KiB block.
+ * The whole sequence number of @msg, from a @next_seq taken under q->lock
+ * since it was queued: the queue holds far fewer than 2^32 messages.
  */
-struct bpq_msg_own {
-	struct bpq_user *user;		/* charged with msg.len bytes */
-	u8 *data;
-	struct bpq_msg msg;
+static inline u64 bpq_msg_seq(const struct bpq_msg *msg, u64 next_seq)
+{
+	return next_seq - (u32)((u32)next_seq - msg->seq);
+}
+
+/*
+ * What a send may take pages for its log records from (msg.c): pages
+ * allocated before the lock, charged; and with alloc, pages allocated
+ * under it without sleeping, charged to user.
+ */
+struct bpq_pool {
+	struct list_head pages;
+	u32 nr;
+	u32 need;			/* for the record that did not get them */
+	bool alloc;
+	struct bpq_user *user;
+	struct page *undo_page;		/* the tail before the last record */
+	u32 undo_off;
 };
 
-static inline u8 *bpq_msg_data(const struct bpq_msg *msg)
-{
-	if (msg->flags & BPQ_MSG_CHUNK)
-		return (u8 *)(msg + 1);
-	return container_of(msg, struct bpq_msg_own, msg)->data;
-}
+/* Copied under q->lock, with page faults off: small messages */
+#define BPQ_COPY_LOCKED_MAX	2048U
 
 struct bpq_counters {
 	u64 enqueued_msgs;
@@ -277,12 +311,13 @@ struct bpq_queue {
 
 	spinlock_t lock;		/* everything below */
 	struct bpq_config cfg;
-	struct list_head msgs;		/* oldest first, in-flight ones too */
 	struct list_head writers;	/* struct bpq_writer, FIFO */
 	struct list_head readers;	/* struct bpq_reader, FIFO */
 	wait_queue_head_t poll_wait;	/* its own lock; woken after q->lock */
 	u32 depth_msgs;
 	u32 inflight;			/* of depth_msgs, being copied out */
+	u32 reserved;			/* of depth_msgs, being copied in */
+	u32 pins;			/* records taken or reserved, gone or not */
 	u64 depth_bytes;
 	u64 next_seq;
 	u64 credits;
@@ -291,9 +326,17 @@ struct bpq_queue {
 	struct bpq_counters stats;
 	struct bpq_adaptive ad;
 	struct bpq_ring *ring;		/* the only reader if set; no ref */
-	struct bpq_chunk *chunk;	/* small messages are carved from it */
-	struct bpq_chunk *chunk_spare;	/* empty, the next one */
-	u32 chunk_used;			/* bytes of it carved, from its start */
+	struct list_head log;		/* its pages (page->lru), oldest first */
+	struct page *head_page;		/* the oldest record: head_off in it */
+	struct page *tail_page;		/* where the next one goes, or NULL */
+	u8 *head_base;			/* page_address(head_page) */
+	u8 *tail_base;			/* page_address(tail_page) */
+	u32 head_off;
+	u32 tail_off;			/* 0 ... PAGE_SIZE */
+	u64 log_gen;			/* flushes so far: bpq_grave */
+	struct page *log_spare;		/* empty, the next one */
+	struct bpq_msg *cursor;		/* none before it to take; NULL: head */
+	struct list_head graves;	/* flushed logs with records pinned */
 	u32 nr_files;			/* open files */
 	u64 lost;			/* dropped or evicted, never reset */
 	u64 tp_start;			/* throughput: window start, ns */
@@ -325,11 +368,10 @@ static inline struct bpq_queue *bpq_dev_queue(struct device *dev)
  */
 #define BPQ_WAKE_MAX	16
 
-struct bpq_chunk;
+struct bpq_grave;
 
 struct bpq_defer {
-	struct list_head reap;
-	struct bpq_chunk *chunks;	/* emptied, to free */
+	struct list_head pages;		/* the log's, emptied, to free */
 	__poll_t poll;			/* for q->poll_wait */
 	unsigned int nr_wake;
 	struct task_struct *wake[BPQ_WAKE_MAX];
@@ -338,8 +380,7 @@ struct bpq_defer {
 /* Declared __bpq_noinit: wake[] is written before it is read. */
 static inline void bpq_defer_init(struct bpq_defer *df)
 {
-	INIT_LIST_HEAD(&df->reap);
-	df->chunks = NULL;
+	INIT_LIST_HEAD(&df->pages);
 	df->poll = 0;
 	df->nr_wake = 0;
 }
@@ -357,15 +398,16 @@ struct bpq_delivery {
 struct bpq_loss {
 	u64 count;
 	u64 mark;
+	u64 seq;		/* q->next_seq, for bpq_msg_seq() */
+	u64 gen;		/* of the log the messages are in */
 };
 
 /*
  * A send (bpq_send()): one message, all of an iov_iter (write(),
  * writev()), or a batch of them from a user array of struct bpq_iovec
- * (BPQ_IOC_SEND_BATCH), taken a chunk at a time into vecs[0 ... n), with
- * the chunk's messages made the ordinary way in msgs. Declared
- * __bpq_noinit, set up by bpq_tx_init(): the arrays are written before
- * they are read, and half a KiB of zeroes per write() costs.
+ * (BPQ_IOC_SEND_BATCH), taken a chunk at a time into vecs[0 ... n).
+ * Declared __bpq_noinit, set up by bpq_tx_init(): the array is written
+ * before it is read, and half a KiB of zeroes per write() costs.
  */
 struct bpq_tx {
 	struct iov_iter *from;			/* the one message, or NULL */
@@ -373,13 +415,19 @@ struct bpq_tx {
 	u32 count;				/* messages in all */
 	u32 flags;				/* BPQ_IO_* */
 	u32 timeout_ms;
-	bool carve;				/* small ones into chunks */
-	bool stall;				/* bpq_send_many() could not */
 	unsigned int n;				/* in the chunk */
 	struct bpq_iovec *vecs;			/* the chunk's lengths */
 	struct iov_iter iter;			/* a batch message's source */
-	struct bpq_msg *msgs[BPQ_BATCH_CHUNK];	/* made before the lock */
+	int stall;				/* BPQ_TX_*: bpq_send_many() */
+	struct bpq_msg *pending;		/* reserved, to copy in */
+	u64 gen;				/* of the log it is in */
+	struct bpq_pool pool;			/* pages for the records */
 };
+
+/* Why bpq_send_many() stopped before the end of the chunk */
+#define BPQ_TX_PAGES	1	/* pool.need pages are needed */
+#define BPQ_TX_FAULT	2	/* the payload's page is not there */
+#define BPQ_TX_COPY	3	/* tx->pending is the writer's to copy in */
 
 static inline void bpq_tx_init(struct bpq_tx *tx, struct iov_iter *from,
 			       const struct bpq_iovec __user *uvec, u32 count,
@@ -419,21 +467,63 @@ struct bpq_rx {
 
 /* bpq_try_admit(): the writer must wait; not an errno */
 #define BPQ_PENDING	1
+/* bpq_commit(): the message left the queue before its copy faulted */
+#define BPQ_GONE	2
 
 /* A blocked reader, on q->readers: its own stack's (bpq_recv_begin()) */
 struct bpq_reader {
 	struct list_head node;
 	struct task_struct *task;
 	struct bpq_msg *msg;		/* handed over, or NULL */
+	u64 gen;			/* of the log it is in */
 	int result;
 };
+
+struct bpq_msg *bpq_log_next_page(struct bpq_queue *q,
+				  const struct bpq_msg *msg);
+
+/* The bytes of @len's record in the log (msg.c) */
+static inline u32 bpq_rec_size(u32 len)
+{
+	return sizeof(struct bpq_msg) + ALIGN(len, 8);
+}
+
+static inline bool bpq_log_empty(const struct bpq_queue *q)
+{
+	return q->head_off == q->tail_off && q->head_page == q->tail_page;
+}
+
+/* The oldest record of the log, or NULL. Under q->lock. */
+static inline struct bpq_msg *bpq_log_first(struct bpq_queue *q)
+{
+	if (bpq_log_empty(q))
+		return NULL;
+	return (struct bpq_msg *)(q->head_base + q->head_off);
+}
+
+/*
+ * The record after @msg, or NULL. Under q->lock. One that starts in the
+ * same page is found by address alone: the tail, at most a page's end,
+ * is never there.
+ */
+static inline struct bpq_msg *bpq_log_next(struct bpq_queue *q,
+					   const struct bpq_msg *msg)
+{
+	u32 size = bpq_rec_size(bpq_msg_len(msg));
+	u8 *next = (u8 *)msg + size;
+
+	if (likely(offset_in_page(msg) + size <=
+		   PAGE_SIZE - sizeof(struct bpq_msg)))
+		return next == q->tail_base + q->tail_off ? NULL :
+			(struct bpq_msg *)next;
+	return bpq_log_next_page(q, msg);
+}
 
 /* queue.c: the queue; under q->lock where it says lockdep_assert_held() */
 void bpq_queue_init(struct bpq_queue *q);
 void bpq_queue_free_msgs(struct bpq_queue *q);
 u32 bpq_detach_msgs(struct bpq_queue *q, struct list_head *doomed,
-		    struct bpq_defer *df);
-void bpq_msgs_free(struct bpq_queue *q, struct list_head *doomed);
+		    struct bpq_grave **grave);
 void bpq_queue_kill(struct bpq_queue *q);
 void bpq_queue_closed(struct bpq_queue *q);
 void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
@@ -459,9 +549,13 @@ void bpq_admit_writers(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
 		 struct bpq_defer *df);
 struct bpq_msg *bpq_first_avail(struct bpq_queue *q);
+struct bpq_msg *bpq_next_avail(struct bpq_queue *q, struct bpq_msg *msg);
 void bpq_take(struct bpq_queue *q, struct bpq_msg *msg);
 void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg,
 		struct bpq_defer *df);
+bool bpq_pin_gone(struct bpq_queue *q, struct bpq_msg *msg, u64 gen,
+		  struct bpq_defer *df);
+struct bpq_msg *bpq_first_queued(struct bpq_queue *q);
 bool bpq_too_big(struct bpq_queue *q, u32 len);
 struct bpq_delivery bpq_delivery_start(struct bpq_queue *q);
 void bpq_deliver(struct bpq_queue *q, struct bpq_msg *msg,
@@ -470,21 +564,32 @@ void bpq_room_made(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_account_direct(struct bpq_queue *q, u32 msgs, u64 bytes);
 u32 bpq_utilization(struct bpq_queue *q);
 __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf);
-int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx, unsigned int n);
+unsigned int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx,
+			   unsigned int from, int *err);
+int bpq_commit(struct bpq_file *bf, struct bpq_tx *tx, bool copied);
 
-/* msg.c */
-struct bpq_msg *bpq_msg_carve(struct bpq_queue *q, struct bpq_user *user,
-			      u32 len);
-void bpq_msg_drop(struct bpq_queue *q, struct bpq_msg *msg,
-		  struct bpq_defer *df);
-void bpq_chunks_free(struct bpq_chunk *chunk);
-void bpq_msg_store_trim(struct bpq_queue *q, struct bpq_defer *df);
-void bpq_msg_store_free(struct bpq_queue *q);
-struct bpq_msg *bpq_msg_alloc(struct bpq_file *bf, size_t len);
-void bpq_msg_free(struct bpq_msg *msg);
-void bpq_reap(struct list_head *reap);
-bool bpq_msg_copy_in(struct bpq_msg *msg, struct iov_iter *from);
-size_t bpq_msg_copy_out(const struct bpq_msg *msg, struct iov_iter *to);
+/* msg.c: the message log */
+void bpq_log_init(struct bpq_queue *q);
+struct bpq_msg *bpq_log_append(struct bpq_queue *q, u32 len,
+			       struct bpq_pool *pool);
+void bpq_log_unappend(struct bpq_queue *q, struct bpq_msg *msg,
+		      struct bpq_pool *pool);
+void bpq_log_trim(struct bpq_queue *q, struct bpq_defer *df);
+u64 bpq_log_detach(struct bpq_queue *q, struct list_head *doomed,
+		   struct bpq_grave **grave, u32 pins);
+void bpq_log_unpin(struct bpq_queue *q, u64 gen, struct bpq_defer *df);
+void bpq_log_idle(struct bpq_queue *q, struct bpq_defer *df);
+void bpq_log_free(struct bpq_queue *q);
+void bpq_pages_free(struct list_head *pages, bool resched);
+struct bpq_grave *bpq_grave_alloc(void);
+void bpq_pool_init(struct bpq_pool *pool, struct bpq_user *user, bool alloc);
+int bpq_pool_fill(struct bpq_pool *pool, struct bpq_user *hint);
+void bpq_pool_drain(struct bpq_pool *pool);
+u32 bpq_log_pages_max(u32 len);
+bool bpq_msg_copy_in(struct bpq_msg *msg, u32 len, struct iov_iter *from);
+size_t bpq_msg_copy_out(const struct bpq_msg *msg, u32 len,
+			struct iov_iter *to);
+void bpq_msg_read(const struct bpq_msg *msg, u32 len, void *to);
 
 /* config.c */
 extern const struct bpq_config bpq_default_config;

@@ -8,6 +8,7 @@
 #include <linux/math64.h>
 #include <linux/overflow.h>
 #include <linux/poll.h>
+#include <linux/slab.h>
 
 #include "bpq.h"
 
@@ -152,22 +153,28 @@ int bpq_grant(struct bpq_queue *q, u64 credits)
 
 int bpq_flush(struct bpq_queue *q)
 {
+	/* for the log, if tasks have records of it pinned */
+	struct bpq_grave *grave = bpq_grave_alloc();
 	struct bpq_defer df __bpq_noinit;
 	LIST_HEAD(doomed);
-	u32 n;
+	int ret;
 
+	if (!grave)
+		return -ENOMEM;
 	bpq_defer_init(&df);
 	spin_lock(&q->lock);
 	if (q->dead) {
-		spin_unlock(&q->lock);
-		return -ENODEV;
+		ret = -ENODEV;
+	} else {
+		ret = bpq_detach_msgs(q, &doomed, &grave);
+		q->stats.flushed += ret;
+		bpq_config_changed(q, &df);
 	}
-	n = bpq_detach_msgs(q, &doomed, &df);
-	q->stats.flushed += n;
-	bpq_config_changed(q, &df);
 	bpq_unlock(q, &df);
-	bpq_msgs_free(q, &doomed);
-	return n;
+	/* pages, not messages: no walk of the records */
+	bpq_pages_free(&doomed, true);
+	kfree(grave);
+	return ret;
 }
 
 /* Dequeued msgs/s: an average over the last second, decaying when idle. */

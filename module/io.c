@@ -13,6 +13,7 @@
  * delivered. The receive side's steps under q->lock are here too.
  */
 #include <linux/fs.h>
+#include <linux/pagemap.h>
 #include <linux/ktime.h>
 #include <linux/poll.h>
 #include <linux/sched.h>
@@ -42,14 +43,15 @@ efault:
 }
 
 static int bpq_put_info(struct bpq_msg_info __user *uinfo,
-			const struct bpq_msg *msg, u64 lost, u32 offset)
+			const struct bpq_msg *msg, u32 len, u64 seq, u64 lost,
+			u32 offset)
 {
 	if (!user_write_access_begin(uinfo, sizeof(*uinfo)))
 		return -EFAULT;
-	unsafe_put_user(msg->seq, &uinfo->seq, efault);
+	unsafe_put_user(seq, &uinfo->seq, efault);
 	unsafe_put_user(msg->tstamp, &uinfo->timestamp_ns, efault);
 	unsafe_put_user(lost, &uinfo->lost, efault);
-	unsafe_put_user(msg->len, &uinfo->len, efault);
+	unsafe_put_user(len, &uinfo->len, efault);
 	unsafe_put_user(offset, &uinfo->offset, efault);
 	user_write_access_end();
 	return 0;
@@ -80,61 +82,34 @@ static unsigned int bpq_tx_chunk(struct bpq_tx *tx, u32 sent, int *err)
 	return tx->n = n;
 }
 
-/*
- * Allocate and copy in the messages of the chunk that take the ordinary
- * path: the large ones, and the first @slow; the others (NULL) are carved
- * and copied in under the lock (bpq_send_many()). Returns how many, or
- * the error of the first.
- */
-static int bpq_copy_in(struct bpq_file *bf, struct bpq_tx *tx,
-		       unsigned int slow)
-{
-	struct bpq_msg **msgs = tx->msgs;
-	struct bpq_msg *msg;
-	unsigned int i;
-	int ret = 0;
-
-	for (i = 0; i < tx->n; i++) {
-		if (i >= slow && tx->carve &&
-		    tx->vecs[i].len <= BPQ_CHUNK_MSG_MAX) {
-			msgs[i] = NULL;
-			continue;
-		}
-		msg = bpq_msg_alloc(bf, tx->vecs[i].len);
-		if (IS_ERR(msg)) {
-			ret = PTR_ERR(msg);
-			break;
-		}
-		if (!copy_from_iter_full(bpq_msg_data(msg), msg->len,
-					 bpq_tx_iter(tx, i))) {
-			bpq_msg_free(msg);
-			ret = -EFAULT;
-			break;
-		}
-		msgs[i] = msg;
-	}
-	return i ? i : ret;
-}
+/* Tries of a copy that faulted, with its pages brought in between */
+#define BPQ_FAULT_TRIES	16
 
 /*
  * Queue the messages of @tx, in order, each as the queue's strategy says:
- * straight into a receive ring when it can (bpq_ring_send()), else as
- * messages queued under one hold of the lock per chunk, the small ones
- * copied in during it. One that could not be copied in there (a fault,
- * no memory without sleeping) is tried again the ordinary way. Returns
+ * straight into a receive ring when it can (bpq_ring_send()), else into
+ * the queue's log under one hold of the lock per chunk, the small ones
+ * copied in during it (bpq_send_many()). What that leaves to do is done
+ * here, with no lock held: bring pages for the records, bring in the
+ * page of a payload that faulted, copy in a large message, or one whose
+ * writer waited, into its reserved record. That copy runs with page
+ * faults off too, as readers wait for it: one that faults gives its
+ * record up and the message is made again once its page is in. Returns
  * how many were queued, or the error of the first.
  */
 int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
 {
 	struct bpq_iovec vecs[BPQ_BATCH_CHUNK] __bpq_noinit;
 	struct bpq_queue *q = bf->q;
-	unsigned int slow = 0;
+	unsigned int i, n, faults = 0;
 	u32 sent = 0;
-	int n, ret = 0;
+	int ret = 0;
+	bool ok;
 
 	tx->vecs = vecs;
-	/* a chunk is charged to the file's user: its writer must be it */
-	tx->carve = bpq_user_is_current(bf->user);
+	tx->pending = NULL;
+	/* pages taken under the lock are charged to the file's user */
+	bpq_pool_init(&tx->pool, bf->user, bpq_user_is_current(bf->user));
 	if (tx->from)
 		vecs[0].len = iov_iter_count(tx->from);	/* < MAX_RW_COUNT */
 	while (sent < tx->count) {
@@ -148,18 +123,47 @@ int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
 			if (ret)
 				continue;
 		}
-		n = bpq_copy_in(bf, tx, slow);
-		if (n < 0) {
-			ret = n;
-			break;
+		for (i = 0; i < tx->n; ) {
+			n = bpq_send_many(bf, tx, i, &ret);
+			if (n)
+				faults = 0;	/* a count per message */
+			i += n;
+			if (tx->stall == BPQ_TX_COPY) {
+				/* readers wait for it: no fault while they do */
+				pagefault_disable();
+				ok = bpq_msg_copy_in(tx->pending, tx->vecs[i].len,
+						     bpq_tx_iter(tx, i));
+				pagefault_enable();
+				ret = bpq_commit(bf, tx, ok);
+				if (!ret) {
+					i++;
+					faults = 0;
+				} else if (ret == BPQ_GONE) {
+					ret = -EFAULT;	/* counted as lost */
+					break;
+				}
+			}
+			if (tx->stall == BPQ_TX_PAGES) {
+				ret = bpq_pool_fill(&tx->pool, bf->user);
+				if (ret)
+					break;
+			} else if (ret == -EFAULT || tx->stall == BPQ_TX_FAULT) {
+				if (++faults > BPQ_FAULT_TRIES ||
+				    fault_in_iov_iter_readable(bpq_tx_iter(tx, i),
+							       tx->vecs[i].len)) {
+					ret = -EFAULT;
+					break;
+				}
+				ret = 0;
+			} else if (tx->stall != BPQ_TX_COPY) {
+				break;	/* done, or refused */
+			}
 		}
-		ret = bpq_send_many(bf, tx, n);
-		if (ret > 0)
-			sent += ret;
-		slow = tx->stall;
-		if (ret != n && !slow)
-			break;	/* refused */
+		sent += i;
+		if (i < tx->n)
+			break;
 	}
+	bpq_pool_drain(&tx->pool);
 	return sent ? sent : ret;
 }
 
@@ -168,14 +172,14 @@ int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
  * fault, false, and rx->to is as it was. With or without q->lock.
  */
 static bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i,
-			const struct bpq_msg *msg, u64 lost)
+			const struct bpq_msg *msg, u32 len, u64 seq, u64 lost)
 {
-	size_t copied = bpq_msg_copy_out(msg, rx->to);
+	size_t copied = bpq_msg_copy_out(msg, len, rx->to);
 
-	if (copied == msg->len &&
+	if (copied == len &&
 	    (!rx->info ||
-	     !bpq_put_info(&rx->uinfos[i], msg, lost, rx->bytes))) {
-		rx->bytes += msg->len;
+	     !bpq_put_info(&rx->uinfos[i], msg, len, seq, lost, rx->bytes))) {
+		rx->bytes += len;
 		return true;
 	}
 	iov_iter_revert(rx->to, copied);
@@ -191,10 +195,9 @@ static bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i,
  * bpq_recv_end_many(). @loss gets the messages dropped since the file's
  * last receive.
  */
-static struct bpq_msg *bpq_recv_begin(struct bpq_queue *q,
-				      struct bpq_file *bf, size_t room,
-				      u32 flags, u32 timeout_ms,
-				      struct bpq_loss *loss)
+static noinline_for_stack struct bpq_msg *
+bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf, size_t room,
+	       u32 flags, u32 timeout_ms, struct bpq_loss *loss)
 {
 	struct bpq_reader r = { };
 	bool keep_place = false;
@@ -208,9 +211,8 @@ static struct bpq_msg *bpq_recv_begin(struct bpq_queue *q,
 	for (;;) {
 		msg = r.msg;
 		r.msg = NULL;
-		if (msg && (msg->flags & BPQ_MSG_GONE)) {
-			/* evicted before we woke: drop it, keep our turn */
-			bpq_msg_drop(q, msg, &df);
+		if (msg && bpq_pin_gone(q, msg, r.gen, &df)) {
+			/* evicted or flushed before we woke: keep our turn */
 			keep_place = true;
 			msg = NULL;
 		}
@@ -230,7 +232,7 @@ static struct bpq_msg *bpq_recv_begin(struct bpq_queue *q,
 				bpq_take(q, msg);
 		}
 		if (msg) {
-			if (msg->len > room) {
+			if (bpq_msg_len(msg) > room) {
 				bpq_untake(q, msg, &df);
 				msg = ERR_PTR(-EMSGSIZE);
 			}
@@ -268,6 +270,8 @@ static struct bpq_msg *bpq_recv_begin(struct bpq_queue *q,
 	if (!IS_ERR(msg)) {
 		loss->mark = q->lost;
 		loss->count = q->lost - bf->lost_seen;
+		loss->seq = q->next_seq;
+		loss->gen = q->log_gen;
 	}
 	bpq_unlock(q, &df);
 	return msg;
@@ -275,27 +279,29 @@ static struct bpq_msg *bpq_recv_begin(struct bpq_queue *q,
 
 /*
  * After bpq_recv_begin(): take up to @max further available messages that
- * fit in @room, in order, under one hold of the lock. *mark gets the loss
- * count at that moment.
+ * fit in @room, in order, under one hold of the lock, from the same log as
+ * the first. *mark gets the loss count at that moment.
  */
 static unsigned int bpq_recv_more(struct bpq_queue *q,
 				  struct bpq_msg **msgs, unsigned int max,
-				  size_t room, u64 *mark)
+				  size_t room, u64 *mark, struct bpq_loss *loss)
 {
 	struct bpq_msg *msg;
 	unsigned int n = 0;
+	u32 len;
 
 	spin_lock(&q->lock);
-	if (!q->dead && q->depth_msgs > q->inflight) {
-		list_for_each_entry(msg, &q->msgs, node) {
-			if (n == max || msg->len > room)
+	if (!q->dead && !q->ring && q->log_gen == loss->gen) {
+		for (msg = bpq_first_avail(q); msg && n < max;
+		     msg = bpq_next_avail(q, msg)) {
+			len = bpq_msg_len(msg);
+			if (len > room)
 				break;
-			if (msg->flags & BPQ_MSG_INFLIGHT)
-				continue;
 			bpq_take(q, msg);
-			room -= msg->len;
+			room -= len;
 			msgs[n++] = msg;
 		}
+		loss->seq = q->next_seq;
 	}
 	*mark = q->lost;
 	spin_unlock(&q->lock);
@@ -305,16 +311,15 @@ static unsigned int bpq_recv_more(struct bpq_queue *q,
 /*
  * Finish a receive of the @n messages taken by bpq_recv_begin() and
  * bpq_recv_more(), of which the first @copied reached the reader whole.
- * Those count as delivered and are freed; the others go back to the
- * queue, in place. A message evicted or flushed meanwhile ends the
- * delivered run (its reader frees it and should take the next one).
- * Returns how many were delivered; the loss reported up to @mark is then
- * consumed.
+ * Those count as delivered; the others go back to the queue, in place. A
+ * message evicted or flushed meanwhile ends the delivered run (its reader
+ * lets it go and should take the next one). Returns how many were
+ * delivered; the loss reported up to @mark is then consumed.
  */
-static unsigned int bpq_recv_end_many(struct bpq_queue *q,
-				      struct bpq_file *bf,
-				      struct bpq_msg **msgs, unsigned int n,
-				      unsigned int copied, u64 mark)
+static noinline_for_stack unsigned int
+bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
+		  struct bpq_msg **msgs, unsigned int n, unsigned int copied,
+		  u64 mark, u64 gen)
 {
 	unsigned int i, delivered = 0;
 	struct bpq_delivery d = { };
@@ -325,11 +330,9 @@ static unsigned int bpq_recv_end_many(struct bpq_queue *q,
 	spin_lock(&q->lock);
 	for (i = 0; i < n; i++) {
 		msg = msgs[i];
-		if (msg->flags & BPQ_MSG_GONE) {
-			bpq_msg_drop(q, msg, &df);
+		if (bpq_pin_gone(q, msg, gen, &df)) {
 			copied = min(copied, i);
 		} else if (i < copied) {
-			q->inflight--;
 			if (!delivered)
 				d = bpq_delivery_start(q);
 			bpq_deliver(q, msg, &d, &df);
@@ -347,21 +350,12 @@ static unsigned int bpq_recv_end_many(struct bpq_queue *q,
 	return delivered;
 }
 
-/* The next message after @msg that no reader is copying out, or NULL */
-static struct bpq_msg *bpq_next_avail(struct bpq_queue *q, struct bpq_msg *msg)
-{
-	list_for_each_entry_continue(msg, &q->msgs, node)
-		if (!(msg->flags & BPQ_MSG_INFLIGHT))
-			return msg;
-	return NULL;
-}
-
 /* What one hold of the lock copies out on the fast path, at most */
 #define BPQ_RECV_FAST_BYTES	(64U << 10)
 
 /*
  * The receive fast path: under one hold of q->lock, with page faults off,
- * copy out and deliver the available messages of up to BPQ_CHUNK_MSG_MAX
+ * copy out and deliver the available messages of up to BPQ_COPY_LOCKED_MAX
  * bytes in order, as many as @rx takes from its message @n on, reading
  * the clock once. A larger message, one that does not fit in what is
  * left of rx->to, or a copy that faults, ends it: that message takes the
@@ -370,8 +364,9 @@ static struct bpq_msg *bpq_next_avail(struct bpq_queue *q, struct bpq_msg *msg)
  * take), BPQ_RX_SLOW (the ordinary path's turn), or 0 (rx->max or the
  * budget of one hold).
  */
-static unsigned int bpq_recv_fast(struct bpq_file *bf, struct bpq_rx *rx,
-				  unsigned int n, unsigned int *stop)
+static noinline_for_stack unsigned int
+bpq_recv_fast(struct bpq_file *bf, struct bpq_rx *rx, unsigned int n,
+	      unsigned int *stop)
 {
 	struct bpq_defer df __bpq_noinit;
 	struct bpq_queue *q = bf->q;
@@ -393,16 +388,17 @@ static unsigned int bpq_recv_fast(struct bpq_file *bf, struct bpq_rx *rx,
 	d = bpq_delivery_start(q);
 	pagefault_disable();
 	for (; msg; msg = next) {
-		len = msg->len;
+		len = bpq_msg_len(msg);
 		if (n + done == rx->max || bytes >= BPQ_RECV_FAST_BYTES) {
 			*stop = 0;
 			break;
 		}
-		if (len > BPQ_CHUNK_MSG_MAX || len > iov_iter_count(rx->to))
+		if (len > BPQ_COPY_LOCKED_MAX || len > iov_iter_count(rx->to))
 			break;
 		next = bpq_next_avail(q, msg);
 		/* the loss since the file's last receive goes with the first */
-		if (!bpq_rx_copy(rx, n + done, msg,
+		if (!bpq_rx_copy(rx, n + done, msg, len,
+				 bpq_msg_seq(msg, q->next_seq),
 				 done ? 0 : q->lost - bf->lost_seen))
 			break;
 		bpq_deliver(q, msg, &d, &df);
@@ -464,7 +460,8 @@ int bpq_recv(struct bpq_file *bf, struct bpq_rx *rx)
 			cnt += bpq_recv_more(q, msgs + 1,
 					     min(rx->max - n,
 						 BPQ_BATCH_CHUNK) - 1,
-					     room - msgs[0]->len, &mark);
+					     room - bpq_msg_len(msgs[0]), &mark,
+					     &loss);
 		if (cnt == 1)
 			mark = loss.mark;
 		start = rx->bytes;
@@ -472,11 +469,15 @@ int bpq_recv(struct bpq_file *bf, struct bpq_rx *rx)
 			/* the loss before the first, and between the takes */
 			lost = copied ? copied == 1 ? mark - loss.mark : 0 :
 				 loss.count;
-			if (!bpq_rx_copy(rx, n + copied, msgs[copied], lost))
+			if (!bpq_rx_copy(rx, n + copied, msgs[copied],
+					 bpq_msg_len(msgs[copied]),
+					 bpq_msg_seq(msgs[copied], loss.seq),
+					 lost))
 				break;
 			ends[copied] = rx->bytes;
 		}
-		done = bpq_recv_end_many(q, bf, msgs, cnt, copied, mark);
+		done = bpq_recv_end_many(q, bf, msgs, cnt, copied, mark,
+					 loss.gen);
 		n += done;
 		if (done < copied) {
 			/* evicted meanwhile: give back what followed it */

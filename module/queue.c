@@ -44,10 +44,18 @@ module_param(metrics, bool, 0644);
 MODULE_PARM_DESC(metrics,
 		 "Count messages, bytes and sojourn times per message (default 1; 0 freezes those counters)");
 
+/*
+ * A blocked writer, on q->writers: its own stack's (bpq_send_many()).
+ * Whoever admits it makes its record, from its pool, and leaves it
+ * reserved for it to copy in.
+ */
 struct bpq_writer {
 	struct list_head node;
 	struct task_struct *task;
-	struct bpq_msg *msg;
+	u32 len;
+	struct bpq_pool *pool;		/* holds the pages its record needs */
+	struct bpq_msg *msg;		/* reserved for it once admitted */
+	u64 gen;			/* of the log msg is in */
 	int result;			/* BPQ_PENDING until settled */
 	bool paced;			/* asleep until its adaptive token */
 };
@@ -67,7 +75,7 @@ void bpq_queue_init(struct bpq_queue *q)
 	hrtimer_init(&q->poll_timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS);
 	q->poll_timer.function = bpq_poll_timer_fn;
 	spin_lock_init(&q->lock);
-	INIT_LIST_HEAD(&q->msgs);
+	bpq_log_init(q);
 	INIT_LIST_HEAD(&q->writers);
 	INIT_LIST_HEAD(&q->readers);
 	init_waitqueue_head(&q->poll_wait);
@@ -128,10 +136,8 @@ void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
 	/* waitqueue_active() after the unlock: see bpq_defer_flush() */
 	if (df->nr_wake || (df->poll && waitqueue_active(&q->poll_wait)))
 		bpq_defer_flush(q, df);
-	if (!list_empty(&df->reap))
-		bpq_reap(&df->reap);
-	if (df->chunks)
-		bpq_chunks_free(df->chunks);
+	if (!list_empty(&df->pages))
+		bpq_pages_free(&df->pages, true);
 }
 
 /* A file of @q was released. */
@@ -142,80 +148,36 @@ void bpq_queue_closed(struct bpq_queue *q)
 	bpq_defer_init(&df);
 	spin_lock(&q->lock);
 	if (!--q->nr_files)
-		bpq_msg_store_trim(q, &df);
+		bpq_log_idle(q, &df);
 	bpq_unlock(q, &df);
 }
 
 /*
- * Take every message off @q in one hold of q->lock that walks only the
- * head of the list: readers take messages from the head (bpq_first_avail()),
- * so the ones in flight are met first and go to their readers as
- * bpq_discard() says; the rest move to @doomed as they are, for
- * bpq_msgs_free() after the unlock. Returns how many left the queue.
+ * Take every message off @q at once (bpq_log_detach()): its pages go on
+ * @doomed, for bpq_pages_free() after the unlock, or, if readers or
+ * writers have records pinned, into *@grave, which their pins keep.
+ * Returns how many messages left the queue.
  */
 u32 bpq_detach_msgs(struct bpq_queue *q, struct list_head *doomed,
-		    struct bpq_defer *df)
+		    struct bpq_grave **grave)
 {
-	struct bpq_msg *msg, *tmp;
 	u32 n = q->depth_msgs;
 
 	lockdep_assert_held(&q->lock);
-	list_splice_init(&q->msgs, doomed);
-	list_for_each_entry_safe(msg, tmp, doomed, node) {
-		if (!q->inflight)
-			break;
-		if (msg->flags & BPQ_MSG_INFLIGHT)
-			bpq_discard(q, msg, df);
-	}
+	bpq_log_detach(q, doomed, grave, q->pins);
 	q->depth_msgs = 0;
 	q->depth_bytes = 0;
+	q->inflight = 0;
+	q->reserved = 0;
+	q->pins = 0;
 	return n;
-}
-
-/* Messages freed per hold of q->lock by bpq_msgs_free() */
-#define BPQ_FREE_BATCH	256
-
-/* Free up to BPQ_FREE_BATCH of @doomed in one hold of q->lock */
-static void bpq_msgs_free_batch(struct bpq_queue *q, struct list_head *doomed)
-{
-	struct bpq_defer df __bpq_noinit;
-	struct bpq_msg *msg;
-	unsigned int n;
-
-	bpq_defer_init(&df);
-	spin_lock(&q->lock);
-	for (n = 0; n < BPQ_FREE_BATCH && !list_empty(doomed); n++) {
-		msg = list_first_entry(doomed, struct bpq_msg, node);
-		list_del(&msg->node);
-		bpq_msg_drop(q, msg, &df);
-	}
-	bpq_unlock(q, &df);
-}
-
-/*
- * Free the messages bpq_detach_msgs() took, a batch per hold of q->lock (a
- * chunk's messages go back under it), rescheduling between batches: no
- * lock is held, and no CPU kept, for the length of the list.
- */
-void bpq_msgs_free(struct bpq_queue *q, struct list_head *doomed)
-{
-	while (!list_empty(doomed)) {
-		bpq_msgs_free_batch(q, doomed);
-		cond_resched();
-	}
 }
 
 /* At the last reference: no file, no waiter, no timer to come. */
 void bpq_queue_free_msgs(struct bpq_queue *q)
 {
-	LIST_HEAD(doomed);
-
 	hrtimer_cancel(&q->poll_timer);
-	spin_lock(&q->lock);
-	list_splice_init(&q->msgs, &doomed);
-	spin_unlock(&q->lock);
-	bpq_msgs_free(q, &doomed);
-	bpq_msg_store_free(q);
+	bpq_log_free(q);
 }
 
 static bool bpq_fits(struct bpq_queue *q, u32 len)
@@ -262,7 +224,7 @@ static bool bpq_writable(struct bpq_queue *q);
  */
 void bpq_kill_fasync(struct bpq_queue *q, __poll_t mask)
 {
-	if ((mask & EPOLLIN) && (q->ring || q->depth_msgs > q->inflight))
+	if ((mask & EPOLLIN) && (q->ring || bpq_first_avail(q)))
 		kill_fasync(&q->fasync, SIGIO, POLL_IN);
 	if ((mask & EPOLLOUT) && bpq_writable(q))
 		kill_fasync(&q->fasync, SIGIO, POLL_OUT);
@@ -344,22 +306,92 @@ static void bpq_pace_pollers(struct bpq_queue *q)
 	hrtimer_start(&q->poll_timer, ns_to_ktime(due), HRTIMER_MODE_ABS);
 }
 
+/*
+ * @msg, or the first record after it, that a reader may take; NULL at
+ * the tail, or at a record its writer is still copying in: the order
+ * waits for it.
+ */
+static struct bpq_msg *bpq_avail_from(struct bpq_queue *q,
+				      struct bpq_msg *msg)
+{
+	u32 flags;
+
+	for (; msg; msg = bpq_log_next(q, msg)) {
+		flags = bpq_msg_flags(msg);
+		if (!flags)
+			return msg;
+		if (flags == BPQ_MSG_RESERVED)
+			return NULL;
+	}
+	return NULL;
+}
+
+/*
+ * The oldest message a reader may take, or NULL. The walk starts at
+ * q->cursor, where the last one ended: records before it are taken,
+ * reserved or gone, so that a reader stalled in its copy, and the dead
+ * records it keeps in the log behind it, cost nothing here.
+ */
 struct bpq_msg *bpq_first_avail(struct bpq_queue *q)
 {
 	struct bpq_msg *msg;
 
-	if (q->depth_msgs == q->inflight)
+	lockdep_assert_held(&q->lock);
+	if (q->depth_msgs == q->inflight + q->reserved)
 		return NULL;
-	list_for_each_entry(msg, &q->msgs, node)
-		if (!(msg->flags & BPQ_MSG_INFLIGHT))
+	msg = bpq_avail_from(q, q->cursor ?: bpq_log_first(q));
+	if (msg)
+		q->cursor = msg;
+	return msg;
+}
+
+/* The next message after @msg that a reader may take, or NULL */
+struct bpq_msg *bpq_next_avail(struct bpq_queue *q, struct bpq_msg *msg)
+{
+	return bpq_avail_from(q, bpq_log_next(q, msg));
+}
+
+/* The oldest message in the queue, taken or not, or NULL */
+struct bpq_msg *bpq_first_queued(struct bpq_queue *q)
+{
+	struct bpq_msg *msg;
+
+	lockdep_assert_held(&q->lock);
+	if (!q->depth_msgs)
+		return NULL;
+	for (msg = bpq_log_first(q); msg; msg = bpq_log_next(q, msg))
+		if (!(bpq_msg_flags(msg) & BPQ_MSG_OUT))
 			return msg;
 	return NULL;
 }
 
+/* A reader takes @msg to copy it out without the lock: it pins it. */
 void bpq_take(struct bpq_queue *q, struct bpq_msg *msg)
 {
-	msg->flags |= BPQ_MSG_INFLIGHT;
+	bpq_msg_mark(msg, BPQ_MSG_INFLIGHT, 0);
 	q->inflight++;
+	q->pins++;
+}
+
+/*
+ * Has @msg, pinned from the log of generation @gen, left the queue while
+ * pinned (evicted, flushed)? Then its pinner lets it go here, and has
+ * nothing more to do with it.
+ */
+bool bpq_pin_gone(struct bpq_queue *q, struct bpq_msg *msg, u64 gen,
+		  struct bpq_defer *df)
+{
+	lockdep_assert_held(&q->lock);
+	if (gen != q->log_gen) {
+		bpq_log_unpin(q, gen, df);
+		return true;
+	}
+	if (!(bpq_msg_flags(msg) & BPQ_MSG_GONE))
+		return false;
+	q->pins--;
+	bpq_msg_mark(msg, BPQ_MSG_DEAD, 0);
+	bpq_log_trim(q, df);
+	return true;
 }
 
 static void bpq_feed_readers(struct bpq_queue *q, struct bpq_defer *df);
@@ -368,8 +400,12 @@ static void bpq_feed_readers(struct bpq_queue *q, struct bpq_defer *df);
 void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg,
 		struct bpq_defer *df)
 {
-	msg->flags &= ~BPQ_MSG_INFLIGHT;
+	bpq_msg_mark(msg, 0, BPQ_MSG_INFLIGHT);
 	q->inflight--;
+	q->pins--;
+	/* in log order, as are sequence numbers */
+	if (q->cursor && (s32)(msg->seq - q->cursor->seq) < 0)
+		q->cursor = msg;
 	bpq_feed_readers(q, df);
 	bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
 }
@@ -389,71 +425,99 @@ static void bpq_feed_readers(struct bpq_queue *q, struct bpq_defer *df)
 		list_del_init(&r->node);
 		bpq_take(q, msg);
 		r->msg = msg;
+		r->gen = q->log_gen;
 		r->result = 0;
 		bpq_defer_wake(q, df, r->task);
 	}
 }
 
-/* @now: the clock, read once per hold of the lock by the caller */
-static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
-			struct bpq_defer *df, u64 now)
+/* A message is there to take: readers are handed it, pollers told. */
+static void bpq_publish(struct bpq_queue *q, struct bpq_defer *df)
 {
-	lockdep_assert_held(&q->lock);
-	msg->seq = ++q->next_seq;
-	msg->tstamp = now;
-	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT)
-		q->credits--;
-	else if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
-		bpq_adaptive_admit(q, msg->tstamp);
-	list_add_tail(&msg->node, &q->msgs);
-	q->depth_msgs++;
-	q->depth_bytes += msg->len;
-	if (READ_ONCE(metrics)) {
-		q->stats.enqueued_msgs++;
-		q->stats.enqueued_bytes += msg->len;
-	}
-	/* a backlog moves in bpq_ring_refill(), one budget per lock hold */
-	if (q->ring && list_is_singular(&q->msgs))
-		bpq_ring_fill(q, df);
-	bpq_update_pressure(q, df);
 	if (!list_empty(&q->readers))
 		bpq_feed_readers(q, df);
 	bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
 }
 
 /*
- * Remove @msg from the queue without delivering it. A message being copied
- * out stays with its reader, who frees it and tries again.
+ * Queue @msg, the record just made at the log's tail. One its writer has
+ * still to copy in (BPQ_MSG_RESERVED) counts, but is seen by readers only
+ * from bpq_commit(). @now: the clock, read once per hold of the lock by
+ * the caller.
+ */
+static void bpq_enqueue(struct bpq_queue *q, struct bpq_msg *msg,
+			struct bpq_defer *df, u64 now)
+{
+	u32 len = bpq_msg_len(msg);
+
+	lockdep_assert_held(&q->lock);
+	msg->seq = ++q->next_seq;
+	msg->tstamp = now;
+	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT)
+		q->credits--;
+	else if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+		bpq_adaptive_admit(q, now);
+	q->depth_msgs++;
+	q->depth_bytes += len;
+	if (READ_ONCE(metrics)) {
+		q->stats.enqueued_msgs++;
+		q->stats.enqueued_bytes += len;
+	}
+	if (bpq_msg_flags(msg) & BPQ_MSG_RESERVED) {
+		q->reserved++;
+		q->pins++;
+		bpq_update_pressure(q, df);
+		return;
+	}
+	/* a backlog moves in bpq_ring_refill(), one budget per lock hold */
+	if (q->ring && q->depth_msgs == 1)
+		bpq_ring_fill(q, df);
+	bpq_update_pressure(q, df);
+	bpq_publish(q, df);
+}
+
+/*
+ * Remove @msg from the queue without delivering it. A message pinned by a
+ * reader or its writer stays with that task, who lets it go.
  */
 void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
 		 struct bpq_defer *df)
 {
+	u32 flags = bpq_msg_flags(msg);
+
 	lockdep_assert_held(&q->lock);
 	q->depth_msgs--;
-	q->depth_bytes -= msg->len;
-	if (msg->flags & BPQ_MSG_INFLIGHT) {
-		q->inflight--;
-		msg->flags |= BPQ_MSG_GONE;
-		list_del_init(&msg->node);
+	q->depth_bytes -= bpq_msg_len(msg);
+	if (flags & (BPQ_MSG_INFLIGHT | BPQ_MSG_RESERVED)) {
+		if (flags & BPQ_MSG_INFLIGHT)
+			q->inflight--;
+		else
+			q->reserved--;
+		bpq_msg_mark(msg, BPQ_MSG_GONE, 0);
 	} else {
-		list_del(&msg->node);
-		bpq_msg_drop(q, msg, df);
+		bpq_msg_mark(msg, BPQ_MSG_DEAD, 0);
+		bpq_log_trim(q, df);
 	}
+}
+
+/* The oldest message no task has pinned, else the oldest of all */
+static struct bpq_msg *bpq_victim(struct bpq_queue *q)
+{
+	struct bpq_msg *msg = q->cursor ?: bpq_log_first(q);
+
+	for (; msg; msg = bpq_log_next(q, msg))
+		if (!bpq_msg_flags(msg))
+			return msg;
+	return bpq_first_queued(q);
 }
 
 /* drop-oldest: evict until @len fits below the high watermark */
 static void bpq_make_room(struct bpq_queue *q, u32 len, struct bpq_defer *df)
 {
-	struct bpq_msg *victim;
-
-	while (!list_empty(&q->msgs) &&
+	while (q->depth_msgs &&
 	       bpq_above(q, q->depth_msgs + 1, q->depth_bytes + len,
 			 q->cfg.high_watermark)) {
-		victim = bpq_first_avail(q);
-		if (!victim)
-			victim = list_first_entry(&q->msgs, struct bpq_msg,
-						  node);
-		bpq_discard(q, victim, df);
+		bpq_discard(q, bpq_victim(q), df);
 		q->stats.dropped_oldest++;
 		q->lost++;
 	}
@@ -474,32 +538,51 @@ bool bpq_too_big(struct bpq_queue *q, u32 len)
 }
 
 /*
- * Admit @msg if the strategy allows it now. Returns 0 when queued, a
- * negative errno when refused for good, or BPQ_PENDING when it must wait.
+ * May a message of @len bytes be queued now, as the strategy says?
+ * Returns 0 when it may (bpq_enqueue() next, in this hold of the lock), a
+ * negative errno when it is refused for good, or BPQ_PENDING when it
+ * must wait.
  */
-static int bpq_try_admit(struct bpq_queue *q, struct bpq_msg *msg,
-			 struct bpq_defer *df, u64 now)
+static int bpq_try_admit(struct bpq_queue *q, u32 len, struct bpq_defer *df,
+			 u64 now)
 {
 	/* again for waiting writers: the limits may have shrunk meanwhile */
-	if (bpq_too_big(q, msg->len))
+	if (bpq_too_big(q, len))
 		return -EMSGSIZE;
 	switch (q->cfg.strategy) {
 	case BPQ_STRATEGY_DROP_NEWEST:
-		if (q->pressure || !bpq_fits(q, msg->len))
+		if (q->pressure || !bpq_fits(q, len))
 			return bpq_refuse_newest(q);
 		break;
 	case BPQ_STRATEGY_DROP_OLDEST:
-		bpq_make_room(q, msg->len, df);
+		bpq_make_room(q, len, df);
 		break;
 	case BPQ_STRATEGY_ADAPTIVE:
 		/* the controller moves lazily, here and at delivery */
 		bpq_adaptive_tick(q, now);
 		fallthrough;
 	default:
-		if (!bpq_has_room(q, msg->len, now))
+		if (!bpq_has_room(q, len, now))
 			return BPQ_PENDING;
 	}
+	return 0;
+}
+
+/*
+ * Admit waiting writer @w: its record, made from its pool, reserved for
+ * it to copy in after it wakes.
+ */
+static int bpq_admit_writer(struct bpq_queue *q, struct bpq_writer *w,
+			    struct bpq_defer *df, u64 now)
+{
+	struct bpq_msg *msg = bpq_log_append(q, w->len, w->pool);
+
+	if (!msg)	/* not so: it brought the pages for the worst case */
+		return -ENOMEM;
+	bpq_msg_mark(msg, BPQ_MSG_RESERVED, 0);
 	bpq_enqueue(q, msg, df, now);
+	w->msg = msg;
+	w->gen = q->log_gen;
 	return 0;
 }
 
@@ -518,9 +601,11 @@ void bpq_admit_writers(struct bpq_queue *q, struct bpq_defer *df)
 		w = list_first_entry(&q->writers, struct bpq_writer, node);
 		if (!now)
 			now = ktime_get_ns();
-		ret = bpq_try_admit(q, w->msg, df, now);
+		ret = bpq_try_admit(q, w->len, df, now);
 		if (ret == BPQ_PENDING)
 			break;
+		if (!ret)
+			ret = bpq_admit_writer(q, w, df, now);
 		list_del_init(&w->node);
 		w->result = ret;
 		bpq_defer_wake(q, df, w->task);
@@ -594,7 +679,7 @@ static u64 *bpq_wait_clock(struct bpq_queue *q, u32 len)
 static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 			   u32 flags, u32 timeout_ms, struct bpq_defer *df)
 {
-	u64 *clock = bpq_wait_clock(q, w->msg->len);
+	u64 *clock = bpq_wait_clock(q, w->len);
 	ktime_t start, deadline, wake;
 	int ret;
 
@@ -613,7 +698,7 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 		w->paced = q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE &&
 			   list_first_entry(&q->writers, struct bpq_writer,
 					    node) == w &&
-			   !q->pressure && bpq_fits(q, w->msg->len);
+			   !q->pressure && bpq_fits(q, w->len);
 		if (w->paced)
 			wake = min_t(ktime_t, wake,
 				     ns_to_ktime(bpq_adaptive_ready_at(q)));
@@ -641,87 +726,161 @@ static int bpq_wait_writer(struct bpq_queue *q, struct bpq_writer *w,
 }
 
 /*
- * Copy message @i of @tx into a message carved from the queue's chunk,
- * under q->lock with page faults off: NULL if there is no chunk memory
- * to be had without sleeping, or a page is not there.
+ * Queue the messages of @tx's chunk in order from its message @from, each
+ * waiting as the strategy says, under one hold of the lock but while
+ * waiting. A small message is copied into its record here, with page
+ * faults off; a large one, or one whose writer waited, is left reserved
+ * for the caller to copy in without the lock and bpq_commit()
+ * (tx->stall is BPQ_TX_COPY, and tx->pending the record). A message
+ * whose pages are not at hand (BPQ_TX_PAGES), or whose payload's page is
+ * not there (BPQ_TX_FAULT), stops it for the caller to bring them and
+ * come back. Returns how many were queued from @from; *@err is the
+ * error that stopped it, or 0.
  */
-static struct bpq_msg *bpq_carve_in(struct bpq_file *bf, struct bpq_tx *tx,
-				    unsigned int i, struct bpq_defer *df)
+unsigned int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx,
+			   unsigned int from, int *err)
 {
-	struct bpq_queue *q = bf->q;
-	u32 len = tx->vecs[i].len;
-	struct bpq_msg *msg;
-	bool ok;
-
-	msg = bpq_msg_carve(q, bf->user, len);
-	if (!msg)
-		return NULL;
-	pagefault_disable();
-	ok = bpq_msg_copy_in(msg, bpq_tx_iter(tx, i));
-	pagefault_enable();
-	if (ok)
-		return msg;
-	bpq_msg_drop(q, msg, df);
-	return NULL;
-}
-
-/*
- * Queue the @n messages of @tx's chunk in order, each waiting as the
- * strategy says, under one hold of the lock but while waiting.
- * tx->msgs[i] is the message, or NULL for one carved and copied in here;
- * if that cannot be done, tx->stall says so and the count stops before
- * it. Returns how many were queued, or the error of the first. The queue
- * owns those; the rest are freed here.
- */
-int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx, unsigned int n)
-{
-	struct bpq_msg **msgs = tx->msgs;
 	struct bpq_defer df __bpq_noinit;
 	struct bpq_queue *q = bf->q;
 	struct bpq_writer w;
-	unsigned int i, j;
+	struct bpq_msg *msg;
+	unsigned int i;
 	int ret = 0;
+	bool ok;
+	u32 len;
 	u64 now;
 
 	bpq_defer_init(&df);
-	tx->stall = false;
+	tx->stall = 0;
 	spin_lock(&q->lock);
 	now = ktime_get_ns();	/* one timestamp per hold of the lock */
-	for (i = 0; i < n; i++) {
+	for (i = from; i < tx->n; i++) {
+		len = tx->vecs[i].len;
 		if (q->dead) {
 			ret = -ENODEV;
 			break;
 		}
-		if (bpq_too_big(q, msgs[i] ? msgs[i]->len : tx->vecs[i].len)) {
-			ret = -EMSGSIZE;
-			break;
-		}
-		if (!msgs[i]) {
-			msgs[i] = bpq_carve_in(bf, tx, i, &df);
-			if (!msgs[i]) {
-				tx->stall = true;
-				break;
-			}
-		}
 		if (list_empty(&q->writers))
-			ret = bpq_try_admit(q, msgs[i], &df, now);
+			ret = bpq_try_admit(q, len, &df, now);
+		else if (bpq_too_big(q, len))
+			ret = -EMSGSIZE;
 		else
 			ret = BPQ_PENDING; /* a newcomer never overtakes a waiter */
 		if (ret == BPQ_PENDING) {
-			w = (struct bpq_writer){ .msg = msgs[i] };
+			/* whoever admits it makes its record from its pool */
+			tx->pool.need = bpq_log_pages_max(len);
+			if (tx->pool.nr < tx->pool.need &&
+			    !(tx->flags & BPQ_IO_NONBLOCK)) {
+				tx->stall = BPQ_TX_PAGES;
+				ret = 0;
+				break;
+			}
+			w = (struct bpq_writer){ .len = len, .pool = &tx->pool };
 			ret = bpq_wait_writer(q, &w, tx->flags, tx->timeout_ms,
 					      &df);
-			now = ktime_get_ns();	/* the lock was dropped */
+			if (!ret) {
+				tx->pending = w.msg;
+				tx->gen = w.gen;
+				tx->stall = BPQ_TX_COPY;
+			}
+			break;
 		}
 		if (ret)
 			break;
+		msg = bpq_log_append(q, len, &tx->pool);
+		if (!msg) {
+			tx->stall = BPQ_TX_PAGES;
+			break;
+		}
+		if (len > BPQ_COPY_LOCKED_MAX) {
+			bpq_msg_mark(msg, BPQ_MSG_RESERVED, 0);
+			bpq_enqueue(q, msg, &df, now);
+			tx->pending = msg;
+			tx->gen = q->log_gen;
+			tx->stall = BPQ_TX_COPY;
+			break;
+		}
+		pagefault_disable();
+		ok = bpq_msg_copy_in(msg, len, bpq_tx_iter(tx, i));
+		pagefault_enable();
+		if (!ok) {
+			bpq_log_unappend(q, msg, &tx->pool);
+			tx->stall = BPQ_TX_FAULT;
+			break;
+		}
+		bpq_enqueue(q, msg, &df, now);
 	}
-	/* msgs[i] was refused, those after it never tried */
-	for (j = i; j < n; j++)
-		if (msgs[j])
-			bpq_msg_drop(q, msgs[j], &df);
 	bpq_unlock(q, &df);
-	return i ? i : ret;
+	*err = ret;
+	return i - from;
+}
+
+/*
+ * @msg, reserved, leaves unseen: those after it, which no reader has seen
+ * either (readers wait for it), take their sequence numbers one down.
+ */
+static void bpq_renumber(struct bpq_queue *q, struct bpq_msg *msg)
+{
+	while ((msg = bpq_log_next(q, msg)))
+		msg->seq--;
+	q->next_seq--;
+}
+
+/*
+ * The writer of tx->pending, reserved by bpq_send_many(), has @copied its
+ * payload in, or met a fault: the message is there for readers, or
+ * leaves as if it never came, and the messages it held back are there.
+ * One that left the queue meanwhile (evicted, flushed) is let go: its
+ * write is done if it was copied in, else BPQ_GONE (not to try again).
+ * Returns 0, -EFAULT (try again once the page is in) or BPQ_GONE.
+ */
+int bpq_commit(struct bpq_file *bf, struct bpq_tx *tx, bool copied)
+{
+	struct bpq_msg *msg = tx->pending;
+	struct bpq_defer df __bpq_noinit;
+	struct bpq_queue *q = bf->q;
+	u32 len = bpq_msg_len(msg), depth;
+	int ret;
+
+	bpq_defer_init(&df);
+	tx->pending = NULL;
+	spin_lock(&q->lock);
+	/* queued, and left unseen: done, unless its copy faulted */
+	if (bpq_pin_gone(q, msg, tx->gen, &df)) {
+		ret = copied ? 0 : BPQ_GONE;
+		goto out;
+	}
+	ret = copied ? 0 : -EFAULT;
+	q->pins--;
+	q->reserved--;
+	if (!copied) {
+		bpq_renumber(q, msg);
+		bpq_msg_mark(msg, BPQ_MSG_DEAD, BPQ_MSG_RESERVED);
+		q->depth_msgs--;
+		q->depth_bytes -= len;
+		if (READ_ONCE(metrics)) {
+			q->stats.enqueued_msgs--;
+			q->stats.enqueued_bytes -= len;
+		}
+		if (q->cfg.strategy == BPQ_STRATEGY_CREDIT &&
+		    q->credits < U64_MAX)
+			q->credits++;
+		bpq_log_trim(q, &df);
+		bpq_room_made(q, &df);
+	} else {
+		bpq_msg_mark(msg, 0, BPQ_MSG_RESERVED);
+	}
+	/* it, or what it held back, is there for readers */
+	if (q->ring) {
+		depth = q->depth_msgs;
+		bpq_ring_fill(q, &df);
+		if (q->depth_msgs != depth)
+			bpq_room_made(q, &df);
+	}
+	bpq_publish(q, &df);
+out:
+	bpq_unlock(q, &df);
+	return ret;
 }
 
 struct bpq_delivery bpq_delivery_start(struct bpq_queue *q)
@@ -763,12 +922,18 @@ static void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
 void bpq_deliver(struct bpq_queue *q, struct bpq_msg *msg,
 		 const struct bpq_delivery *d, struct bpq_defer *df)
 {
+	u32 len = bpq_msg_len(msg);
+
 	lockdep_assert_held(&q->lock);
-	list_del(&msg->node);
+	if (bpq_msg_flags(msg) & BPQ_MSG_INFLIGHT) {
+		q->inflight--;
+		q->pins--;
+	}
+	msg->info = len | BPQ_MSG_DEAD;
 	q->depth_msgs--;
-	q->depth_bytes -= msg->len;
-	bpq_account_delivery(q, msg->len, msg->tstamp, d);
-	bpq_msg_drop(q, msg, df);
+	q->depth_bytes -= len;
+	bpq_account_delivery(q, len, msg->tstamp, d);
+	bpq_log_trim(q, df);
 }
 
 /*
@@ -844,7 +1009,7 @@ void bpq_queue_kill(struct bpq_queue *q)
 static bool bpq_readable(struct bpq_queue *q, struct bpq_file *bf)
 {
 	if (!q->ring)
-		return q->depth_msgs > q->inflight;
+		return bpq_first_avail(q);
 	return bf->ring == q->ring &&
 	       (q->ring->tail != bpq_ring_head(q->ring) || q->depth_msgs);
 }

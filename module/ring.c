@@ -237,12 +237,11 @@ void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df)
 	for (;;) {
 		pos = ring->tail;
 		moved = 0;
-		while ((msg = list_first_entry_or_null(&q->msgs, struct bpq_msg,
-						       node))) {
-			u32 rec_len = BPQ_RING_RECORD(msg->len);
+		while ((msg = bpq_first_avail(q))) {
+			u32 len = bpq_msg_len(msg);
+			u32 rec_len = BPQ_RING_RECORD(len);
 
-			if (bpq_ring_end(ring, pos, msg->len) - head >
-			    ring->size)
+			if (bpq_ring_end(ring, pos, len) - head > ring->size)
 				break;
 			if (moved && (bytes + rec_len > BPQ_RING_FILL_BYTES ||
 				      msgs == BPQ_RING_FILL_MSGS))
@@ -252,9 +251,11 @@ void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df)
 			bytes += rec_len;
 			msgs++;
 			moved++;
-			rec = bpq_ring_slot(ring, &pos, msg->len);
-			bpq_ring_write(q, rec, msg->len, msg->seq, msg->tstamp);
-			memcpy(rec + 1, bpq_msg_data(msg), msg->len);
+			rec = bpq_ring_slot(ring, &pos, len);
+			bpq_ring_write(q, rec, len,
+				       bpq_msg_seq(msg, q->next_seq),
+				       msg->tstamp);
+			bpq_msg_read(msg, len, rec + 1);
 			bpq_deliver(q, msg, &d, df);
 		}
 		if (moved) {
@@ -295,8 +296,9 @@ static int bpq_ring_check(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 	if (!bpq_ring_takes(size, q->cfg.max_msg_size))
 		return -EINVAL;
 	/* and what a larger max_msg_size let in before */
-	list_for_each_entry(msg, &q->msgs, node)
-		if (!bpq_ring_takes(size, msg->len))
+	for (msg = bpq_log_first(q); msg; msg = bpq_log_next(q, msg))
+		if (!(bpq_msg_flags(msg) & BPQ_MSG_OUT) &&
+		    !bpq_ring_takes(size, bpq_msg_len(msg)))
 			return -EINVAL;
 	return 0;
 }
@@ -438,9 +440,9 @@ static unsigned int bpq_ring_reserve(struct bpq_queue *q,
 	if (!ring || ring->busy || q->dead)
 		goto out;
 	/* a backlog the reader has made room for goes first */
-	if (!list_empty(&q->msgs))
+	if (q->depth_msgs)
 		bpq_ring_refill(q, &df);
-	if (q->pressure || !list_empty(&q->msgs) || !list_empty(&q->writers))
+	if (q->pressure || q->depth_msgs || !list_empty(&q->writers))
 		goto out;
 	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT ||
 	    q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
@@ -505,7 +507,7 @@ static void bpq_ring_unreserve(struct bpq_queue *q, struct bpq_ring_send *rs,
 	struct bpq_msg *msg;
 
 	lockdep_assert_held(&q->lock);
-	list_for_each_entry(msg, &q->msgs, node)
+	for (msg = bpq_log_first(q); msg; msg = bpq_log_next(q, msg))
 		msg->seq -= k;
 	q->next_seq -= k;
 	if (none && rs->ring->owner)

@@ -2,9 +2,9 @@
 /*
  * Per-user accounting of queued bytes, so that one user cannot pin an
  * unbounded amount of kernel memory in queues (as pipe-user-pages-soft
- * does for pipes). Each message holds a reference on the user it is
- * charged to, so the charge follows the message, not the file; small
- * messages are charged by the chunk they are stored in (msg.c).
+ * does for pipes). Messages are charged by the pages of their queue's log
+ * (msg.c): each page holds a reference on the user of the writer it was
+ * allocated for, so the charge follows the messages, not the file.
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
@@ -90,9 +90,9 @@ bool bpq_user_is_current(const struct bpq_user *u)
 }
 
 /*
- * Charge a chunk of the message store (msg.c) to @u, the writer's own
- * user, under q->lock: only within the limit, as capable() is for the
- * ordinary path. Takes a reference for the chunk.
+ * Charge a page of a queue's log (msg.c) to @u, the writer's own user,
+ * under q->lock: only within the limit, as capable() is for pages
+ * allocated before the lock. Takes a reference for the page.
  */
 bool bpq_user_try_charge(struct bpq_user *u, size_t len)
 {

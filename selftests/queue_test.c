@@ -176,6 +176,62 @@ TEST_F(queue, message_sizes)
 }
 
 /* Too large fails at once, even when the queue is full and blocking. */
+/*
+ * The queue's log keeps a record per message, its payload running on from
+ * page to page: every size around a page's edges, and large ones, come
+ * back whole and in order, read one by one and in batches, while the log
+ * wraps past its pages and gives them back.
+ */
+static const __u32 log_sizes[] = {
+	1, 7, 8, 9, 15, 16, 17, 73, 457, 2040, 2047, 2048, 2049, 2056,
+	4063, 4064, 4065, 4079, 4080, 4081, 4088, 4095, 4096, 4097,
+	8191, 8192, 8193, 12000, 65536,
+};
+#define LOG_SIZES	(sizeof(log_sizes) / sizeof(log_sizes[0]))
+#define LOG_ROUNDS	4
+
+TEST_F(queue, log_sizes_and_order)
+{
+	unsigned int n, w = 0, r = 0, i, k;
+	struct bpq_msg_info infos[8];
+	static unsigned char buf[8 * 65536];
+	__u64 seq = 0;
+	int ret;
+
+	ASSERT_EQ(0, setup_queue(self->fd, variant->strategy, 1024, 8 << 20,
+				 65536));
+	for (n = 0; n < LOG_ROUNDS * LOG_SIZES; n++) {
+		/* write two, read one: the log grows, then drains */
+		for (k = 0; k < 2; k++, w++) {
+			__u32 len = log_sizes[w % LOG_SIZES];
+
+			fill_pattern(buf, len, w);
+			ASSERT_EQ((ssize_t)len, bpq_write(self->fd, buf, len));
+		}
+		ret = bpq_recv(self->fd, buf, sizeof(buf), 0, 0, &infos[0]);
+		ASSERT_EQ((int)log_sizes[r % LOG_SIZES], ret);
+		ASSERT_TRUE(check_pattern(buf, ret, r)) TH_LOG("message %u", r);
+		ASSERT_LT(seq, infos[0].seq);
+		seq = infos[0].seq;
+		r++;
+	}
+	/* the rest, in batches that take several records at once */
+	while (r < w) {
+		ret = recv_batch(self->fd, buf, sizeof(buf), infos, 8,
+				 BPQ_IO_NONBLOCK, 0);
+		ASSERT_LT(0, ret) TH_LOG("%s", strerror(-ret));
+		for (i = 0; i < (unsigned int)ret; i++, r++) {
+			ASSERT_EQ(log_sizes[r % LOG_SIZES], infos[i].len);
+			ASSERT_TRUE(check_pattern(buf + infos[i].offset,
+						  infos[i].len, r))
+				TH_LOG("message %u", r);
+			ASSERT_LT(seq, infos[i].seq);
+			seq = infos[i].seq;
+		}
+	}
+	EXPECT_EQ(0ULL, bpq_depth(self->fd));
+}
+
 TEST_F(queue, oversize_on_full_queue)
 {
 	static unsigned char buf[1024];

@@ -506,8 +506,12 @@ TEST_F(sec, sysfs_writes_need_root)
 
 /* ---- 3. the per-user limit ---- */
 
-#define LIM_MSG		4096
-#define LIM_MAX		(16 * LIM_MSG)
+/*
+ * A queue's log stores a message in a record of 16 bytes more, and charges
+ * its writer by the page: messages of 4080 bytes take a page each.
+ */
+#define LIM_MSG		4080
+#define LIM_MAX		(16 * 4096)
 
 struct fill_args {
 	int fd;			/* opened before the fork */
@@ -613,20 +617,20 @@ TEST_F(sec, user_limit)
 	a.expect = 16;
 	a.check_more = true;
 	ASSERT_EQ(0, run_as(NOBODY, NOBODY, fill_child, &a));
-	expect_depth(_metadata, fd, 16, LIM_MAX);
+	expect_depth(_metadata, fd, 16, 16 * LIM_MSG);
 
 	/* 65533 has a budget of its own, in the same queue */
 	a.tag = 100;
 	a.check_more = false;
 	ASSERT_EQ(0, run_as(NOBODY2, NOBODY2, fill_child, &a));
-	expect_depth(_metadata, fd, 32, 2 * LIM_MAX);
+	expect_depth(_metadata, fd, 32, 32 * LIM_MSG);
 
 	/* one read frees room for exactly one more message of 65534 */
 	drain_check(_metadata, fd, 1, 0);
 	a.tag = 200;
 	a.expect = 1;
 	ASSERT_EQ(0, run_as(NOBODY, NOBODY, fill_child, &a));
-	expect_depth(_metadata, fd, 32, 2 * LIM_MAX);
+	expect_depth(_metadata, fd, 32, 32 * LIM_MSG);
 	drain_check(_metadata, fd, 15, 1);
 	drain_check(_metadata, fd, 16, 100);
 	drain_check(_metadata, fd, 1, 200);
@@ -687,11 +691,11 @@ TEST_F(sec, user_limit_capability)
 	a.fd = fd;
 
 	ASSERT_EQ(0, run_as(NOBODY, NOBODY, fill_child, &a));
-	expect_depth(_metadata, fd, 16, LIM_MAX);
+	expect_depth(_metadata, fd, 16, 16 * LIM_MSG);
 	ASSERT_EQ(16, bpq_flush(fd));
 
 	ASSERT_EQ(0, run_as(0, 0, nores_fill_child, &a));
-	expect_depth(_metadata, fd, 16, LIM_MAX);
+	expect_depth(_metadata, fd, 16, 16 * LIM_MSG);
 
 	/* CAP_SYS_RESOURCE: past the limit */
 	for (i = 0; i < 24; i++)
@@ -726,7 +730,7 @@ TEST_F(sec, user_limit_follows_writer)
 }
 
 /*
- * Small messages are charged by the 16 KiB blocks that store them
+ * Small messages are charged by the pages of the log that stores them
  * (bpq(4)): a user writing 64-byte messages reaches ENOMEM, gets every
  * byte of its charge back once they are read and the queue is closed,
  * and then fits exactly as many again.
@@ -1414,7 +1418,7 @@ TEST_F(sec, uffd_stalled_copy)
 	char buf[256];
 	int fd, op;
 
-	why = uffd_setup(&u, 3);
+	why = uffd_setup(&u, 5);
 	if (why)
 		SKIP(return, "%s", why);
 	fd = bpq_open(self->idx[0], O_RDWR);
@@ -1480,9 +1484,75 @@ TEST_F(sec, uffd_stalled_copy)
 		for (op = 0; op < 100; op++)
 			ASSERT_EQ(0, buf[op]);
 	}
+
+	/* a writer of a large message, copied in without the lock */
+	{
+		char *page = u.area + 3 * u.page;
+		static char big[8192];
+
+		stall_start(_metadata, &s, fd, 1, page, 2 * u.page);
+		ASSERT_TRUE(uffd_wait_fault(&u, page, 5000));
+		ASSERT_TRUE(others_run(&o, 3000))
+			TH_LOG("a call blocked behind the stalled copy");
+		EXPECT_EQ(0, o.result) TH_LOG("line %d failed", o.result);
+		ASSERT_EQ(0U, bpq_depth(o.fd));
+		ASSERT_EQ(0, uffd_fill(&u, page, 0x11));
+		ASSERT_TRUE(uffd_wait_fault(&u, page + u.page, 5000));
+		ASSERT_EQ(0, uffd_fill(&u, page + u.page, 0x22));
+		ASSERT_TRUE(stall_wait(&s, 5000));
+		ASSERT_EQ((ssize_t)(2 * u.page), s.ret);
+		ASSERT_EQ((ssize_t)(2 * u.page),
+			  bpq_read(o.fd, big, sizeof(big)));
+		ASSERT_EQ(0x11, big[0]);
+		ASSERT_EQ(0x22, big[2 * u.page - 1]);
+	}
 	close(o.fd);
 	close(fd);
-	munmap(u.area, 3 * u.page);
+	munmap(u.area, 5 * u.page);
+	close(u.uffd);
+}
+
+/*
+ * A flush while a reader is stalled in the copy of a message: the queue
+ * empties at once, the stalled reader lets its message go and waits for
+ * the next, and the memory of the flushed messages comes back when it
+ * does (its pin kept them).
+ */
+TEST_F(sec, uffd_flush_while_stalled)
+{
+	struct uffd_ctx u;
+	struct bpq_stats st;
+	struct stall s;
+	const char *why;
+	char big[5000];
+	int fd, i;
+
+	why = uffd_setup(&u, 1);
+	if (why)
+		SKIP(return, "%s", why);
+	fd = bpq_open(self->idx[1], O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(7, bpq_write(fd, "flushed", 7));
+	memset(big, 'b', sizeof(big));
+	for (i = 0; i < 20; i++)
+		ASSERT_EQ((ssize_t)sizeof(big), bpq_write(fd, big, sizeof(big)));
+	stall_start(_metadata, &s, fd, 0, u.area, u.page);
+	ASSERT_TRUE(uffd_wait_fault(&u, u.area, 5000));
+
+	ASSERT_EQ(21, bpq_flush(fd));
+	ASSERT_EQ(0ULL, bpq_depth(fd));
+	ASSERT_EQ(4, bpq_write(fd, "next", 4));
+	ASSERT_FALSE(__atomic_load_n(&s.done, __ATOMIC_ACQUIRE));
+	ASSERT_EQ(0, uffd_fill(&u, u.area, 0));
+	ASSERT_TRUE(stall_wait(&s, 5000));
+	ASSERT_EQ(4, s.ret) TH_LOG("%s", strerror(-s.ret));
+	ASSERT_EQ(0, memcmp(u.area, "next", 4));
+	ASSERT_EQ(0, bpq_get_stats(fd, &st));
+	EXPECT_EQ(0U, st.depth_msgs);
+	EXPECT_EQ(21ULL, st.flushed);
+	EXPECT_TRUE(bpq_stats_balanced(&st));
+	close(fd);
+	munmap(u.area, u.page);
 	close(u.uffd);
 }
 
