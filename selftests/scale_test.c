@@ -203,15 +203,16 @@ static long long mem_used_exact(void)
 }
 
 #define IDLE_QUEUES	256
-#define IDLE_MSGS	600		/* 64 B each: five 16 KiB chunks */
-#define CHUNK		(16 << 10)
+#define IDLE_MSGS	600		/* 64 B each: twelve pages of log */
+#define LOG_PAGE	4096
 
 /*
- * A queue that held messages and drained keeps one 16 KiB chunk for the
- * next ones while it is open, not two: 256 such queues hold 4 MiB more
- * than when they were new, not 8 (the test takes 6 as the line).
+ * A queue that held messages and drained keeps one page of its log for
+ * the next ones while it is open, not two: 256 such queues hold 1 MiB
+ * more than when they were new, not 2 (the test takes 1.5 as the line).
+ * A debug kernel creates and destroys a queue in some 30 ms.
  */
-TEST_F(scale, idle_open_queues_keep_one_chunk)
+TEST_F_TIMEOUT(scale, idle_open_queues_keep_one_chunk, 600)
 {
 	static int idx[IDLE_QUEUES], fd[IDLE_QUEUES];
 	char name[BPQ_NAME_MAX], msg[64] = "idle";
@@ -241,7 +242,7 @@ TEST_F(scale, idle_open_queues_keep_one_chunk)
 	after = mem_used_exact();
 	printf("# figures: %d drained open queues hold %lld bytes each\n",
 	       IDLE_QUEUES, (after - before) / IDLE_QUEUES);
-	EXPECT_LT(after - before, IDLE_QUEUES * CHUNK * 3LL / 2);
+	EXPECT_LT(after - before, IDLE_QUEUES * LOG_PAGE * 3LL / 2);
 	for (i = 0; i < IDLE_QUEUES; i++) {
 		close(fd[i]);
 		EXPECT_EQ(0, bpq_destroy(cfd, idx[i]));
