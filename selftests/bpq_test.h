@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <linux/bpq.h>
+#include <linux/capability.h>
 
 #define BPQ_CONTROL_PATH	"/dev/bpq-control"
 #define BPQ_SYSFS_CLASS		"/sys/class/bpq"
@@ -388,6 +389,24 @@ static inline int bpq_param_write(const char *name, const char *val)
 }
 
 /* ---- tasks ---- */
+
+/* Remove capability @cap from the effective and permitted sets. */
+static inline int drop_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	data[cap / 32].effective &= ~(1U << (cap % 32));
+	data[cap / 32].permitted &= ~(1U << (cap % 32));
+	data[cap / 32].inheritable &= ~(1U << (cap % 32));
+	if (syscall(SYS_capset, &hdr, data))
+		return -errno;
+	return 0;
+}
 
 static inline pid_t bpq_gettid(void)
 {
