@@ -184,6 +184,11 @@
 #define BPQ_MSG_SIZE_MAX	(4U << 20)
 #define BPQ_BATCH_MAX		1024U
 #define BPQ_BATCH_CHUNK		32U	/* messages per lock hold */
+#define BPQ_ERRNO_MAX		133	/* a failed stream's errno, at most */
+#define BPQ_ACK_TIMEOUT_MAX	3600000	/* ms */
+#define BPQ_SHUTDOWN_FLAGS	(BPQ_SHUTDOWN_COMPLETE | BPQ_SHUTDOWN_FAIL | \
+				 BPQ_SHUTDOWN_CANCEL | BPQ_SHUTDOWN_DISCARD | \
+				 BPQ_SHUTDOWN_REOPEN)
 
 /*
  * A message: a record of the queue's log (msg.c), this header and then
@@ -266,7 +271,32 @@ struct bpq_counters {
 	u64 timeouts;
 	u64 credit_starvation;
 	u64 credit_starved_ns;
+	u64 acked_msgs;
+	u64 nacked;
+	u64 stale_acks;
+	u64 congestion_events;
+	u64 ack_timeouts;
+	u64 cwnd_limited_ns;
 	u64 latency_hist[BPQ_LATENCY_BUCKETS];
+	u64 processing_hist[BPQ_LATENCY_BUCKETS];
+};
+
+/* The histogram bucket of a time of @ns: below 2^(10 + i) ns */
+static inline unsigned int bpq_latency_bucket(u64 ns)
+{
+	return min_t(unsigned int, fls64(ns >> 10), BPQ_LATENCY_BUCKETS - 1);
+}
+
+/* The window strategy's state (window.c) */
+struct bpq_window {
+	u32 cwnd;
+	u32 ssthresh;
+	u32 cnt;			/* acks towards avoidance's next +1 */
+	bool limited;			/* a writer waited for it this round */
+	u64 acked;			/* messages that left the flight */
+	u64 round_end;			/* acked at the end of this round */
+	u64 recover_end;		/* acked at the end of a recovery */
+	u64 last_ack;			/* ns: or the start of the flight */
 };
 
 struct bpq_adaptive {
@@ -325,6 +355,8 @@ struct bpq_queue {
 	bool dead;			/* set once; READ_ONCE() unlocked */
 	struct bpq_counters stats;
 	struct bpq_adaptive ad;
+	struct bpq_window win;
+	u64 unacked;			/* delivered, not acknowledged */
 	struct bpq_ring *ring;		/* the only reader if set; no ref */
 	struct list_head log;		/* its pages (page->lru), oldest first */
 	struct page *head_page;		/* the oldest record: head_off in it */
@@ -338,6 +370,11 @@ struct bpq_queue {
 	struct bpq_msg *cursor;		/* none before it to take; NULL: head */
 	struct list_head graves;	/* flushed logs with records pinned */
 	u32 nr_files;			/* open files */
+	u32 nr_readers;			/* of them, open for reading */
+	u32 nr_writers;			/* of them, open for writing */
+	u8 stream;			/* enum bpq_stream_state */
+	u8 stream_error;		/* of a failed stream, its errno */
+	u64 stream_epoch;		/* reopenings */
 	u64 lost;			/* dropped or evicted, never reset */
 	u64 tp_start;			/* throughput: window start, ns */
 	u64 tp_count;			/* throughput: deliveries in window */
@@ -349,8 +386,19 @@ struct bpq_file {
 	struct bpq_queue *q;		/* holds a reference on q->dev */
 	struct bpq_user *user;		/* holds a reference */
 	struct bpq_ring *ring;		/* set once, gone at release */
+	fmode_t mode;			/* FMODE_READ, FMODE_WRITE: its sides */
 	u64 lost_seen;			/* q->lock */
 };
+
+/*
+ * May @bf act for the side of @mode (FMODE_READ: the consumers',
+ * FMODE_WRITE: the producers')? Open for it, or ioctl-only (O_ACCMODE,
+ * which open(2) grants only with both permissions), as a supervisor.
+ */
+static inline bool bpq_file_may(const struct bpq_file *bf, fmode_t mode)
+{
+	return (bf->mode & mode) || !bf->mode;
+}
 
 static inline struct bpq_queue *bpq_dev_queue(struct device *dev)
 {
@@ -519,13 +567,23 @@ static inline struct bpq_msg *bpq_log_next(struct bpq_queue *q,
 	return bpq_log_next_page(q, msg);
 }
 
+/*
+ * Has @q's stream ended with nothing of it left to come: no message
+ * queued, none being copied into its ring? Then readers meet the end.
+ */
+static inline bool bpq_stream_drained(const struct bpq_queue *q)
+{
+	return q->stream && !q->depth_msgs && !(q->ring && q->ring->busy);
+}
+
 /* queue.c: the queue; under q->lock where it says lockdep_assert_held() */
 void bpq_queue_init(struct bpq_queue *q);
+void bpq_settle_writers(struct bpq_queue *q, int result, struct bpq_defer *df);
+void bpq_settle_readers(struct bpq_queue *q, int result, struct bpq_defer *df);
 void bpq_queue_free_msgs(struct bpq_queue *q);
 u32 bpq_detach_msgs(struct bpq_queue *q, struct list_head *doomed,
 		    struct bpq_grave **grave);
 void bpq_queue_kill(struct bpq_queue *q);
-void bpq_queue_closed(struct bpq_queue *q);
 void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
 	__releases(&q->lock);
 int bpq_sleep(struct bpq_queue *q, struct bpq_defer *df, ktime_t deadline)
@@ -594,7 +652,8 @@ void bpq_msg_read(const struct bpq_msg *msg, u32 len, void *to);
 /* config.c */
 extern const struct bpq_config bpq_default_config;
 int bpq_check_config(const struct bpq_config *cfg);
-int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg);
+int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg,
+		   size_t size);
 int bpq_update_config(struct bpq_queue *q,
 		      int (*modify)(struct bpq_config *cfg, const char *arg),
 		      const char *arg);
@@ -603,6 +662,14 @@ int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st);
 int bpq_reset_stats(struct bpq_queue *q);
 int bpq_grant(struct bpq_queue *q, u64 credits);
 int bpq_flush(struct bpq_queue *q);
+
+/* stream.c */
+void bpq_stream_check(struct bpq_queue *q, struct bpq_defer *df);
+int bpq_shutdown(struct bpq_file *bf, u32 flags, u32 err);
+int bpq_stream_format(struct bpq_queue *q, char *buf, size_t size);
+int bpq_stream_store(struct bpq_queue *q, const char *buf);
+int bpq_stream_opened(struct bpq_queue *q, fmode_t mode, u64 *lost_seen);
+void bpq_stream_closed(struct bpq_queue *q, fmode_t mode);
 
 /* io.c */
 struct kiocb;
@@ -623,6 +690,16 @@ int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
 void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df);
 int bpq_ring_send(struct bpq_queue *q, struct bpq_tx *tx);
 u64 bpq_ring_head(const struct bpq_ring *ring);
+
+/* window.c */
+u64 bpq_window_inflight(const struct bpq_queue *q);
+void bpq_window_start(struct bpq_queue *q, u64 now);
+void bpq_window_clamp(struct bpq_queue *q);
+u32 bpq_window_state(const struct bpq_queue *q);
+void bpq_window_limited(struct bpq_queue *q);
+void bpq_window_tick(struct bpq_queue *q, u64 now);
+void bpq_window_delivered(struct bpq_queue *q, u64 tstamp, u64 now);
+int bpq_ack(struct bpq_queue *q, u32 flags, u32 count, u64 tstamp);
 
 /* adaptive.c */
 void bpq_adaptive_start(struct bpq_queue *q, u64 now);

@@ -105,15 +105,10 @@ static int bpq_open(struct inode *inode, struct file *file)
 	bf->user = bpq_user_get();
 	if (!bf->user)
 		goto err_free_file;
-	spin_lock(&q->lock);
-	if (q->dead) {
-		spin_unlock(&q->lock);
-		ret = -ENODEV;
+	bf->mode = file->f_mode & (FMODE_READ | FMODE_WRITE);
+	ret = bpq_stream_opened(q, bf->mode, &bf->lost_seen);
+	if (ret)
 		goto err_put_user;
-	}
-	bf->lost_seen = q->lost;
-	q->nr_files++;
-	spin_unlock(&q->lock);
 
 	bf->q = q;
 	file->private_data = bf;
@@ -145,7 +140,7 @@ static int bpq_release(struct inode *inode, struct file *file)
 
 	bpq_fasync(-1, file, 0);
 	bpq_ring_detach(bf->q, bf);
-	bpq_queue_closed(bf->q);
+	bpq_stream_closed(bf->q, bf->mode);
 	put_device(&bf->q->dev);
 	bpq_user_put(bf->user);
 	kfree(bf);
@@ -176,12 +171,14 @@ static void bpq_show_fdinfo(struct seq_file *m, struct file *file)
 	struct bpq_config cfg;
 	struct bpq_ring *ring;
 	u64 depth_msgs, depth_bytes;
+	char stream[32];
 
 	spin_lock(&q->lock);
 	cfg = q->cfg;
 	depth_msgs = q->depth_msgs;
 	depth_bytes = q->depth_bytes;
 	spin_unlock(&q->lock);
+	bpq_stream_format(q, stream, sizeof(stream));
 
 	seq_printf(m, "bpq-name:\t%s\n", q->name);
 	seq_printf(m, "bpq-strategy:\t%s\n", bpq_strategy_name(cfg.strategy));
@@ -189,6 +186,7 @@ static void bpq_show_fdinfo(struct seq_file *m, struct file *file)
 	seq_printf(m, "bpq-depth-bytes:\t%llu\n", depth_bytes);
 	seq_printf(m, "bpq-capacity-msgs:\t%u\n", cfg.capacity_msgs);
 	seq_printf(m, "bpq-capacity-bytes:\t%llu\n", cfg.capacity_bytes);
+	seq_printf(m, "bpq-stream:\t%s", stream);
 	ring = smp_load_acquire(&bf->ring);	/* as in bpq_mmap() */
 	if (ring)
 		seq_printf(m, "bpq-ring-bytes:\t%u\n", ring->size);

@@ -24,6 +24,11 @@ const struct bpq_config bpq_default_config = {
 	.min_rate = 100,
 	.max_rate = 1000000,
 	.adjust_interval_ms = 100,
+	.initial_cwnd = 10,
+	.min_cwnd = 1,
+	.max_cwnd = BPQ_CAPACITY_MSGS_MAX,
+	.initial_ssthresh = BPQ_CAPACITY_MSGS_MAX,
+	.ack_timeout_ms = 1000,
 };
 
 static void bpq_config_changed(struct bpq_queue *q, struct bpq_defer *df)
@@ -34,9 +39,9 @@ static void bpq_config_changed(struct bpq_queue *q, struct bpq_defer *df)
 
 int bpq_check_config(const struct bpq_config *c)
 {
-	if (c->flags || c->__reserved)
+	if (c->flags || c->__reserved || c->__reserved2)
 		return -EINVAL;
-	if (c->strategy > BPQ_STRATEGY_ADAPTIVE)
+	if (c->strategy > BPQ_STRATEGY_WINDOW)
 		return -EINVAL;
 	if (!c->capacity_msgs || c->capacity_msgs > BPQ_CAPACITY_MSGS_MAX)
 		return -EINVAL;
@@ -47,13 +52,26 @@ int bpq_check_config(const struct bpq_config *c)
 	if (!c->low_watermark || c->low_watermark > c->high_watermark ||
 	    c->high_watermark > 100)
 		return -EINVAL;
-	if (c->auto_credit > 1)
+	if (c->auto_credit > BPQ_AUTO_CREDIT_ACK)
 		return -EINVAL;
 	if (!c->target_latency_us || c->target_latency_us > 60000000)
 		return -EINVAL;
 	if (!c->min_rate || c->max_rate < c->min_rate)
 		return -EINVAL;
 	if (!c->adjust_interval_ms || c->adjust_interval_ms > 60000)
+		return -EINVAL;
+	if (c->hangup > BPQ_HANGUP_BOTH)
+		return -EINVAL;
+	if (c->ack_mode > BPQ_ACK_MODE_DELIVERY)
+		return -EINVAL;
+	if (!c->min_cwnd || c->min_cwnd > c->initial_cwnd ||
+	    c->initial_cwnd > c->max_cwnd ||
+	    c->max_cwnd > BPQ_CAPACITY_MSGS_MAX)
+		return -EINVAL;
+	if (!c->initial_ssthresh ||
+	    c->initial_ssthresh > BPQ_CAPACITY_MSGS_MAX)
+		return -EINVAL;
+	if (c->ack_timeout_ms > BPQ_ACK_TIMEOUT_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -78,13 +96,15 @@ static int __bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 		   !bpq_ring_takes(q->ring->size, cfg->max_msg_size)) {
 		ret = -EBUSY;
 	} else {
-		bool restart = cfg->strategy == BPQ_STRATEGY_ADAPTIVE &&
-			       q->cfg.strategy != BPQ_STRATEGY_ADAPTIVE;
+		bool restart = cfg->strategy != q->cfg.strategy;
 
 		q->cfg = *cfg;
 		q->cfg.size = sizeof(q->cfg);
-		if (restart)
+		if (restart && cfg->strategy == BPQ_STRATEGY_ADAPTIVE)
 			bpq_adaptive_start(q, ktime_get_ns());
+		if (restart && cfg->strategy == BPQ_STRATEGY_WINDOW)
+			bpq_window_start(q, ktime_get_ns());
+		bpq_window_clamp(q);
 		/* no token to report once the queue paces no more */
 		if (cfg->strategy != BPQ_STRATEGY_ADAPTIVE)
 			hrtimer_try_to_cancel(&q->poll_timer);
@@ -95,12 +115,22 @@ static int __bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
 	return ret;
 }
 
-int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg)
+/*
+ * BPQ_IOC_SET_CONFIG: the first @size bytes of @cfg; a shorter struct,
+ * of an older header, leaves the settings beyond it as they are.
+ */
+int bpq_set_config(struct bpq_queue *q, const struct bpq_config *cfg,
+		   size_t size)
 {
+	struct bpq_config new;
 	int ret;
 
 	mutex_lock(&q->cfg_mutex);
-	ret = __bpq_set_config(q, cfg);
+	ret = bpq_get_config(q, &new);
+	if (!ret) {
+		memcpy(&new, cfg, min(size, sizeof(new)));
+		ret = __bpq_set_config(q, &new);
+	}
 	mutex_unlock(&q->cfg_mutex);
 	return ret;
 }
@@ -142,7 +172,8 @@ int bpq_grant(struct bpq_queue *q, u64 credits)
 	spin_lock(&q->lock);
 	if (q->dead) {
 		ret = -ENODEV;
-	} else {
+	} else if (q->stream != BPQ_STREAM_CANCELLED) {
+		/* a cancelled stream's writers are gone for good */
 		if (check_add_overflow(q->credits, credits, &q->credits))
 			q->credits = U64_MAX;
 		bpq_config_changed(q, &df);
@@ -214,6 +245,22 @@ int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
 	st->throughput = bpq_throughput(q);
 	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
 		st->rate = q->ad.rate;
+	if (q->cfg.strategy == BPQ_STRATEGY_WINDOW) {
+		bpq_window_tick(q, ktime_get_ns());
+		st->cwnd = q->win.cwnd;
+		st->ssthresh = q->win.ssthresh;
+		st->inflight = bpq_window_inflight(q);
+		st->window_state = bpq_window_state(q);
+	}
+	st->unacked = q->unacked;
+	st->acked_msgs = c->acked_msgs;
+	st->nacked = c->nacked;
+	st->stale_acks = c->stale_acks;
+	st->congestion_events = c->congestion_events;
+	st->ack_timeouts = c->ack_timeouts;
+	st->cwnd_limited_ns = c->cwnd_limited_ns;
+	memcpy(st->processing_hist, c->processing_hist,
+	       sizeof(st->processing_hist));
 	st->enqueued_msgs = c->enqueued_msgs;
 	st->enqueued_bytes = c->enqueued_bytes;
 	st->dequeued_msgs = c->dequeued_msgs;
@@ -228,6 +275,11 @@ int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
 	st->credit_starvation = c->credit_starvation;
 	st->credit_starved_ns = c->credit_starved_ns;
 	memcpy(st->latency_hist, c->latency_hist, sizeof(st->latency_hist));
+	st->stream = q->stream;
+	st->stream_error = q->stream_error;
+	st->stream_epoch = q->stream_epoch;
+	st->readers = q->nr_readers;
+	st->writers = q->nr_writers;
 	spin_unlock(&q->lock);
 	return READ_ONCE(q->dead) ? -ENODEV : 0;
 }

@@ -62,9 +62,9 @@ static int bpq_ucmd_destroy(struct bpq_ucmd *ucmd)
 
 static const struct bpq_ioctl_op bpq_control_ops[] = {
 	BPQ_IOCTL_OP(BPQ_IOC_CREATE, bpq_ucmd_create,
-		     struct bpq_create, __reserved, false),
+		     struct bpq_create, __reserved, false, BPQ_ACCESS_ANY),
 	BPQ_IOCTL_OP(BPQ_IOC_DESTROY, bpq_ucmd_destroy,
-		     struct bpq_destroy, __reserved, false),
+		     struct bpq_destroy, __reserved, false, BPQ_ACCESS_ANY),
 };
 
 static long bpq_control_ioctl(struct file *file, unsigned int cmd,

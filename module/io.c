@@ -192,8 +192,9 @@ static bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i,
 /*
  * Take the oldest available message for copying out, waiting for one as
  * @flags and @timeout_ms say; it stays queued, and counted, until
- * bpq_recv_end_many(). @loss gets the messages dropped since the file's
- * last receive.
+ * bpq_recv_end_many(). NULL: end of file, the stream ended and drained
+ * (a failed one's is -ECONNRESET). @loss gets the messages dropped since
+ * the file's last receive.
  */
 static noinline_for_stack struct bpq_msg *
 bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf, size_t room,
@@ -238,6 +239,11 @@ bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf, size_t room,
 			}
 			break;
 		}
+		if (unlikely(bpq_stream_drained(q))) {
+			if (q->stream == BPQ_STREAM_FAILED)
+				msg = ERR_PTR(-ECONNRESET);
+			break;
+		}
 		if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
 			q->ad.starved = true;
 		if (flags & BPQ_IO_NONBLOCK) {
@@ -267,7 +273,7 @@ bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf, size_t room,
 			break;
 		}
 	}
-	if (!IS_ERR(msg)) {
+	if (!IS_ERR_OR_NULL(msg)) {
 		loss->mark = q->lost;
 		loss->count = q->lost - bf->lost_seen;
 		loss->seq = q->next_seq;
@@ -451,8 +457,8 @@ int bpq_recv(struct bpq_file *bf, struct bpq_rx *rx)
 		room = iov_iter_count(rx->to);
 		msgs[0] = bpq_recv_begin(q, bf, room, flags, rx->timeout_ms,
 					 &loss);
-		if (IS_ERR(msgs[0])) {
-			ret = PTR_ERR(msgs[0]);
+		if (IS_ERR_OR_NULL(msgs[0])) {
+			ret = PTR_ERR_OR_ZERO(msgs[0]);	/* 0: end of file */
 			break;
 		}
 		cnt = 1;
@@ -525,7 +531,7 @@ ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	return rx.bytes;
 }
 
-/* One message of all the bytes, or an error. */
+/* One message of all the bytes, or an error; EPIPE raises SIGPIPE. */
 ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	size_t len = iov_iter_count(from);
@@ -536,6 +542,8 @@ ssize_t bpq_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		return 0;
 	bpq_tx_init(&tx, from, NULL, 1, bpq_iocb_flags(iocb), 0);
 	ret = bpq_send(iocb->ki_filp->private_data, &tx);
+	if (ret == -EPIPE)
+		send_sig(SIGPIPE, current, 0);
 	if (ret < 0)
 		return ret;
 	return len;

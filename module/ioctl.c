@@ -27,7 +27,8 @@ static int bpq_ucmd_get_config(struct bpq_ucmd *ucmd)
 
 static int bpq_ucmd_set_config(struct bpq_ucmd *ucmd)
 {
-	return bpq_set_config(bpq_ucmd_queue(ucmd), ucmd->cmd);
+	return bpq_set_config(bpq_ucmd_queue(ucmd), ucmd->cmd,
+			      ucmd->user_size);
 }
 
 static int bpq_ucmd_get_stats(struct bpq_ucmd *ucmd)
@@ -156,34 +157,62 @@ static int bpq_ucmd_ring_sync(struct bpq_ucmd *ucmd)
 			     cmd->flags | ucmd->io_flags, cmd->timeout_ms);
 }
 
+static int bpq_ucmd_shutdown(struct bpq_ucmd *ucmd)
+{
+	struct bpq_shutdown *cmd = ucmd->cmd;
+	struct bpq_file *bf = ucmd->ctx;
+
+	if (cmd->__reserved)
+		return -EINVAL;
+	return bpq_shutdown(bf, cmd->flags, cmd->error);
+}
+
+static int bpq_ucmd_ack(struct bpq_ucmd *ucmd)
+{
+	struct bpq_ack *cmd = ucmd->cmd;
+
+	if (cmd->__reserved)
+		return -EINVAL;
+	return bpq_ack(bpq_ucmd_queue(ucmd), cmd->flags, cmd->count,
+		       cmd->timestamp_ns);
+}
+
 static const struct bpq_ioctl_op bpq_queue_ops[] = {
 	BPQ_IOCTL_OP(BPQ_IOC_GET_CONFIG, bpq_ucmd_get_config,
-		     struct bpq_config, __reserved, true),
+		     struct bpq_config, __reserved, true, BPQ_ACCESS_ANY),
 	BPQ_IOCTL_OP(BPQ_IOC_SET_CONFIG, bpq_ucmd_set_config,
-		     struct bpq_config, __reserved, false),
+		     struct bpq_config, __reserved, false, BPQ_ACCESS_PRODUCER),
 	BPQ_IOCTL_OP(BPQ_IOC_GET_STATS, bpq_ucmd_get_stats,
-		     struct bpq_stats, latency_hist, true),
+		     struct bpq_stats, latency_hist, true, BPQ_ACCESS_ANY),
 	BPQ_IOCTL_OP(BPQ_IOC_RESET_STATS, bpq_ucmd_reset_stats,
-		     struct bpq_simple, flags, false),
+		     struct bpq_simple, flags, false, BPQ_ACCESS_PRODUCER),
 	BPQ_IOCTL_OP(BPQ_IOC_GRANT, bpq_ucmd_grant,
-		     struct bpq_grant, credits, false),
+		     struct bpq_grant, credits, false, BPQ_ACCESS_CONSUMER),
 	BPQ_IOCTL_OP(BPQ_IOC_FLUSH, bpq_ucmd_flush,
-		     struct bpq_simple, flags, false),
+		     struct bpq_simple, flags, false, BPQ_ACCESS_PRODUCER),
 	BPQ_IOCTL_OP(BPQ_IOC_RECV, bpq_ucmd_recv,
-		     struct bpq_recv, info, false),
+		     struct bpq_recv, info, false, BPQ_ACCESS_READ),
 	BPQ_IOCTL_OP(BPQ_IOC_SEND_BATCH, bpq_ucmd_send_batch,
-		     struct bpq_send_batch, timeout_ms, false),
+		     struct bpq_send_batch, timeout_ms, false, BPQ_ACCESS_WRITE),
 	BPQ_IOCTL_OP(BPQ_IOC_RECV_BATCH, bpq_ucmd_recv_batch,
-		     struct bpq_recv_batch, __reserved, false),
+		     struct bpq_recv_batch, __reserved, false, BPQ_ACCESS_READ),
 	BPQ_IOCTL_OP(BPQ_IOC_RING_SETUP, bpq_ucmd_ring_setup,
-		     struct bpq_ring_setup, mmap_bytes, true),
+		     struct bpq_ring_setup, mmap_bytes, true, BPQ_ACCESS_ANY),
 	BPQ_IOCTL_OP(BPQ_IOC_RING_SYNC, bpq_ucmd_ring_sync,
-		     struct bpq_ring_sync, __reserved, false),
+		     struct bpq_ring_sync, __reserved, false, BPQ_ACCESS_READ),
+	BPQ_IOCTL_OP(BPQ_IOC_SHUTDOWN, bpq_ucmd_shutdown,
+		     struct bpq_shutdown, __reserved, false, BPQ_ACCESS_ANY),
+	BPQ_IOCTL_OP(BPQ_IOC_ACK, bpq_ucmd_ack,
+		     struct bpq_ack, timestamp_ns, false, BPQ_ACCESS_CONSUMER),
 };
 
 /* The published sizes never change; new fields go at the end. */
-static_assert(sizeof(struct bpq_config) == 64);
-static_assert(sizeof(struct bpq_stats) == 416);
+static_assert(sizeof(struct bpq_config) == 96);
+static_assert(offsetofend(struct bpq_config, __reserved) == 64);
+static_assert(sizeof(struct bpq_stats) == 776);
+static_assert(offsetofend(struct bpq_stats, latency_hist) == 416);
+static_assert(sizeof(struct bpq_shutdown) == 16);
+static_assert(sizeof(struct bpq_ack) == 24);
 static_assert(sizeof(struct bpq_msg_info) == 32);
 static_assert(sizeof(struct bpq_recv) == 56);
 static_assert(sizeof(struct bpq_iovec) == 16);
@@ -237,10 +266,31 @@ long bpq_dispatch(const struct bpq_ioctl_op *op, struct file *file,
 	return ret;
 }
 
+/* May the file @bf do what needs @access? */
+static bool bpq_access_ok(const struct bpq_file *bf, u8 access)
+{
+	switch (access) {
+	case BPQ_ACCESS_READ:
+		return bf->mode & FMODE_READ;
+	case BPQ_ACCESS_WRITE:
+		return bf->mode & FMODE_WRITE;
+	case BPQ_ACCESS_CONSUMER:
+		return bpq_file_may(bf, FMODE_READ);
+	case BPQ_ACCESS_PRODUCER:
+		return bpq_file_may(bf, FMODE_WRITE);
+	default:
+		return true;
+	}
+}
+
 long bpq_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	const struct bpq_ioctl_op *op;
 
 	op = bpq_ioctl_op(bpq_queue_ops, ARRAY_SIZE(bpq_queue_ops), cmd);
-	return op ? bpq_dispatch(op, file, arg) : -ENOTTY;
+	if (!op)
+		return -ENOTTY;
+	if (!bpq_access_ok(file->private_data, op->access))
+		return -EBADF;
+	return bpq_dispatch(op, file, arg);
 }

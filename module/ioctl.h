@@ -23,6 +23,8 @@ union bpq_ucmd_buffer {
 	struct bpq_ring_setup ring_setup;
 	struct bpq_ring_sync ring_sync;
 	struct bpq_simple simple;
+	struct bpq_shutdown shutdown;
+	struct bpq_ack ack;
 	struct bpq_create create;
 	struct bpq_destroy destroy;
 };
@@ -41,13 +43,27 @@ struct bpq_ioctl_op {
 	unsigned int min_size;
 	unsigned int ioctl_num;
 	bool copy_out;
+	u8 access;			/* BPQ_ACCESS_* */
 	int (*execute)(struct bpq_ucmd *ucmd);
 };
+
+/*
+ * What a command needs of the file it comes on (EBADF otherwise): moving
+ * messages needs the file open for that, as read() and write() do; the
+ * other commands of a side, which touch what other users of the queue
+ * meet, need that side or an ioctl-only open (O_ACCMODE: open(2) took
+ * both permissions), as a supervisor's.
+ */
+#define BPQ_ACCESS_ANY		0
+#define BPQ_ACCESS_READ		1	/* FMODE_READ */
+#define BPQ_ACCESS_WRITE	2	/* FMODE_WRITE */
+#define BPQ_ACCESS_CONSUMER	3	/* FMODE_READ or ioctl-only */
+#define BPQ_ACCESS_PRODUCER	4	/* FMODE_WRITE or ioctl-only */
 
 /* queue commands are numbered from 0x00, control commands from 0x40 */
 #define BPQ_OP_INDEX(cmd)	(_IOC_NR(cmd) & 0x3f)
 
-#define BPQ_IOCTL_OP(_ioctl, _fn, _struct, _last, _out)			\
+#define BPQ_IOCTL_OP(_ioctl, _fn, _struct, _last, _out, _access)	\
 	[BPQ_OP_INDEX(_ioctl)] = {					\
 		.size = sizeof(_struct) +				\
 			BUILD_BUG_ON_ZERO(sizeof(union bpq_ucmd_buffer) < \
@@ -55,6 +71,7 @@ struct bpq_ioctl_op {
 		.min_size = offsetofend(_struct, _last),		\
 		.ioctl_num = _ioctl,					\
 		.copy_out = _out,					\
+		.access = _access,					\
 		.execute = _fn,						\
 	}
 

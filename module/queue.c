@@ -140,18 +140,6 @@ void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
 		bpq_pages_free(&df->pages, true);
 }
 
-/* A file of @q was released. */
-void bpq_queue_closed(struct bpq_queue *q)
-{
-	struct bpq_defer df __bpq_noinit;
-
-	bpq_defer_init(&df);
-	spin_lock(&q->lock);
-	if (!--q->nr_files)
-		bpq_log_idle(q, &df);
-	bpq_unlock(q, &df);
-}
-
 /*
  * Take every message off @q at once (bpq_log_detach()): its pages go on
  * @doomed, for bpq_pages_free() after the unlock, or, if readers or
@@ -262,6 +250,8 @@ static bool bpq_has_room(struct bpq_queue *q, u32 len, u64 now)
 		return q->credits;
 	case BPQ_STRATEGY_ADAPTIVE:
 		return bpq_token_due(q, now);
+	case BPQ_STRATEGY_WINDOW:
+		return bpq_window_inflight(q) < q->win.cwnd;
 	default:
 		return true;
 	}
@@ -270,6 +260,8 @@ static bool bpq_has_room(struct bpq_queue *q, u32 len, u64 now)
 /* Would a write of one byte go in without waiting? EPOLLOUT. Reads only. */
 static bool bpq_writable(struct bpq_queue *q)
 {
+	if (q->stream)
+		return true;	/* EPIPE at once */
 	switch (q->cfg.strategy) {
 	case BPQ_STRATEGY_DROP_NEWEST:
 	case BPQ_STRATEGY_DROP_OLDEST:
@@ -294,7 +286,7 @@ static void bpq_pace_pollers(struct bpq_queue *q)
 	u64 due;
 
 	lockdep_assert_held(&q->lock);
-	if (q->cfg.strategy != BPQ_STRATEGY_ADAPTIVE || q->dead ||
+	if (q->cfg.strategy != BPQ_STRATEGY_ADAPTIVE || q->dead || q->stream ||
 	    !list_empty(&q->writers) || q->pressure || !bpq_fits(q, 1))
 		return;
 	due = bpq_adaptive_ready_at(q);
@@ -562,6 +554,8 @@ static int bpq_try_admit(struct bpq_queue *q, u32 len, struct bpq_defer *df,
 		bpq_adaptive_tick(q, now);
 		fallthrough;
 	default:
+		if (q->cfg.strategy == BPQ_STRATEGY_WINDOW)
+			bpq_window_tick(q, now);	/* its timeout, lazily */
 		if (!bpq_has_room(q, len, now))
 			return BPQ_PENDING;
 	}
@@ -672,6 +666,11 @@ static u64 *bpq_wait_clock(struct bpq_queue *q, u32 len)
 			break;
 		q->ad.limited = true;
 		return &q->stats.throttled_ns;
+	case BPQ_STRATEGY_WINDOW:
+		if (q->pressure || !bpq_fits(q, len))
+			break;
+		bpq_window_limited(q);
+		return &q->stats.cwnd_limited_ns;
 	}
 	return &q->stats.blocked_ns;
 }
@@ -756,8 +755,8 @@ unsigned int bpq_send_many(struct bpq_file *bf, struct bpq_tx *tx,
 	now = ktime_get_ns();	/* one timestamp per hold of the lock */
 	for (i = from; i < tx->n; i++) {
 		len = tx->vecs[i].len;
-		if (q->dead) {
-			ret = -ENODEV;
+		if (unlikely(q->dead || q->stream)) {
+			ret = q->dead ? -ENODEV : -EPIPE;
 			break;
 		}
 		if (list_empty(&q->writers))
@@ -887,7 +886,8 @@ struct bpq_delivery bpq_delivery_start(struct bpq_queue *q)
 {
 	struct bpq_delivery d = { .metrics = READ_ONCE(metrics) };
 
-	if (d.metrics || q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+	if (d.metrics || q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE ||
+	    q->cfg.strategy == BPQ_STRATEGY_WINDOW)
 		d.now = ktime_get_ns();
 	return d;
 }
@@ -895,23 +895,27 @@ struct bpq_delivery bpq_delivery_start(struct bpq_queue *q)
 static void bpq_account_delivery(struct bpq_queue *q, u32 len, u64 tstamp,
 				 const struct bpq_delivery *d)
 {
+	q->unacked++;
 	if (d->metrics) {
-		u64 sojourn = d->now - tstamp;
-		unsigned int bucket = min_t(unsigned int, fls64(sojourn >> 10),
-					    BPQ_LATENCY_BUCKETS - 1);
-
 		q->stats.dequeued_msgs++;
 		q->stats.dequeued_bytes += len;
-		q->stats.latency_hist[bucket]++;
+		q->stats.latency_hist[bpq_latency_bucket(d->now - tstamp)]++;
 		q->tp_count++;
 	}
-	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE) {
+	switch (q->cfg.strategy) {
+	case BPQ_STRATEGY_ADAPTIVE:
 		bpq_adaptive_delivered(q);
 		bpq_adaptive_tick(q, d->now);
+		break;
+	case BPQ_STRATEGY_WINDOW:
+		bpq_window_delivered(q, tstamp, d->now);
+		break;
+	case BPQ_STRATEGY_CREDIT:
+		if (q->cfg.auto_credit == BPQ_AUTO_CREDIT_DELIVERY &&
+		    q->credits < U64_MAX)
+			q->credits++;
+		break;
 	}
-	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT && q->cfg.auto_credit &&
-	    q->credits < U64_MAX)
-		q->credits++;
 }
 
 /*
@@ -938,11 +942,14 @@ void bpq_deliver(struct bpq_queue *q, struct bpq_msg *msg,
 
 /*
  * Deliveries (or a change of settings) made room: pressure may end,
- * waiting writers go in, and pollers hear EPOLLOUT.
+ * an ended stream may have drained (bpq_stream_check()), waiting
+ * writers go in, and pollers hear EPOLLOUT.
  */
 void bpq_room_made(struct bpq_queue *q, struct bpq_defer *df)
 {
 	bpq_update_pressure(q, df);
+	if (unlikely(q->stream))
+		bpq_stream_check(q, df);
 	bpq_admit_writers(q, df);
 	bpq_wake_pollers(q, df, EPOLLOUT | EPOLLWRNORM);
 }
@@ -951,6 +958,7 @@ void bpq_room_made(struct bpq_queue *q, struct bpq_defer *df)
 void bpq_account_direct(struct bpq_queue *q, u32 msgs, u64 bytes)
 {
 	lockdep_assert_held(&q->lock);
+	q->unacked += msgs;
 	if (!READ_ONCE(metrics))
 		return;
 	q->stats.enqueued_msgs += msgs;
@@ -961,30 +969,46 @@ void bpq_account_direct(struct bpq_queue *q, u32 msgs, u64 bytes)
 	q->tp_count += msgs;
 }
 
+/* Settle every waiting writer with @result; woken after the unlock. */
+void bpq_settle_writers(struct bpq_queue *q, int result, struct bpq_defer *df)
+{
+	struct bpq_writer *w, *wt;
+
+	lockdep_assert_held(&q->lock);
+	list_for_each_entry_safe(w, wt, &q->writers, node) {
+		list_del_init(&w->node);
+		w->result = result;
+		bpq_defer_wake(q, df, w->task);
+	}
+}
+
+/* Settle every waiting reader with @result: nothing handed over. */
+void bpq_settle_readers(struct bpq_queue *q, int result, struct bpq_defer *df)
+{
+	struct bpq_reader *r, *rt;
+
+	lockdep_assert_held(&q->lock);
+	list_for_each_entry_safe(r, rt, &q->readers, node) {
+		list_del_init(&r->node);
+		r->result = result;
+		bpq_defer_wake(q, df, r->task);
+	}
+}
+
 /*
  * Wake everyone after q->dead was set: settle every waiter with ENODEV.
  * The ring's syncer is woken under the lock: q->ring holds no reference.
  */
 void bpq_queue_kill(struct bpq_queue *q)
 {
-	struct bpq_writer *w, *wt;
-	struct bpq_reader *r, *rt;
 	struct bpq_defer df __bpq_noinit;
 
 	bpq_defer_init(&df);
 	spin_lock(&q->lock);
 	/* read without the lock by __bpq_set_config() and the getters */
 	WRITE_ONCE(q->dead, true);
-	list_for_each_entry_safe(w, wt, &q->writers, node) {
-		list_del_init(&w->node);
-		w->result = -ENODEV;
-		bpq_defer_wake(q, &df, w->task);
-	}
-	list_for_each_entry_safe(r, rt, &q->readers, node) {
-		list_del_init(&r->node);
-		r->result = -ENODEV;
-		bpq_defer_wake(q, &df, r->task);
-	}
+	bpq_settle_writers(q, -ENODEV, &df);
+	bpq_settle_readers(q, -ENODEV, &df);
 	if (q->ring)
 		wake_up_interruptible_all(&q->ring->wait);
 	spin_unlock(&q->lock);
@@ -1014,6 +1038,25 @@ static bool bpq_readable(struct bpq_queue *q, struct bpq_file *bf)
 	       (q->ring->tail != bpq_ring_head(q->ring) || q->depth_msgs);
 }
 
+/*
+ * An ended stream: its readers hear EPOLLRDHUP, and once it has drained
+ * EPOLLHUP, with EPOLLIN as a read then returns at once; its writers
+ * EPOLLERR if the consumer cancelled (EPOLLOUT: bpq_writable()).
+ */
+static __poll_t bpq_stream_poll(struct bpq_queue *q, struct bpq_file *bf)
+{
+	__poll_t mask = 0;
+
+	if (bf->mode & FMODE_READ) {
+		mask |= EPOLLRDHUP;
+		if (bpq_stream_drained(q))
+			mask |= EPOLLIN | EPOLLRDNORM | EPOLLHUP;
+	}
+	if ((bf->mode & FMODE_WRITE) && q->stream == BPQ_STREAM_CANCELLED)
+		mask |= EPOLLERR;
+	return mask;
+}
+
 __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 {
 	__poll_t mask = 0;
@@ -1028,6 +1071,8 @@ __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 			mask |= EPOLLOUT | EPOLLWRNORM;
 		if (q->pressure)
 			mask |= EPOLLPRI;
+		if (q->stream)
+			mask |= bpq_stream_poll(q, bf);
 	}
 	spin_unlock(&q->lock);
 	return mask;

@@ -327,6 +327,8 @@ int bpq_ring_attach(struct bpq_queue *q, struct bpq_file *bf, u32 size)
 		/* bpq_mmap() reads it without the lock */
 		smp_store_release(&bf->ring, ring);
 		bpq_ring_refill(q, &df);
+		if (q->stream)
+			bpq_stream_check(q, &df);
 	}
 	bpq_unlock(q, &df);
 	if (ret)
@@ -393,6 +395,12 @@ int bpq_ring_sync(struct bpq_queue *q, struct bpq_file *bf, u32 flags,
 		/* a record that came with the timeout or signal still counts */
 		if (held || ret || !(flags & BPQ_RING_WAIT))
 			break;
+		if (bpq_stream_drained(q)) {
+			/* end of file */
+			if (q->stream == BPQ_STREAM_FAILED)
+				ret = -ECONNRESET;
+			break;
+		}
 		if (flags & BPQ_IO_NONBLOCK) {
 			ret = -EAGAIN;
 			break;
@@ -437,7 +445,7 @@ static unsigned int bpq_ring_reserve(struct bpq_queue *q,
 	bpq_defer_init(&df);
 	spin_lock(&q->lock);
 	ring = q->ring;
-	if (!ring || ring->busy || q->dead)
+	if (!ring || ring->busy || q->dead || q->stream)
 		goto out;
 	/* a backlog the reader has made room for goes first */
 	if (q->depth_msgs)
@@ -445,7 +453,7 @@ static unsigned int bpq_ring_reserve(struct bpq_queue *q,
 	if (q->pressure || q->depth_msgs || !list_empty(&q->writers))
 		goto out;
 	if (q->cfg.strategy == BPQ_STRATEGY_CREDIT ||
-	    q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
+	    q->cfg.strategy >= BPQ_STRATEGY_ADAPTIVE)
 		goto out;
 	head = bpq_ring_head(ring);
 	for (pos = ring->tail; i < tx->n; i++) {
@@ -555,6 +563,9 @@ static int bpq_ring_sent(struct bpq_queue *q, struct bpq_ring_send *rs,
 		bpq_ring_unlink(q, &df);
 	else
 		bpq_ring_refill(q, &df);	/* those who queued meanwhile */
+	/* the stream may have ended while we copied: we were its last */
+	if (q->stream)
+		bpq_stream_check(q, &df);
 	ret = copied;
 out:
 	bpq_unlock(q, &df);

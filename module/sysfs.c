@@ -17,6 +17,7 @@ static const char * const bpq_strategy_names[] = {
 	[BPQ_STRATEGY_DROP_OLDEST] = "drop-oldest",
 	[BPQ_STRATEGY_CREDIT] = "credit",
 	[BPQ_STRATEGY_ADAPTIVE] = "adaptive",
+	[BPQ_STRATEGY_WINDOW] = "window",
 };
 
 const char *bpq_strategy_name(u32 strategy)
@@ -25,6 +26,24 @@ const char *bpq_strategy_name(u32 strategy)
 		return "unknown";
 	return bpq_strategy_names[strategy];
 }
+
+static const char * const bpq_hangup_names[] = {
+	[BPQ_HANGUP_NONE] = "none",
+	[BPQ_HANGUP_WRITERS] = "writers",
+	[BPQ_HANGUP_READERS] = "readers",
+	[BPQ_HANGUP_BOTH] = "both",
+};
+
+static const char * const bpq_ack_mode_names[] = {
+	[BPQ_ACK_MODE_ACK] = "ack",
+	[BPQ_ACK_MODE_DELIVERY] = "delivery",
+};
+
+static const char * const bpq_window_state_names[] = {
+	[BPQ_WINDOW_SLOW_START] = "slow-start",
+	[BPQ_WINDOW_AVOIDANCE] = "avoidance",
+	[BPQ_WINDOW_RECOVERY] = "recovery",
+};
 
 static ssize_t bpq_store_setting(struct device *dev, size_t count,
 				 int (*modify)(struct bpq_config *cfg,
@@ -36,32 +55,56 @@ static ssize_t bpq_store_setting(struct device *dev, size_t count,
 	return ret ? ret : count;
 }
 
-static ssize_t strategy_show(struct device *dev,
-			     struct device_attribute *attr, char *buf)
-{
-	struct bpq_config cfg;
+/* A setting's file, written through bpq_modify_<field>() */
+#define BPQ_SETTING_STORE(field)					\
+static ssize_t field##_store(struct device *dev,			\
+			     struct device_attribute *attr,		\
+			     const char *buf, size_t count)		\
+{									\
+	return bpq_store_setting(dev, count, bpq_modify_##field, buf);	\
+}									\
+static DEVICE_ATTR_RW(field)
 
-	bpq_get_config(bpq_dev_queue(dev), &cfg);
-	return sysfs_emit(buf, "%s\n", bpq_strategy_name(cfg.strategy));
+/* A setting shown and written by name, from @names */
+#define BPQ_NAMED_SETTING_ATTR(field, names)				\
+static ssize_t field##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	struct bpq_config cfg;						\
+									\
+	bpq_get_config(bpq_dev_queue(dev), &cfg);			\
+	return sysfs_emit(buf, "%s\n", names[cfg.field]);		\
+}									\
+static int bpq_modify_##field(struct bpq_config *cfg, const char *buf)	\
+{									\
+	int i = sysfs_match_string(names, buf);				\
+									\
+	if (i < 0)							\
+		return -EINVAL;						\
+	cfg->field = i;							\
+	return 0;							\
+}									\
+BPQ_SETTING_STORE(field)
+
+/* every value of these is checked, and so has a name */
+BPQ_NAMED_SETTING_ATTR(strategy, bpq_strategy_names);
+BPQ_NAMED_SETTING_ATTR(hangup, bpq_hangup_names);
+BPQ_NAMED_SETTING_ATTR(ack_mode, bpq_ack_mode_names);
+
+static ssize_t stream_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	return bpq_stream_format(bpq_dev_queue(dev), buf, PAGE_SIZE);
 }
 
-static int bpq_modify_strategy(struct bpq_config *cfg, const char *buf)
+static ssize_t stream_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t count)
 {
-	int i = sysfs_match_string(bpq_strategy_names, buf);
+	int ret = bpq_stream_store(bpq_dev_queue(dev), buf);
 
-	if (i < 0)
-		return -EINVAL;
-	cfg->strategy = i;
-	return 0;
+	return ret < 0 ? ret : count;
 }
-
-static ssize_t strategy_store(struct device *dev,
-			      struct device_attribute *attr,
-			      const char *buf, size_t count)
-{
-	return bpq_store_setting(dev, count, bpq_modify_strategy, buf);
-}
-static DEVICE_ATTR_RW(strategy);
+static DEVICE_ATTR_RW(stream);
 
 #define BPQ_SETTING_ATTR(field, type, parse)				\
 static ssize_t field##_show(struct device *dev,				\
@@ -82,13 +125,7 @@ static int bpq_modify_##field(struct bpq_config *cfg, const char *buf)	\
 	cfg->field = val;						\
 	return 0;							\
 }									\
-static ssize_t field##_store(struct device *dev,			\
-			     struct device_attribute *attr,		\
-			     const char *buf, size_t count)		\
-{									\
-	return bpq_store_setting(dev, count, bpq_modify_##field, buf);	\
-}									\
-static DEVICE_ATTR_RW(field)
+BPQ_SETTING_STORE(field)
 
 BPQ_SETTING_ATTR(capacity_msgs, u32, kstrtou32);
 BPQ_SETTING_ATTR(capacity_bytes, u64, kstrtou64);
@@ -96,11 +133,38 @@ BPQ_SETTING_ATTR(max_msg_size, u32, kstrtou32);
 BPQ_SETTING_ATTR(high_watermark, u32, kstrtou32);
 BPQ_SETTING_ATTR(low_watermark, u32, kstrtou32);
 BPQ_SETTING_ATTR(write_timeout_ms, u32, kstrtou32);
-BPQ_SETTING_ATTR(auto_credit, u32, kstrtou32);
 BPQ_SETTING_ATTR(target_latency_us, u32, kstrtou32);
 BPQ_SETTING_ATTR(min_rate, u32, kstrtou32);
 BPQ_SETTING_ATTR(max_rate, u32, kstrtou32);
 BPQ_SETTING_ATTR(adjust_interval_ms, u32, kstrtou32);
+BPQ_SETTING_ATTR(initial_cwnd, u32, kstrtou32);
+BPQ_SETTING_ATTR(min_cwnd, u32, kstrtou32);
+BPQ_SETTING_ATTR(max_cwnd, u32, kstrtou32);
+BPQ_SETTING_ATTR(initial_ssthresh, u32, kstrtou32);
+BPQ_SETTING_ATTR(ack_timeout_ms, u32, kstrtou32);
+
+/* auto_credit: 0, 1 (each delivery) or "ack" (each acknowledgment) */
+static ssize_t auto_credit_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	struct bpq_config cfg;
+
+	bpq_get_config(bpq_dev_queue(dev), &cfg);
+	if (cfg.auto_credit == BPQ_AUTO_CREDIT_ACK)
+		return sysfs_emit(buf, "ack\n");
+	return sysfs_emit(buf, "%u\n", cfg.auto_credit);
+}
+
+static int bpq_modify_auto_credit(struct bpq_config *cfg, const char *buf)
+{
+	if (sysfs_streq(buf, "ack"))
+		cfg->auto_credit = BPQ_AUTO_CREDIT_ACK;
+	else if (kstrtou32(buf, 0, &cfg->auto_credit))
+		return -EINVAL;
+	return 0;
+}
+
+BPQ_SETTING_STORE(auto_credit);
 
 static ssize_t name_show(struct device *dev, struct device_attribute *attr,
 			 char *buf)
@@ -142,6 +206,23 @@ BPQ_STAT_ATTR(credits_available);
 BPQ_STAT_ATTR(rate);
 BPQ_STAT_ATTR(throughput);
 BPQ_STAT_ATTR(pressure);
+BPQ_STAT_ATTR(stream_epoch);
+BPQ_STAT_ATTR(readers);
+BPQ_STAT_ATTR(writers);
+BPQ_STAT_ATTR(unacked);
+BPQ_STAT_ATTR(cwnd);
+BPQ_STAT_ATTR(ssthresh);
+BPQ_STAT_ATTR(inflight);
+
+static ssize_t window_state_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	struct bpq_stats st;
+
+	bpq_get_stats(bpq_dev_queue(dev), &st);
+	return sysfs_emit(buf, "%s\n", bpq_window_state_names[st.window_state]);
+}
+static DEVICE_ATTR_RO(window_state);
 
 static struct attribute *bpq_attrs[] = {
 	&dev_attr_strategy.attr,
@@ -156,6 +237,13 @@ static struct attribute *bpq_attrs[] = {
 	&dev_attr_min_rate.attr,
 	&dev_attr_max_rate.attr,
 	&dev_attr_adjust_interval_ms.attr,
+	&dev_attr_hangup.attr,
+	&dev_attr_ack_mode.attr,
+	&dev_attr_initial_cwnd.attr,
+	&dev_attr_min_cwnd.attr,
+	&dev_attr_max_cwnd.attr,
+	&dev_attr_initial_ssthresh.attr,
+	&dev_attr_ack_timeout_ms.attr,
 	&dev_attr_name.attr,
 	&dev_attr_grant.attr,
 	&dev_attr_depth_msgs.attr,
@@ -165,6 +253,15 @@ static struct attribute *bpq_attrs[] = {
 	&dev_attr_rate.attr,
 	&dev_attr_throughput.attr,
 	&dev_attr_pressure.attr,
+	&dev_attr_stream.attr,
+	&dev_attr_stream_epoch.attr,
+	&dev_attr_readers.attr,
+	&dev_attr_writers.attr,
+	&dev_attr_unacked.attr,
+	&dev_attr_cwnd.attr,
+	&dev_attr_ssthresh.attr,
+	&dev_attr_inflight.attr,
+	&dev_attr_window_state.attr,
 	NULL,
 };
 
@@ -185,24 +282,40 @@ BPQ_STAT_ATTR(throttled_ns);
 BPQ_STAT_ATTR(timeouts);
 BPQ_STAT_ATTR(credit_starvation);
 BPQ_STAT_ATTR(credit_starved_ns);
+BPQ_STAT_ATTR(acked_msgs);
+BPQ_STAT_ATTR(nacked);
+BPQ_STAT_ATTR(stale_acks);
+BPQ_STAT_ATTR(congestion_events);
+BPQ_STAT_ATTR(ack_timeouts);
+BPQ_STAT_ATTR(cwnd_limited_ns);
 
-static ssize_t latency_hist_show(struct device *dev,
-				 struct device_attribute *attr, char *buf)
+/* A histogram: "<upper bound in ns> <count>" lines, smallest first */
+#define BPQ_HIST_ATTR(field)						\
+static ssize_t field##_show(struct device *dev,				\
+			    struct device_attribute *attr, char *buf)	\
+{									\
+	struct bpq_stats st;						\
+									\
+	bpq_get_stats(bpq_dev_queue(dev), &st);				\
+	return bpq_hist_emit(buf, st.field);				\
+}									\
+static DEVICE_ATTR_RO(field)
+
+static int bpq_hist_emit(char *buf, const u64 *hist)
 {
-	struct bpq_stats st;
 	int i, len = 0;
 	u64 bound;
 
-	bpq_get_stats(bpq_dev_queue(dev), &st);
 	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++) {
 		bound = i < BPQ_LATENCY_BUCKETS - 1 ? 1ULL << (10 + i) :
 						      U64_MAX;
-		len += sysfs_emit_at(buf, len, "%llu %llu\n", bound,
-				     st.latency_hist[i]);
+		len += sysfs_emit_at(buf, len, "%llu %llu\n", bound, hist[i]);
 	}
 	return len;
 }
-static DEVICE_ATTR_RO(latency_hist);
+
+BPQ_HIST_ATTR(latency_hist);
+BPQ_HIST_ATTR(processing_hist);
 
 /*
  * stats/all: every state and counter above, as "name value" lines, and the
@@ -240,6 +353,19 @@ static const struct bpq_stat_field bpq_stat_fields[] = {
 	BPQ_STAT_FIELD(timeouts),
 	BPQ_STAT_FIELD(credit_starvation),
 	BPQ_STAT_FIELD(credit_starved_ns),
+	BPQ_STAT_FIELD(stream_epoch),
+	BPQ_STAT_FIELD(readers),
+	BPQ_STAT_FIELD(writers),
+	BPQ_STAT_FIELD(unacked),
+	BPQ_STAT_FIELD(acked_msgs),
+	BPQ_STAT_FIELD(nacked),
+	BPQ_STAT_FIELD(stale_acks),
+	BPQ_STAT_FIELD(cwnd),
+	BPQ_STAT_FIELD(ssthresh),
+	BPQ_STAT_FIELD(inflight),
+	BPQ_STAT_FIELD(congestion_events),
+	BPQ_STAT_FIELD(ack_timeouts),
+	BPQ_STAT_FIELD(cwnd_limited_ns),
 };
 
 static ssize_t all_show(struct device *dev, struct device_attribute *attr,
@@ -262,6 +388,9 @@ static ssize_t all_show(struct device *dev, struct device_attribute *attr,
 	len += sysfs_emit_at(buf, len, "latency_hist");
 	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
 		len += sysfs_emit_at(buf, len, " %llu", st.latency_hist[i]);
+	len += sysfs_emit_at(buf, len, "\nprocessing_hist");
+	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
+		len += sysfs_emit_at(buf, len, " %llu", st.processing_hist[i]);
 	len += sysfs_emit_at(buf, len, "\n");
 	return len;
 }
@@ -293,7 +422,14 @@ static struct attribute *bpq_stats_attrs[] = {
 	&dev_attr_timeouts.attr,
 	&dev_attr_credit_starvation.attr,
 	&dev_attr_credit_starved_ns.attr,
+	&dev_attr_acked_msgs.attr,
+	&dev_attr_nacked.attr,
+	&dev_attr_stale_acks.attr,
+	&dev_attr_congestion_events.attr,
+	&dev_attr_ack_timeouts.attr,
+	&dev_attr_cwnd_limited_ns.attr,
 	&dev_attr_latency_hist.attr,
+	&dev_attr_processing_hist.attr,
 	&dev_attr_all.attr,
 	&dev_attr_reset.attr,
 	NULL,

@@ -471,6 +471,10 @@ static const char *const frame_names[] = {
  * random framing. *forced gets the errno the framing alone decides (0 for
  * none). Output of the kernel is copied back into @s.
  */
+/* The first published sizes: anything shorter never was a struct */
+#define CONFIG_SIZE_VER0	64
+#define STATS_SIZE_VER0		416
+
 static long framed_ioctl(struct fz *t, int fd, unsigned long cmd, void *s,
 			 size_t sz, size_t min_sz, int *forced, char *desc,
 			 size_t desc_len)
@@ -545,9 +549,9 @@ static long framed_ioctl(struct fz *t, int fd, unsigned long cmd, void *s,
 /* bpq_check_config() as include/uapi/linux/bpq.h documents it. */
 static int config_errno(const struct bpq_config *c)
 {
-	if (c->flags || c->__reserved)
+	if (c->flags || c->__reserved || c->__reserved2)
 		return EINVAL;
-	if (c->strategy > BPQ_STRATEGY_ADAPTIVE)
+	if (c->strategy > BPQ_STRATEGY_WINDOW)
 		return EINVAL;
 	if (!c->capacity_msgs || c->capacity_msgs > (1U << 20))
 		return EINVAL;
@@ -558,13 +562,21 @@ static int config_errno(const struct bpq_config *c)
 	if (!c->low_watermark || c->low_watermark > c->high_watermark ||
 	    c->high_watermark > 100)
 		return EINVAL;
-	if (c->auto_credit > 1)
+	if (c->auto_credit > BPQ_AUTO_CREDIT_ACK)
 		return EINVAL;
 	if (!c->target_latency_us || c->target_latency_us > 60000000)
 		return EINVAL;
 	if (!c->min_rate || c->max_rate < c->min_rate)
 		return EINVAL;
 	if (!c->adjust_interval_ms || c->adjust_interval_ms > 60000)
+		return EINVAL;
+	if (c->hangup > BPQ_HANGUP_BOTH || c->ack_mode > BPQ_ACK_MODE_DELIVERY)
+		return EINVAL;
+	if (!c->min_cwnd || c->min_cwnd > c->initial_cwnd ||
+	    c->initial_cwnd > c->max_cwnd || c->max_cwnd > (1U << 20))
+		return EINVAL;
+	if (!c->initial_ssthresh || c->initial_ssthresh > (1U << 20) ||
+	    c->ack_timeout_ms > 3600000)
 		return EINVAL;
 	return 0;
 }
@@ -592,7 +604,7 @@ static void rand_config(struct fz *t, struct bpq_config *c)
 	static const uint32_t rates[] = { 1, 100, 1000, 100000 };
 
 	bpq_default_config(c);
-	c->strategy = chance(t, 3) ? 5 + rnd(t, 100) : rnd(t, 5);
+	c->strategy = chance(t, 3) ? 6 + rnd(t, 100) : rnd(t, 6);
 	c->capacity_msgs = chance(t, 3) ? PICK(t, bad_caps) :
 			   chance(t, 50) ? PICK(t, caps) : 1 + rnd(t, 300);
 	c->capacity_bytes = chance(t, 3) ? PICK(t, bad_bytes) :
@@ -605,7 +617,7 @@ static void rand_config(struct fz *t, struct bpq_config *c)
 	c->low_watermark = chance(t, 3) ? (chance(t, 50) ? 0 : c->high_watermark + 1) :
 			   1 + rnd(t, c->high_watermark ? c->high_watermark : 1);
 	c->write_timeout_ms = PICK(t, timeouts);
-	c->auto_credit = chance(t, 2) ? 2 + rnd(t, 10) : rnd(t, 2);
+	c->auto_credit = chance(t, 2) ? 3 + rnd(t, 10) : rnd(t, 3);
 	c->target_latency_us = chance(t, 2) ? (chance(t, 50) ? 0 : 60000001) :
 			       1 + rnd(t, 100000);
 	c->min_rate = chance(t, 2) ? 0 : PICK(t, rates);
@@ -617,6 +629,18 @@ static void rand_config(struct fz *t, struct bpq_config *c)
 		c->flags = 1U << rnd(t, 32);
 	if (chance(t, 2))
 		c->__reserved = 1 + rnd(t, 1000);
+	/* the stream stays open: no hangup here, only a bad one */
+	if (chance(t, 2))
+		c->hangup = 4 + rnd(t, 100);
+	c->ack_mode = chance(t, 2) ? 2 + rnd(t, 10) : rnd(t, 2);
+	c->min_cwnd = chance(t, 2) ? 0 : 1 + rnd(t, 8);
+	c->initial_cwnd = c->min_cwnd + rnd(t, 16) - (chance(t, 2) ? 1 : 0);
+	c->max_cwnd = chance(t, 2) ? (1U << 20) + 1 :
+		      c->initial_cwnd + rnd(t, 1000);
+	c->initial_ssthresh = chance(t, 2) ? 0 : 1 + rnd(t, 1000);
+	c->ack_timeout_ms = chance(t, 2) ? 3600001 : rnd(t, 2000);
+	if (chance(t, 2))
+		c->__reserved2 = 1 + rnd(t, 1000);
 }
 
 /* ---- read and write ---- */
@@ -833,10 +857,21 @@ static void op_rwv(struct fz *t, bool is_write)
 
 /* ---- queue ioctls ---- */
 
-/* Framing errors decide alone; otherwise @allowed. */
-static bool ioctl_check(struct fz *t, enum kind k, long ret, int forced,
-			emask allowed, bool may)
+/* What a queue command needs of its file: its side (bpq(4)) */
+#define NEED_R	1	/* open for reading: receive, grant, ack */
+#define NEED_W	2	/* open for writing: send, settings, flush */
+
+/*
+ * A file without the side @need gets EBADF before anything is looked
+ * at; then framing errors decide alone; otherwise @allowed.
+ */
+static bool ioctl_check(struct fz *t, const struct fz_fd *f, int need,
+			enum kind k, long ret, int forced, emask allowed,
+			bool may)
 {
+	if (f && (((need & NEED_R) && f->acc == O_WRONLY) ||
+		  ((need & NEED_W) && f->acc == O_RDONLY)))
+		return check(t, k, ret, EM(EBADF), false);
 	if (forced)
 		return check(t, k, ret, EM(forced), false);
 	return check(t, k, ret, allowed, may);
@@ -855,10 +890,10 @@ static void op_get_config(struct fz *t)
 	memset(&c, 0xa5, sizeof(c));
 	c.flags = chance(t, 5) ? 1U << rnd(t, 32) : 0;
 	ret = framed_ioctl(t, f->fd, BPQ_IOC_GET_CONFIG, &c, sizeof(c),
-			   sizeof(c), &forced, fr, sizeof(fr));
+			   CONFIG_SIZE_VER0, &forced, fr, sizeof(fr));
 	OP(t, "GET_CONFIG(%s, %s, flags %#x)", fd_desc(f, fdd, sizeof(fdd)), fr,
 	   c.flags);
-	if (!ioctl_check(t, K_get_config, ret, forced,
+	if (!ioctl_check(t, f, 0, K_get_config, ret, forced,
 			 c.flags ? EM(EINVAL) : qmask(t, f), !c.flags))
 		return;
 	if (c.size != sizeof(c) || c.__reserved || config_errno(&c))
@@ -883,14 +918,14 @@ static void op_set_config(struct fz *t)
 	rand_config(t, &c);
 	want = config_errno(&c);
 	ret = framed_ioctl(t, f->fd, BPQ_IOC_SET_CONFIG, &c, sizeof(c),
-			   sizeof(c), &forced, fr, sizeof(fr));
+			   CONFIG_SIZE_VER0, &forced, fr, sizeof(fr));
 	OP(t, "SET_CONFIG(%s, %s, flags %#x strategy %u cap %u/%llu max %u wm %u/%u wto %u ac %u lat %u rate %u-%u adj %u rsv %u)",
 	   fd_desc(f, fdd, sizeof(fdd)), fr, c.flags, c.strategy,
 	   c.capacity_msgs, (unsigned long long)c.capacity_bytes,
 	   c.max_msg_size, c.high_watermark, c.low_watermark,
 	   c.write_timeout_ms, c.auto_credit, c.target_latency_us, c.min_rate,
 	   c.max_rate, c.adjust_interval_ms, c.__reserved);
-	if (ioctl_check(t, K_set_config, ret, forced,
+	if (ioctl_check(t, f, NEED_W, K_set_config, ret, forced,
 			(want ? EM(want) : 0) | qmask(t, f), !want)) {
 		add(G.configs, 1);
 		note_max_msg(f->idx, c.max_msg_size);
@@ -912,10 +947,10 @@ static void op_get_stats(struct fz *t)
 	memset(&st, 0xa5, sizeof(st));
 	st.flags = chance(t, 5) ? 1U << rnd(t, 32) : 0;
 	ret = framed_ioctl(t, f->fd, BPQ_IOC_GET_STATS, &st, sizeof(st),
-			   sizeof(st), &forced, fr, sizeof(fr));
+			   STATS_SIZE_VER0, &forced, fr, sizeof(fr));
 	OP(t, "GET_STATS(%s, %s, flags %#x)", fd_desc(f, fdd, sizeof(fdd)), fr,
 	   st.flags);
-	if (!ioctl_check(t, K_get_stats, ret, forced,
+	if (!ioctl_check(t, f, 0, K_get_stats, ret, forced,
 			 st.flags ? EM(EINVAL) : qmask(t, f), !st.flags))
 		return;
 	add(G.snapshots, 1);
@@ -948,8 +983,9 @@ static void op_simple(struct fz *t, enum kind k)
 			   fr, sizeof(fr));
 	OP(t, "%s(%s, %s, flags %#x)", k == K_flush ? "FLUSH" : "RESET_STATS",
 	   fd_desc(f, fdd, sizeof(fdd)), fr, s.flags);
-	if (ioctl_check(t, k, ret, forced, s.flags ? EM(EINVAL) : qmask(t, f),
-			!s.flags) && k == K_reset_stats && ret)
+	if (ioctl_check(t, f, NEED_W, k, ret, forced,
+			s.flags ? EM(EINVAL) : qmask(t, f), !s.flags) &&
+	    k == K_reset_stats && ret)
 		fail(t, "returned %ld", ret);
 }
 
@@ -975,7 +1011,7 @@ static void op_grant(struct fz *t)
 	OP(t, "GRANT(%s, %s, flags %#x, %llu)", fd_desc(f, fdd, sizeof(fdd)),
 	   fr, g.flags, (unsigned long long)g.credits);
 	/* a dead queue may say so before it looks at the count */
-	ioctl_check(t, K_grant, ret, forced,
+	ioctl_check(t, f, NEED_R, K_grant, ret, forced,
 		    (bad ? EM(EINVAL) : 0) |
 		    (g.flags ? 0 : qmask(t, f)), !bad);
 }
@@ -1035,7 +1071,7 @@ static void op_recv(struct fz *t)
 	OP(t, "RECV(%s, %s, flags %#x, timeout %u, %s, %u)",
 	   fd_desc(f, fdd, sizeof(fdd)), fr, r.flags, r.timeout_ms,
 	   ptr_names[k], r.buf_len);
-	if (!ioctl_check(t, K_recv, ret, forced,
+	if (!ioctl_check(t, f, NEED_R, K_recv, ret, forced,
 			 bad ? EM(EINVAL) :
 			 EM(EMSGSIZE) | wait_errs(f, r.flags, false) |
 			 qmask(t, f) |
@@ -1140,7 +1176,7 @@ static void op_send_batch(struct fz *t)
 		  wait_errs(f, b.flags, true) | qmask(t, f) |
 		  (first_bad == 0 ? EM(EFAULT) : 0);
 	disarm(t);
-	if (!ioctl_check(t, K_send_batch, ret, forced, allowed,
+	if (!ioctl_check(t, f, NEED_W, K_send_batch, ret, forced, allowed,
 			 !want && first_bad > 0))
 		return;
 	if (ret < 1 || ret > n || (uint32_t)ret > first_bad)
@@ -1192,7 +1228,7 @@ static void op_recv_batch(struct fz *t)
 	   fd_desc(f, fdd, sizeof(fdd)), fr, b.flags, b.timeout_ms,
 	   ptr_names[k], b.buf_len, b.max_records, ptr_names[ik],
 	   b.__reserved);
-	if (!ioctl_check(t, K_recv_batch, ret, forced,
+	if (!ioctl_check(t, f, NEED_R, K_recv_batch, ret, forced,
 			 bad ? EM(EINVAL) :
 			 EM(EMSGSIZE) | wait_errs(f, b.flags, false) |
 			 qmask(t, f) |
@@ -1361,7 +1397,7 @@ static void op_create(struct fz *t)
 	ret = framed_ioctl(t, t->cfd, BPQ_IOC_CREATE, &c, sizeof(c), sizeof(c),
 			   &forced, fr, sizeof(fr));
 	OP(t, "CREATE(%s, %s name \"%.32s\")", fr, what, c.name);
-	if (!ioctl_check(t, K_create, ret, forced,
+	if (!ioctl_check(t, NULL, 0, K_create, ret, forced,
 			 want ? EM(want) :
 			 EM(EEXIST) | EM(ENOSPC) | EM(ENOMEM) |
 			 (G.root ? 0 : EM(EPERM)), !want))
@@ -1410,7 +1446,7 @@ static void op_destroy(struct fz *t)
 			   &forced, fr, sizeof(fr));
 	OP(t, "DESTROY(%s, index %u, flags %#x, reserved %u)", fr, d.index,
 	   d.flags, d.__reserved);
-	ioctl_check(t, K_destroy, ret, forced,
+	ioctl_check(t, NULL, 0, K_destroy, ret, forced,
 		    EM(want) | (G.root ? 0 : EM(EPERM)), false);
 }
 
@@ -1556,7 +1592,7 @@ static const char *const v_bytes[] = {
 	"1073741825", "18446744073709551615", "-1", "abc", "", "0x1000\n", NULL,
 };
 static const char *const v_strategy[] = {
-	"block", "drop-newest", "drop-oldest", "credit", "adaptive",
+	"block", "drop-newest", "drop-oldest", "credit", "adaptive", "window",
 	"credit\n", "Block", "drop", "drop-newest ", "", "\n", "5", "0",
 	"block\nx", "adaptive\n\n", NULL,
 };
@@ -1665,6 +1701,7 @@ static void op_sysfs_read(struct fz *t)
 {
 	static const char *const names[] = {
 		"block", "drop-newest", "drop-oldest", "credit", "adaptive",
+		"window",
 	};
 	char buf[4096], *end;
 	bool fixed;
@@ -1684,7 +1721,8 @@ static void op_sysfs_read(struct fz *t)
 		if (!j)
 			fail(t, "strategy \"%s\"", buf);
 	} else if (!strcmp(attr, "name") || !strcmp(attr, "stats/latency_hist") ||
-		   !strcmp(attr, "stats/all")) {
+		   !strcmp(attr, "stats/all") ||
+		   (!strcmp(attr, "auto_credit") && !strcmp(buf, "ack"))) {
 		if (!buf[0])
 			fail(t, "\"%.60s\"", buf);
 	} else {

@@ -32,6 +32,10 @@
  * @BPQ_STRATEGY_DROP_OLDEST: the oldest messages are evicted.
  * @BPQ_STRATEGY_CREDIT: each message costs one credit granted by a reader.
  * @BPQ_STRATEGY_ADAPTIVE: admission paced towards a sojourn-time target.
+ * @BPQ_STRATEGY_WINDOW: as block, and the messages in flight stay below
+ *                       a congestion window that grows with
+ *                       acknowledgments and shrinks on congestion, as
+ *                       TCP's (bpq(4), "The window strategy").
  */
 enum bpq_strategy {
 	BPQ_STRATEGY_BLOCK = 0,
@@ -39,6 +43,57 @@ enum bpq_strategy {
 	BPQ_STRATEGY_DROP_OLDEST = 2,
 	BPQ_STRATEGY_CREDIT = 3,
 	BPQ_STRATEGY_ADAPTIVE = 4,
+	BPQ_STRATEGY_WINDOW = 5,
+};
+
+/* auto_credit: what returns a credit to the writers of a credit queue */
+#define BPQ_AUTO_CREDIT_OFF		0	/* only grants */
+#define BPQ_AUTO_CREDIT_DELIVERY	1	/* each delivered message */
+#define BPQ_AUTO_CREDIT_ACK		2	/* each acknowledged message */
+
+/* ack_mode of the window strategy: what leaves the flight */
+#define BPQ_ACK_MODE_ACK	0	/* an acknowledgment (BPQ_IOC_ACK) */
+#define BPQ_ACK_MODE_DELIVERY	1	/* the delivery */
+
+/* window_state of the window strategy */
+#define BPQ_WINDOW_SLOW_START	0	/* cwnd < ssthresh: +1 per ack */
+#define BPQ_WINDOW_AVOIDANCE	1	/* +1 per cwnd acks */
+#define BPQ_WINDOW_RECOVERY	2	/* reduced, for a window of acks */
+
+/**
+ * enum bpq_stream_state - where a queue's stream is (bpq(4), "Streams")
+ * @BPQ_STREAM_OPEN: writers may write.
+ * @BPQ_STREAM_COMPLETED: the producer said it was the last message:
+ *                        writes fail with EPIPE, reads drain what is
+ *                        queued, then return end of file.
+ * @BPQ_STREAM_FAILED: as completed, but after the drain reads fail with
+ *                     ECONNRESET; the producer's errno is kept.
+ * @BPQ_STREAM_CANCELLED: the consumer gave up: writes fail with EPIPE;
+ *                        what is queued may be read, then end of file.
+ */
+enum bpq_stream_state {
+	BPQ_STREAM_OPEN = 0,
+	BPQ_STREAM_COMPLETED = 1,
+	BPQ_STREAM_FAILED = 2,
+	BPQ_STREAM_CANCELLED = 3,
+};
+
+/**
+ * enum bpq_hangup - what the last close of one side of a queue does
+ * @BPQ_HANGUP_NONE: nothing.
+ * @BPQ_HANGUP_WRITERS: the last close of a file open for writing
+ *                      completes the stream, and an open for writing of
+ *                      a completed, drained stream opens it again (as a
+ *                      FIFO).
+ * @BPQ_HANGUP_READERS: the last close of a file open for reading cancels
+ *                      the stream, keeping what is queued.
+ * @BPQ_HANGUP_BOTH: both.
+ */
+enum bpq_hangup {
+	BPQ_HANGUP_NONE = 0,
+	BPQ_HANGUP_WRITERS = 1,
+	BPQ_HANGUP_READERS = 2,
+	BPQ_HANGUP_BOTH = 3,
 };
 
 /*
@@ -64,17 +119,28 @@ enum bpq_strategy {
  * @high_watermark: pressure starts at this utilization, 1 ... 100 percent
  * @low_watermark: pressure ends below this utilization, 1 ... high_watermark
  * @write_timeout_ms: bound on a waiting writer (ETIMEDOUT), 0 for none
- * @auto_credit: 1: every delivered message returns one credit
+ * @auto_credit: BPQ_AUTO_CREDIT_*: what returns a credit by itself
  * @target_latency_us: adaptive: sojourn-time target, 1 ... 60000000
  * @min_rate: adaptive: lowest admission rate in msgs/s, >= 1
  * @max_rate: adaptive: highest admission rate in msgs/s, >= min_rate
  * @adjust_interval_ms: adaptive: controller period, 1 ... 60000
  * @__reserved: must be 0 for BPQ_IOC_SET_CONFIG; written as 0 by
  *              BPQ_IOC_GET_CONFIG, which reads only @size and @flags
+ * @hangup: enum bpq_hangup: what the last close of one side does
+ * @ack_mode: window: BPQ_ACK_MODE_*
+ * @initial_cwnd: window: the window at the start, min_cwnd ... max_cwnd
+ * @min_cwnd: window: the smallest window, >= 1
+ * @max_cwnd: window: the largest window, <= 1048576
+ * @initial_ssthresh: window: slow start's end at the start, 1 ... 1048576
+ * @ack_timeout_ms: window: with messages in flight, this long without an
+ *                  acknowledgment drops the window to min_cwnd; 0: never
+ * @__reserved2: must be 0, as @__reserved
  *
  * BPQ_IOC_SET_CONFIG replaces every setting at once: read, modify, write.
- * It never discards a queued message; shrinking a capacity below the
- * current depth only makes writers wait.
+ * A @size that ends before a field (a program built against an older
+ * header) leaves that field as it is. It never discards a queued
+ * message; shrinking a capacity below the current depth only makes
+ * writers wait.
  */
 struct bpq_config {
 	__u32 size;
@@ -92,6 +158,14 @@ struct bpq_config {
 	__u32 max_rate;
 	__u32 adjust_interval_ms;
 	__u32 __reserved;
+	__u32 hangup;
+	__u32 ack_mode;
+	__u32 initial_cwnd;
+	__u32 min_cwnd;
+	__u32 max_cwnd;
+	__u32 initial_ssthresh;
+	__u32 ack_timeout_ms;
+	__u32 __reserved2;
 };
 
 /**
@@ -120,6 +194,24 @@ struct bpq_config {
  * @credit_starved_ns: time writers spent waiting for credit
  * @latency_hist: sojourn times; bucket i counts deliveries below
  *                2^(10 + i) ns, the last bucket everything longer
+ * @stream: enum bpq_stream_state
+ * @stream_error: the errno a failed stream's producer gave, else 0
+ * @stream_epoch: how many times the stream was opened again
+ * @readers: open files of the queue that may read
+ * @writers: open files of the queue that may write
+ * @unacked: delivered messages not yet acknowledged (BPQ_IOC_ACK)
+ * @acked_msgs: messages acknowledged
+ * @nacked: acknowledgments that said congested (BPQ_ACK_NACK)
+ * @stale_acks: messages acknowledged beyond those delivered, ignored
+ * @cwnd: window: the congestion window
+ * @ssthresh: window: the slow-start threshold
+ * @inflight: window: queued, and with ack_mode ack delivered unacked
+ * @window_state: window: BPQ_WINDOW_*
+ * @congestion_events: window: reductions of the window
+ * @ack_timeouts: window: drops to min_cwnd for want of an ack
+ * @cwnd_limited_ns: window: time writers spent waiting for the window
+ * @processing_hist: enqueue to acknowledgment, of the acks that gave
+ *                   the enqueue time; buckets as @latency_hist
  *
  * Invariant: enqueued_msgs = dequeued_msgs + dropped_oldest + flushed +
  * depth_msgs.
@@ -148,6 +240,24 @@ struct bpq_stats {
 	__u64 credit_starvation;
 	__u64 credit_starved_ns;
 	__u64 latency_hist[BPQ_LATENCY_BUCKETS];
+	__u32 stream;
+	__u32 stream_error;
+	__u64 stream_epoch;
+	__u32 readers;
+	__u32 writers;
+	__u64 unacked;
+	__u64 acked_msgs;
+	__u64 nacked;
+	__u64 stale_acks;
+	__u32 cwnd;
+	__u32 ssthresh;
+	__u64 inflight;
+	__u32 window_state;
+	__u32 __pad;
+	__u64 congestion_events;
+	__u64 ack_timeouts;
+	__u64 cwnd_limited_ns;
+	__u64 processing_hist[BPQ_LATENCY_BUCKETS];
 };
 
 /**
@@ -176,7 +286,8 @@ struct bpq_msg_info {
  * @timeout_ms: with BPQ_IO_TIMEOUT, ETIMEDOUT after this long
  * @info: out: the message's info
  *
- * Returns the payload length.
+ * Returns the payload length; 0 is end of file (an ended stream,
+ * drained), as read() returns.
  */
 struct bpq_recv {
 	__u32 size;
@@ -231,7 +342,7 @@ struct bpq_send_batch {
  * @__reserved: must be 0
  *
  * Waits for one message, then takes every further one that fits without
- * waiting. Returns the number of messages received.
+ * waiting. Returns the number of messages received; 0 is end of file.
  */
 struct bpq_recv_batch {
 	__u32 size;
@@ -268,6 +379,65 @@ struct bpq_simple {
 	__u32 size;
 	__u32 flags;
 };
+
+/**
+ * struct bpq_shutdown - end, or open again, the queue's stream
+ * @size: sizeof(struct bpq_shutdown)
+ * @flags: exactly one of BPQ_SHUTDOWN_COMPLETE, _FAIL, _CANCEL (with
+ *         BPQ_SHUTDOWN_DISCARD or not) and _REOPEN
+ * @error: with BPQ_SHUTDOWN_FAIL, the producer's errno: 1 ... 133, but
+ *         not EAGAIN or EINTR; else 0
+ * @__reserved: must be 0
+ *
+ * COMPLETE and FAIL need the file open for writing, CANCEL open for
+ * reading (EBADF). Writers then fail with EPIPE, waiting ones at once;
+ * readers drain what is queued, then get end of file (ECONNRESET after
+ * FAIL). DISCARD flushes what is queued. The same shutdown again does
+ * nothing and returns 0; COMPLETE or FAIL of an ended stream of another
+ * kind fails with EBUSY, of a cancelled one with EPIPE; CANCEL always
+ * takes effect. REOPEN of an ended stream that still holds messages
+ * fails with EBUSY, else the stream is open again in a new epoch (an
+ * open stream stays as it is). Returns the number of messages
+ * discarded, 0 without DISCARD.
+ */
+struct bpq_shutdown {
+	__u32 size;
+	__u32 flags;
+	__u32 error;
+	__u32 __reserved;
+};
+
+#define BPQ_SHUTDOWN_COMPLETE	(1U << 0)
+#define BPQ_SHUTDOWN_FAIL	(1U << 1)
+#define BPQ_SHUTDOWN_CANCEL	(1U << 2)
+#define BPQ_SHUTDOWN_DISCARD	(1U << 3)
+#define BPQ_SHUTDOWN_REOPEN	(1U << 4)
+
+/**
+ * struct bpq_ack - the reader has processed messages (BPQ_IOC_ACK)
+ * @size: sizeof(struct bpq_ack)
+ * @flags: BPQ_ACK_NACK, BPQ_ACK_TIMESTAMP
+ * @count: how many messages, >= 1, the oldest delivered first
+ * @timestamp_ns: with BPQ_ACK_TIMESTAMP, the enqueue time of one of them
+ *                (struct bpq_msg_info), not in the future: the time from
+ *                it to now goes into processing_hist; else 0
+ *
+ * Acknowledged messages leave the window strategy's flight and, with
+ * auto_credit BPQ_AUTO_CREDIT_ACK, return their credits. BPQ_ACK_NACK
+ * says the reader could not keep up: the window strategy takes it as a
+ * congestion signal. Acknowledging more than were delivered counts the
+ * rest in stale_acks. Returns how many were acknowledged.
+ */
+struct bpq_ack {
+	__u32 size;
+	__u32 flags;
+	__u32 count;
+	__u32 __reserved;
+	__u64 timestamp_ns;
+};
+
+#define BPQ_ACK_NACK		(1U << 0)
+#define BPQ_ACK_TIMESTAMP	(1U << 1)
 
 /**
  * struct bpq_create - create a queue (control device only)
@@ -357,6 +527,11 @@ struct bpq_ring_setup {
  *             It is never beyond @tail, so a reader that empties the
  *             ring always gets there; before, it lets the reader take a
  *             quarter of the ring per call.
+ * @end: 0 while records may still come; once the stream has ended and
+ *       every message it held is in the ring (released after @tail),
+ *       its enum bpq_stream_state: past @tail comes end of file, and
+ *       with BPQ_STREAM_FAILED, BPQ_IOC_RING_SYNC fails with ECONNRESET.
+ *       Set back to 0 when the stream is opened again.
  *
  * Positions only grow; a record at position p is at data offset
  * p & (ring_bytes - 1). The kernel never reads the data area back and
@@ -370,6 +545,8 @@ struct bpq_ring_ctl {
 	__u32 flags;
 	__u32 ring_bytes;
 	__u64 sync_head;
+	__u32 end;
+	__u32 __pad_end;
 };
 
 #define BPQ_RING_NEED_SYNC	(1U << 0)
@@ -441,6 +618,8 @@ enum {
 	BPQ_CMD_RECV_BATCH,
 	BPQ_CMD_RING_SETUP,
 	BPQ_CMD_RING_SYNC,
+	BPQ_CMD_SHUTDOWN,
+	BPQ_CMD_ACK,
 	BPQ_CMD_CREATE = 0x40,
 	BPQ_CMD_DESTROY,
 };
@@ -456,6 +635,8 @@ enum {
 #define BPQ_IOC_RECV_BATCH	_IO(BPQ_TYPE, BPQ_CMD_RECV_BATCH)
 #define BPQ_IOC_RING_SETUP	_IO(BPQ_TYPE, BPQ_CMD_RING_SETUP)
 #define BPQ_IOC_RING_SYNC	_IO(BPQ_TYPE, BPQ_CMD_RING_SYNC)
+#define BPQ_IOC_SHUTDOWN	_IO(BPQ_TYPE, BPQ_CMD_SHUTDOWN)
+#define BPQ_IOC_ACK		_IO(BPQ_TYPE, BPQ_CMD_ACK)
 #define BPQ_IOC_CREATE		_IO(BPQ_TYPE, BPQ_CMD_CREATE)
 #define BPQ_IOC_DESTROY		_IO(BPQ_TYPE, BPQ_CMD_DESTROY)
 
