@@ -96,6 +96,13 @@ static inline void bpq_default_config(struct bpq_config *cfg)
 	cfg->min_rate = 100;
 	cfg->max_rate = 1000000;
 	cfg->adjust_interval_ms = 100;
+	cfg->hangup = BPQ_HANGUP_NONE;
+	cfg->ack_mode = BPQ_ACK_MODE_ACK;
+	cfg->initial_cwnd = 10;
+	cfg->min_cwnd = 1;
+	cfg->max_cwnd = 1U << 20;
+	cfg->initial_ssthresh = 1U << 20;
+	cfg->ack_timeout_ms = 1000;
 }
 
 static inline int bpq_get_config(int fd, struct bpq_config *cfg)
@@ -161,9 +168,16 @@ static inline int bpq_reset_stats(int fd)
 	return bpq_simple_cmd(fd, BPQ_IOC_RESET_STATS);
 }
 
-/* Put a queue back to its load-time state: default config, empty, zeroed. */
+/*
+ * Put a queue back to its load-time state: default config, empty, its
+ * stream open, counters zeroed (but for stream_epoch).
+ */
 static inline int bpq_reset(int fd)
 {
+	struct bpq_shutdown reopen = {
+		.size = sizeof(reopen),
+		.flags = BPQ_SHUTDOWN_REOPEN,
+	};
 	struct bpq_config cfg;
 	int ret;
 
@@ -172,6 +186,9 @@ static inline int bpq_reset(int fd)
 	if (ret < 0)
 		return ret;
 	ret = bpq_flush(fd);
+	if (ret < 0)
+		return ret;
+	ret = bpq_ioctl(fd, BPQ_IOC_SHUTDOWN, &reopen);
 	if (ret < 0)
 		return ret;
 	return bpq_reset_stats(fd);
@@ -208,6 +225,67 @@ static inline int bpq_recv(int fd, void *buf, __u32 len, __u32 flags,
 	if (info)
 		*info = r.info;
 	return ret;
+}
+
+/* ---- streams ---- */
+
+/* BPQ_IOC_SHUTDOWN with @flags (BPQ_SHUTDOWN_*) and @error: its result. */
+static inline int bpq_shutdown(int fd, __u32 flags, __u32 error)
+{
+	struct bpq_shutdown s = {
+		.size = sizeof(s),
+		.flags = flags,
+		.error = error,
+	};
+
+	return bpq_ioctl(fd, BPQ_IOC_SHUTDOWN, &s);
+}
+
+/* enum bpq_stream_state as the sysfs attribute "stream" begins. */
+static inline const char *bpq_stream_name(__u32 state)
+{
+	static const char *const names[] = {
+		[BPQ_STREAM_OPEN] = "open",
+		[BPQ_STREAM_COMPLETED] = "completed",
+		[BPQ_STREAM_FAILED] = "failed",
+		[BPQ_STREAM_CANCELLED] = "cancelled",
+	};
+
+	return state < ARRAY_LEN(names) ? names[state] : "?";
+}
+
+/* enum bpq_hangup as the sysfs attribute "hangup" shows it. */
+static inline const char *bpq_hangup_name(__u32 hangup)
+{
+	static const char *const names[] = {
+		[BPQ_HANGUP_NONE] = "none",
+		[BPQ_HANGUP_WRITERS] = "writers",
+		[BPQ_HANGUP_READERS] = "readers",
+		[BPQ_HANGUP_BOTH] = "both",
+	};
+
+	return hangup < ARRAY_LEN(names) ? names[hangup] : "?";
+}
+
+/* The stream's state (enum bpq_stream_state) or -errno. */
+static inline int bpq_stream_state(int fd)
+{
+	struct bpq_stats st;
+	int ret = bpq_get_stats(fd, &st);
+
+	return ret ? ret : (int)st.stream;
+}
+
+/* Change the hangup setting of the current configuration. */
+static inline int bpq_set_hangup(int fd, __u32 hangup)
+{
+	struct bpq_config cfg;
+	int ret = bpq_get_config(fd, &cfg);
+
+	if (ret)
+		return ret;
+	cfg.hangup = hangup;
+	return bpq_set_config(fd, &cfg);
 }
 
 /* Write one message; returns the byte count or -errno. */
@@ -467,10 +545,12 @@ static inline bool wait_task_sleeping(pid_t tid, long nr, int timeout_ms)
 }
 
 /*
- * One blocking read, write or RECV on a helper thread, so the main thread
- * can watch it sleep and wake it.
+ * One blocking read, write, RECV, RECV_BATCH or SEND_BATCH (of one
+ * message) on a helper thread, so the main thread can watch it sleep and
+ * wake it. A RECV_BATCH returns the length of its first message, as the
+ * others do.
  */
-enum io_op { IO_READ, IO_WRITE };
+enum io_op { IO_READ, IO_WRITE, IO_RECV, IO_RECV_BATCH, IO_SEND_BATCH };
 
 struct io_thread {
 	pthread_t thr;
@@ -488,15 +568,44 @@ struct io_thread {
 static inline void *io_thread_fn(void *arg)
 {
 	struct io_thread *t = arg;
+	struct bpq_recv r = {
+		.size = sizeof(r), .buf = (uintptr_t)t->buf, .buf_len = t->len,
+	};
+	struct bpq_msg_info info;
+	struct bpq_recv_batch rb = {
+		.size = sizeof(rb), .buf = (uintptr_t)t->buf,
+		.buf_len = t->len, .max_records = 1, .infos = (uintptr_t)&info,
+	};
+	struct bpq_iovec vec = { .base = (uintptr_t)t->buf, .len = t->len };
+	struct bpq_send_batch sb = {
+		.size = sizeof(sb), .msgs = (uintptr_t)&vec, .count = 1,
+	};
 	ssize_t ret;
 
 	t->tid = bpq_gettid();
 	t->t_start = now_ns();
 	__atomic_store_n(&t->started, 1, __ATOMIC_RELEASE);
-	if (t->op == IO_READ)
+	switch (t->op) {
+	case IO_READ:
 		ret = read(t->fd, t->buf, t->len);
-	else
+		break;
+	case IO_WRITE:
 		ret = write(t->fd, t->buf, t->len);
+		break;
+	case IO_RECV:
+		ret = ioctl(t->fd, BPQ_IOC_RECV, &r);
+		break;
+	case IO_RECV_BATCH:
+		ret = ioctl(t->fd, BPQ_IOC_RECV_BATCH, &rb);
+		if (ret > 0)
+			ret = info.len;
+		break;
+	default:
+		ret = ioctl(t->fd, BPQ_IOC_SEND_BATCH, &sb);
+		if (ret > 0)
+			ret = t->len;
+		break;
+	}
 	t->ret = ret < 0 ? -errno : ret;
 	t->t_end = now_ns();
 	__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
@@ -542,11 +651,12 @@ static inline bool io_thread_wait(struct io_thread *t, int timeout_ms)
 	return true;
 }
 
-/* Is the thread sleeping in its read/write? */
+/* Is the thread sleeping in its read/write/ioctl? */
 static inline bool io_thread_blocked(struct io_thread *t, int timeout_ms)
 {
 	return wait_task_sleeping(t->tid, t->op == IO_READ ? SYS_read :
-					  SYS_write, timeout_ms);
+					  t->op == IO_WRITE ? SYS_write :
+					  SYS_ioctl, timeout_ms);
 }
 
 static inline int count_done(struct io_thread *t, int n)
@@ -657,6 +767,21 @@ static inline short poll_events(int fd)
 	if (poll(&pfd, 1, 0) < 0)
 		return -1;
 	return pfd.revents;
+}
+
+/* ---- acknowledgments ---- */
+
+/* BPQ_IOC_ACK: the number acknowledged, or -errno. */
+static inline int bpq_ack(int fd, __u32 flags, __u32 count, __u64 timestamp_ns)
+{
+	struct bpq_ack a = {
+		.size = sizeof(a),
+		.flags = flags,
+		.count = count,
+		.timestamp_ns = timestamp_ns,
+	};
+
+	return bpq_ioctl(fd, BPQ_IOC_ACK, &a);
 }
 
 #endif /* BPQ_TEST_H */
