@@ -198,6 +198,8 @@ const struct file_operations bpq_fops = {
 	.release = bpq_release,
 	.read_iter = bpq_read_iter,
 	.write_iter = bpq_write_iter,
+	/* sendfile() and splice() in: each chunk of the pipe one message */
+	.splice_write = iter_file_splice_write,
 	.poll = bpq_poll,
 	.mmap = bpq_mmap,
 	.unlocked_ioctl = bpq_ioctl,

@@ -7,9 +7,15 @@
 #include <linux/log2.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
+#include <asm/ioctls.h>
 
 #include "bpq.h"
 #include "ioctl.h"
+
+static struct bpq_queue *bpq_file_queue(struct file *file)
+{
+	return ((struct bpq_file *)file->private_data)->q;
+}
 
 static struct bpq_queue *bpq_ucmd_queue(struct bpq_ucmd *ucmd)
 {
@@ -283,10 +289,31 @@ static bool bpq_access_ok(const struct bpq_file *bf, u8 access)
 	}
 }
 
+/*
+ * FIONREAD: the length of the next message a read would take, 0 if none,
+ * as a datagram socket says, so that a reader can size its buffer.
+ */
+static int bpq_fionread(struct bpq_queue *q, int __user *arg)
+{
+	struct bpq_msg *msg;
+	int len = 0;
+
+	spin_lock(&q->lock);
+	msg = q->ring ? NULL : bpq_first_avail(q);
+	if (msg)
+		len = bpq_msg_len(msg);
+	spin_unlock(&q->lock);
+	if (READ_ONCE(q->dead))
+		return -ENODEV;
+	return put_user(len, arg);
+}
+
 long bpq_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	const struct bpq_ioctl_op *op;
 
+	if (cmd == FIONREAD)
+		return bpq_fionread(bpq_file_queue(file), (int __user *)arg);
 	op = bpq_ioctl_op(bpq_queue_ops, ARRAY_SIZE(bpq_queue_ops), cmd);
 	if (!op)
 		return -ENOTTY;

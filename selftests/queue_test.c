@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/uio.h>
 
 #include "bpq_test.h"
@@ -911,6 +912,63 @@ TEST_F(queue, nonseekable)
 	ASSERT_EQ(-1, pread(self->fd, buf, sizeof(buf), 0));
 	ASSERT_EQ(ESPIPE, errno);
 	ASSERT_EQ(1U, bpq_depth(self->fd));
+}
+
+/*
+ * FIONREAD gives the length of the next message, as on a datagram
+ * socket, and 0 on an empty queue: a reader can size its buffer.
+ */
+TEST_F(queue, fionread_next_length)
+{
+	unsigned char buf[300];
+	int n = -1;
+
+	ASSERT_EQ(0, ioctl(self->fd, FIONREAD, &n));
+	ASSERT_EQ(0, n);
+	ASSERT_EQ(200, bpq_write_pattern(self->fd, 1, 200));
+	ASSERT_EQ(5, bpq_write_pattern(self->fd, 2, 5));
+	ASSERT_EQ(0, ioctl(self->fd, FIONREAD, &n));
+	ASSERT_EQ(200, n);
+	ASSERT_EQ(200, bpq_read(self->fd, buf, (size_t)n));
+	ASSERT_EQ(0, ioctl(self->nfd, FIONREAD, &n));
+	ASSERT_EQ(5, n);
+	ASSERT_EQ(5, bpq_read(self->fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, ioctl(self->fd, FIONREAD, &n));
+	ASSERT_EQ(0, n);
+	ASSERT_EQ(-1, ioctl(self->fd, FIONREAD, NULL));
+	ASSERT_EQ(EFAULT, errno);
+}
+
+/*
+ * splice() and sendfile() into a queue: what one call moves out of the
+ * pipe (or the file) is one message.
+ */
+TEST_F(queue, splice_and_sendfile_in)
+{
+	unsigned char buf[4096], out[4096];
+	char path[] = "/tmp/bpq-sendfile-XXXXXX";
+	int p[2], tmp;
+	off_t off = 0;
+
+	fill_pattern(buf, 1000, 9);
+	ASSERT_EQ(0, pipe(p));
+	ASSERT_EQ(1000, write(p[1], buf, 1000));
+	ASSERT_EQ(1000, splice(p[0], NULL, self->fd, NULL, 1000, 0));
+	ASSERT_EQ(1000, bpq_read(self->fd, out, sizeof(out)));
+	ASSERT_TRUE(check_pattern(out, 1000, 9));
+	close(p[0]);
+	close(p[1]);
+
+	tmp = mkstemp(path);
+	ASSERT_LE(0, tmp);
+	unlink(path);
+	fill_pattern(buf, 3000, 4);
+	ASSERT_EQ(3000, write(tmp, buf, 3000));
+	ASSERT_EQ(3000, sendfile(self->fd, tmp, &off, 3000));
+	ASSERT_EQ(1U, bpq_depth(self->fd));
+	ASSERT_EQ(3000, bpq_read(self->fd, out, sizeof(out)));
+	ASSERT_TRUE(check_pattern(out, 3000, 4));
+	close(tmp);
 }
 
 /* Tests that only make sense where writers wait. */
