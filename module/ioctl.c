@@ -5,6 +5,7 @@
  */
 #include <linux/fs.h>
 #include <linux/log2.h>
+#include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
 #include <asm/ioctls.h>
@@ -261,14 +262,21 @@ long bpq_dispatch(const struct bpq_ioctl_op *op, struct file *file,
 		return -EFAULT;
 	if (ucmd.user_size < op->min_size)
 		return -EINVAL;
-	ret = copy_struct_from_user(&buf, op->size, ucmd.ubuffer,
+	/* the stats snapshot, two histograms, is too large for the stack */
+	if (op->size > sizeof(buf)) {
+		ucmd.cmd = kmalloc(op->size, GFP_KERNEL);
+		if (!ucmd.cmd)
+			return -ENOMEM;
+	}
+	ret = copy_struct_from_user(ucmd.cmd, op->size, ucmd.ubuffer,
 				    ucmd.user_size);
-	if (ret)
-		return ret;
-	ret = op->execute(&ucmd);
+	if (!ret)
+		ret = op->execute(&ucmd);
 	if (ret >= 0 && op->copy_out &&
-	    copy_to_user(ucmd.ubuffer, &buf, min(ucmd.user_size, op->size)))
-		return -EFAULT;
+	    copy_to_user(ucmd.ubuffer, ucmd.cmd, min(ucmd.user_size, op->size)))
+		ret = -EFAULT;
+	if (ucmd.cmd != &buf)
+		kfree(ucmd.cmd);
 	return ret;
 }
 

@@ -13,9 +13,9 @@
 
 #define BPQ_IO_FLAGS	(BPQ_IO_NONBLOCK | BPQ_IO_TIMEOUT)
 
+/* The commands' structs, on the stack; a larger one is allocated */
 union bpq_ucmd_buffer {
 	struct bpq_config config;
-	struct bpq_stats stats;
 	struct bpq_recv recv;
 	struct bpq_send_batch send_batch;
 	struct bpq_recv_batch recv_batch;
@@ -65,9 +65,7 @@ struct bpq_ioctl_op {
 
 #define BPQ_IOCTL_OP(_ioctl, _fn, _struct, _last, _out, _access)	\
 	[BPQ_OP_INDEX(_ioctl)] = {					\
-		.size = sizeof(_struct) +				\
-			BUILD_BUG_ON_ZERO(sizeof(union bpq_ucmd_buffer) < \
-					  sizeof(_struct)),		\
+		.size = sizeof(_struct),				\
 		.min_size = offsetofend(_struct, _last),		\
 		.ioctl_num = _ioctl,					\
 		.copy_out = _out,					\
