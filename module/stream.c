@@ -267,13 +267,14 @@ int bpq_stream_store(struct bpq_queue *q, const char *buf)
 
 /*
  * Does an open as @mode start @q's ended stream again? As a FIFO's next
- * reader and writer meet in a new stream: with hangup writers any open
- * of a completed stream, with hangup readers an open for reading of a
+ * reader and writer meet in a new stream: with hangup writers an open
+ * for reading or writing of a completed stream, with hangup readers an open for reading of a
  * cancelled one, once nothing of the old stream is left.
  */
 static bool bpq_stream_reopens(struct bpq_queue *q, fmode_t mode)
 {
-	if (!bpq_stream_drained(q))
+	/* an ioctl-only open (a supervisor's, a monitor's) is of no side */
+	if (!mode || !bpq_stream_drained(q))
 		return false;
 	if (q->stream == BPQ_STREAM_COMPLETED)
 		return q->cfg.hangup & BPQ_HANGUP_WRITERS;
