@@ -85,7 +85,8 @@ run 0 bpqctl -h
 run 2 bpqctl
 run 2 bpqctl frobnicate
 check "unknown subcommand named" err_has "frobnicate"
-for c in list show set create destroy grant flush stats watch reset apply; do
+for c in list show set create destroy grant flush stats watch reset apply \
+	shutdown; do
 	run 0 bpqctl "$c" --help
 	check "$c --help prints usage" out_has "^Usage: bpqctl $c"
 done
@@ -446,6 +447,7 @@ queues:
     high_watermark: 80
     low_watermark: 60
     max_msg_size: 4096
+    hangup: writers
   events:
     strategy: credit
     flow_control: { type: credit, initial_credits: 100, auto_credit: true }
@@ -463,6 +465,7 @@ check "apply: size" [ "$(sysv "$o" capacity_msgs)" = 1000 ]
 check "apply: timeout 2s" [ "$(sysv "$o" write_timeout_ms)" = 2000 ]
 check "apply: watermarks" [ "$(sysv "$o" high_watermark)/$(sysv "$o" low_watermark)" = 80/60 ]
 check "apply: max_msg_size" [ "$(sysv "$o" max_msg_size)" = 4096 ]
+check "apply: hangup" [ "$(sysv "$o" hangup)" = writers ]
 check "apply: credit strategy" [ "$(sysv "$e" strategy)" = credit ]
 check "apply: initial credits" [ "$(sysv "$e" credits_available)" = 100 ]
 check "apply: auto_credit" [ "$(sysv "$e" auto_credit)" = 1 ]
@@ -489,9 +492,133 @@ printf 'queues:\n  fresh:\n    size: 5\n  metrics:\n    adaptive: { min_rate: 20
 run 1 bpqctl apply "$TMP/bad3.yaml"
 check "apply: kernel refusal names the queue" err_has "queue 'metrics': set config: Invalid argument"
 check "apply: rolled back the queue it created" sh -c "! grep -qx fresh /sys/class/bpq/*/name"
+printf 'queues:\n  fresh:\n    hangup: sometimes\n' >"$TMP/bad4.yaml"
+run 1 bpqctl apply "$TMP/bad4.yaml"
+check "apply: bad hangup with file and line" \
+	err_has "$TMP/bad4.yaml:3: bad value for 'hangup': 'sometimes'"
 run 1 bpqctl apply "$TMP/missing.yaml"
 run 2 bpqctl apply
 for n in orders events metrics; do
+	bpqctl destroy "$n" || not_ok "destroy $n"
+done
+
+# --- shutdown: the stream of a queue ---
+run 0 bpqctl create ctlstream
+s=$(cat "$TMP/out")
+check "a fresh queue's stream is open, epoch 0" \
+	[ "$(sysv "$s" stream)/$(sysv "$s" stream_epoch)" = open/0 ]
+run 0 bpqctl show ctlstream
+check "show: stream open" out_has '^  stream: open$'
+check "show: hangup none" out_has '^  hangup: none$'
+check "show: bpqctl counts as neither reader nor writer" sh -c \
+	"grep -q '^  readers: 0\$' $TMP/out && grep -q '^  writers: 0\$' $TMP/out"
+printf one >"/dev/$s"
+run 0 bpqctl shutdown ctlstream
+check "shutdown: completed" [ "$(sysv "$s" stream)" = completed ]
+check "shutdown prints nothing" [ ! -s "$TMP/out" ]
+sh -c "printf two >/dev/$s" 2>/dev/null
+check "a write after shutdown fails (EPIPE, SIGPIPE)" [ $? -ne 0 ]
+got=$(timeout 10 dd if="/dev/$s" bs=64 count=1 2>/dev/null)
+check "the queued message stays readable" [ "$got" = one ]
+got=$(timeout 10 cat "/dev/$s")
+rc=$?
+check "then cat ends at once: end of file" [ "$rc" -eq 0 -a -z "$got" ]
+run 0 bpqctl shutdown ctlstream
+check "shutdown again: still completed" [ "$(sysv "$s" stream)" = completed ]
+run 0 bpqctl shutdown ctlstream --reopen
+check "--reopen: open, epoch 1" \
+	[ "$(sysv "$s" stream)/$(sysv "$s" stream_epoch)" = open/1 ]
+printf m1 >"/dev/$s"
+run 0 bpqctl shutdown ctlstream --error EIO
+check "--error EIO: failed EIO in sysfs" [ "$(sysv "$s" stream)" = "failed EIO" ]
+run 0 bpqctl show ctlstream
+check "show: failed EIO" out_has '^  stream: failed EIO$'
+check "show: stream_epoch" out_has '^  stream_epoch: 1$'
+run 0 bpqctl show ctlstream --json
+check "show --json: stream and its error" \
+	out_has '"stream":"failed","stream_error":"EIO","stream_epoch":1,'
+run 0 bpqctl list
+check "list: a failed stream at the end of its line" out_has "^$s .* failed EIO\$"
+run 0 bpqctl list --json
+check "list --json: the stream" out_has '"stream":"failed"'
+run 0 bpqctl stats ctlstream --json
+check "stats --json: the stream" out_has '"stream":"failed","stream_error":"EIO"'
+run 0 bpqctl stats ctlstream --prometheus
+check "prometheus: bpq_stream_state" grep -q \
+	'^bpq_stream_state{queue="ctlstream",strategy="block",state="failed"} 1$' "$TMP/out"
+check "prometheus: one sample per state" [ "$(grep -c '^bpq_stream_state{' "$TMP/out")" -eq 4 ]
+check "prometheus: bpq_stream_error" grep -q \
+	'^bpq_stream_error{queue="ctlstream",strategy="block",error="EIO"} 5$' "$TMP/out"
+check "prometheus: bpq_stream_epoch, bpq_readers, bpq_writers" sh -c \
+	"grep -q '^bpq_stream_epoch{.*} 1\$' $TMP/out &&
+	 grep -q '^bpq_readers{.*} 0\$' $TMP/out &&
+	 grep -q '^bpq_writers{.*} 0\$' $TMP/out"
+run 1 bpqctl shutdown ctlstream
+check "complete of a failed stream: the error named" \
+	err_has "bpqctl: shutdown ctlstream: Device or resource busy"
+run 1 bpqctl shutdown ctlstream --reopen
+check "--reopen while a message is queued: EBUSY" \
+	err_has "bpqctl: shutdown ctlstream --reopen: Device or resource busy"
+run 0 bpqctl shutdown ctlstream --cancel --discard
+check "--cancel --discard prints how many it discarded" out_has '^1$'
+check "--cancel: cancelled" [ "$(sysv "$s" stream)" = cancelled ]
+run 1 bpqctl shutdown ctlstream --error EIO
+check "fail of a cancelled stream: EPIPE" \
+	err_has "bpqctl: shutdown ctlstream --error EIO: Broken pipe"
+run 0 bpqctl shutdown "/dev/$s" --reopen
+run 0 bpqctl shutdown ctlstream --error 71
+check "--error by number" [ "$(sysv "$s" stream)" = "failed EPROTO" ]
+run 0 bpqctl shutdown ctlstream --reopen
+run 1 bpqctl shutdown ctlstream --error EAGAIN
+check "--error EAGAIN: refused by the kernel" \
+	err_has "bpqctl: shutdown ctlstream --error EAGAIN: Invalid argument"
+check "a refused shutdown leaves the stream open" [ "$(sysv "$s" stream)" = open ]
+run 2 bpqctl shutdown
+run 2 bpqctl shutdown ctlstream --error
+run 2 bpqctl shutdown ctlstream --error EFOO
+check "an unknown errno named" err_has "'EFOO'"
+run 2 bpqctl shutdown ctlstream --discard
+run 2 bpqctl shutdown ctlstream --cancel --reopen
+run 2 bpqctl shutdown ctlstream --bogus
+run 2 bpqctl shutdown ctlstream extra
+run 1 bpqctl shutdown no-such-queue
+check "shutdown of a missing queue names it" \
+	err_has "bpqctl: shutdown no-such-queue: No such file or directory"
+
+# --- hangup: a queue as a FIFO ---
+run 0 bpqctl set ctlstream hangup=writers
+check "set hangup=writers" [ "$(sysv "$s" hangup)" = writers ]
+run 0 bpqctl show ctlstream
+check "show: hangup writers" out_has '^  hangup: writers$'
+run 0 bpqctl show ctlstream --json
+check "show --json: hangup by name" out_has '"hangup":"writers"'
+echo hi >"/dev/$s"
+check "hangup=writers: the writer's close completes" \
+	[ "$(sysv "$s" stream)" = completed ]
+got=$(timeout 10 cat "/dev/$s")
+check "echo hi > Q; cat Q prints hi and ends" [ "$got" = hi ]
+epoch=$(sysv "$s" stream_epoch)
+echo again >"/dev/$s"
+check "a writer's open of the drained stream opens it again" \
+	[ "$(sysv "$s" stream_epoch)" -eq $((epoch + 1)) ]
+got=$(timeout 10 cat "/dev/$s")
+check "and cat ends again" [ "$got" = again ]
+run 0 bpqctl shutdown ctlstream --reopen
+run 0 bpqctl set ctlstream hangup=readers
+run 0 bpqctl show ctlstream
+run 0 bpqctl stats --prometheus
+check "bpqctl's own close hangs no stream up" [ "$(sysv "$s" stream)" = open ]
+exec 3<"/dev/$s"
+exec 3<&-
+check "hangup=readers: the last reader's close cancels" \
+	[ "$(sysv "$s" stream)" = cancelled ]
+run 2 bpqctl set ctlstream hangup=sometimes
+run 2 bpqctl set ctlstream hangup=1
+run 0 bpqctl create ctlfifo hangup=both
+f=$(cat "$TMP/out")
+check "create with hangup=both" [ "$(sysv "$f" hangup)" = both ]
+run 2 bpqctl create ctlfifo2 hangup=all
+for n in ctlstream ctlfifo; do
 	bpqctl destroy "$n" || not_ok "destroy $n"
 done
 

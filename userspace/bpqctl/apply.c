@@ -76,7 +76,7 @@ static void roll_back(struct undo *u, int n)
 		if (!u[n].have_old)
 			continue;
 		snprintf(path, sizeof(path), "/dev/bpq%d", u[n].index);
-		fd = bpq_open(path, O_RDONLY_NB);
+		fd = queue_open(path, O_CONTROL);
 		if (fd >= 0) {
 			bpq_set_config(fd, &u[n].old);
 			close(fd);
@@ -108,7 +108,7 @@ static int apply_one(const char *file, const struct apply_queue *q,
 	}
 	snprintf(path, sizeof(path), "/dev/bpq%d", u->index);
 	step = "open";
-	fd = bpq_open(path, O_RDONLY_NB);
+	fd = queue_open(path, O_CONTROL);
 	ret = fd;
 	if (fd < 0)
 		goto err;

@@ -16,8 +16,18 @@
 #define EXIT_FAIL	1
 #define EXIT_USAGE	2
 
-/* bpqctl never reads or writes messages; a plain open does for ioctls. */
-#define O_RDONLY_NB	(O_RDONLY | O_NONBLOCK)
+/*
+ * bpqctl reads and writes no messages: it opens queues for ioctls only
+ * (access mode 3, see open(2)), so that its files count as neither readers
+ * nor writers and closing them never hangs a stream up (hangup). The kernel
+ * lets such a file do what either side may. That takes read and write
+ * permission: where the user may only read the device, queue_open() falls
+ * back to O_RDONLY for O_QUERY (reading state, granting credits), not for
+ * O_CONTROL (settings, flush, reset: the writers' side), which then fails
+ * with EACCES.
+ */
+#define O_QUERY		(O_ACCMODE | O_NONBLOCK)
+#define O_CONTROL	(O_ACCMODE | O_NONBLOCK | O_CLOEXEC)
 
 extern const char *prog;
 
@@ -33,6 +43,7 @@ int stats_main(int argc, char **argv);
 int watch_main(int argc, char **argv);
 int reset_main(int argc, char **argv);
 int apply_main(int argc, char **argv);
+int shutdown_main(int argc, char **argv);
 
 /* common.c */
 void __attribute__((format(printf, 1, 2))) err_msg(const char *fmt, ...);
@@ -41,7 +52,10 @@ int usage_fail(const char *usage, const char *fmt, ...)
 int is_help(const char *arg);
 int wants_help(int argc, char **argv);
 int print_usage(const char *usage);
+int queue_open(const char *q, int flags);
 int open_queue(const char *cmd, const char *q, int flags, int *index);
+const char *errno_name(int err, char *buf, size_t len);
+int errno_parse(const char *s);
 
 /* One queue as bpqctl shows it: a config and a stats snapshot. */
 struct queue_snap {
@@ -54,11 +68,16 @@ int snap_load_fd(int fd, unsigned int index, struct queue_snap *s);
 int snap_load(unsigned int index, struct queue_snap *s);
 int load_all(const char *cmd, struct queue_snap **out, int *nr);
 
-/* settings.c: the sysfs setting names and their place in bpq_config. */
+/*
+ * settings.c: the sysfs setting names and their place in bpq_config. A
+ * setting with names (strategy, hangup) is read and written by name only.
+ */
 struct setting {
 	const char *name;
 	size_t offset;
 	unsigned int width;	/* 4 or 8 bytes */
+	const char *(*to_name)(unsigned int value);
+	int (*from_name)(const char *name);
 };
 extern const struct setting settings[];
 extern const unsigned int nr_settings;
@@ -71,6 +90,7 @@ struct config_change {
 int setting_find(const char *name);
 int setting_parse(int idx, const char *text, struct bpq_config *cfg);
 uint64_t setting_get(int idx, const struct bpq_config *cfg);
+const char *setting_name(int idx, const struct bpq_config *cfg);
 void setting_put(int idx, struct bpq_config *cfg, uint64_t v);
 void change_set(struct config_change *c, int idx, uint64_t v);
 void change_apply(const struct config_change *c, struct bpq_config *cfg);
@@ -81,6 +101,7 @@ int set_changes(int fd, const struct config_change *c);
 
 /* format.c: output of list, show and stats. */
 const char *snap_strategy(const struct queue_snap *s);
+const char *snap_stream(const struct queue_snap *s, char *buf, size_t len);
 void print_list(FILE *f, const struct queue_snap *s, int n, int json);
 void print_show(FILE *f, const struct queue_snap *s, int json);
 void print_stats(FILE *f, const struct queue_snap *s, int json);

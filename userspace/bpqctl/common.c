@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * What every subcommand needs: messages, usage errors, opening a queue.
+ * What every subcommand needs: messages, usage errors, opening a queue,
+ * errno names.
  */
+#define _GNU_SOURCE	/* strerrorname_np() */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "bpqctl.h"
@@ -54,12 +58,25 @@ int print_usage(const char *usage)
 	return EXIT_OK;
 }
 
+/*
+ * bpq_open(), and for O_QUERY (access mode 3, which needs read and write
+ * permission) O_RDONLY where the user may only read the device.
+ */
+int queue_open(const char *q, int flags)
+{
+	int fd = bpq_open(q, flags);
+
+	if (fd == -EACCES && flags == O_QUERY)
+		fd = bpq_open(q, O_RDONLY | O_NONBLOCK);
+	return fd;
+}
+
 /* Open Q for cmd; on failure say which and return -errno. */
 int open_queue(const char *cmd, const char *q, int flags, int *index)
 {
 	int fd, idx;
 
-	fd = bpq_open(q, flags);
+	fd = queue_open(q, flags);
 	if (fd < 0) {
 		err_msg("%s %s: %s", cmd, q, strerror(-fd));
 		return fd;
@@ -96,10 +113,58 @@ int snap_load(unsigned int index, struct queue_snap *s)
 	int fd, ret;
 
 	snprintf(path, sizeof(path), "/dev/bpq%u", index);
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	fd = queue_open(path, O_QUERY);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	ret = snap_load_fd(fd, index, s);
 	close(fd);
 	return ret;
+}
+
+/*
+ * The errno an error code stands for, as the kernel's sysfs file "stream"
+ * writes it ("EIO"), or its number if the C library knows no name.
+ */
+const char *errno_name(int err, char *buf, size_t len)
+{
+	const char *name = strerrorname_np(err);
+
+	if (name)
+		return name;
+	snprintf(buf, len, "%d", err);
+	return buf;
+}
+
+/*
+ * An errno by name (EIO, eio, or an alias such as EWOULDBLOCK) or number:
+ * the number, or -EINVAL. Numbers are passed on as they are, for the kernel
+ * to judge; names are looked up among 1 to 4095.
+ */
+int errno_parse(const char *s)
+{
+	static const struct {
+		const char *alias, *name;
+	} aliases[] = {
+		{ "EWOULDBLOCK", "EAGAIN" },
+		{ "EDEADLOCK", "EDEADLK" },
+		{ "ENOTSUP", "EOPNOTSUPP" },
+	};
+	const char *name;
+	uint64_t v;
+	unsigned int i;
+	int e;
+
+	if (!s)
+		return -EINVAL;
+	if (*s >= '0' && *s <= '9')
+		return parse_u64(s, INT32_MAX, &v) ? -EINVAL : (int)v;
+	for (i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++)
+		if (!strcasecmp(s, aliases[i].alias))
+			s = aliases[i].name;
+	for (e = 1; e < 4096; e++) {
+		name = strerrorname_np(e);
+		if (name && !strcasecmp(s, name))
+			return e;
+	}
+	return -EINVAL;
 }

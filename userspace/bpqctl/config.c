@@ -12,6 +12,7 @@
  *       low_watermark: 60
  *       max_msg_size: 4096
  *       capacity_bytes: 1M
+ *       hangup: writers         none, writers, readers or both
  *       flow_control: { type: credit, initial_credits: 100, auto_credit: true }
  *       adaptive: { target_latency_ms: 20, adjustment_interval: 100,
  *                   min_rate: 100, max_rate: 100000 }
@@ -155,6 +156,7 @@ static const struct key queue_keys[] = {
 	{ "high_watermark", "high_watermark", percent_units, 1, 100 },
 	{ "low_watermark", "low_watermark", percent_units, 1, 100 },
 	{ "strategy", NULL, NULL, 0, 0 },
+	{ "hangup", NULL, NULL, 0, 0 },
 	{ "flow_control", NULL, NULL, 0, 0 },
 	{ "adaptive", NULL, NULL, 0, 0 },
 	{ NULL, NULL, NULL, 0, 0 },
@@ -293,6 +295,13 @@ static int queue_pair(struct parse *p, struct apply_queue *q,
 			return perr(p, v,
 				    "flow_control type 'credit' needs strategy 'credit'");
 		change_set(&q->change, setting_find("strategy"), s);
+		return 0;
+	}
+	if (!strcmp(k->name, "hangup")) {
+		s = bpq_hangup_parse(scalar(v));
+		if (s < 0)
+			return bad_value(p, v, k->name);
+		change_set(&q->change, setting_find("hangup"), s);
 		return 0;
 	}
 	if (!strcmp(k->name, "flow_control"))

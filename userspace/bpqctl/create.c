@@ -30,7 +30,7 @@ int create_main(int argc, char **argv)
 	}
 	if (c.have) {
 		snprintf(path, sizeof(path), "/dev/bpq%u", index);
-		fd = bpq_open(path, O_RDONLY_NB);
+		fd = queue_open(path, O_CONTROL);
 		ret = fd < 0 ? fd : set_changes(fd, &c);
 		if (fd >= 0)
 			close(fd);

@@ -15,7 +15,7 @@ int flush_main(int argc, char **argv)
 	if (argc != 2)
 		return usage_fail(usage, "flush: %s",
 				  argc < 2 ? "no queue given" : "too many arguments");
-	fd = open_queue("flush", argv[1], O_RDONLY_NB, NULL);
+	fd = open_queue("flush", argv[1], O_CONTROL, NULL);
 	if (fd < 0)
 		return EXIT_FAIL;
 	ret = bpq_flush(fd);

@@ -17,6 +17,21 @@ const char *snap_strategy(const struct queue_snap *s)
 	return name ? name : "unknown";
 }
 
+/* The stream's state as the sysfs file "stream" reads: "failed EIO". */
+const char *snap_stream(const struct queue_snap *s, char *buf, size_t len)
+{
+	const char *name = bpq_stream_name(s->st.stream);
+	char num[16];
+
+	if (!name)
+		return "unknown";
+	if (s->st.stream != BPQ_STREAM_FAILED)
+		return name;
+	snprintf(buf, len, "%s %s", name,
+		 errno_name(s->st.stream_error, num, sizeof(num)));
+	return buf;
+}
+
 void json_string(FILE *f, const char *s)
 {
 	fputc('"', f);
@@ -72,6 +87,37 @@ static uint64_t field_get(const struct field *fl, const struct bpq_stats *st)
 	return v32;
 }
 
+/*
+ * The stream's fields after the state of show and the counters of stats:
+ * "stream" the state's name, "stream_error" the errno's name of a failed
+ * stream (JSON null otherwise).
+ */
+static void json_stream(FILE *f, const struct queue_snap *s)
+{
+	const char *name = bpq_stream_name(s->st.stream);
+	char num[16];
+
+	fputs(",\"stream\":", f);
+	json_string(f, name ? name : "unknown");
+	fputs(",\"stream_error\":", f);
+	if (s->st.stream == BPQ_STREAM_FAILED)
+		json_string(f, errno_name(s->st.stream_error, num, sizeof(num)));
+	else
+		fputs("null", f);
+	fprintf(f, ",\"stream_epoch\":%" PRIu64 ",\"readers\":%u"
+		",\"writers\":%u", (uint64_t)s->st.stream_epoch,
+		s->st.readers, s->st.writers);
+}
+
+static void text_stream(FILE *f, const struct queue_snap *s)
+{
+	char buf[48];
+
+	fprintf(f, "  stream: %s\n  stream_epoch: %" PRIu64 "\n"
+		"  readers: %u\n  writers: %u\n", snap_stream(s, buf, sizeof(buf)),
+		(uint64_t)s->st.stream_epoch, s->st.readers, s->st.writers);
+}
+
 static uint64_t bucket_bound_ns(int i)
 {
 	return i < BPQ_LATENCY_BUCKETS - 1 ? 1ULL << (10 + i) : UINT64_MAX;
@@ -95,8 +141,10 @@ static void json_head(FILE *f, const struct queue_snap *s)
 	json_string(f, snap_strategy(s));
 }
 
+/* A stream that is not open shows at the end of its line in list. */
 void print_list(FILE *f, const struct queue_snap *s, int n, int json)
 {
+	char buf[48];
 	int i, w;
 
 	if (json) {
@@ -108,12 +156,14 @@ void print_list(FILE *f, const struct queue_snap *s, int n, int json)
 			fprintf(f, ",\"depth_msgs\":%" PRIu64
 				",\"capacity_msgs\":%u,\"depth_bytes\":%" PRIu64
 				",\"capacity_bytes\":%" PRIu64
-				",\"utilization\":%u,\"pressure\":%u}",
+				",\"utilization\":%u,\"pressure\":%u",
 				(uint64_t)s[i].st.depth_msgs,
 				s[i].cfg.capacity_msgs,
 				(uint64_t)s[i].st.depth_bytes,
 				(uint64_t)s[i].cfg.capacity_bytes,
 				s[i].st.utilization, s[i].st.pressure);
+			json_stream(f, &s[i]);
+			fputc('}', f);
 		}
 		fputs("]\n", f);
 		return;
@@ -122,11 +172,34 @@ void print_list(FILE *f, const struct queue_snap *s, int n, int json)
 		if ((int)strlen(s[i].name) > w)
 			w = strlen(s[i].name);
 	for (i = 0; i < n; i++)
-		fprintf(f, "bpq%-4u %-*s %-11s %8" PRIu64 "/%-8u %3u%%%s\n",
+		fprintf(f, "bpq%-4u %-*s %-11s %8" PRIu64 "/%-8u %3u%%%s%s%s\n",
 			s[i].index, w, s[i].name, snap_strategy(&s[i]),
 			(uint64_t)s[i].st.depth_msgs, s[i].cfg.capacity_msgs,
 			s[i].st.utilization,
-			s[i].st.pressure ? " pressure" : "");
+			s[i].st.pressure ? " pressure" : "",
+			s[i].st.stream != BPQ_STREAM_OPEN ? " " : "",
+			s[i].st.stream != BPQ_STREAM_OPEN ?
+				snap_stream(&s[i], buf, sizeof(buf)) : "");
+}
+
+/* A setting's value: its name for strategy and hangup, else a number. */
+static void show_setting(FILE *f, int idx, const struct queue_snap *s,
+			 int json)
+{
+	const char *name = setting_name(idx, &s->cfg);
+
+	if (json) {
+		fprintf(f, ",\"%s\":", settings[idx].name);
+		if (name)
+			json_string(f, name);
+		else
+			fprintf(f, "%" PRIu64, setting_get(idx, &s->cfg));
+	} else if (name) {
+		fprintf(f, "  %s: %s\n", settings[idx].name, name);
+	} else {
+		fprintf(f, "  %s: %" PRIu64 "\n", settings[idx].name,
+			setting_get(idx, &s->cfg));
+	}
 }
 
 void print_show(FILE *f, const struct queue_snap *s, int json)
@@ -136,20 +209,20 @@ void print_show(FILE *f, const struct queue_snap *s, int json)
 	if (json) {
 		json_head(f, s);
 		for (i = 1; i < nr_settings; i++)
-			fprintf(f, ",\"%s\":%" PRIu64, settings[i].name,
-				setting_get(i, &s->cfg));
+			show_setting(f, i, s, 1);
 		json_fields(f, state_fields, ARRAY_SIZE(state_fields), &s->st);
+		json_stream(f, s);
 		fputs("}\n", f);
 		return;
 	}
 	fprintf(f, "queue: bpq%u\n  name: %s\n  strategy: %s\n", s->index,
 		s->name, snap_strategy(s));
 	for (i = 1; i < nr_settings; i++)
-		fprintf(f, "  %s: %" PRIu64 "\n", settings[i].name,
-			setting_get(i, &s->cfg));
+		show_setting(f, i, s, 0);
 	for (i = 0; i < ARRAY_SIZE(state_fields); i++)
 		fprintf(f, "  %s: %" PRIu64 "\n", state_fields[i].name,
 			field_get(&state_fields[i], &s->st));
+	text_stream(f, s);
 }
 
 void print_stats(FILE *f, const struct queue_snap *s, int json)
@@ -160,6 +233,7 @@ void print_stats(FILE *f, const struct queue_snap *s, int json)
 		json_head(f, s);
 		json_fields(f, counter_fields, ARRAY_SIZE(counter_fields),
 			    &s->st);
+		json_stream(f, s);
 		fputs(",\"latency_hist\":[", f);
 		for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
 			fprintf(f, "%s{\"le_ns\":%" PRIu64 ",\"count\":%" PRIu64
@@ -173,6 +247,7 @@ void print_stats(FILE *f, const struct queue_snap *s, int json)
 	for (i = 0; i < ARRAY_SIZE(counter_fields); i++)
 		fprintf(f, "  %s: %" PRIu64 "\n", counter_fields[i].name,
 			field_get(&counter_fields[i], &s->st));
+	text_stream(f, s);
 	fputs("  latency_hist:\n", f);
 	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
 		if (s->st.latency_hist[i])
@@ -210,7 +285,8 @@ static void prom_head(FILE *f, const char *name, const char *type,
 
 enum prom_value {
 	PV_ENQUEUED, PV_DEQUEUED, PV_BACKPRESSURE, PV_UTILIZATION,
-	PV_THROUGHPUT, PV_CREDITS, PV_STARVATION,
+	PV_THROUGHPUT, PV_CREDITS, PV_STARVATION, PV_EPOCH, PV_READERS,
+	PV_WRITERS,
 };
 
 static void prom_value(FILE *f, const struct queue_snap *s, enum prom_value v)
@@ -240,6 +316,15 @@ static void prom_value(FILE *f, const struct queue_snap *s, enum prom_value v)
 	case PV_STARVATION:
 		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->credit_starvation);
 		break;
+	case PV_EPOCH:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->stream_epoch);
+		break;
+	case PV_READERS:
+		fprintf(f, " %u\n", st->readers);
+		break;
+	case PV_WRITERS:
+		fprintf(f, " %u\n", st->writers);
+		break;
 	}
 }
 
@@ -261,7 +346,16 @@ static const struct {
 	  "Credit balance of the credit strategy.", PV_CREDITS },
 	{ "bpq_credit_starvation_total", "counter",
 	  "Writers that found no credit.", PV_STARVATION },
+	{ "bpq_stream_epoch", "gauge",
+	  "Times the stream was opened again after it ended.", PV_EPOCH },
+	{ "bpq_readers", "gauge",
+	  "Open files of the queue that may read.", PV_READERS },
+	{ "bpq_writers", "gauge",
+	  "Open files of the queue that may write.", PV_WRITERS },
 };
+
+/* the simple metrics printed after the latency histogram */
+#define PROM_STREAM_FIRST 7
 
 static void prom_simple_metric(FILE *f, const struct queue_snap *s, int n,
 			       unsigned int m)
@@ -344,6 +438,50 @@ static void prom_latency(FILE *f, const struct queue_snap *s, int n)
 	}
 }
 
+/*
+ * The stream's state as a state set: one sample per state, 1 for the one
+ * the stream is in, so that bpq_stream_state{state="failed"} == 1 selects
+ * the failed streams.
+ */
+static void prom_stream_state(FILE *f, const struct queue_snap *s, int n)
+{
+	char label[32];
+	unsigned int st;
+	int i;
+
+	prom_head(f, "bpq_stream_state", "gauge",
+		  "1 for the state the stream is in (label state), else 0.");
+	for (i = 0; i < n; i++) {
+		for (st = BPQ_STREAM_OPEN; st <= BPQ_STREAM_CANCELLED; st++) {
+			snprintf(label, sizeof(label), "state=\"%s\"",
+				 bpq_stream_name(st));
+			fputs("bpq_stream_state", f);
+			prom_labels(f, &s[i], label);
+			fprintf(f, " %d\n", s[i].st.stream == st);
+		}
+	}
+}
+
+/* The errno of a failed stream, named in the label error ("none": 0). */
+static void prom_stream_error(FILE *f, const struct queue_snap *s, int n)
+{
+	char label[48], num[16];
+	int i, failed;
+
+	prom_head(f, "bpq_stream_error", "gauge",
+		  "The errno a failed stream's producer gave (label error: "
+		  "its name), else 0.");
+	for (i = 0; i < n; i++) {
+		failed = s[i].st.stream == BPQ_STREAM_FAILED;
+		snprintf(label, sizeof(label), "error=\"%s\"",
+			 failed ? errno_name(s[i].st.stream_error, num,
+					     sizeof(num)) : "none");
+		fputs("bpq_stream_error", f);
+		prom_labels(f, &s[i], label);
+		fprintf(f, " %u\n", failed ? s[i].st.stream_error : 0);
+	}
+}
+
 void print_prometheus(FILE *f, const struct queue_snap *s, int n)
 {
 	unsigned int m;
@@ -351,7 +489,11 @@ void print_prometheus(FILE *f, const struct queue_snap *s, int n)
 	prom_simple_metric(f, s, n, 0);
 	prom_simple_metric(f, s, n, 1);
 	prom_dropped(f, s, n);
-	for (m = 2; m < ARRAY_SIZE(prom_simple); m++)
+	for (m = 2; m < PROM_STREAM_FIRST; m++)
 		prom_simple_metric(f, s, n, m);
 	prom_latency(f, s, n);
+	prom_stream_state(f, s, n);
+	prom_stream_error(f, s, n);
+	for (m = PROM_STREAM_FIRST; m < ARRAY_SIZE(prom_simple); m++)
+		prom_simple_metric(f, s, n, m);
 }

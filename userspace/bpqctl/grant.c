@@ -18,7 +18,7 @@ int grant_main(int argc, char **argv)
 	if (parse_u64(argv[2], UINT64_MAX, &n))
 		return usage_fail(usage, "grant: bad number of credits '%s'",
 				  argv[2]);
-	fd = open_queue("grant", argv[1], O_RDONLY_NB, NULL);
+	fd = open_queue("grant", argv[1], O_QUERY, NULL);
 	if (fd < 0)
 		return EXIT_FAIL;
 	ret = bpq_grant(fd, n);

@@ -24,6 +24,7 @@ static const struct {
 	{ "watch", watch_main, "a live view of the queues" },
 	{ "reset", reset_main, "zero the counters of a queue" },
 	{ "apply", apply_main, "create and configure queues from a YAML file" },
+	{ "shutdown", shutdown_main, "end a queue's stream, or open it again" },
 };
 
 #define NR_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -71,7 +71,7 @@ int set_main(int argc, char **argv)
 			    sizeof(desc));
 	if (ret)
 		return ret;
-	fd = open_queue("set", argv[1], O_RDONLY_NB, NULL);
+	fd = open_queue("set", argv[1], O_CONTROL, NULL);
 	if (fd < 0)
 		return EXIT_FAIL;
 	ret = set_changes(fd, &c);

@@ -11,10 +11,14 @@
 #include "bpqctl.h"
 
 #define SETTING(f) { #f, offsetof(struct bpq_config, f), \
-		     sizeof(((struct bpq_config *)0)->f) }
+		     sizeof(((struct bpq_config *)0)->f), NULL, NULL }
+#define NAMED_SETTING(f, to, from) { #f, offsetof(struct bpq_config, f), \
+				     sizeof(((struct bpq_config *)0)->f), \
+				     to, from }
 
+/* strategy first (list, show and stats print it apart), then the rest */
 const struct setting settings[] = {
-	SETTING(strategy),
+	NAMED_SETTING(strategy, bpq_strategy_name, bpq_strategy_parse),
 	SETTING(capacity_msgs),
 	SETTING(capacity_bytes),
 	SETTING(max_msg_size),
@@ -26,6 +30,7 @@ const struct setting settings[] = {
 	SETTING(min_rate),
 	SETTING(max_rate),
 	SETTING(adjust_interval_ms),
+	NAMED_SETTING(hangup, bpq_hangup_name, bpq_hangup_parse),
 };
 
 const unsigned int nr_settings = sizeof(settings) / sizeof(settings[0]);
@@ -81,13 +86,24 @@ void setting_put(int idx, struct bpq_config *cfg, uint64_t v)
 		memcpy(p, &v32, 4);
 }
 
+/* The value's name for a named setting ("unknown" if it has none), else NULL. */
+const char *setting_name(int idx, const struct bpq_config *cfg)
+{
+	const char *name;
+
+	if (!settings[idx].to_name)
+		return NULL;
+	name = settings[idx].to_name(setting_get(idx, cfg));
+	return name ? name : "unknown";
+}
+
 int setting_parse(int idx, const char *text, struct bpq_config *cfg)
 {
 	uint64_t v;
 	int s;
 
-	if (!strcmp(settings[idx].name, "strategy")) {
-		s = bpq_strategy_parse(text);
+	if (settings[idx].from_name) {
+		s = settings[idx].from_name(text);
 		if (s < 0)
 			return s;
 		v = s;

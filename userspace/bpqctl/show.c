@@ -25,7 +25,7 @@ int show_main(int argc, char **argv)
 	}
 	if (!q)
 		return usage_fail(usage, "show: no queue given");
-	fd = open_queue("show", q, O_RDONLY_NB, &idx);
+	fd = open_queue("show", q, O_QUERY, &idx);
 	if (fd < 0)
 		return EXIT_FAIL;
 	ret = snap_load_fd(fd, idx, &s);

@@ -99,7 +99,7 @@ int stats_main(int argc, char **argv)
 	if (output && fmt != PROM)
 		return usage_fail(usage, "stats: --output needs --prometheus");
 	if (q) {
-		fd = open_queue("stats", q, O_RDONLY_NB, &idx);
+		fd = open_queue("stats", q, O_QUERY, &idx);
 		if (fd < 0)
 			return EXIT_FAIL;
 		ret = snap_load_fd(fd, idx, &one);

@@ -161,7 +161,7 @@ static int load(const char *q, struct queue_snap **s, int *n)
 	*s = calloc(1, sizeof(**s));
 	if (!*s)
 		return EXIT_FAIL;
-	fd = open_queue("watch", q, O_RDONLY_NB, &idx);
+	fd = open_queue("watch", q, O_QUERY, &idx);
 	if (fd < 0)
 		return EXIT_FAIL;
 	ret = snap_load_fd(fd, idx, *s);

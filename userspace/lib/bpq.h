@@ -26,6 +26,11 @@ extern "C" {
 
 int bpq_open(const char *q, int flags);
 
+/*
+ * The receives, bpq_ring_peek() and bpq_ring_recv() return 0 for end of
+ * file: the queue's stream has ended and everything it held was taken
+ * (bpq(4), "Streams"); -ECONNRESET instead when its producer failed it.
+ */
 ssize_t bpq_send(int fd, const void *buf, size_t len, int timeout_ms);
 ssize_t bpq_recv(int fd, void *buf, size_t len, struct bpq_msg_info *info,
 		 int timeout_ms);
@@ -70,12 +75,16 @@ int bpq_get_stats(int fd, struct bpq_stats *stats);
 int bpq_reset_stats(int fd);
 int bpq_grant(int fd, uint64_t credits);
 int bpq_flush(int fd);
+int bpq_shutdown(int fd, unsigned int flags, int error);
 
 int bpq_create(const char *name, unsigned int *index);
 int bpq_destroy(unsigned int index);
 
 const char *bpq_strategy_name(unsigned int strategy);
 int bpq_strategy_parse(const char *name);
+const char *bpq_stream_name(unsigned int state);
+const char *bpq_hangup_name(unsigned int hangup);
+int bpq_hangup_parse(const char *name);
 
 int bpq_index_of(int fd);
 int bpq_queue_name(unsigned int index, char *buf, size_t len);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Settings, counters and credits of one open queue, and the control device.
+ * Settings, counters, credits and the stream of one open queue, and the
+ * control device.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +66,19 @@ int bpq_grant(int fd, uint64_t credits)
 	int ret;
 
 	ret = ioctl(fd, BPQ_IOC_GRANT, &g);
+	return ret < 0 ? -errno : ret;
+}
+
+int bpq_shutdown(int fd, unsigned int flags, int error)
+{
+	struct bpq_shutdown s = {
+		.size = sizeof(s),
+		.flags = flags,
+		.error = error,
+	};
+	int ret;
+
+	ret = ioctl(fd, BPQ_IOC_SHUTDOWN, &s);
 	return ret < 0 ? -errno : ret;
 }
 

@@ -2,6 +2,8 @@
 /*
  * Messages in and out: write()/read() when the queue's own settings apply,
  * the ioctls when the caller bounds the wait or wants the message info.
+ * A message is never empty, so a receive that returns 0 is end of file: the
+ * stream ended and was drained.
  */
 #include <errno.h>
 #include <stdlib.h>

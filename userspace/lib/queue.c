@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Finding queues: by number ("3", "bpq3"), by name (the sysfs attribute
- * "name" of /sys/class/bpq/bpqN/) or by device path, and strategy names.
+ * "name" of /sys/class/bpq/bpqN/) or by device path; the names of
+ * strategies, stream states and hangup settings.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +37,44 @@ int bpq_strategy_parse(const char *name)
 
 	for (i = 0; name && i < BPQ_NR_STRATEGIES; i++)
 		if (!strcmp(name, bpq_strategies[i]))
+			return i;
+	return -EINVAL;
+}
+
+static const char *const bpq_streams[] = {
+	[BPQ_STREAM_OPEN] = "open",
+	[BPQ_STREAM_COMPLETED] = "completed",
+	[BPQ_STREAM_FAILED] = "failed",
+	[BPQ_STREAM_CANCELLED] = "cancelled",
+};
+
+#define BPQ_NR_STREAMS (sizeof(bpq_streams) / sizeof(bpq_streams[0]))
+
+const char *bpq_stream_name(unsigned int state)
+{
+	return state < BPQ_NR_STREAMS ? bpq_streams[state] : NULL;
+}
+
+static const char *const bpq_hangups[] = {
+	[BPQ_HANGUP_NONE] = "none",
+	[BPQ_HANGUP_WRITERS] = "writers",
+	[BPQ_HANGUP_READERS] = "readers",
+	[BPQ_HANGUP_BOTH] = "both",
+};
+
+#define BPQ_NR_HANGUPS (sizeof(bpq_hangups) / sizeof(bpq_hangups[0]))
+
+const char *bpq_hangup_name(unsigned int hangup)
+{
+	return hangup < BPQ_NR_HANGUPS ? bpq_hangups[hangup] : NULL;
+}
+
+int bpq_hangup_parse(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; name && i < BPQ_NR_HANGUPS; i++)
+		if (!strcmp(name, bpq_hangups[i]))
 			return i;
 	return -EINVAL;
 }

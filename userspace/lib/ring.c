@@ -15,6 +15,13 @@
  * reaches sync_head (a quarter of the ring on, or the tail: as virtio's
  * event index, so that a backlog costs one call per quarter ring, not
  * one per message).
+ *
+ * End of stream: once the stream has ended and every message it held is in
+ * the ring, the kernel stores ctl->end (the stream's state) with release,
+ * after the tail that covers those messages. A reader that finds head ==
+ * tail loads end with acquire and, if it is set, loads tail once more: a
+ * tail published before end is seen then, and if head still equals it,
+ * nothing more will come: end of file, or ECONNRESET for a failed stream.
  */
 #include <errno.h>
 #include <string.h>
@@ -87,17 +94,40 @@ static void bpq_ring_publish(struct bpq_ring *ring)
 		;
 }
 
+/*
+ * The ring looked empty (head == *tail): -EAGAIN while the stream goes on;
+ * at its end 0, or -ECONNRESET for a failed stream, once a second look at
+ * the tail shows that nothing came before the end; 1 if something did, with
+ * *tail updated.
+ */
+static int bpq_ring_at_end(struct bpq_ring *ring, uint64_t *tail)
+{
+	uint32_t end = __atomic_load_n(&ring->ctl->end, __ATOMIC_ACQUIRE);
+
+	if (!end)
+		return -EAGAIN;
+	*tail = __atomic_load_n(&ring->ctl->tail, __ATOMIC_ACQUIRE);
+	if (ring->head != *tail)
+		return 1;
+	return end == BPQ_STREAM_FAILED ? -ECONNRESET : 0;
+}
+
 int bpq_ring_peek(struct bpq_ring *ring, const void **data,
 		  struct bpq_msg_info *info)
 {
 	const struct bpq_ring_rec *rec;
 	uint32_t off, left;
 	uint64_t tail;
+	int ret;
 
 	for (;;) {
 		tail = __atomic_load_n(&ring->ctl->tail, __ATOMIC_ACQUIRE);
-		if (ring->head == tail)
-			return -EAGAIN;
+		if (ring->head == tail) {
+			ret = bpq_ring_at_end(ring, &tail);
+			if (ret <= 0)
+				return ret;
+			continue;	/* records came before the end */
+		}
 		off = ring->head & ring->mask;
 		left = ring->mask + 1 - off;
 		rec = (const struct bpq_ring_rec *)(ring->data + off);
@@ -153,7 +183,11 @@ int bpq_ring_wait(struct bpq_ring *ring, int timeout_ms)
 	if (timeout_ms > 0)
 		end = bpq_now_ms() + timeout_ms;
 	for (;;) {
-		/* skips pads: the kernel wakes us for any record */
+		/*
+		 * Skips pads: the kernel wakes us for any record. At the end
+		 * of the stream, 0 (a peek says end of file) or -ECONNRESET,
+		 * never a wait: the sync returns 0 at once there too.
+		 */
 		ret = bpq_ring_peek(ring, NULL, NULL);
 		if (ret != -EAGAIN)
 			return ret < 0 ? ret : 0;
@@ -182,7 +216,7 @@ ssize_t bpq_ring_recv(struct bpq_ring *ring, void *buf, size_t len,
 			return ret;
 		ret = bpq_ring_peek(ring, &p, &mi);
 	}
-	if (ret < 0)
+	if (ret <= 0)	/* an error, or 0: end of file */
 		return ret;
 	if ((size_t)ret > len)
 		return -EMSGSIZE;

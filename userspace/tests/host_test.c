@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Host tests of libbpq and bpqctl that need no module: strategy names,
- * key=value parsing, the YAML file of apply (with its error lines), the
+ * Host tests of libbpq and bpqctl that need no module: strategy, stream,
+ * hangup and errno names, key=value parsing, the YAML file of apply (with its error lines), the
  * JSON and Prometheus output of fake snapshots, and the receive ring's
  * reader on a ring laid out in memory as the kernel would. Prints TAP;
  * exits 1 if any test failed.
@@ -57,14 +57,62 @@ static void test_strategies(void)
 	ok(bpq_strategy_name(5) == NULL, "strategy name out of range");
 }
 
+static void test_stream_names(void)
+{
+	static const char *const streams[] = {
+		"open", "completed", "failed", "cancelled",
+	};
+	static const char *const hangups[] = {
+		"none", "writers", "readers", "both",
+	};
+	char buf[16];
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		ok(bpq_stream_name(i) && !strcmp(bpq_stream_name(i), streams[i]),
+		   "stream name %u: %s", i, streams[i]);
+		ok(bpq_hangup_parse(hangups[i]) == (int)i, "hangup parse %s",
+		   hangups[i]);
+		ok(bpq_hangup_name(i) && !strcmp(bpq_hangup_name(i), hangups[i]),
+		   "hangup name %u", i);
+	}
+	ok(BPQ_STREAM_FAILED == 2 && BPQ_HANGUP_BOTH ==
+	   (BPQ_HANGUP_WRITERS | BPQ_HANGUP_READERS), "enum values");
+	ok(bpq_stream_name(4) == NULL, "stream name out of range");
+	ok(bpq_hangup_name(4) == NULL, "hangup name out of range");
+	ok(bpq_hangup_parse("Writers") == -EINVAL, "hangup parse is exact");
+	ok(bpq_hangup_parse("1") == -EINVAL, "hangup parse takes no number");
+	ok(bpq_hangup_parse("") == -EINVAL, "hangup parse empty");
+	ok(bpq_hangup_parse(NULL) == -EINVAL, "hangup parse NULL");
+
+	ok(errno_parse("EIO") == EIO && errno_parse("eio") == EIO,
+	   "errno parse EIO, any case");
+	ok(errno_parse("ECONNRESET") == ECONNRESET, "errno parse ECONNRESET");
+	ok(errno_parse("5") == 5 && errno_parse("133") == 133,
+	   "errno parse numbers");
+	ok(errno_parse("EWOULDBLOCK") == EAGAIN &&
+	   errno_parse("ENOTSUP") == EOPNOTSUPP, "errno parse aliases");
+	ok(errno_parse("EFOO") == -EINVAL && errno_parse("") == -EINVAL &&
+	   errno_parse("-5") == -EINVAL && errno_parse("5x") == -EINVAL &&
+	   errno_parse(NULL) == -EINVAL, "errno parse refuses junk");
+	ok(!strcmp(errno_name(EIO, buf, sizeof(buf)), "EIO") &&
+	   !strcmp(errno_name(EPIPE, buf, sizeof(buf)), "EPIPE"),
+	   "errno name EIO, EPIPE");
+	ok(!strcmp(errno_name(4000, buf, sizeof(buf)), "4000"),
+	   "errno name of an unknown number is the number");
+}
+
 static void test_settings(void)
 {
 	static const char *const sysfs[] = {
 		"strategy", "capacity_msgs", "capacity_bytes", "max_msg_size",
 		"high_watermark", "low_watermark", "write_timeout_ms",
 		"auto_credit", "target_latency_us", "min_rate", "max_rate",
-		"adjust_interval_ms",
+		"adjust_interval_ms", "hangup",
 	};
+	char *hang[] = { "hangup=writers", "capacity_msgs=3" };
+	char *badhang[] = { "hangup=all" };
+	char *numhang[] = { "hangup=1" };
 	char *good[] = { "capacity_msgs=10", "strategy=credit",
 			 "capacity_bytes=8589934592", "high_watermark=80" };
 	char *unknown[] = { "capacity_msgs=10", "size=5" };
@@ -76,10 +124,30 @@ static void test_settings(void)
 	char desc[256];
 	unsigned int i;
 
-	ok(nr_settings == 12, "12 settings");
-	for (i = 0; i < 12; i++)
+	ok(nr_settings == 13, "13 settings");
+	for (i = 0; i < 13; i++)
 		ok(setting_find(sysfs[i]) >= 0, "setting %s known", sysfs[i]);
 	ok(setting_find("name") < 0, "name is not a setting");
+	ok(setting_find("stream") < 0, "stream is not a setting");
+
+	ok(parse_changes("set", "u", 2, hang, &c, desc, sizeof(desc)) == 0 &&
+	   c.val.hangup == BPQ_HANGUP_WRITERS && c.val.capacity_msgs == 3 &&
+	   c.have == ((1U << setting_find("hangup")) |
+		      (1U << setting_find("capacity_msgs"))),
+	   "set: hangup=writers parses");
+	ok(parse_changes("set", "u", 1, badhang, &c, desc, sizeof(desc)) ==
+	   EXIT_USAGE, "set: hangup=all is a usage error");
+	ok(parse_changes("set", "u", 1, numhang, &c, desc, sizeof(desc)) ==
+	   EXIT_USAGE, "set: hangup by number is a usage error");
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.hangup = BPQ_HANGUP_BOTH;
+	ok(!strcmp(setting_name(setting_find("hangup"), &cfg), "both") &&
+	   !strcmp(setting_name(setting_find("strategy"), &cfg), "block") &&
+	   setting_name(setting_find("capacity_msgs"), &cfg) == NULL,
+	   "setting_name: names for strategy and hangup only");
+	cfg.hangup = 9;
+	ok(!strcmp(setting_name(setting_find("hangup"), &cfg), "unknown"),
+	   "setting_name: unknown value");
 
 	ok(parse_changes("set", "u", 4, good, &c, desc, sizeof(desc)) == 0,
 	   "set: good keys parse");
@@ -133,7 +201,9 @@ static void test_yaml_good(void)
 		"    strategy: adaptive\n"
 		"    timeout: 500ms\n"
 		"    adaptive: { target_latency_ms: 20, adjustment_interval: 100, min_rate: 100, max_rate: 100000 }\n"
-		"  plain:\n";
+		"  plain:\n"
+		"  fifo:\n"
+		"    hangup: writers\n";
 	struct apply_file af;
 	struct apply_queue *q;
 	char err[256] = "";
@@ -143,7 +213,7 @@ static void test_yaml_good(void)
 	ok(ret == 0, "yaml: good file parses %s", err);
 	if (ret)
 		return;
-	ok(af.nr == 4, "yaml: four queues");
+	ok(af.nr == 5, "yaml: five queues");
 	q = &af.queues[0];
 	ok(!strcmp(q->name, "orders") && q->line == 3, "yaml: orders at line 3");
 	ok(q->change.val.capacity_msgs == 1000 &&
@@ -176,6 +246,9 @@ static void test_yaml_good(void)
 	q = &af.queues[3];
 	ok(!strcmp(q->name, "plain") && !q->change.have && !q->initial_credits,
 	   "yaml: a queue with no settings");
+	q = &af.queues[4];
+	ok(q->change.val.hangup == BPQ_HANGUP_WRITERS &&
+	   q->change.have == 1U << setting_find("hangup"), "yaml: hangup");
 	apply_free(&af);
 }
 
@@ -196,6 +269,10 @@ static void test_yaml_errors(void)
 		  "q.yaml:3: bad value for 'size': '1048577'" },
 		{ "queues:\n  orders:\n    strategy: fast\n",
 		  "q.yaml:3: bad value for 'strategy': 'fast'" },
+		{ "queues:\n  orders:\n    hangup: sometimes\n",
+		  "q.yaml:3: bad value for 'hangup': 'sometimes'" },
+		{ "queues:\n  orders:\n    hangup: { a: 1 }\n",
+		  "q.yaml:3: bad value for 'hangup': not a scalar" },
 		{ "queues:\n  orders:\n    timeout: 5h\n",
 		  "q.yaml:3: bad value for 'timeout': '5h'" },
 		{ "queues:\n  orders:\n    high_watermark: 101\n",
@@ -271,6 +348,12 @@ static void fake_snaps(struct queue_snap *s)
 	s[1].st.credits_available = 42;
 	s[1].st.credit_starvation = 7;
 	s[1].st.dropped_newest = 9;
+	s[1].cfg.hangup = BPQ_HANGUP_WRITERS;
+	s[1].st.stream = BPQ_STREAM_FAILED;
+	s[1].st.stream_error = EIO;
+	s[1].st.stream_epoch = 3;
+	s[1].st.readers = 2;
+	s[1].st.writers = 1;
 	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
 		s[1].st.latency_hist[i] = i;
 }
@@ -336,7 +419,9 @@ static void test_prometheus(void)
 		"bpq_messages_dropped_total", "bpq_backpressure_applied_total",
 		"bpq_queue_utilization", "bpq_processing_latency_seconds",
 		"bpq_throughput_rate", "bpq_credits_available",
-		"bpq_credit_starvation_total",
+		"bpq_credit_starvation_total", "bpq_stream_state",
+		"bpq_stream_error", "bpq_stream_epoch", "bpq_readers",
+		"bpq_writers",
 	};
 	const char *sample_re =
 		"^[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -350,7 +435,7 @@ static void test_prometheus(void)
 
 	fake_snaps(s);
 	out = capture(prom_all, s, 2, 0);
-	for (i = 0; i < 9; i++) {
+	for (i = 0; i < 14; i++) {
 		snprintf(name, sizeof(name), "# HELP %s ", metrics[i]);
 		ok(count_lines(out, name) == 1, "prometheus: one HELP for %s",
 		   metrics[i]);
@@ -378,6 +463,20 @@ static void test_prometheus(void)
 	   "prometheus: _count equals +Inf");
 	ok(count_lines(out, "bpq_processing_latency_seconds_bucket{queue=\"orders\"") == 32,
 	   "prometheus: 32 buckets per queue");
+	ok(strstr(out, "bpq_stream_state{queue=\"orders\",strategy=\"block\",state=\"open\"} 1\n") &&
+	   strstr(out, "bpq_stream_state{queue=\"orders\",strategy=\"block\",state=\"failed\"} 0\n") &&
+	   count_lines(out, "bpq_stream_state{queue=\"orders\"") == 4,
+	   "prometheus: stream state set, open");
+	ok(strstr(out, "bpq_stream_state{queue=\"we\\\"ird\\\\q\",strategy=\"credit\",state=\"failed\"} 1\n") &&
+	   strstr(out, "bpq_stream_state{queue=\"we\\\"ird\\\\q\",strategy=\"credit\",state=\"open\"} 0\n"),
+	   "prometheus: stream state set, failed");
+	ok(strstr(out, "bpq_stream_error{queue=\"orders\",strategy=\"block\",error=\"none\"} 0\n") &&
+	   strstr(out, "bpq_stream_error{queue=\"we\\\"ird\\\\q\",strategy=\"credit\",error=\"EIO\"} 5\n"),
+	   "prometheus: stream error, named");
+	ok(strstr(out, "bpq_stream_epoch{queue=\"we\\\"ird\\\\q\",strategy=\"credit\"} 3\n") &&
+	   strstr(out, "bpq_readers{queue=\"we\\\"ird\\\\q\",strategy=\"credit\"} 2\n") &&
+	   strstr(out, "bpq_writers{queue=\"we\\\"ird\\\\q\",strategy=\"credit\"} 1\n"),
+	   "prometheus: epoch, readers, writers");
 
 	regcomp(&re, sample_re, REG_EXTENDED | REG_NOSUB);
 	for (line = strtok_r(out, "\n", &save); line;
@@ -558,6 +657,37 @@ static void test_ring(void)
 	ok(bpq_ring_recv(&r, buf, sizeof(buf), &info, 0) == 16 &&
 	   fake.ctl.head == fake.ctl.tail, "ring: recv with NEED_SYNC set");
 	fake.ctl.flags = 0;
+
+	/* end of stream: records first, then end of file without a sync */
+	fake_put(24, 0, 9, 0xa9);
+	fake.ctl.end = BPQ_STREAM_COMPLETED;
+	ok(bpq_ring_peek(&r, &p, &info) == 24 && info.seq == 9,
+	   "ring: a record before the end is still read");
+	ok(bpq_ring_wait(&r, -1) == 0, "ring: wait with a record at the end");
+	bpq_ring_advance(&r);
+	ok(bpq_ring_peek(&r, &p, &info) == 0, "ring: completed: peek 0 (EOF)");
+	ok(bpq_ring_wait(&r, -1) == 0 && bpq_ring_wait(&r, 0) == 0,
+	   "ring: completed: wait returns 0, no sync (no EBADF)");
+	pos = r.head;
+	ok(bpq_ring_recv(&r, buf, sizeof(buf), &info, -1) == 0 &&
+	   r.head == pos && fake.ctl.head == pos,
+	   "ring: completed: recv 0, head stays");
+	fake.ctl.end = BPQ_STREAM_CANCELLED;
+	ok(bpq_ring_recv(&r, buf, sizeof(buf), &info, 0) == 0,
+	   "ring: cancelled: recv 0");
+	fake.ctl.end = BPQ_STREAM_FAILED;
+	ok(bpq_ring_peek(&r, &p, &info) == -ECONNRESET &&
+	   bpq_ring_wait(&r, -1) == -ECONNRESET &&
+	   bpq_ring_recv(&r, buf, sizeof(buf), &info, 100) == -ECONNRESET,
+	   "ring: failed: peek, wait, recv -ECONNRESET");
+	fake_put(8, 0, 10, 0xaa);
+	ok(bpq_ring_recv(&r, buf, sizeof(buf), &info, 0) == 8 &&
+	   info.seq == 10 && bpq_ring_peek(&r, NULL, NULL) == -ECONNRESET,
+	   "ring: failed: the last record, then -ECONNRESET");
+	fake.ctl.end = 0;
+	ok(bpq_ring_peek(&r, &p, &info) == -EAGAIN &&
+	   bpq_ring_wait(&r, 0) == -EBADF,
+	   "ring: reopened (end 0): empty again, wait syncs");
 }
 
 static void test_json(void)
@@ -592,6 +722,34 @@ static void test_json(void)
 	if (have_python)
 		ok(json_valid(out), "json stats: valid (python3 json.tool)");
 	free(out);
+	out = capture(show_one, s + 1, 1, 1);
+	ok(strstr(out, "\"hangup\":\"writers\"") &&
+	   strstr(out, "\"stream\":\"failed\",\"stream_error\":\"EIO\","
+		       "\"stream_epoch\":3,\"readers\":2,\"writers\":1"),
+	   "json show: hangup and the stream, failed");
+	if (have_python)
+		ok(json_valid(out), "json show failed: valid (python3 json.tool)");
+	free(out);
+	out = capture(stats_one, s, 1, 1);
+	ok(strstr(out, "\"stream\":\"open\",\"stream_error\":null,") != NULL,
+	   "json stats: an open stream, no error");
+	free(out);
+	out = capture(show_one, s + 1, 1, 0);
+	ok(strstr(out, "\n  hangup: writers\n") &&
+	   strstr(out, "\n  stream: failed EIO\n  stream_epoch: 3\n"
+		       "  readers: 2\n  writers: 1\n"),
+	   "show: hangup and the stream as sysfs has them");
+	free(out);
+	out = capture(print_list, s, 2, 0);
+	ok(strstr(out, " 25%\n") && strstr(out, "  0% failed EIO\n"),
+	   "list: only a stream that is not open is shown");
+	free(out);
+	out = capture(print_list, s, 2, 1);
+	ok(strstr(out, "\"stream\":\"failed\"") != NULL,
+	   "json list: the stream");
+	if (have_python)
+		ok(json_valid(out), "json list with streams: valid");
+	free(out);
 	out = capture(print_list, s, 0, 1);
 	ok(!strcmp(out, "[]\n"), "json list: empty");
 	free(out);
@@ -602,6 +760,7 @@ static void test_json(void)
 int main(void)
 {
 	test_strategies();
+	test_stream_names();
 	test_settings();
 	test_yaml_good();
 	test_yaml_errors();

@@ -2,12 +2,16 @@
 /*
  * libbpq against the real module (run in the test guest, as root): every
  * wrapper once, its return value and its -errno. Creates its own queues
- * "libbpq-test" and "libbpq-ring" and destroys them. Prints TAP; exits 1 if a test failed,
- * 4 (kselftest SKIP) without the module.
+ * "libbpq-test", "libbpq-ring", "libbpq-stream" and "libbpq-fifo" and
+ * destroys them. Prints TAP; exits 1 if a test failed, 4 (kselftest SKIP)
+ * without the module.
  */
+#define _GNU_SOURCE	/* POLLRDHUP */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +182,331 @@ out:
 	bpq_destroy(idx);
 }
 
+static int stream_of(int fd, struct bpq_stats *st)
+{
+	int ret = bpq_get_stats(fd, st);
+
+	return ret < 0 ? ret : (int)st->stream;
+}
+
+static short revents(int fd, short events)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+
+	return poll(&pfd, 1, 0) == 1 ? pfd.revents : 0;
+}
+
+struct blocked_recv {
+	int fd;
+	ssize_t ret;
+};
+
+static void *recv_blocked(void *arg)
+{
+	struct blocked_recv *b = arg;
+	char buf[64];
+
+	b->ret = bpq_recv(b->fd, buf, sizeof(buf), NULL, -1);
+	return NULL;
+}
+
+/* Shutdown of a plain queue: every transition, what readers and writers see */
+static void test_stream(void)
+{
+	struct bpq_msg_info info, infos[4];
+	struct blocked_recv b;
+	struct bpq_stats st;
+	struct bpq_config cfg;
+	unsigned int idx;
+	pthread_t thread;
+	char buf[64];
+	int wfd, rfd, rwfd, qfd, ret;
+	double t;
+
+	if (bpq_create("libbpq-stream", &idx) < 0) {
+		ok(0, "stream: bpq_create");
+		return;
+	}
+	/* a call that blocks when it should not fails the test by the alarm */
+	alarm(60);
+	wfd = bpq_open("libbpq-stream", O_WRONLY);
+	rfd = bpq_open("libbpq-stream", O_RDONLY);
+	rwfd = bpq_open("libbpq-stream", O_RDWR);
+	ok(wfd >= 0 && rfd >= 0 && rwfd >= 0 &&
+	   configure(rwfd, BPQ_STRATEGY_BLOCK, 16) == 0,
+	   "stream: a queue of 16, a writer, a reader and both");
+	ret = stream_of(rfd, &st);
+	ok(ret == BPQ_STREAM_OPEN && st.stream_error == 0 &&
+	   st.stream_epoch == 0 && st.readers == 2 && st.writers == 2,
+	   "stream: open, epoch 0, 2 readers, 2 writers (%u, %u)", st.readers,
+	   st.writers);
+	qfd = bpq_open("libbpq-stream", O_ACCMODE);
+	ret = qfd >= 0 ? bpq_get_stats(qfd, &st) : qfd;
+	ok(ret == 0 && st.readers == 2 && st.writers == 2,
+	   "an ioctl-only open (mode 3) is neither (%u, %u)", st.readers,
+	   st.writers);
+	close(qfd);
+
+	ok(bpq_shutdown(rwfd, 0, 0) == -EINVAL, "bpq_shutdown: no kind -EINVAL");
+	ok(bpq_shutdown(rwfd, BPQ_SHUTDOWN_COMPLETE | BPQ_SHUTDOWN_CANCEL, 0) ==
+	   -EINVAL, "bpq_shutdown: two kinds -EINVAL");
+	ok(bpq_shutdown(rwfd, BPQ_SHUTDOWN_DISCARD, 0) == -EINVAL,
+	   "bpq_shutdown: DISCARD without CANCEL -EINVAL");
+	ok(bpq_shutdown(rwfd, BPQ_SHUTDOWN_COMPLETE | BPQ_SHUTDOWN_DISCARD, 0) ==
+	   -EINVAL, "bpq_shutdown: COMPLETE|DISCARD -EINVAL");
+	ok(bpq_shutdown(rwfd, BPQ_SHUTDOWN_COMPLETE, EIO) == -EINVAL,
+	   "bpq_shutdown: an error without FAIL -EINVAL");
+	ok(bpq_shutdown(rwfd, BPQ_SHUTDOWN_FAIL, 0) == -EINVAL &&
+	   bpq_shutdown(rwfd, BPQ_SHUTDOWN_FAIL, EAGAIN) == -EINVAL &&
+	   bpq_shutdown(rwfd, BPQ_SHUTDOWN_FAIL, EINTR) == -EINVAL &&
+	   bpq_shutdown(rwfd, BPQ_SHUTDOWN_FAIL, 134) == -EINVAL &&
+	   bpq_shutdown(rwfd, BPQ_SHUTDOWN_FAIL, -EIO) == -EINVAL,
+	   "bpq_shutdown: FAIL with 0, EAGAIN, EINTR, 134, -EIO -EINVAL");
+	ok(bpq_shutdown(rwfd, 1U << 5, 0) == -EINVAL,
+	   "bpq_shutdown: unknown flag -EINVAL");
+	ok(bpq_shutdown(rfd, BPQ_SHUTDOWN_COMPLETE, 0) == -EBADF &&
+	   bpq_shutdown(rfd, BPQ_SHUTDOWN_FAIL, EIO) == -EBADF,
+	   "bpq_shutdown: COMPLETE, FAIL on a reader's file -EBADF");
+	ok(bpq_shutdown(wfd, BPQ_SHUTDOWN_CANCEL, 0) == -EBADF,
+	   "bpq_shutdown: CANCEL on a writer's file -EBADF");
+	ok(stream_of(rfd, &st) == BPQ_STREAM_OPEN,
+	   "stream: still open after the refusals");
+	ok(bpq_shutdown(rfd, BPQ_SHUTDOWN_REOPEN, 0) == 0 &&
+	   stream_of(rfd, &st) == BPQ_STREAM_OPEN && st.stream_epoch == 0,
+	   "bpq_shutdown REOPEN of an open stream: 0, no new epoch");
+
+	/* complete: the queued message, then end of file */
+	ok(bpq_send(wfd, "last", 4, -1) == 4, "stream: send before the end");
+	ok(bpq_shutdown(wfd, BPQ_SHUTDOWN_COMPLETE, 0) == 0,
+	   "bpq_shutdown COMPLETE");
+	ok(stream_of(rfd, &st) == BPQ_STREAM_COMPLETED && st.depth_msgs == 1,
+	   "stream: completed, the message still queued");
+	ok(bpq_send(wfd, "more", 4, -1) == -EPIPE,
+	   "write after COMPLETE: -EPIPE (SIGPIPE ignored)");
+	ok(bpq_send(rwfd, "more", 4, 100) == -EPIPE,
+	   "batch send after COMPLETE: -EPIPE");
+	ok(revents(rfd, POLLIN | POLLRDHUP) == (POLLIN | POLLRDHUP),
+	   "poll: a message to read, and RDHUP");
+	ok(revents(wfd, POLLOUT) & POLLOUT, "poll: POLLOUT for the writer");
+	ret = bpq_recv(rfd, buf, sizeof(buf), &info, -1);
+	ok(ret == 4 && !memcmp(buf, "last", 4), "bpq_recv: the queued message");
+	ok((revents(rfd, POLLIN | POLLRDHUP) & (POLLIN | POLLHUP | POLLRDHUP)) ==
+	   (POLLIN | POLLHUP | POLLRDHUP), "poll: drained: POLLIN | POLLHUP");
+	ok(bpq_recv(rfd, buf, sizeof(buf), &info, -1) == 0,
+	   "bpq_recv after the drain: 0 (end of file), without waiting");
+	ok(bpq_recv(rfd, buf, sizeof(buf), &info, 0) == 0 &&
+	   bpq_recv(rfd, buf, sizeof(buf), &info, 100) == 0,
+	   "bpq_recv with timeouts 0 and 100: 0");
+	ok(bpq_recv_batch(rfd, buf, sizeof(buf), infos, 4, -1) == 0,
+	   "bpq_recv_batch: 0");
+	ok(read(rfd, buf, sizeof(buf)) == 0, "read(): 0");
+	ok(bpq_shutdown(wfd, BPQ_SHUTDOWN_COMPLETE, 0) == 0,
+	   "COMPLETE again: 0, nothing changes");
+	ok(bpq_shutdown(wfd, BPQ_SHUTDOWN_FAIL, EIO) == -EBUSY,
+	   "FAIL of a completed stream: -EBUSY");
+
+	/* reopen: a new epoch */
+	ok(bpq_shutdown(rfd, BPQ_SHUTDOWN_REOPEN, 0) == 0 &&
+	   stream_of(rfd, &st) == BPQ_STREAM_OPEN && st.stream_epoch == 1,
+	   "REOPEN of a completed, drained stream: open, epoch 1");
+	ok(bpq_send(wfd, "again", 5, -1) == 5 &&
+	   bpq_recv(rfd, buf, sizeof(buf), NULL, 0) == 5,
+	   "stream: reopened, messages flow");
+
+	/* fail: drained, then ECONNRESET */
+	ok(bpq_send(wfd, "a", 1, -1) == 1, "stream: send before the failure");
+	ok(bpq_shutdown(wfd, BPQ_SHUTDOWN_FAIL, EIO) == 0, "bpq_shutdown FAIL EIO");
+	ok(stream_of(rfd, &st) == BPQ_STREAM_FAILED && st.stream_error == EIO,
+	   "stream: failed, stream_error EIO");
+	ok(bpq_shutdown(wfd, BPQ_SHUTDOWN_FAIL, EPROTO) == 0 &&
+	   stream_of(rfd, &st) == BPQ_STREAM_FAILED && st.stream_error == EIO,
+	   "FAIL again: 0, the first error kept");
+	ok(bpq_shutdown(wfd, BPQ_SHUTDOWN_COMPLETE, 0) == -EBUSY,
+	   "COMPLETE of a failed stream: -EBUSY");
+	ok(bpq_shutdown(rfd, BPQ_SHUTDOWN_REOPEN, 0) == -EBUSY,
+	   "REOPEN while a message is queued: -EBUSY");
+	ok(bpq_recv(rfd, buf, sizeof(buf), &info, -1) == 1 && buf[0] == 'a',
+	   "bpq_recv after FAIL: the queued message");
+	ok(bpq_recv(rfd, buf, sizeof(buf), &info, -1) == -ECONNRESET,
+	   "bpq_recv after the drain: -ECONNRESET");
+	ok(bpq_recv_batch(rfd, buf, sizeof(buf), infos, 4, 0) == -ECONNRESET,
+	   "bpq_recv_batch: -ECONNRESET");
+	ok(bpq_shutdown(rfd, BPQ_SHUTDOWN_REOPEN, 0) == 0 &&
+	   stream_of(rfd, &st) == BPQ_STREAM_OPEN && st.stream_error == 0 &&
+	   st.stream_epoch == 2, "REOPEN of a failed stream: epoch 2, no error");
+
+	/* cancel, discarding: writers get EPIPE, readers end of file */
+	bpq_send(wfd, "x", 1, -1);
+	bpq_send(wfd, "y", 1, -1);
+	bpq_send(wfd, "z", 1, -1);
+	bpq_reset_stats(rfd);
+	ok(bpq_shutdown(rfd, BPQ_SHUTDOWN_CANCEL | BPQ_SHUTDOWN_DISCARD, 0) == 3,
+	   "bpq_shutdown CANCEL|DISCARD: 3 discarded");
+	ok(stream_of(rfd, &st) == BPQ_STREAM_CANCELLED && st.flushed == 3 &&
+	   st.depth_msgs == 0, "stream: cancelled, counted in flushed");
+	ok(bpq_send(wfd, "w", 1, 0) == -EPIPE, "send after CANCEL: -EPIPE");
+	ok(revents(wfd, POLLOUT) & POLLERR, "poll: POLLERR for the writer");
+	ok(bpq_shutdown(wfd, BPQ_SHUTDOWN_COMPLETE, 0) == -EPIPE &&
+	   bpq_shutdown(wfd, BPQ_SHUTDOWN_FAIL, EIO) == -EPIPE,
+	   "COMPLETE, FAIL of a cancelled stream: -EPIPE");
+	ok(bpq_shutdown(rfd, BPQ_SHUTDOWN_CANCEL, 0) == 0,
+	   "CANCEL again: 0");
+	ok(bpq_recv(rfd, buf, sizeof(buf), NULL, -1) == 0,
+	   "bpq_recv after CANCEL: 0");
+
+	/* cancel, keeping: what is queued may still be read */
+	ok(bpq_shutdown(rwfd, BPQ_SHUTDOWN_REOPEN, 0) == 0 &&
+	   stream_of(rfd, &st) == BPQ_STREAM_OPEN && st.stream_epoch == 3,
+	   "REOPEN of a cancelled stream: epoch 3");
+	bpq_send(wfd, "k1", 2, -1);
+	bpq_send(wfd, "k2", 2, -1);
+	ok(bpq_shutdown(rwfd, BPQ_SHUTDOWN_CANCEL, 0) == 0,
+	   "bpq_shutdown CANCEL: 0");
+	ok(bpq_recv(rfd, buf, sizeof(buf), NULL, 0) == 2 &&
+	   bpq_recv(rfd, buf, sizeof(buf), NULL, 0) == 2 &&
+	   bpq_recv(rfd, buf, sizeof(buf), NULL, 0) == 0,
+	   "CANCEL keeps the queued messages, then end of file");
+
+	/* a reader blocked at the end is woken with end of file */
+	bpq_shutdown(rfd, BPQ_SHUTDOWN_REOPEN, 0);
+	b.fd = rfd;
+	b.ret = -1000;
+	ret = pthread_create(&thread, NULL, recv_blocked, &b);
+	usleep(100000);
+	t = now_ms();
+	ok(bpq_shutdown(wfd, BPQ_SHUTDOWN_COMPLETE, 0) == 0,
+	   "COMPLETE with a reader waiting");
+	if (!ret)
+		pthread_join(thread, NULL);
+	t = now_ms() - t;
+	ok(!ret && b.ret == 0, "the waiting reader woke with 0 after %.0f ms",
+	   t);
+
+	/* hangup is a setting */
+	ok(bpq_get_config(rfd, &cfg) == 0 && cfg.hangup == BPQ_HANGUP_NONE,
+	   "hangup: none by default");
+	cfg.hangup = 4;
+	ok(bpq_set_config(rwfd, &cfg) == -EINVAL, "hangup 4: -EINVAL");
+
+	ok(bpq_destroy(idx) == 0, "bpq_destroy");
+	ok(bpq_shutdown(rwfd, BPQ_SHUTDOWN_REOPEN, 0) == -ENODEV &&
+	   bpq_shutdown(wfd, BPQ_SHUTDOWN_COMPLETE, 0) == -ENODEV,
+	   "bpq_shutdown after destroy: -ENODEV");
+	close(wfd);
+	close(rfd);
+	close(rwfd);
+	alarm(0);
+}
+
+/* hangup: the last close of one side ends the stream, as a FIFO */
+static void test_hangup(void)
+{
+	struct bpq_config cfg;
+	struct bpq_stats st;
+	unsigned int idx;
+	char buf[64];
+	int rfd, wfd, qfd, ctl;
+
+	if (bpq_create("libbpq-fifo", &idx) < 0) {
+		ok(0, "hangup: bpq_create");
+		return;
+	}
+	alarm(60);
+	/* settings through an ioctl-only file, which is neither side */
+	ctl = bpq_open("libbpq-fifo", O_ACCMODE);
+	rfd = bpq_open("libbpq-fifo", O_RDONLY);
+	ok(ctl >= 0 && rfd >= 0 && bpq_get_config(ctl, &cfg) == 0,
+	   "hangup: a reader");
+	cfg.hangup = BPQ_HANGUP_WRITERS;
+	ok(bpq_set_config(ctl, &cfg) == 0 && bpq_get_config(rfd, &cfg) == 0 &&
+	   cfg.hangup == BPQ_HANGUP_WRITERS, "hangup=writers set");
+	wfd = bpq_open("libbpq-fifo", O_WRONLY);
+	ok(wfd >= 0 && bpq_send(wfd, "hi", 2, -1) == 2, "a writer writes hi");
+	close(wfd);
+	ok(stream_of(rfd, &st) == BPQ_STREAM_COMPLETED && st.writers == 0,
+	   "the last writer's close completes the stream");
+	ok(bpq_recv(rfd, buf, sizeof(buf), NULL, -1) == 2 &&
+	   bpq_recv(rfd, buf, sizeof(buf), NULL, -1) == 0,
+	   "the reader gets hi, then end of file");
+	qfd = bpq_open("libbpq-fifo", O_ACCMODE);
+	close(qfd);
+	ok(qfd >= 0 && stream_of(rfd, &st) == BPQ_STREAM_COMPLETED &&
+	   st.stream_epoch == 0,
+	   "an ioctl-only open of the drained stream leaves it completed");
+	wfd = bpq_open("libbpq-fifo", O_WRONLY);
+	ok(wfd >= 0 && stream_of(rfd, &st) == BPQ_STREAM_OPEN &&
+	   st.stream_epoch == 1,
+	   "an open for writing of the drained stream opens it again");
+
+	cfg.hangup = BPQ_HANGUP_READERS;
+	ok(bpq_set_config(ctl, &cfg) == 0, "hangup=readers set");
+	qfd = bpq_open("libbpq-fifo", O_ACCMODE);
+	close(qfd);
+	ok(qfd >= 0 && stream_of(wfd, &st) == BPQ_STREAM_OPEN,
+	   "closing an ioctl-only file hangs nothing up");
+	close(rfd);
+	ok(stream_of(wfd, &st) == BPQ_STREAM_CANCELLED && st.readers == 0,
+	   "the last reader's close cancels the stream");
+	ok(bpq_send(wfd, "x", 1, 0) == -EPIPE, "then a write: -EPIPE");
+	close(wfd);
+	close(ctl);
+	bpq_destroy(idx);
+	alarm(0);
+}
+
+/* The receive ring at the end of the stream: end of file, ECONNRESET */
+static void test_ring_end(void)
+{
+	struct bpq_msg_info info;
+	struct bpq_ring ring;
+	unsigned int idx;
+	char buf[64];
+	int fd, ret;
+
+	if (bpq_create("libbpq-ring", &idx) < 0) {
+		ok(0, "ring end: bpq_create");
+		return;
+	}
+	alarm(60);
+	fd = bpq_open("libbpq-ring", O_RDWR);
+	ok(fd >= 0 && configure(fd, BPQ_STRATEGY_BLOCK, 64) == 0,
+	   "ring end: a queue");
+	ret = bpq_ring_setup(fd, 1 << 18, &ring);
+	ok(ret == 0, "ring end: bpq_ring_setup (%d)", ret);
+	if (ret)
+		goto out;
+	bpq_send(fd, "one", 3, -1);
+	bpq_send(fd, "two", 3, -1);
+	ok(bpq_shutdown(fd, BPQ_SHUTDOWN_COMPLETE, 0) == 0, "ring end: COMPLETE");
+	ok(bpq_ring_recv(&ring, buf, sizeof(buf), &info, -1) == 3 &&
+	   !memcmp(buf, "one", 3) &&
+	   bpq_ring_recv(&ring, buf, sizeof(buf), &info, -1) == 3 &&
+	   !memcmp(buf, "two", 3), "ring end: both messages first");
+	ok(__atomic_load_n(&ring.ctl->end, __ATOMIC_ACQUIRE) ==
+	   BPQ_STREAM_COMPLETED, "ring end: ctl->end is completed");
+	ok(bpq_ring_peek(&ring, NULL, NULL) == 0 &&
+	   bpq_ring_wait(&ring, -1) == 0 &&
+	   bpq_ring_recv(&ring, buf, sizeof(buf), &info, -1) == 0,
+	   "ring end: peek, wait, recv: 0 (end of file), no wait");
+	ok(bpq_shutdown(fd, BPQ_SHUTDOWN_REOPEN, 0) == 0 &&
+	   __atomic_load_n(&ring.ctl->end, __ATOMIC_ACQUIRE) == 0,
+	   "ring end: REOPEN sets end back to 0");
+	ok(bpq_ring_wait(&ring, 0) == -EAGAIN, "ring end: open and empty");
+	bpq_send(fd, "three", 5, -1);
+	ok(bpq_shutdown(fd, BPQ_SHUTDOWN_FAIL, ENOSPC) == 0, "ring end: FAIL");
+	ok(bpq_ring_recv(&ring, buf, sizeof(buf), &info, -1) == 5,
+	   "ring end: the message before the failure");
+	ok(bpq_ring_peek(&ring, NULL, NULL) == -ECONNRESET &&
+	   bpq_ring_wait(&ring, -1) == -ECONNRESET &&
+	   bpq_ring_recv(&ring, buf, sizeof(buf), &info, 50) == -ECONNRESET,
+	   "ring end: then -ECONNRESET");
+	bpq_ring_teardown(&ring);
+out:
+	close(fd);
+	bpq_destroy(idx);
+	alarm(0);
+}
+
 int main(void)
 {
 	unsigned int idx, list[64];
@@ -313,10 +642,18 @@ int main(void)
 	ok(bpq_destroy(idx) == -ENOENT, "bpq_destroy again: -ENOENT");
 	close(fd);
 	test_ring();
+	/* a write to an ended stream raises SIGPIPE, as on a pipe */
+	signal(SIGPIPE, SIG_IGN);
+	test_stream();
+	test_hangup();
+	test_ring_end();
 out:
 	bpq_destroy(idx);
 	ok(bpq_strategy_parse(bpq_strategy_name(BPQ_STRATEGY_ADAPTIVE)) ==
 	   BPQ_STRATEGY_ADAPTIVE, "strategy names");
+	ok(bpq_hangup_parse(bpq_hangup_name(BPQ_HANGUP_BOTH)) ==
+	   BPQ_HANGUP_BOTH && !strcmp(bpq_stream_name(BPQ_STREAM_FAILED),
+				      "failed"), "hangup and stream names");
 	printf("1..%d\n", nr_tests);
 	return nr_failed ? 1 : 0;
 }
