@@ -173,7 +173,18 @@ check "prometheus: utilization 14/16" grep -q '^bpq_queue_utilization{.*} 0.8[78
 check "prometheus: +Inf bucket = _count = 2" sh -c \
 	"grep -q 'le=\"+Inf\"} 2\$' $TMP/prom && grep -q '^bpq_processing_latency_seconds_count{.*} 2\$' $TMP/prom"
 check "prometheus: buckets cumulative" sh -c \
-	"grep '_bucket{' $TMP/prom | awk '{ if (\$2 < last) exit 1; last = \$2 }'"
+	"grep '_bucket{' $TMP/prom | awk '{ split(\$1, m, \"{\"); if (m[1] == prev && \$2 < last) exit 1; prev = m[1]; last = \$2 }'"
+for m in bpq_waiting_time_seconds bpq_processing_time_seconds bpq_unacked \
+	 bpq_acked_total bpq_nacked_total bpq_stale_acks_total \
+	 bpq_congestion_events_total bpq_ack_timeouts_total; do
+	check "prometheus: one HELP and TYPE for $m" sh -c \
+		"[ \$(grep -c '^# HELP $m ' $TMP/prom) -eq 1 ] && [ \$(grep -c '^# TYPE $m ' $TMP/prom) -eq 1 ]"
+done
+check "prometheus: the deprecated name is the waiting time, bucket for bucket" sh -c \
+	"grep '^bpq_processing_latency_seconds_' $TMP/prom | sed 's/^bpq_processing_latency_seconds_//' >$TMP/prom.old && grep '^bpq_waiting_time_seconds_' $TMP/prom | sed 's/^bpq_waiting_time_seconds_//' >$TMP/prom.new && [ -s $TMP/prom.old ] && cmp -s $TMP/prom.old $TMP/prom.new"
+check "prometheus: the deprecated name says so" grep -q '^# HELP bpq_processing_latency_seconds .*Deprecated' "$TMP/prom"
+check "prometheus: processing time: no acknowledgment, no sample" grep -q '^bpq_processing_time_seconds_count{.*} 0$' "$TMP/prom"
+check "prometheus: no window gauges on a drop-oldest queue" sh -c "! grep -q '^bpq_cwnd{' $TMP/prom"
 run 0 bpqctl stats --prometheus
 check "prometheus for all queues: one HELP per metric" sh -c \
 	"[ \$(grep -c '^# HELP bpq_enqueued_total ' $TMP/out) -eq 1 ] && [ \$(grep -c '^bpq_enqueued_total{' $TMP/out) -ge 4 ]"
@@ -619,6 +630,86 @@ f=$(cat "$TMP/out")
 check "create with hangup=both" [ "$(sysv "$f" hangup)" = both ]
 run 2 bpqctl create ctlfifo2 hangup=all
 for n in ctlstream ctlfifo; do
+	bpqctl destroy "$n" || not_ok "destroy $n"
+done
+
+# --- acknowledgments and the window strategy ---
+# no sojourn is long enough to be a congestion signal
+run 0 bpqctl create ctlwin strategy=window initial_cwnd=4 min_cwnd=2 \
+	max_cwnd=64 initial_ssthresh=32 ack_timeout_ms=0 ack_mode=ack \
+	target_latency_us=60000000
+w=$(cat "$TMP/out")
+check "create strategy=window" [ "$(sysv "$w" strategy)" = window ]
+check "create: the window settings" [ "$(sysv "$w" initial_cwnd)/$(sysv "$w" min_cwnd)/$(sysv "$w" max_cwnd)/$(sysv "$w" initial_ssthresh)/$(sysv "$w" ack_timeout_ms)/$(sysv "$w" ack_mode)" = 4/2/64/32/0/ack ]
+run 0 bpqctl show ctlwin
+check "show: ack_mode by name" out_has '^  ack_mode: ack$'
+check "show: cwnd" out_has '^  cwnd: 4$'
+check "show: ssthresh" out_has '^  ssthresh: 32$'
+check "show: window_state" out_has '^  window_state: slow-start$'
+# two in, one out: two in flight, one of them delivered unacknowledged
+printf a >"/dev/$w"
+printf b >"/dev/$w"
+timeout 10 dd if="/dev/$w" of=/dev/null bs=64 count=1 2>/dev/null
+run 0 bpqctl show ctlwin
+check "show: inflight 2" out_has '^  inflight: 2$'
+check "show: unacked 1" out_has '^  unacked: 1$'
+run 0 bpqctl show ctlwin --json
+check "show --json: the window" out_has '"unacked":1,"cwnd":4,"ssthresh":32,"inflight":2,"window_state":"slow-start"'
+run 0 bpqctl stats ctlwin
+check "stats: acked_msgs" out_has '^  acked_msgs: 0$'
+check "stats: congestion_events" out_has '^  congestion_events: 0$'
+check "stats: cwnd_limited_ns" out_has '^  cwnd_limited_ns: '
+check "stats: processing_hist" out_has '^  processing_hist:$'
+run 0 bpqctl stats ctlwin --json
+check "stats --json: processing_hist" out_has '"processing_hist":\[{"le_ns":1024,"count":0}'
+check "stats --json: window counters" out_has '"congestion_events":0,"ack_timeouts":0,"cwnd_limited_ns":'
+run 0 bpqctl stats ctlwin --prometheus
+check "prometheus: bpq_cwnd" grep -q '^bpq_cwnd{queue="ctlwin",strategy="window"} 4$' "$TMP/out"
+check "prometheus: bpq_ssthresh" grep -q '^bpq_ssthresh{queue="ctlwin",strategy="window"} 32$' "$TMP/out"
+check "prometheus: bpq_inflight" grep -q '^bpq_inflight{queue="ctlwin",strategy="window"} 2$' "$TMP/out"
+check "prometheus: bpq_unacked" grep -q '^bpq_unacked{queue="ctlwin",strategy="window"} 1$' "$TMP/out"
+for m in bpq_acked_total bpq_nacked_total bpq_stale_acks_total \
+	 bpq_congestion_events_total bpq_ack_timeouts_total; do
+	check "prometheus: $m" grep -q "^$m{queue=\"ctlwin\",strategy=\"window\"} 0\$" "$TMP/out"
+done
+for m in bpq_processing_time_seconds bpq_waiting_time_seconds \
+	 bpq_processing_latency_seconds; do
+	check "prometheus: histogram $m" grep -q "^$m""_count{queue=\"ctlwin\"" "$TMP/out"
+done
+run 0 bpqctl set ctlwin max_cwnd=3
+check "set max_cwnd=3 alone takes initial_cwnd along" \
+	[ "$(sysv "$w" max_cwnd)/$(sysv "$w" initial_cwnd)" = 3/3 ]
+run 1 bpqctl set ctlwin min_cwnd=5 max_cwnd=4
+check "refused: min_cwnd above max_cwnd" err_has "Invalid argument"
+run 1 bpqctl set ctlwin ack_timeout_ms=3600001
+run 2 bpqctl set ctlwin ack_mode=sometimes
+run 2 bpqctl set ctlwin ack_mode=1
+run 0 bpqctl set ctlwin ack_mode=delivery
+check "set ack_mode=delivery" [ "$(sysv "$w" ack_mode)" = delivery ]
+run 0 bpqctl set ctlwin strategy=credit auto_credit=ack
+check "set auto_credit=ack" [ "$(sysv "$w" auto_credit)" = ack ]
+run 0 bpqctl show ctlwin
+check "show: auto_credit ack" out_has '^  auto_credit: ack$'
+check "show: no window state on a credit queue" sh -c "! grep -q '^  cwnd:' $TMP/out"
+run 0 bpqctl show ctlwin --json
+check "show --json: auto_credit a number" out_has '"auto_credit":2,'
+run 0 bpqctl set ctlwin auto_credit=1
+check "set auto_credit=1" [ "$(sysv "$w" auto_credit)" = 1 ]
+run 2 bpqctl set ctlwin auto_credit=3
+run 2 bpqctl set ctlwin strategy=tcp
+cat >"$TMP/win.yaml" <<'YAML'
+queues:
+  ctlwin:
+    strategy: window
+    window: { ack_mode: ack, initial_cwnd: 8, min_cwnd: 1, max_cwnd: 128, initial_ssthresh: 16, ack_timeout: 2s }
+  ctlack:
+    flow_control: { type: credit, initial_credits: 5, auto_credit: ack }
+YAML
+run 0 bpqctl apply "$TMP/win.yaml"
+a=$(dev_of ctlack)
+check "apply: window settings" [ "$(sysv "$w" strategy)/$(sysv "$w" ack_mode)/$(sysv "$w" initial_cwnd)/$(sysv "$w" max_cwnd)/$(sysv "$w" initial_ssthresh)/$(sysv "$w" ack_timeout_ms)" = window/ack/8/128/16/2000 ]
+check "apply: auto_credit ack" [ "$(sysv "$a" auto_credit)" = ack ]
+for n in ctlwin ctlack; do
 	bpqctl destroy "$n" || not_ok "destroy $n"
 done
 

@@ -4,8 +4,11 @@
 # Guest script (busybox sh, root): the libbpq examples against the module.
 #
 #  * bpq-pipeline moves every record through its three queues (block,
-#    credit, drop-oldest): none lost, none corrupted, the last 8 results
-#    kept and the rest evicted, and it destroys its queues.
+#    credit with auto_credit=ack, drop-oldest): none lost, none corrupted,
+#    each acknowledged, the last 8 results kept and the rest evicted; every
+#    stage ends at end of stream, without knowing the count; and it
+#    destroys its queues. With -f K, every K-th record is NACKed by the
+#    sink, counted as failed and in the queue's nacked, and it still exits 0.
 #  * bpq-watch-pressure sees one pressure start and one end per burst.
 #
 # Needs the examples on PATH (scripts/vm.sh --bin); skips without them.
@@ -67,10 +70,15 @@ before=$(queues)
 # --- bpq-pipeline ---
 N=300
 run bpq-pipeline -n $N -w 4 -d 500
-has "source sent all" "source: $N records sent"
-has "worker transformed all" "worker: $N records transformed"
-has "sink received all, none lost or bad, one credit per record" \
-	"sink: $N records received, 0 lost, 0 bad, $((N + 4)) credits granted"
+has "source sent all" "source: $N records sent, 0 poisoned"
+has "worker transformed all, then saw the end of stream" \
+	"worker: $N records transformed, then end of stream"
+has "sink received all, then saw the end of stream" \
+	"sink: $N records received, then end of stream"
+has "sink: none failed, lost or bad; the window granted, each acknowledged" \
+	"sink: $N processed, 0 failed (nacked), 0 lost, 0 bad, 4 credits granted, $N acknowledged"
+has "pipeline-work counted the acknowledgments, no NACK" \
+	"  pipeline-work   acknowledged $N, nacked 0, unacknowledged 0"
 has "drop-oldest kept the latest 8" \
 	"recent: 8 results kept, $((N - 8)) evicted"
 if grep -q "latest result, message $N: RECORD $(printf %06d $((N - 1)))" \
@@ -88,6 +96,22 @@ if [ "$(queues)" -eq "$before" ]; then
 	ok "pipeline destroyed its queues"
 else
 	not_ok "pipeline destroyed its queues ($(queues) now, $before before)"
+fi
+
+# every 10th record poisoned: NACKed, failed, and still exit 0
+run bpq-pipeline -n $N -w 4 -d 200 -f 10
+has "source sent all, a tenth poisoned" \
+	"source: $N records sent, $((N / 10)) poisoned"
+has "sink received all, then saw the end of stream (poison)" \
+	"sink: $N records received, then end of stream"
+has "sink NACKed the poisoned, processed the rest" \
+	"sink: $((N - N / 10)) processed, $((N / 10)) failed (nacked), 0 lost, 0 bad, 4 credits granted, $N acknowledged"
+has "pipeline-work counted the NACKs" \
+	"  pipeline-work   acknowledged $N, nacked $((N / 10)), unacknowledged 0"
+if [ "$(queues)" -eq "$before" ]; then
+	ok "pipeline -f destroyed its queues"
+else
+	not_ok "pipeline -f destroyed its queues ($(queues) now, $before before)"
 fi
 
 # --- bpq-watch-pressure ---

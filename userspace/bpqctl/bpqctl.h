@@ -70,7 +70,9 @@ int load_all(const char *cmd, struct queue_snap **out, int *nr);
 
 /*
  * settings.c: the sysfs setting names and their place in bpq_config. A
- * setting with names (strategy, hangup) is read and written by name only.
+ * setting with names (strategy, hangup, ack_mode) is read and written by
+ * name only; auto_credit takes and shows sysfs's 0, 1 or "ack" (2 too),
+ * and is a number in JSON (json_number).
  */
 struct setting {
 	const char *name;
@@ -78,6 +80,7 @@ struct setting {
 	unsigned int width;	/* 4 or 8 bytes */
 	const char *(*to_name)(unsigned int value);
 	int (*from_name)(const char *name);
+	int json_number;
 };
 extern const struct setting settings[];
 extern const unsigned int nr_settings;

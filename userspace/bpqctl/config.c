@@ -14,8 +14,12 @@
  *       capacity_bytes: 1M
  *       hangup: writers         none, writers, readers or both
  *       flow_control: { type: credit, initial_credits: 100, auto_credit: true }
+ *                               auto_credit: a boolean, or ack
  *       adaptive: { target_latency_ms: 20, adjustment_interval: 100,
  *                   min_rate: 100, max_rate: 100000 }
+ *       window: { ack_mode: ack, initial_cwnd: 10, min_cwnd: 1,
+ *                 max_cwnd: 1000, initial_ssthresh: 64, ack_timeout: 1s }
+ *                               the settings of strategy: window
  *
  * The whole file is checked before anything is applied; the first problem
  * is reported as "FILE:LINE: ...".
@@ -159,6 +163,17 @@ static const struct key queue_keys[] = {
 	{ "hangup", NULL, NULL, 0, 0 },
 	{ "flow_control", NULL, NULL, 0, 0 },
 	{ "adaptive", NULL, NULL, 0, 0 },
+	{ "window", NULL, NULL, 0, 0 },
+	{ NULL, NULL, NULL, 0, 0 },
+};
+
+static const struct key window_keys[] = {
+	{ "ack_mode", NULL, NULL, 0, 0 },
+	{ "initial_cwnd", "initial_cwnd", plain_units, 1, 1048576 },
+	{ "min_cwnd", "min_cwnd", plain_units, 1, 1048576 },
+	{ "max_cwnd", "max_cwnd", plain_units, 1, 1048576 },
+	{ "initial_ssthresh", "initial_ssthresh", plain_units, 1, 1048576 },
+	{ "ack_timeout", "ack_timeout_ms", ms_units, 0, 3600000 },
 	{ NULL, NULL, NULL, 0, 0 },
 };
 
@@ -252,6 +267,25 @@ static int adaptive_pair(struct parse *p, struct apply_queue *q,
 	return 0;
 }
 
+static int window_pair(struct parse *p, struct apply_queue *q,
+		       const struct key *k, const yaml_node_t *v)
+{
+	uint64_t n;
+	int s;
+
+	if (!strcmp(k->name, "ack_mode")) {
+		s = bpq_ack_mode_parse(scalar(v));
+		if (s < 0)
+			return bad_value(p, v, k->name);
+		change_set(&q->change, setting_find("ack_mode"), s);
+		return 0;
+	}
+	if (key_number(p, k, v, &n))
+		return -EINVAL;
+	change_set(&q->change, setting_find(k->setting), n);
+	return 0;
+}
+
 static int flow_pair(struct parse *p, struct apply_queue *q,
 		     const struct key *k, const yaml_node_t *v)
 {
@@ -270,7 +304,9 @@ static int flow_pair(struct parse *p, struct apply_queue *q,
 				   BPQ_STRATEGY_CREDIT);
 		}
 	} else if (!strcmp(k->name, "auto_credit")) {
-		if (parse_bool(scalar(v), &n))
+		if (scalar(v) && !strcmp(scalar(v), "ack"))
+			n = BPQ_AUTO_CREDIT_ACK;
+		else if (parse_bool(scalar(v), &n))
 			return bad_value(p, v, k->name);
 		change_set(&q->change, setting_find("auto_credit"), n);
 	} else {
@@ -308,6 +344,8 @@ static int queue_pair(struct parse *p, struct apply_queue *q,
 		return walk(p, q, v, "flow_control", flow_keys, flow_pair);
 	if (!strcmp(k->name, "adaptive"))
 		return walk(p, q, v, "adaptive", adaptive_keys, adaptive_pair);
+	if (!strcmp(k->name, "window"))
+		return walk(p, q, v, "window", window_keys, window_pair);
 	if (key_number(p, k, v, &n))
 		return -EINVAL;
 	change_set(&q->change, setting_find(k->setting), n);
@@ -347,6 +385,21 @@ static int parse_queue(struct parse *p, struct apply_queue *q,
 		return perr(p, v, "min_rate %llu is above max_rate %llu",
 			    (unsigned long long)val(q, "min_rate"),
 			    (unsigned long long)val(q, "max_rate"));
+	if (has(q, "min_cwnd") && has(q, "initial_cwnd") &&
+	    val(q, "min_cwnd") > val(q, "initial_cwnd"))
+		return perr(p, v, "min_cwnd %llu is above initial_cwnd %llu",
+			    (unsigned long long)val(q, "min_cwnd"),
+			    (unsigned long long)val(q, "initial_cwnd"));
+	if (has(q, "initial_cwnd") && has(q, "max_cwnd") &&
+	    val(q, "initial_cwnd") > val(q, "max_cwnd"))
+		return perr(p, v, "initial_cwnd %llu is above max_cwnd %llu",
+			    (unsigned long long)val(q, "initial_cwnd"),
+			    (unsigned long long)val(q, "max_cwnd"));
+	if (has(q, "min_cwnd") && has(q, "max_cwnd") &&
+	    val(q, "min_cwnd") > val(q, "max_cwnd"))
+		return perr(p, v, "min_cwnd %llu is above max_cwnd %llu",
+			    (unsigned long long)val(q, "min_cwnd"),
+			    (unsigned long long)val(q, "max_cwnd"));
 	return 0;
 }
 

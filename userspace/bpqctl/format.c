@@ -68,7 +68,17 @@ static const struct field counter_fields[] = {
 	STATE(dequeued_bytes), STATE(dropped_newest), STATE(dropped_oldest),
 	STATE(flushed), STATE(backpressure_applied), STATE(blocked_ns),
 	STATE(throttled_ns), STATE(timeouts), STATE(credit_starvation),
-	STATE(credit_starved_ns),
+	STATE(credit_starved_ns), STATE(acked_msgs), STATE(nacked),
+	STATE(stale_acks),
+};
+
+/* The window's state (show) and counters (stats); window_state apart. */
+static const struct field window_state_fields[] = {
+	STATE(cwnd), STATE(ssthresh), STATE(inflight),
+};
+
+static const struct field window_counter_fields[] = {
+	STATE(congestion_events), STATE(ack_timeouts), STATE(cwnd_limited_ns),
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -109,6 +119,19 @@ static void json_stream(FILE *f, const struct queue_snap *s)
 		s->st.readers, s->st.writers);
 }
 
+static int snap_window(const struct queue_snap *s)
+{
+	return s->cfg.strategy == BPQ_STRATEGY_WINDOW;
+}
+
+/* The window's state by name: "slow-start"; "unknown" for a stray value. */
+static const char *snap_window_state(const struct queue_snap *s)
+{
+	const char *name = bpq_window_state_name(s->st.window_state);
+
+	return name ? name : "unknown";
+}
+
 static void text_stream(FILE *f, const struct queue_snap *s)
 {
 	char buf[48];
@@ -130,6 +153,42 @@ static void json_fields(FILE *f, const struct field *fl, unsigned int n,
 
 	for (i = 0; i < n; i++)
 		fprintf(f, ",\"%s\":%" PRIu64, fl[i].name, field_get(&fl[i], st));
+}
+
+static void text_fields(FILE *f, const struct field *fl, unsigned int n,
+			const struct bpq_stats *st)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		fprintf(f, "  %s: %" PRIu64 "\n", fl[i].name, field_get(&fl[i], st));
+}
+
+/* A histogram of latency_hist's buckets: JSON, or text without the zeros. */
+static void json_hist(FILE *f, const char *name, const uint64_t *hist)
+{
+	unsigned int i;
+
+	fprintf(f, ",\"%s\":[", name);
+	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
+		fprintf(f, "%s{\"le_ns\":%" PRIu64 ",\"count\":%" PRIu64 "}",
+			i ? "," : "", bucket_bound_ns(i), hist[i]);
+	fputc(']', f);
+}
+
+static void text_hist(FILE *f, const char *name, const uint64_t *hist)
+{
+	unsigned int i;
+
+	fprintf(f, "  %s:\n", name);
+	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
+		if (hist[i])
+			fprintf(f, "    %s%" PRIu64 " ns: %" PRIu64 "\n",
+				i < BPQ_LATENCY_BUCKETS - 1 ? "< " : ">= ",
+				i < BPQ_LATENCY_BUCKETS - 1 ?
+					bucket_bound_ns(i) :
+					bucket_bound_ns(i - 1),
+				hist[i]);
 }
 
 static void json_head(FILE *f, const struct queue_snap *s)
@@ -182,7 +241,11 @@ void print_list(FILE *f, const struct queue_snap *s, int n, int json)
 				snap_stream(&s[i], buf, sizeof(buf)) : "");
 }
 
-/* A setting's value: its name for strategy and hangup, else a number. */
+/*
+ * A setting's value: its name for strategy, hangup and ack_mode, else a
+ * number; auto_credit as sysfs has it (0, 1, ack) in text, a number in
+ * JSON.
+ */
 static void show_setting(FILE *f, int idx, const struct queue_snap *s,
 			 int json)
 {
@@ -190,7 +253,7 @@ static void show_setting(FILE *f, int idx, const struct queue_snap *s,
 
 	if (json) {
 		fprintf(f, ",\"%s\":", settings[idx].name);
-		if (name)
+		if (name && !settings[idx].json_number)
 			json_string(f, name);
 		else
 			fprintf(f, "%" PRIu64, setting_get(idx, &s->cfg));
@@ -202,6 +265,22 @@ static void show_setting(FILE *f, int idx, const struct queue_snap *s,
 	}
 }
 
+/*
+ * JSON has the window's fields for every queue, so that its keys do not
+ * depend on the strategy; window_state is null but for a window queue.
+ */
+static void json_window_state(FILE *f, const struct queue_snap *s)
+{
+	fprintf(f, ",\"unacked\":%" PRIu64, (uint64_t)s->st.unacked);
+	json_fields(f, window_state_fields, ARRAY_SIZE(window_state_fields),
+		    &s->st);
+	fputs(",\"window_state\":", f);
+	if (snap_window(s))
+		json_string(f, snap_window_state(s));
+	else
+		fputs("null", f);
+}
+
 void print_show(FILE *f, const struct queue_snap *s, int json)
 {
 	unsigned int i;
@@ -211,6 +290,7 @@ void print_show(FILE *f, const struct queue_snap *s, int json)
 		for (i = 1; i < nr_settings; i++)
 			show_setting(f, i, s, 1);
 		json_fields(f, state_fields, ARRAY_SIZE(state_fields), &s->st);
+		json_window_state(f, s);
 		json_stream(f, s);
 		fputs("}\n", f);
 		return;
@@ -219,44 +299,45 @@ void print_show(FILE *f, const struct queue_snap *s, int json)
 		s->name, snap_strategy(s));
 	for (i = 1; i < nr_settings; i++)
 		show_setting(f, i, s, 0);
-	for (i = 0; i < ARRAY_SIZE(state_fields); i++)
-		fprintf(f, "  %s: %" PRIu64 "\n", state_fields[i].name,
-			field_get(&state_fields[i], &s->st));
+	text_fields(f, state_fields, ARRAY_SIZE(state_fields), &s->st);
+	fprintf(f, "  unacked: %" PRIu64 "\n", (uint64_t)s->st.unacked);
+	if (snap_window(s)) {
+		text_fields(f, window_state_fields,
+			    ARRAY_SIZE(window_state_fields), &s->st);
+		fprintf(f, "  window_state: %s\n", snap_window_state(s));
+	}
 	text_stream(f, s);
 }
 
+/*
+ * The counters, the window's for a window queue (in JSON for every
+ * queue), the stream, then the sojourn times (latency_hist) and the
+ * processing times (processing_hist: enqueue to acknowledgment).
+ */
 void print_stats(FILE *f, const struct queue_snap *s, int json)
 {
-	unsigned int i;
-
 	if (json) {
 		json_head(f, s);
 		json_fields(f, counter_fields, ARRAY_SIZE(counter_fields),
 			    &s->st);
+		json_fields(f, window_counter_fields,
+			    ARRAY_SIZE(window_counter_fields), &s->st);
 		json_stream(f, s);
-		fputs(",\"latency_hist\":[", f);
-		for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
-			fprintf(f, "%s{\"le_ns\":%" PRIu64 ",\"count\":%" PRIu64
-				"}", i ? "," : "", bucket_bound_ns(i),
-				(uint64_t)s->st.latency_hist[i]);
-		fputs("]}\n", f);
+		json_hist(f, "latency_hist", (const uint64_t *)s->st.latency_hist);
+		json_hist(f, "processing_hist",
+			  (const uint64_t *)s->st.processing_hist);
+		fputs("}\n", f);
 		return;
 	}
 	fprintf(f, "queue: bpq%u\n  name: %s\n  strategy: %s\n", s->index,
 		s->name, snap_strategy(s));
-	for (i = 0; i < ARRAY_SIZE(counter_fields); i++)
-		fprintf(f, "  %s: %" PRIu64 "\n", counter_fields[i].name,
-			field_get(&counter_fields[i], &s->st));
+	text_fields(f, counter_fields, ARRAY_SIZE(counter_fields), &s->st);
+	if (snap_window(s))
+		text_fields(f, window_counter_fields,
+			    ARRAY_SIZE(window_counter_fields), &s->st);
 	text_stream(f, s);
-	fputs("  latency_hist:\n", f);
-	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
-		if (s->st.latency_hist[i])
-			fprintf(f, "    %s%" PRIu64 " ns: %" PRIu64 "\n",
-				i < BPQ_LATENCY_BUCKETS - 1 ? "< " : ">= ",
-				i < BPQ_LATENCY_BUCKETS - 1 ?
-					bucket_bound_ns(i) :
-					bucket_bound_ns(i - 1),
-				(uint64_t)s->st.latency_hist[i]);
+	text_hist(f, "latency_hist", (const uint64_t *)s->st.latency_hist);
+	text_hist(f, "processing_hist", (const uint64_t *)s->st.processing_hist);
 }
 
 /* Label values: backslash, double quote and newline escaped. */
@@ -286,7 +367,8 @@ static void prom_head(FILE *f, const char *name, const char *type,
 enum prom_value {
 	PV_ENQUEUED, PV_DEQUEUED, PV_BACKPRESSURE, PV_UTILIZATION,
 	PV_THROUGHPUT, PV_CREDITS, PV_STARVATION, PV_EPOCH, PV_READERS,
-	PV_WRITERS,
+	PV_WRITERS, PV_UNACKED, PV_ACKED, PV_NACKED, PV_STALE_ACKS,
+	PV_CONGESTION, PV_ACK_TIMEOUTS, PV_CWND, PV_SSTHRESH, PV_INFLIGHT,
 };
 
 static void prom_value(FILE *f, const struct queue_snap *s, enum prom_value v)
@@ -325,46 +407,105 @@ static void prom_value(FILE *f, const struct queue_snap *s, enum prom_value v)
 	case PV_WRITERS:
 		fprintf(f, " %u\n", st->writers);
 		break;
+	case PV_UNACKED:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->unacked);
+		break;
+	case PV_ACKED:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->acked_msgs);
+		break;
+	case PV_NACKED:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->nacked);
+		break;
+	case PV_STALE_ACKS:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->stale_acks);
+		break;
+	case PV_CONGESTION:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->congestion_events);
+		break;
+	case PV_ACK_TIMEOUTS:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->ack_timeouts);
+		break;
+	case PV_CWND:
+		fprintf(f, " %u\n", st->cwnd);
+		break;
+	case PV_SSTHRESH:
+		fprintf(f, " %u\n", st->ssthresh);
+		break;
+	case PV_INFLIGHT:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->inflight);
+		break;
 	}
 }
 
+/* window: only window queues have the metric (it means nothing elsewhere) */
 static const struct {
 	const char *name, *type, *help;
 	enum prom_value v;
+	int window;
 } prom_simple[] = {
 	{ "bpq_enqueued_total", "counter",
-	  "Messages accepted into the queue.", PV_ENQUEUED },
+	  "Messages accepted into the queue.", PV_ENQUEUED, 0 },
 	{ "bpq_dequeued_total", "counter",
-	  "Messages delivered to readers.", PV_DEQUEUED },
+	  "Messages delivered to readers.", PV_DEQUEUED, 0 },
 	{ "bpq_backpressure_applied_total", "counter",
-	  "Writers that had to wait or were refused.", PV_BACKPRESSURE },
+	  "Writers that had to wait or were refused.", PV_BACKPRESSURE, 0 },
 	{ "bpq_queue_utilization", "gauge",
-	  "Fill level of the tighter capacity bound, 0 to 1.", PV_UTILIZATION },
+	  "Fill level of the tighter capacity bound, 0 to 1.", PV_UTILIZATION, 0 },
 	{ "bpq_throughput_rate", "gauge",
-	  "Dequeued messages per second, moving average.", PV_THROUGHPUT },
+	  "Dequeued messages per second, moving average.", PV_THROUGHPUT, 0 },
 	{ "bpq_credits_available", "gauge",
-	  "Credit balance of the credit strategy.", PV_CREDITS },
+	  "Credit balance of the credit strategy.", PV_CREDITS, 0 },
 	{ "bpq_credit_starvation_total", "counter",
-	  "Writers that found no credit.", PV_STARVATION },
+	  "Writers that found no credit.", PV_STARVATION, 0 },
 	{ "bpq_stream_epoch", "gauge",
-	  "Times the stream was opened again after it ended.", PV_EPOCH },
+	  "Times the stream was opened again after it ended.", PV_EPOCH, 0 },
 	{ "bpq_readers", "gauge",
-	  "Open files of the queue that may read.", PV_READERS },
+	  "Open files of the queue that may read.", PV_READERS, 0 },
 	{ "bpq_writers", "gauge",
-	  "Open files of the queue that may write.", PV_WRITERS },
+	  "Open files of the queue that may write.", PV_WRITERS, 0 },
+	{ "bpq_unacked", "gauge",
+	  "Delivered messages not yet acknowledged.", PV_UNACKED, 0 },
+	{ "bpq_acked_total", "counter",
+	  "Messages acknowledged.", PV_ACKED, 0 },
+	{ "bpq_nacked_total", "counter",
+	  "Acknowledgments that said the reader was congested (NACK).",
+	  PV_NACKED, 0 },
+	{ "bpq_stale_acks_total", "counter",
+	  "Messages acknowledged beyond those delivered, ignored.",
+	  PV_STALE_ACKS, 0 },
+	{ "bpq_congestion_events_total", "counter",
+	  "Reductions of the congestion window (window strategy).",
+	  PV_CONGESTION, 0 },
+	{ "bpq_ack_timeouts_total", "counter",
+	  "Drops of the congestion window to min_cwnd for want of an "
+	  "acknowledgment (window strategy).", PV_ACK_TIMEOUTS, 0 },
+	{ "bpq_cwnd", "gauge",
+	  "Congestion window of the window strategy, in messages.", PV_CWND, 1 },
+	{ "bpq_ssthresh", "gauge",
+	  "Slow-start threshold of the window strategy, in messages.",
+	  PV_SSTHRESH, 1 },
+	{ "bpq_inflight", "gauge",
+	  "Messages in flight under the window strategy: queued, and "
+	  "delivered unacknowledged (ack_mode ack).", PV_INFLIGHT, 1 },
 };
 
-/* the simple metrics printed after the latency histogram */
+/* the simple metrics printed after the latency histograms */
 #define PROM_STREAM_FIRST 7
 
 static void prom_simple_metric(FILE *f, const struct queue_snap *s, int n,
 			       unsigned int m)
 {
-	int i;
+	int i, any = 0;
 
+	for (i = 0; i < n; i++)
+		any |= !prom_simple[m].window || snap_window(&s[i]);
+	if (!any)
+		return;
 	prom_head(f, prom_simple[m].name, prom_simple[m].type,
 		  prom_simple[m].help);
 	for (i = 0; i < n; i++) {
+		if (prom_simple[m].window && !snap_window(&s[i]))
+			continue;
 		fputs(prom_simple[m].name, f);
 		prom_labels(f, &s[i], NULL);
 		prom_value(f, &s[i], prom_simple[m].v);
@@ -394,26 +535,28 @@ static void prom_dropped(FILE *f, const struct queue_snap *s, int n)
 }
 
 /*
- * Bucket i of latency_hist counts sojourn times below 2^(10+i) ns, the last
- * one everything longer; the kernel keeps no sum, so _sum takes each bucket
- * at its midpoint (the open last bucket at its lower bound).
+ * Bucket i of latency_hist (and processing_hist) counts times below
+ * 2^(10+i) ns, the last one everything longer; the kernel keeps no sum, so
+ * _sum takes each bucket at its midpoint (the open last bucket at its
+ * lower bound).
  */
-static void prom_latency(FILE *f, const struct queue_snap *s, int n)
+static void prom_hist(FILE *f, const struct queue_snap *s, int n,
+		      const char *name, const char *help, size_t offset)
 {
-	const char *name = "bpq_processing_latency_seconds";
 	char label[64];
 	uint64_t cum;
 	double sum, lo, hi;
 	int i, b;
 
-	prom_head(f, name, "histogram",
-		  "Time from enqueue to delivery; _sum is approximate "
-		  "(bucket midpoints).");
+	prom_head(f, name, "histogram", help);
 	for (i = 0; i < n; i++) {
+		const uint64_t *hist = (const uint64_t *)
+			((const char *)&s[i].st + offset);
+
 		cum = 0;
 		sum = 0;
 		for (b = 0; b < BPQ_LATENCY_BUCKETS; b++) {
-			uint64_t c = s[i].st.latency_hist[b];
+			uint64_t c = hist[b];
 
 			cum += c;
 			lo = b ? (double)(1ULL << (9 + b)) : 0;
@@ -436,6 +579,29 @@ static void prom_latency(FILE *f, const struct queue_snap *s, int n)
 		prom_labels(f, &s[i], NULL);
 		fprintf(f, " %" PRIu64 "\n", cum);
 	}
+}
+
+/*
+ * The sojourn times (latency_hist) as bpq_waiting_time_seconds, and for
+ * one release more under their old name bpq_processing_latency_seconds
+ * (deprecated: it was no processing time); the processing times
+ * (processing_hist: enqueue to acknowledgment) as
+ * bpq_processing_time_seconds.
+ */
+static void prom_latency(FILE *f, const struct queue_snap *s, int n)
+{
+	prom_hist(f, s, n, "bpq_processing_latency_seconds",
+		  "Time from enqueue to delivery; _sum is approximate "
+		  "(bucket midpoints). Deprecated: use bpq_waiting_time_seconds.",
+		  offsetof(struct bpq_stats, latency_hist));
+	prom_hist(f, s, n, "bpq_waiting_time_seconds",
+		  "Time spent waiting in the queue, from enqueue to delivery; "
+		  "_sum is approximate (bucket midpoints).",
+		  offsetof(struct bpq_stats, latency_hist));
+	prom_hist(f, s, n, "bpq_processing_time_seconds",
+		  "Time from enqueue to acknowledgment, of the acknowledgments "
+		  "that gave the enqueue time; _sum is approximate (bucket "
+		  "midpoints).", offsetof(struct bpq_stats, processing_hist));
 }
 
 /*

@@ -11,10 +11,39 @@
 #include "bpqctl.h"
 
 #define SETTING(f) { #f, offsetof(struct bpq_config, f), \
-		     sizeof(((struct bpq_config *)0)->f), NULL, NULL }
+		     sizeof(((struct bpq_config *)0)->f), NULL, NULL, 0 }
 #define NAMED_SETTING(f, to, from) { #f, offsetof(struct bpq_config, f), \
 				     sizeof(((struct bpq_config *)0)->f), \
-				     to, from }
+				     to, from, 0 }
+/* named in text as sysfs names it, a number in JSON */
+#define MIXED_SETTING(f, to, from) { #f, offsetof(struct bpq_config, f), \
+				     sizeof(((struct bpq_config *)0)->f), \
+				     to, from, 1 }
+
+/* auto_credit as sysfs has it: 0, 1 or "ack" (written also as 2) */
+static const char *auto_credit_name(unsigned int v)
+{
+	static const char *const names[] = {
+		[BPQ_AUTO_CREDIT_OFF] = "0",
+		[BPQ_AUTO_CREDIT_DELIVERY] = "1",
+		[BPQ_AUTO_CREDIT_ACK] = "ack",
+	};
+
+	return v < sizeof(names) / sizeof(names[0]) ? names[v] : NULL;
+}
+
+static int auto_credit_parse(const char *name)
+{
+	if (!name)
+		return -EINVAL;
+	if (!strcmp(name, "0"))
+		return BPQ_AUTO_CREDIT_OFF;
+	if (!strcmp(name, "1"))
+		return BPQ_AUTO_CREDIT_DELIVERY;
+	if (!strcmp(name, "2") || !strcmp(name, "ack"))
+		return BPQ_AUTO_CREDIT_ACK;
+	return -EINVAL;
+}
 
 /* strategy first (list, show and stats print it apart), then the rest */
 const struct setting settings[] = {
@@ -25,12 +54,18 @@ const struct setting settings[] = {
 	SETTING(high_watermark),
 	SETTING(low_watermark),
 	SETTING(write_timeout_ms),
-	SETTING(auto_credit),
+	MIXED_SETTING(auto_credit, auto_credit_name, auto_credit_parse),
 	SETTING(target_latency_us),
 	SETTING(min_rate),
 	SETTING(max_rate),
 	SETTING(adjust_interval_ms),
 	NAMED_SETTING(hangup, bpq_hangup_name, bpq_hangup_parse),
+	NAMED_SETTING(ack_mode, bpq_ack_mode_name, bpq_ack_mode_parse),
+	SETTING(initial_cwnd),
+	SETTING(min_cwnd),
+	SETTING(max_cwnd),
+	SETTING(initial_ssthresh),
+	SETTING(ack_timeout_ms),
 };
 
 const unsigned int nr_settings = sizeof(settings) / sizeof(settings[0]);
@@ -121,10 +156,17 @@ void change_set(struct config_change *c, int idx, uint64_t v)
 	c->have |= 1U << idx;
 }
 
+static int change_has(const struct config_change *c, const char *name)
+{
+	return !!(c->have & (1U << setting_find(name)));
+}
+
 /*
  * The kernel wants low_watermark <= high_watermark; lowering only the high
  * one (from the default 100/100) takes the low one along, so that
- * "high_watermark=80" alone does what it says.
+ * "high_watermark=80" alone does what it says. Likewise it wants
+ * min_cwnd <= initial_cwnd <= max_cwnd: a min_cwnd or max_cwnd given
+ * without initial_cwnd takes initial_cwnd along into its range.
  */
 void change_apply(const struct config_change *c, struct bpq_config *cfg)
 {
@@ -133,8 +175,13 @@ void change_apply(const struct config_change *c, struct bpq_config *cfg)
 	for (i = 0; i < nr_settings; i++)
 		if (c->have & (1U << i))
 			setting_put(i, cfg, setting_get(i, &c->val));
-	if ((c->have & (1U << setting_find("high_watermark"))) &&
-	    !(c->have & (1U << setting_find("low_watermark"))) &&
+	if (change_has(c, "high_watermark") && !change_has(c, "low_watermark") &&
 	    cfg->low_watermark > cfg->high_watermark)
 		cfg->low_watermark = cfg->high_watermark;
+	if (!change_has(c, "initial_cwnd")) {
+		if (change_has(c, "max_cwnd") && cfg->initial_cwnd > cfg->max_cwnd)
+			cfg->initial_cwnd = cfg->max_cwnd;
+		if (change_has(c, "min_cwnd") && cfg->initial_cwnd < cfg->min_cwnd)
+			cfg->initial_cwnd = cfg->min_cwnd;
+	}
 }

@@ -76,6 +76,8 @@ int bpq_reset_stats(int fd);
 int bpq_grant(int fd, uint64_t credits);
 int bpq_flush(int fd);
 int bpq_shutdown(int fd, unsigned int flags, int error);
+int bpq_ack(int fd, unsigned int count, unsigned int flags,
+	    uint64_t timestamp_ns);
 
 int bpq_create(const char *name, unsigned int *index);
 int bpq_destroy(unsigned int index);
@@ -85,6 +87,9 @@ int bpq_strategy_parse(const char *name);
 const char *bpq_stream_name(unsigned int state);
 const char *bpq_hangup_name(unsigned int hangup);
 int bpq_hangup_parse(const char *name);
+const char *bpq_ack_mode_name(unsigned int mode);
+int bpq_ack_mode_parse(const char *name);
+const char *bpq_window_state_name(unsigned int state);
 
 int bpq_index_of(int fd);
 int bpq_queue_name(unsigned int index, char *buf, size_t len);

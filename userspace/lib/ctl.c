@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Settings, counters, credits and the stream of one open queue, and the
- * control device.
+ * Settings, counters, credits, acknowledgments and the stream of one open
+ * queue, and the control device.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +79,21 @@ int bpq_shutdown(int fd, unsigned int flags, int error)
 	int ret;
 
 	ret = ioctl(fd, BPQ_IOC_SHUTDOWN, &s);
+	return ret < 0 ? -errno : ret;
+}
+
+int bpq_ack(int fd, unsigned int count, unsigned int flags,
+	    uint64_t timestamp_ns)
+{
+	struct bpq_ack a = {
+		.size = sizeof(a),
+		.flags = flags,
+		.count = count,
+		.timestamp_ns = timestamp_ns,
+	};
+	int ret;
+
+	ret = ioctl(fd, BPQ_IOC_ACK, &a);
 	return ret < 0 ? -errno : ret;
 }
 

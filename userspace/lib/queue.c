@@ -2,7 +2,7 @@
 /*
  * Finding queues: by number ("3", "bpq3"), by name (the sysfs attribute
  * "name" of /sys/class/bpq/bpqN/) or by device path; the names of
- * strategies, stream states and hangup settings.
+ * strategies, stream states, hangup settings, ack modes and window states.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,6 +22,7 @@ static const char *const bpq_strategies[] = {
 	[BPQ_STRATEGY_DROP_OLDEST] = "drop-oldest",
 	[BPQ_STRATEGY_CREDIT] = "credit",
 	[BPQ_STRATEGY_ADAPTIVE] = "adaptive",
+	[BPQ_STRATEGY_WINDOW] = "window",
 };
 
 #define BPQ_NR_STRATEGIES (sizeof(bpq_strategies) / sizeof(bpq_strategies[0]))
@@ -77,6 +78,42 @@ int bpq_hangup_parse(const char *name)
 		if (!strcmp(name, bpq_hangups[i]))
 			return i;
 	return -EINVAL;
+}
+
+static const char *const bpq_ack_modes[] = {
+	[BPQ_ACK_MODE_ACK] = "ack",
+	[BPQ_ACK_MODE_DELIVERY] = "delivery",
+};
+
+#define BPQ_NR_ACK_MODES (sizeof(bpq_ack_modes) / sizeof(bpq_ack_modes[0]))
+
+const char *bpq_ack_mode_name(unsigned int mode)
+{
+	return mode < BPQ_NR_ACK_MODES ? bpq_ack_modes[mode] : NULL;
+}
+
+int bpq_ack_mode_parse(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; name && i < BPQ_NR_ACK_MODES; i++)
+		if (!strcmp(name, bpq_ack_modes[i]))
+			return i;
+	return -EINVAL;
+}
+
+static const char *const bpq_window_states[] = {
+	[BPQ_WINDOW_SLOW_START] = "slow-start",
+	[BPQ_WINDOW_AVOIDANCE] = "avoidance",
+	[BPQ_WINDOW_RECOVERY] = "recovery",
+};
+
+#define BPQ_NR_WINDOW_STATES \
+	(sizeof(bpq_window_states) / sizeof(bpq_window_states[0]))
+
+const char *bpq_window_state_name(unsigned int state)
+{
+	return state < BPQ_NR_WINDOW_STATES ? bpq_window_states[state] : NULL;
 }
 
 /* "3" or "bpq3" -> 3; anything else -> -EINVAL. */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Host tests of libbpq and bpqctl that need no module: strategy, stream,
- * hangup and errno names, key=value parsing, the YAML file of apply (with its error lines), the
+ * hangup, ack mode, window state and errno names, key=value parsing, the YAML file of apply (with its error lines), the
  * JSON and Prometheus output of fake snapshots, and the receive ring's
  * reader on a ring laid out in memory as the kernel would. Prints TAP;
  * exits 1 if any test failed.
@@ -42,10 +42,11 @@ static void test_strategies(void)
 {
 	static const char *const names[] = {
 		"block", "drop-newest", "drop-oldest", "credit", "adaptive",
+		"window",
 	};
 	unsigned int i;
 
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 6; i++) {
 		ok(bpq_strategy_parse(names[i]) == (int)i, "strategy parse %s",
 		   names[i]);
 		ok(bpq_strategy_name(i) && !strcmp(bpq_strategy_name(i), names[i]),
@@ -54,7 +55,38 @@ static void test_strategies(void)
 	ok(bpq_strategy_parse("Block") == -EINVAL, "strategy parse is exact");
 	ok(bpq_strategy_parse("") == -EINVAL, "strategy parse empty");
 	ok(bpq_strategy_parse(NULL) == -EINVAL, "strategy parse NULL");
-	ok(bpq_strategy_name(5) == NULL, "strategy name out of range");
+	ok(bpq_strategy_name(6) == NULL, "strategy name out of range");
+	ok(BPQ_STRATEGY_WINDOW == 5, "window is strategy 5");
+}
+
+static void test_window_names(void)
+{
+	static const char *const modes[] = { "ack", "delivery" };
+	static const char *const states[] = {
+		"slow-start", "avoidance", "recovery",
+	};
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		ok(bpq_ack_mode_parse(modes[i]) == (int)i, "ack mode parse %s",
+		   modes[i]);
+		ok(bpq_ack_mode_name(i) && !strcmp(bpq_ack_mode_name(i), modes[i]),
+		   "ack mode name %u", i);
+	}
+	ok(BPQ_ACK_MODE_ACK == 0 && BPQ_ACK_MODE_DELIVERY == 1,
+	   "ack mode values");
+	ok(bpq_ack_mode_name(2) == NULL, "ack mode name out of range");
+	ok(bpq_ack_mode_parse("Ack") == -EINVAL, "ack mode parse is exact");
+	ok(bpq_ack_mode_parse("0") == -EINVAL, "ack mode parse takes no number");
+	ok(bpq_ack_mode_parse("") == -EINVAL && bpq_ack_mode_parse(NULL) ==
+	   -EINVAL, "ack mode parse empty, NULL");
+	for (i = 0; i < 3; i++)
+		ok(bpq_window_state_name(i) &&
+		   !strcmp(bpq_window_state_name(i), states[i]),
+		   "window state name %u: %s", i, states[i]);
+	ok(BPQ_WINDOW_SLOW_START == 0 && BPQ_WINDOW_RECOVERY == 2,
+	   "window state values");
+	ok(bpq_window_state_name(3) == NULL, "window state name out of range");
 }
 
 static void test_stream_names(void)
@@ -108,8 +140,20 @@ static void test_settings(void)
 		"strategy", "capacity_msgs", "capacity_bytes", "max_msg_size",
 		"high_watermark", "low_watermark", "write_timeout_ms",
 		"auto_credit", "target_latency_us", "min_rate", "max_rate",
-		"adjust_interval_ms", "hangup",
+		"adjust_interval_ms", "hangup", "ack_mode", "initial_cwnd",
+		"min_cwnd", "max_cwnd", "initial_ssthresh", "ack_timeout_ms",
 	};
+	char *win[] = { "strategy=window", "ack_mode=delivery",
+			"initial_cwnd=20", "min_cwnd=2", "max_cwnd=1000",
+			"initial_ssthresh=64", "ack_timeout_ms=500" };
+	char *badmode[] = { "ack_mode=1" };
+	char *acred[] = { "auto_credit=ack" };
+	char *acred2[] = { "auto_credit=2" };
+	char *acred1[] = { "auto_credit=1" };
+	char *badacred[] = { "auto_credit=3" };
+	char *maxc[] = { "max_cwnd=5" };
+	char *minc[] = { "min_cwnd=50" };
+	char *both[] = { "max_cwnd=5", "initial_cwnd=7" };
 	char *hang[] = { "hangup=writers", "capacity_msgs=3" };
 	char *badhang[] = { "hangup=all" };
 	char *numhang[] = { "hangup=1" };
@@ -124,8 +168,8 @@ static void test_settings(void)
 	char desc[256];
 	unsigned int i;
 
-	ok(nr_settings == 13, "13 settings");
-	for (i = 0; i < 13; i++)
+	ok(nr_settings == 19, "19 settings");
+	for (i = 0; i < 19; i++)
 		ok(setting_find(sysfs[i]) >= 0, "setting %s known", sysfs[i]);
 	ok(setting_find("name") < 0, "name is not a setting");
 	ok(setting_find("stream") < 0, "stream is not a setting");
@@ -148,6 +192,51 @@ static void test_settings(void)
 	cfg.hangup = 9;
 	ok(!strcmp(setting_name(setting_find("hangup"), &cfg), "unknown"),
 	   "setting_name: unknown value");
+
+	ok(parse_changes("set", "u", 7, win, &c, desc, sizeof(desc)) == 0 &&
+	   c.val.strategy == BPQ_STRATEGY_WINDOW &&
+	   c.val.ack_mode == BPQ_ACK_MODE_DELIVERY && c.val.initial_cwnd == 20 &&
+	   c.val.min_cwnd == 2 && c.val.max_cwnd == 1000 &&
+	   c.val.initial_ssthresh == 64 && c.val.ack_timeout_ms == 500,
+	   "set: strategy=window and the window settings parse");
+	ok(parse_changes("set", "u", 1, badmode, &c, desc, sizeof(desc)) ==
+	   EXIT_USAGE, "set: ack_mode by number is a usage error");
+	ok(parse_changes("set", "u", 1, acred, &c, desc, sizeof(desc)) == 0 &&
+	   c.val.auto_credit == BPQ_AUTO_CREDIT_ACK, "set: auto_credit=ack");
+	ok(parse_changes("set", "u", 1, acred2, &c, desc, sizeof(desc)) == 0 &&
+	   c.val.auto_credit == BPQ_AUTO_CREDIT_ACK, "set: auto_credit=2");
+	ok(parse_changes("set", "u", 1, acred1, &c, desc, sizeof(desc)) == 0 &&
+	   c.val.auto_credit == BPQ_AUTO_CREDIT_DELIVERY, "set: auto_credit=1");
+	ok(parse_changes("set", "u", 1, badacred, &c, desc, sizeof(desc)) ==
+	   EXIT_USAGE, "set: auto_credit=3 is a usage error");
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.auto_credit = BPQ_AUTO_CREDIT_ACK;
+	cfg.ack_mode = BPQ_ACK_MODE_DELIVERY;
+	ok(!strcmp(setting_name(setting_find("auto_credit"), &cfg), "ack") &&
+	   !strcmp(setting_name(setting_find("ack_mode"), &cfg), "delivery"),
+	   "setting_name: auto_credit ack, ack_mode delivery");
+	cfg.auto_credit = BPQ_AUTO_CREDIT_DELIVERY;
+	ok(!strcmp(setting_name(setting_find("auto_credit"), &cfg), "1"),
+	   "setting_name: auto_credit 1");
+
+	cfg.initial_cwnd = 10;
+	cfg.min_cwnd = 1;
+	cfg.max_cwnd = 1048576;
+	parse_changes("set", "u", 1, maxc, &c, desc, sizeof(desc));
+	change_apply(&c, &cfg);
+	ok(cfg.max_cwnd == 5 && cfg.initial_cwnd == 5,
+	   "max_cwnd=5 alone takes initial_cwnd down along");
+	parse_changes("set", "u", 1, minc, &c, desc, sizeof(desc));
+	change_apply(&c, &cfg);
+	ok(cfg.min_cwnd == 50 && cfg.initial_cwnd == 50,
+	   "min_cwnd=50 alone takes initial_cwnd up along");
+	cfg.min_cwnd = 1;
+	cfg.max_cwnd = 1048576;
+	cfg.initial_cwnd = 10;
+	parse_changes("set", "u", 2, both, &c, desc, sizeof(desc));
+	change_apply(&c, &cfg);
+	ok(cfg.max_cwnd == 5 && cfg.initial_cwnd == 7,
+	   "initial_cwnd given is left to the kernel to judge");
 
 	ok(parse_changes("set", "u", 4, good, &c, desc, sizeof(desc)) == 0,
 	   "set: good keys parse");
@@ -321,6 +410,55 @@ static void test_yaml_errors(void)
 	}
 }
 
+static void test_yaml_window(void)
+{
+	const char *text =
+		"queues:\n"
+		"  jobs:\n"
+		"    strategy: window\n"
+		"    window: { ack_mode: delivery, initial_cwnd: 20, min_cwnd: 2,\n"
+		"              max_cwnd: 1000, initial_ssthresh: 64, ack_timeout: 2s }\n"
+		"  work:\n"
+		"    flow_control: { type: credit, initial_credits: 8, auto_credit: ack }\n";
+	struct apply_file af;
+	struct apply_queue *q;
+	char err[256] = "";
+	int ret;
+
+	ret = parse(text, &af, err);
+	ok(ret == 0 && af.nr == 2, "yaml: window file parses %s", err);
+	if (ret)
+		return;
+	q = &af.queues[0];
+	ok(q->change.val.strategy == BPQ_STRATEGY_WINDOW &&
+	   q->change.val.ack_mode == BPQ_ACK_MODE_DELIVERY &&
+	   q->change.val.initial_cwnd == 20 && q->change.val.min_cwnd == 2 &&
+	   q->change.val.max_cwnd == 1000 &&
+	   q->change.val.initial_ssthresh == 64 &&
+	   q->change.val.ack_timeout_ms == 2000, "yaml: window settings");
+	q = &af.queues[1];
+	ok(q->change.val.strategy == BPQ_STRATEGY_CREDIT &&
+	   q->change.val.auto_credit == BPQ_AUTO_CREDIT_ACK &&
+	   q->initial_credits == 8, "yaml: auto_credit: ack");
+	apply_free(&af);
+
+	ret = parse("queues:\n  a:\n    window: { min_cwnd: 5, initial_cwnd: 4 }\n",
+		    &af, err);
+	ok(ret == -EINVAL && strstr(err, "q.yaml:3: min_cwnd 5 is above initial_cwnd 4"),
+	   "yaml error: min_cwnd above initial_cwnd (got '%s')", err);
+	ret = parse("queues:\n  a:\n    window: { ack_mode: sometimes }\n",
+		    &af, err);
+	ok(ret == -EINVAL && strstr(err, "bad value for 'ack_mode'"),
+	   "yaml error: bad ack_mode (got '%s')", err);
+	ret = parse("queues:\n  a:\n    window: { ack_timeout: 2h }\n",
+		    &af, err);
+	ok(ret == -EINVAL && strstr(err, "bad value for 'ack_timeout'"),
+	   "yaml error: ack_timeout beyond an hour (got '%s')", err);
+	ret = parse("queues:\n  a:\n    window: { cwnd: 4 }\n", &af, err);
+	ok(ret == -EINVAL && strstr(err, "unknown key 'cwnd'"),
+	   "yaml error: unknown window key (got '%s')", err);
+}
+
 static void fake_snaps(struct queue_snap *s)
 {
 	unsigned int i;
@@ -356,6 +494,23 @@ static void fake_snaps(struct queue_snap *s)
 	s[1].st.writers = 1;
 	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
 		s[1].st.latency_hist[i] = i;
+	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
+		s[1].st.processing_hist[i] = i;
+	s[0].st.unacked = 40;
+	s[0].st.acked_msgs = 700;
+	s[0].st.nacked = 4;
+	s[0].st.stale_acks = 2;
+	s[0].st.cwnd = 20;
+	s[0].st.ssthresh = 16;
+	s[0].st.inflight = 290;
+	s[0].st.window_state = BPQ_WINDOW_RECOVERY;
+	s[0].st.congestion_events = 3;
+	s[0].st.ack_timeouts = 1;
+	s[0].st.cwnd_limited_ns = 12345;
+	s[0].cfg.ack_mode = BPQ_ACK_MODE_ACK;
+	s[0].cfg.auto_credit = BPQ_AUTO_CREDIT_ACK;
+	s[0].cfg.initial_cwnd = 10;
+	s[0].st.processing_hist[3] = 6;
 }
 
 static char *capture(void (*fn)(FILE *f, const struct queue_snap *s, int n,
@@ -421,7 +576,10 @@ static void test_prometheus(void)
 		"bpq_throughput_rate", "bpq_credits_available",
 		"bpq_credit_starvation_total", "bpq_stream_state",
 		"bpq_stream_error", "bpq_stream_epoch", "bpq_readers",
-		"bpq_writers",
+		"bpq_writers", "bpq_waiting_time_seconds",
+		"bpq_processing_time_seconds", "bpq_unacked", "bpq_acked_total",
+		"bpq_nacked_total", "bpq_stale_acks_total",
+		"bpq_congestion_events_total", "bpq_ack_timeouts_total",
 	};
 	const char *sample_re =
 		"^[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -435,7 +593,7 @@ static void test_prometheus(void)
 
 	fake_snaps(s);
 	out = capture(prom_all, s, 2, 0);
-	for (i = 0; i < 14; i++) {
+	for (i = 0; i < 22; i++) {
 		snprintf(name, sizeof(name), "# HELP %s ", metrics[i]);
 		ok(count_lines(out, name) == 1, "prometheus: one HELP for %s",
 		   metrics[i]);
@@ -481,8 +639,10 @@ static void test_prometheus(void)
 	regcomp(&re, sample_re, REG_EXTENDED | REG_NOSUB);
 	for (line = strtok_r(out, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
-		if (line[0] == '#')
+		if (line[0] == '#') {
+			last = 0;	/* the next metric */
 			continue;
+		}
 		if (regexec(&re, line, 0, NULL, 0)) {
 			printf("# malformed: %s\n", line);
 			bad++;
@@ -498,6 +658,45 @@ static void test_prometheus(void)
 	ok(!bad, "prometheus: every sample line well-formed");
 	ok(mono, "prometheus: buckets cumulative");
 	free(out);
+
+	/* the sojourn times under both names; the processing times */
+	out = capture(prom_all, s, 2, 0);
+	ok(sample(out, "bpq_waiting_time_seconds_count{queue=\"orders\",strategy=\"block\"} ") == 740 &&
+	   sample(out, "bpq_waiting_time_seconds_bucket{queue=\"orders\",strategy=\"block\",le=\"1.024e-06\"} ") == 5,
+	   "prometheus: waiting time is the sojourn histogram");
+	ok(sample(out, "bpq_processing_time_seconds_count{queue=\"orders\",strategy=\"block\"} ") == 6 &&
+	   sample(out, "bpq_processing_time_seconds_count{queue=\"we\\\"ird\\\\q\",strategy=\"credit\"} ") == 496,
+	   "prometheus: processing time is processing_hist");
+	ok(strstr(out, "# TYPE bpq_processing_time_seconds histogram\n") &&
+	   strstr(out, "# TYPE bpq_waiting_time_seconds histogram\n") &&
+	   count_lines(out, "bpq_processing_latency_seconds_bucket{") == 64,
+	   "prometheus: the deprecated name stays, with every bucket");
+	ok(strstr(out, "# HELP bpq_processing_latency_seconds ") &&
+	   strstr(strstr(out, "# HELP bpq_processing_latency_seconds "),
+		  "Deprecated") < strstr(out, "# TYPE bpq_processing_latency_seconds"),
+	   "prometheus: its help says deprecated");
+	ok(strstr(out, "bpq_acked_total{queue=\"orders\",strategy=\"block\"} 700\n") &&
+	   strstr(out, "bpq_nacked_total{queue=\"orders\",strategy=\"block\"} 4\n") &&
+	   strstr(out, "bpq_stale_acks_total{queue=\"orders\",strategy=\"block\"} 2\n") &&
+	   strstr(out, "bpq_unacked{queue=\"orders\",strategy=\"block\"} 40\n"),
+	   "prometheus: acknowledgment counters");
+	ok(!strstr(out, "bpq_cwnd") && !strstr(out, "bpq_ssthresh") &&
+	   !strstr(out, "bpq_inflight"),
+	   "prometheus: no window gauges without a window queue");
+	free(out);
+	s[0].cfg.strategy = BPQ_STRATEGY_WINDOW;
+	out = capture(prom_all, s, 2, 0);
+	ok(strstr(out, "# TYPE bpq_cwnd gauge\n") &&
+	   strstr(out, "bpq_cwnd{queue=\"orders\",strategy=\"window\"} 20\n") &&
+	   strstr(out, "bpq_ssthresh{queue=\"orders\",strategy=\"window\"} 16\n") &&
+	   strstr(out, "bpq_inflight{queue=\"orders\",strategy=\"window\"} 290\n") &&
+	   strstr(out, "bpq_congestion_events_total{queue=\"orders\",strategy=\"window\"} 3\n") &&
+	   strstr(out, "bpq_ack_timeouts_total{queue=\"orders\",strategy=\"window\"} 1\n"),
+	   "prometheus: window gauges and counters");
+	ok(count_lines(out, "bpq_cwnd{") == 1,
+	   "prometheus: window gauges for window queues only");
+	free(out);
+	s[0].cfg.strategy = BPQ_STRATEGY_BLOCK;
 
 	/* _sum: midpoints, 5 * 512ns + 700 * 786432ns + 35 * 2^40ns */
 	out = capture(prom_all, s, 1, 0);
@@ -750,6 +949,53 @@ static void test_json(void)
 	if (have_python)
 		ok(json_valid(out), "json list with streams: valid");
 	free(out);
+	out = capture(show_one, s, 1, 1);
+	ok(strstr(out, "\"auto_credit\":2,") &&
+	   strstr(out, "\"ack_mode\":\"ack\",\"initial_cwnd\":10,") &&
+	   strstr(out, "\"unacked\":40,\"cwnd\":20,\"ssthresh\":16,"
+		       "\"inflight\":290,\"window_state\":null"),
+	   "json show: auto_credit a number, window fields, no window state");
+	free(out);
+	out = capture(show_one, s, 1, 0);
+	ok(strstr(out, "\n  auto_credit: ack\n") &&
+	   strstr(out, "\n  ack_mode: ack\n  initial_cwnd: 10\n") &&
+	   strstr(out, "\n  unacked: 40\n") && !strstr(out, "cwnd: 20"),
+	   "show: auto_credit ack, unacked; no window state on block");
+	free(out);
+	s[0].cfg.strategy = BPQ_STRATEGY_WINDOW;
+	out = capture(show_one, s, 1, 0);
+	ok(strstr(out, "\n  unacked: 40\n  cwnd: 20\n  ssthresh: 16\n"
+		       "  inflight: 290\n  window_state: recovery\n") != NULL,
+	   "show: the window's state");
+	free(out);
+	out = capture(show_one, s, 1, 1);
+	ok(strstr(out, "\"window_state\":\"recovery\"") != NULL,
+	   "json show: window_state by name");
+	if (have_python)
+		ok(json_valid(out), "json show window: valid");
+	free(out);
+	out = capture(stats_one, s, 1, 0);
+	ok(strstr(out, "\n  acked_msgs: 700\n  nacked: 4\n  stale_acks: 2\n"
+		       "  congestion_events: 3\n  ack_timeouts: 1\n"
+		       "  cwnd_limited_ns: 12345\n") &&
+	   strstr(out, "\n  processing_hist:\n    < 8192 ns: 6\n"),
+	   "stats: acknowledgments, the window, processing_hist");
+	free(out);
+	s[0].cfg.strategy = BPQ_STRATEGY_BLOCK;
+	out = capture(stats_one, s, 1, 0);
+	ok(strstr(out, "\n  stale_acks: 2\n") && !strstr(out, "congestion_events"),
+	   "stats: no window counters on block");
+	free(out);
+	out = capture(stats_one, s, 1, 1);
+	ok(strstr(out, "\"acked_msgs\":700,\"nacked\":4,\"stale_acks\":2,"
+		       "\"congestion_events\":3,\"ack_timeouts\":1,"
+		       "\"cwnd_limited_ns\":12345") &&
+	   strstr(out, "\"processing_hist\":[{\"le_ns\":1024,\"count\":0},") &&
+	   strstr(out, "{\"le_ns\":8192,\"count\":6}"),
+	   "json stats: acknowledgments, window counters, processing_hist");
+	if (have_python)
+		ok(json_valid(out), "json stats with processing_hist: valid");
+	free(out);
 	out = capture(print_list, s, 0, 1);
 	ok(!strcmp(out, "[]\n"), "json list: empty");
 	free(out);
@@ -761,9 +1007,11 @@ int main(void)
 {
 	test_strategies();
 	test_stream_names();
+	test_window_names();
 	test_settings();
 	test_yaml_good();
 	test_yaml_errors();
+	test_yaml_window();
 	test_prometheus();
 	test_json();
 	test_ring();

@@ -2,8 +2,8 @@
 /*
  * libbpq against the real module (run in the test guest, as root): every
  * wrapper once, its return value and its -errno. Creates its own queues
- * "libbpq-test", "libbpq-ring", "libbpq-stream" and "libbpq-fifo" and
- * destroys them. Prints TAP; exits 1 if a test failed, 4 (kselftest SKIP)
+ * "libbpq-test", "libbpq-ring", "libbpq-stream", "libbpq-fifo" and
+ * "libbpq-ack" and destroys them. Prints TAP; exits 1 if a test failed, 4 (kselftest SKIP)
  * without the module.
  */
 #define _GNU_SOURCE	/* POLLRDHUP */
@@ -507,6 +507,138 @@ out:
 	alarm(0);
 }
 
+static uint64_t hist_total(const uint64_t *hist)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; i < BPQ_LATENCY_BUCKETS; i++)
+		n += hist[i];
+	return n;
+}
+
+/* Acknowledgments, auto_credit ack and the window, on a queue of its own */
+static void test_ack(void)
+{
+	struct bpq_msg_info info;
+	struct bpq_config cfg;
+	struct bpq_stats st;
+	uint64_t before;
+	struct timespec ts;
+	unsigned int idx;
+	char buf[64];
+	int wfd, rfd, cfd, i, ret;
+
+	if (bpq_create("libbpq-ack", &idx) < 0) {
+		ok(0, "ack: bpq_create");
+		return;
+	}
+	wfd = bpq_open("libbpq-ack", O_WRONLY);
+	rfd = bpq_open("libbpq-ack", O_RDONLY);
+	cfd = bpq_open("libbpq-ack", O_ACCMODE);
+	ok(wfd >= 0 && rfd >= 0 && cfd >= 0 &&
+	   configure(cfd, BPQ_STRATEGY_BLOCK, 16) == 0, "ack: a queue of 16");
+
+	for (i = 0; i < 5; i++)
+		bpq_send(wfd, "m", 1, 0);
+	for (i = 0; i < 3; i++)
+		bpq_recv(rfd, buf, sizeof(buf), &info, 0);
+	ok(bpq_get_stats(rfd, &st) == 0 && st.unacked == 3 &&
+	   st.acked_msgs == 0, "ack: three delivered, unacked");
+	ok(bpq_ack(rfd, 2, 0, 0) == 2, "bpq_ack 2 of 3: 2");
+	ok(bpq_get_stats(rfd, &st) == 0 && st.unacked == 1 &&
+	   st.acked_msgs == 2 && st.stale_acks == 0, "ack: 1 unacked left");
+	ok(bpq_ack(rfd, 4, 0, 0) == 1, "bpq_ack 4 of 1: 1");
+	ok(bpq_ack(rfd, 1, 0, 0) == 0, "bpq_ack of nothing: 0");
+	ok(bpq_get_stats(rfd, &st) == 0 && st.unacked == 0 &&
+	   st.acked_msgs == 3 && st.stale_acks == 4,
+	   "ack: the rest counted stale");
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ok(bpq_ack(rfd, 0, 0, 0) == -EINVAL, "bpq_ack: count 0 -EINVAL");
+	ok(bpq_ack(rfd, 1, 1U << 7, 0) == -EINVAL,
+	   "bpq_ack: unknown flag -EINVAL");
+	ok(bpq_ack(rfd, 1, BPQ_ACK_TIMESTAMP, 0) == -EINVAL,
+	   "bpq_ack: TIMESTAMP without one -EINVAL");
+	ok(bpq_ack(rfd, 1, BPQ_ACK_TIMESTAMP,
+		   ts.tv_sec * 1000000000ULL + ts.tv_nsec + 60000000000ULL) ==
+	   -EINVAL, "bpq_ack: a timestamp in the future -EINVAL");
+	ok(bpq_ack(rfd, 1, 0, 12345) == -EINVAL,
+	   "bpq_ack: a timestamp without TIMESTAMP -EINVAL");
+	ok(bpq_ack(wfd, 1, 0, 0) == -EBADF,
+	   "bpq_ack on a file open for writing only: -EBADF");
+	ok(bpq_ack(cfd, 1, 0, 0) == 0, "bpq_ack on an ioctl-only file");
+
+	/* the processing histogram: one sample per TIMESTAMP ack */
+	bpq_get_stats(rfd, &st);
+	before = hist_total((const uint64_t *)st.processing_hist);
+	ret = bpq_recv(rfd, buf, sizeof(buf), &info, 0);
+	ok(ret == 1 && bpq_ack(rfd, 1, BPQ_ACK_TIMESTAMP, info.timestamp_ns) == 1,
+	   "bpq_ack with the message's timestamp");
+	ret = bpq_recv(rfd, buf, sizeof(buf), &info, 0);
+	ok(ret == 1 && bpq_ack(rfd, 1, BPQ_ACK_NACK | BPQ_ACK_TIMESTAMP,
+			       info.timestamp_ns) == 1, "bpq_ack: a NACK");
+	ok(bpq_get_stats(rfd, &st) == 0 &&
+	   hist_total((const uint64_t *)st.processing_hist) == before + 2 &&
+	   st.nacked == 1 && st.acked_msgs == 5 && st.unacked == 0,
+	   "ack: processing_hist grew by 2, one NACK");
+	ok(bpq_reset_stats(cfd) == 0 && bpq_get_stats(rfd, &st) == 0 &&
+	   !hist_total((const uint64_t *)st.processing_hist) && !st.nacked,
+	   "ack: reset clears processing_hist and nacked");
+
+	/* credit with auto_credit ack: an ack returns the credit */
+	ok(configure(cfd, BPQ_STRATEGY_CREDIT, 16) == 0 &&
+	   bpq_get_config(cfd, &cfg) == 0, "ack: credit");
+	cfg.auto_credit = BPQ_AUTO_CREDIT_ACK;
+	ok(bpq_set_config(cfd, &cfg) == 0, "auto_credit ack");
+	bpq_grant(rfd, 1);
+	ok(bpq_send(wfd, "c", 1, 0) == 1 && bpq_send(wfd, "c", 1, 0) == -EAGAIN,
+	   "ack: one credit, one send");
+	ok(bpq_recv(rfd, buf, sizeof(buf), NULL, 0) == 1 &&
+	   bpq_send(wfd, "c", 1, 0) == -EAGAIN,
+	   "ack: the delivery returns no credit");
+	ok(bpq_ack(rfd, 1, 0, 0) == 1 && bpq_get_stats(rfd, &st) == 0 &&
+	   st.credits_available == 1 && bpq_send(wfd, "c", 1, 0) == 1,
+	   "ack: the ack returns it");
+	bpq_flush(cfd);
+
+	/* the window: two in flight, queued or delivered unacked */
+	bpq_get_config(cfd, &cfg);
+	cfg.strategy = BPQ_STRATEGY_WINDOW;
+	cfg.auto_credit = 0;
+	cfg.initial_cwnd = 2;
+	cfg.min_cwnd = 1;
+	cfg.max_cwnd = 100;
+	cfg.ack_mode = BPQ_ACK_MODE_ACK;
+	ok(bpq_set_config(cfd, &cfg) == 0, "window, initial_cwnd 2");
+	ok(bpq_get_stats(cfd, &st) == 0 && st.cwnd == 2 &&
+	   st.window_state == BPQ_WINDOW_SLOW_START &&
+	   !strcmp(bpq_window_state_name(st.window_state), "slow-start"),
+	   "window: cwnd 2, slow start");
+	ok(bpq_send(wfd, "w", 1, 0) == 1 && bpq_send(wfd, "w", 1, 0) == 1 &&
+	   bpq_send(wfd, "w", 1, 0) == -EAGAIN, "window: two, not three");
+	ok(bpq_recv(rfd, buf, sizeof(buf), NULL, 0) == 1 &&
+	   bpq_send(wfd, "w", 1, 0) == -EAGAIN,
+	   "window: a delivery unacked is still in flight");
+	ok(bpq_get_stats(cfd, &st) == 0 && st.inflight == 2 && st.unacked == 1,
+	   "window: inflight 2, unacked 1");
+	ok(bpq_ack(rfd, 1, 0, 0) == 1 && bpq_send(wfd, "w", 1, 0) == 1,
+	   "window: the ack lets one in");
+	cfg.initial_cwnd = 200;
+	ok(bpq_set_config(cfd, &cfg) == -EINVAL,
+	   "window: initial_cwnd above max_cwnd -EINVAL");
+	cfg.initial_cwnd = 2;
+	cfg.ack_timeout_ms = 3600001;
+	ok(bpq_set_config(cfd, &cfg) == -EINVAL,
+	   "window: ack_timeout_ms above an hour -EINVAL");
+
+	ok(bpq_destroy(idx) == 0 && bpq_ack(rfd, 1, 0, 0) == -ENODEV,
+	   "bpq_ack after destroy: -ENODEV");
+	close(wfd);
+	close(rfd);
+	close(cfd);
+}
+
 int main(void)
 {
 	unsigned int idx, list[64];
@@ -647,6 +779,7 @@ int main(void)
 	test_stream();
 	test_hangup();
 	test_ring_end();
+	test_ack();
 out:
 	bpq_destroy(idx);
 	ok(bpq_strategy_parse(bpq_strategy_name(BPQ_STRATEGY_ADAPTIVE)) ==
@@ -654,6 +787,10 @@ out:
 	ok(bpq_hangup_parse(bpq_hangup_name(BPQ_HANGUP_BOTH)) ==
 	   BPQ_HANGUP_BOTH && !strcmp(bpq_stream_name(BPQ_STREAM_FAILED),
 				      "failed"), "hangup and stream names");
+	ok(bpq_ack_mode_parse(bpq_ack_mode_name(BPQ_ACK_MODE_DELIVERY)) ==
+	   BPQ_ACK_MODE_DELIVERY &&
+	   !strcmp(bpq_strategy_name(BPQ_STRATEGY_WINDOW), "window"),
+	   "ack mode and window names");
 	printf("1..%d\n", nr_tests);
 	return nr_failed ? 1 : 0;
 }
