@@ -38,7 +38,7 @@ KERNELS_OUT ?= build/kernels
 SELFTEST_PROGS ?= $(patsubst %.c,%,$(wildcard selftests/*_test.c))
 SELFTEST_SCRIPTS ?= $(wildcard selftests/*_test.sh)
 SELFTEST_PROGS_32 ?= selftests/ioctl32_test selftests/queue32_test \
-	selftests/ring32_test
+	selftests/ring32_test selftests/stream32_test
 GUEST_TESTS ?= $(SELFTEST_PROGS) $(SELFTEST_PROGS_32) $(SELFTEST_SCRIPTS) \
 	userspace/tests/lib_test
 # Programs copied into the guest's PATH (tests and demo use them).

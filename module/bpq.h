@@ -661,10 +661,11 @@ int bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg);
 int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st);
 int bpq_reset_stats(struct bpq_queue *q);
 int bpq_grant(struct bpq_queue *q, u64 credits);
-int bpq_flush(struct bpq_queue *q);
+int bpq_flush(struct bpq_queue *q, bool cancel);
 
 /* stream.c */
 void bpq_stream_check(struct bpq_queue *q, struct bpq_defer *df);
+void bpq_stream_cancel(struct bpq_queue *q, struct bpq_defer *df);
 int bpq_shutdown(struct bpq_file *bf, u32 flags, u32 err);
 int bpq_stream_format(struct bpq_queue *q, char *buf, size_t size);
 int bpq_stream_store(struct bpq_queue *q, const char *buf);

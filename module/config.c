@@ -182,7 +182,12 @@ int bpq_grant(struct bpq_queue *q, u64 credits)
 	return ret;
 }
 
-int bpq_flush(struct bpq_queue *q)
+/*
+ * Discard every queued message; with @cancel, cancel the stream first,
+ * in the same hold of the lock, so that no writer adds to what it takes
+ * (BPQ_SHUTDOWN_CANCEL | BPQ_SHUTDOWN_DISCARD). Returns how many.
+ */
+int bpq_flush(struct bpq_queue *q, bool cancel)
 {
 	/* for the log, if tasks have records of it pinned */
 	struct bpq_grave *grave = bpq_grave_alloc();
@@ -197,6 +202,8 @@ int bpq_flush(struct bpq_queue *q)
 	if (q->dead) {
 		ret = -ENODEV;
 	} else {
+		if (cancel)
+			bpq_stream_cancel(q, &df);
 		ret = bpq_detach_msgs(q, &doomed, &grave);
 		q->stats.flushed += ret;
 		bpq_config_changed(q, &df);

@@ -62,7 +62,7 @@ static int bpq_ucmd_flush(struct bpq_ucmd *ucmd)
 
 	if (cmd->flags)
 		return -EINVAL;
-	return bpq_flush(bpq_ucmd_queue(ucmd));
+	return bpq_flush(bpq_ucmd_queue(ucmd), false);
 }
 
 static int bpq_ucmd_grant(struct bpq_ucmd *ucmd)

@@ -111,6 +111,13 @@ static void bpq_stream_end(struct bpq_queue *q, u32 state, u32 err,
 	bpq_stream_check(q, df);
 }
 
+/* The consumer cancels, if it has not: under q->lock. */
+void bpq_stream_cancel(struct bpq_queue *q, struct bpq_defer *df)
+{
+	if (q->stream != BPQ_STREAM_CANCELLED)
+		bpq_stream_end(q, BPQ_STREAM_CANCELLED, 0, df);
+}
+
 static void bpq_stream_reopen(struct bpq_queue *q, struct bpq_defer *df)
 {
 	q->stream = BPQ_STREAM_OPEN;
@@ -145,8 +152,7 @@ static int bpq_stream_shut(struct bpq_queue *q, u32 flags, u32 err,
 		bpq_stream_end(q, want, err, df);
 		return 0;
 	case BPQ_SHUTDOWN_CANCEL:
-		if (q->stream != BPQ_STREAM_CANCELLED)
-			bpq_stream_end(q, BPQ_STREAM_CANCELLED, 0, df);
+		bpq_stream_cancel(q, df);
 		return 0;
 	default:	/* BPQ_SHUTDOWN_REOPEN */
 		if (!q->stream)
@@ -158,15 +164,14 @@ static int bpq_stream_shut(struct bpq_queue *q, u32 flags, u32 err,
 	}
 }
 
-/*
- * Returns what BPQ_IOC_SHUTDOWN returns. A discard flushes once the
- * stream is cancelled: no writer can add to what it takes.
- */
+/* Returns what BPQ_IOC_SHUTDOWN returns. */
 static int bpq_stream_apply(struct bpq_queue *q, u32 flags, u32 err)
 {
 	struct bpq_defer df __bpq_noinit;
 	int ret;
 
+	if (flags & BPQ_SHUTDOWN_DISCARD)
+		return bpq_flush(q, true);
 	bpq_defer_init(&df);
 	spin_lock(&q->lock);
 	if (q->dead)
@@ -174,8 +179,6 @@ static int bpq_stream_apply(struct bpq_queue *q, u32 flags, u32 err)
 	else
 		ret = bpq_stream_shut(q, flags, err, &df);
 	bpq_unlock(q, &df);
-	if (!ret && (flags & BPQ_SHUTDOWN_DISCARD))
-		ret = bpq_flush(q);
 	return ret;
 }
 

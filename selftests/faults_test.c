@@ -4,8 +4,9 @@
  * FAULT_INJECTION_DEBUG_FS and fail-nth).
  *
  *  - fail_nth.*: for every call a user can make (open, close, write of
- *    three sizes, read, every queue ioctl, open of the control device,
- *    CREATE, DESTROY) write n = 1, 2, ... to /proc/thread-self/fail-nth,
+ *    three sizes, read, every queue ioctl (SHUTDOWN both as a cancel that
+ *    discards and as a reopen), open of the control device, CREATE,
+ *    DESTROY) write n = 1, 2, ... to /proc/thread-self/fail-nth,
  *    make the call, read fail-nth back (0: the n-th fault site of the call
  *    failed) and go on until a call completes with no fault injected, however
  *    many fault sites this kernel build has. The armed call runs alone on a
@@ -13,8 +14,9 @@
  *    fault. Each
  *    call must succeed or fail cleanly (ENOMEM, EFAULT), and afterwards:
  *    the state is what the return value says (a message either delivered
- *    or still queued, a config either applied or not, a queue either
- *    created or not), the module's refcount is back, a round-trip works
+ *    or still queued, a config either applied or not, a stream either
+ *    ended or reopened or not, a queue either created or not), the
+ *    module's refcount is back, a round-trip works
  *    and enqueued = dequeued + dropped_oldest + flushed + depth.
  *  - failslab.stress: producers and consumers whose threads alone have
  *    make-it-fail, with failslab at 10 % (ignore-gfp-wait=N): writes may
@@ -60,8 +62,8 @@
 enum kind {
 	K_OPEN, K_CLOSE, K_WRITE_SMALL, K_WRITE_MID, K_WRITE_LARGE, K_READ,
 	K_GET_CONFIG, K_SET_CONFIG, K_GET_STATS, K_RESET_STATS, K_GRANT,
-	K_FLUSH, K_RECV, K_SEND_BATCH, K_RECV_BATCH, K_CTL_OPEN, K_CREATE,
-	K_DESTROY, K_INSMOD, NKINDS
+	K_FLUSH, K_RECV, K_SEND_BATCH, K_RECV_BATCH, K_SHUTDOWN, K_REOPEN,
+	K_CTL_OPEN, K_CREATE, K_DESTROY, K_INSMOD, NKINDS
 };
 
 static const char *const kind_name[NKINDS] = {
@@ -72,6 +74,7 @@ static const char *const kind_name[NKINDS] = {
 	[K_GET_STATS] = "GET_STATS", [K_RESET_STATS] = "RESET_STATS",
 	[K_GRANT] = "GRANT", [K_FLUSH] = "FLUSH", [K_RECV] = "RECV",
 	[K_SEND_BATCH] = "SEND_BATCH", [K_RECV_BATCH] = "RECV_BATCH",
+	[K_SHUTDOWN] = "SHUTDOWN", [K_REOPEN] = "SHUTDOWN(REOPEN)",
 	[K_CTL_OPEN] = "open(control)", [K_CREATE] = "CREATE",
 	[K_DESTROY] = "DESTROY", [K_INSMOD] = "finit_module",
 };
@@ -567,6 +570,7 @@ struct step {
 	struct bpq_recv rcv;
 	struct bpq_grant gr;
 	struct bpq_simple simple;
+	struct bpq_shutdown sd;
 	struct bpq_create cr;
 	struct bpq_destroy de;
 };
@@ -632,6 +636,10 @@ static long step_call(void *arg)
 		a->rb.max_records = 8;
 		ret = ioctl(a->self->fd, BPQ_IOC_RECV_BATCH, &a->rb);
 		break;
+	case K_SHUTDOWN:
+	case K_REOPEN:
+		ret = ioctl(a->self->fd, BPQ_IOC_SHUTDOWN, &a->sd);
+		break;
 	case K_CREATE:
 		ret = ioctl(a->self->cfd, BPQ_IOC_CREATE, &a->cr);
 		break;
@@ -657,6 +665,7 @@ static bool nth_step(struct __test_metadata *_metadata,
 		.rcv = { .size = sizeof(a.rcv) },
 		.gr = { .size = sizeof(a.gr), .credits = 5 },
 		.simple = { .size = sizeof(a.simple) },
+		.sd = { .size = sizeof(a.sd) },
 		.cr = { .size = sizeof(a.cr) },
 		.de = { .size = sizeof(a.de) },
 	};
@@ -684,6 +693,20 @@ static bool nth_step(struct __test_metadata *_metadata,
 	case K_FLUSH:
 		for (i = 0; i < 3; i++)
 			ASSERT_EQ(0, put_one(self, 100 + 1000 * i));
+		break;
+	case K_SHUTDOWN:
+		/* a cancel that discards what is queued */
+		for (i = 0; i < 3; i++)
+			ASSERT_EQ(0, put_one(self, 100 + 1000 * i));
+		a.sd.flags = BPQ_SHUTDOWN_CANCEL | BPQ_SHUTDOWN_DISCARD;
+		break;
+	case K_REOPEN:
+		/* a completed, drained stream opened again */
+		ASSERT_EQ(0, put_one(self, 100));
+		ASSERT_EQ(0, bpq_shutdown(self->fd, BPQ_SHUTDOWN_COMPLETE, 0));
+		ASSERT_EQ(0, get_one(self));
+		ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
+		a.sd.flags = BPQ_SHUTDOWN_REOPEN;
 		break;
 	case K_SEND_BATCH:
 		for (i = 0; i < 3; i++) {
@@ -833,6 +856,37 @@ static bool nth_step(struct __test_metadata *_metadata,
 			self->expect_id = self->next_id;
 		}
 		break;
+	case K_SHUTDOWN:
+		ASSERT_EQ(0, bpq_get_stats(self->fd, &a.st2));
+		if (ret >= 0) {
+			EXPECT_EQ(3, ret);
+			EXPECT_EQ((__u32)BPQ_STREAM_CANCELLED, a.st2.stream);
+			self->expect_id = self->next_id;
+			/* open again, for the round-trip of after_step() */
+			ASSERT_EQ(0, bpq_shutdown(self->fd, BPQ_SHUTDOWN_REOPEN,
+						  0));
+		} else {
+			/* (ASSERT: after_step() expects an open stream) */
+			ASSERT_EQ((__u32)BPQ_STREAM_OPEN, a.st2.stream)
+				TH_LOG("SHUTDOWN step %u failed (%s) but cancelled",
+				       n, strerror(err));
+		}
+		break;
+	case K_REOPEN:
+		ASSERT_EQ(0, bpq_get_stats(self->fd, &a.st2));
+		if (ret >= 0) {
+			EXPECT_EQ(0, ret);
+			EXPECT_EQ((__u32)BPQ_STREAM_OPEN, a.st2.stream);
+			EXPECT_EQ(st.stream_epoch + 1, a.st2.stream_epoch);
+		} else {
+			EXPECT_EQ((__u32)BPQ_STREAM_COMPLETED, a.st2.stream)
+				TH_LOG("REOPEN step %u failed (%s) but reopened",
+				       n, strerror(err));
+			EXPECT_EQ(st.stream_epoch, a.st2.stream_epoch);
+			ASSERT_EQ(0, bpq_shutdown(self->fd, BPQ_SHUTDOWN_REOPEN,
+						  0));
+		}
+		break;
 	case K_CREATE:
 		idx2 = queue_by_name("flt-nth-create");
 		if (ret >= 0) {
@@ -953,6 +1007,8 @@ WALK_TEST(flush, K_FLUSH)
 WALK_TEST(recv, K_RECV)
 WALK_TEST(send_batch, K_SEND_BATCH)
 WALK_TEST(recv_batch, K_RECV_BATCH)
+WALK_TEST(shutdown, K_SHUTDOWN)
+WALK_TEST(shutdown_reopen, K_REOPEN)
 WALK_TEST(control_open, K_CTL_OPEN)
 WALK_TEST(create, K_CREATE)
 WALK_TEST(destroy, K_DESTROY)

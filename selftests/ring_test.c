@@ -1535,6 +1535,161 @@ TEST_F_TIMEOUT(ring, sync_wait_queue_destroyed, 20)
 	EXPECT_EQ(RING_MIN, self->r.ctl->ring_bytes);
 }
 
+/* ---- the stream's end ---- */
+
+static __u32 ring_end(struct ring *r)
+{
+	return __atomic_load_n(&r->ctl->end, __ATOMIC_ACQUIRE);
+}
+
+static int shutdown_stream(int fd, __u32 flags, __u32 error)
+{
+	struct bpq_shutdown s = {
+		.size = sizeof(s),
+		.flags = flags,
+		.error = error,
+	};
+
+	return bpq_ioctl(fd, BPQ_IOC_SHUTDOWN, &s);
+}
+
+/*
+ * Every message in the ring: the end is set at once, past the last
+ * record; RING_SYNC WAIT returns what the ring holds, then end of file.
+ * A reopen puts the end back to 0.
+ */
+TEST_F_TIMEOUT(ring, end_after_last_record, 20)
+{
+	struct expect e = { .seq = 1, .len = 10 };
+	int i;
+
+	ASSERT_EQ(0, open_ring(self, RING_MIN));
+	EXPECT_EQ(0, ring_end(&self->r));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(10, write_msg(self->nfd, i, 10));
+	}
+	EXPECT_EQ(0, ring_end(&self->r));
+	ASSERT_EQ(0, shutdown_stream(self->fd, BPQ_SHUTDOWN_COMPLETE, 0));
+	EXPECT_EQ(BPQ_STREAM_COMPLETED, ring_end(&self->r));
+	EXPECT_EQ(3 * REC(10), ring_tail(&self->r));
+	EXPECT_EQ(3 * REC(10), ioc_sync(self->r.fd, BPQ_RING_WAIT, 0));
+	take_many(_metadata, &self->r, &e, 3);
+	EXPECT_EQ(0, ioc_sync(self->r.fd, BPQ_RING_WAIT, 0));
+	EXPECT_EQ(0, ioc_sync(self->r.fd, BPQ_RING_WAIT | BPQ_IO_NONBLOCK, 0));
+	EXPECT_EQ(0, ioc_sync(self->r.fd, BPQ_RING_WAIT | BPQ_IO_TIMEOUT, 0));
+	EXPECT_EQ(3 * REC(10), ring_tail(&self->r));
+	EXPECT_EQ(BPQ_STREAM_COMPLETED, ring_end(&self->r));
+	EXPECT_EQ(-EPIPE, send_batch(self->fd, 3, 1, var_len, 0));
+	EXPECT_EQ(3 * REC(10), ring_tail(&self->r));
+
+	ASSERT_EQ(0, shutdown_stream(self->fd, BPQ_SHUTDOWN_REOPEN, 0));
+	EXPECT_EQ(0, ring_end(&self->r));
+	ASSERT_EQ(10, write_msg(self->nfd, 3, 10));
+	EXPECT_EQ(0, ring_end(&self->r));
+	take_many(_metadata, &self->r, &e, 1);
+	EXPECT_EQ(-EAGAIN, ioc_sync(self->r.fd,
+				    BPQ_RING_WAIT | BPQ_IO_NONBLOCK, 0));
+	assert_balanced(_metadata, self->fd);
+}
+
+/*
+ * Messages that wait in the queue for room: the end is set only once the
+ * last of them is in the ring. A failed stream's reader then gets
+ * ECONNRESET from RING_SYNC WAIT.
+ */
+TEST_F_TIMEOUT(ring, end_after_waiting_messages, 20)
+{
+	struct expect e = { .seq = 1, .len = 100 };
+	struct bpq_stats st;
+	int i;
+
+	ASSERT_EQ(0, open_ring(self, RING_MIN));
+	fill_forty(_metadata, self);
+	ASSERT_EQ(0, shutdown_stream(self->fd, BPQ_SHUTDOWN_FAIL, EIO));
+	EXPECT_EQ(0, ring_end(&self->r));
+	for (i = 0; i < 40; i++) {
+		take_expected(_metadata, &self->r, &e, 0, true);
+		ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
+		if (st.depth_msgs) {
+			ASSERT_EQ(0, ring_end(&self->r))
+				TH_LOG("end set with %llu messages waiting",
+				       (unsigned long long)st.depth_msgs);
+		} else {
+			ASSERT_EQ(BPQ_STREAM_FAILED, ring_end(&self->r))
+				TH_LOG("end not set after message %d of 40",
+				       i + 1);
+		}
+	}
+	EXPECT_EQ(self->r.head, ring_tail(&self->r));
+	EXPECT_EQ(-ECONNRESET, ioc_sync(self->r.fd, BPQ_RING_WAIT, 0));
+	EXPECT_EQ(-ECONNRESET, ioc_sync(self->r.fd,
+					BPQ_RING_WAIT | BPQ_IO_NONBLOCK, 0));
+	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
+	EXPECT_EQ(40, st.dequeued_msgs);
+	EXPECT_EQ(BPQ_STREAM_FAILED, st.stream);
+	EXPECT_EQ(EIO, st.stream_error);
+
+	/* open again: no end, and new records come */
+	ASSERT_EQ(0, shutdown_stream(self->fd, BPQ_SHUTDOWN_REOPEN, 0));
+	EXPECT_EQ(0, ring_end(&self->r));
+	ASSERT_EQ(100, write_msg(self->nfd, 40, 100));
+	take_many(_metadata, &self->r, &e, 1);
+	assert_balanced(_metadata, self->fd);
+}
+
+/* A cancel that discards takes what waits; the ring's records stay. */
+TEST_F_TIMEOUT(ring, end_after_cancel_discard, 20)
+{
+	struct expect e = { .seq = 1, .len = 100 };
+	struct bpq_stats st;
+
+	ASSERT_EQ(0, open_ring(self, RING_MIN));
+	fill_forty(_metadata, self);
+	EXPECT_EQ(10, shutdown_stream(self->fd, BPQ_SHUTDOWN_CANCEL |
+						BPQ_SHUTDOWN_DISCARD, 0));
+	EXPECT_EQ(BPQ_STREAM_CANCELLED, ring_end(&self->r));
+	EXPECT_EQ(30 * REC(100), ring_tail(&self->r));
+	ASSERT_EQ(0, bpq_get_stats(self->fd, &st));
+	EXPECT_EQ(10, st.flushed);
+	EXPECT_EQ(0, st.depth_msgs);
+	take_many(_metadata, &self->r, &e, 30);
+	EXPECT_EQ(0, ioc_sync(self->r.fd, BPQ_RING_WAIT, 0));
+	EXPECT_EQ(30 * REC(100), ring_tail(&self->r));
+	assert_balanced(_metadata, self->fd);
+}
+
+/* A reader asleep in RING_SYNC WAIT is woken by each end. */
+TEST_F_TIMEOUT(ring, end_wakes_sync_waiter, 30)
+{
+	static const struct {
+		__u32 flags, error;
+		int ret;
+	} ends[] = {
+		{ BPQ_SHUTDOWN_COMPLETE, 0, 0 },
+		{ BPQ_SHUTDOWN_FAIL, EPIPE, -ECONNRESET },
+		{ BPQ_SHUTDOWN_CANCEL, 0, 0 },
+		{ BPQ_SHUTDOWN_CANCEL | BPQ_SHUTDOWN_DISCARD, 0, 0 },
+	};
+	struct ioctl_thread t;
+	unsigned int i;
+
+	ASSERT_EQ(0, open_ring(self, RING_MIN));
+	for (i = 0; i < ARRAY_LEN(ends); i++) {
+		ASSERT_EQ(0, ioctl_thread_start(&t, self->r.fd, false,
+						BPQ_RING_WAIT, 0));
+		ASSERT_TRUE(wait_task_sleeping(t.tid, SYS_ioctl, 5000));
+		EXPECT_FALSE(ioctl_thread_done(&t));
+		ASSERT_EQ(0, shutdown_stream(self->fd, ends[i].flags,
+					     ends[i].error));
+		ASSERT_TRUE(ioctl_thread_wait(&t, 5000))
+			TH_LOG("end %u: not woken", i);
+		EXPECT_EQ(ends[i].ret, t.ret) TH_LOG("end %u", i);
+		EXPECT_NE(0, ring_end(&self->r));
+		ASSERT_EQ(0, shutdown_stream(self->fd, BPQ_SHUTDOWN_REOPEN, 0));
+		EXPECT_EQ(0, ring_end(&self->r));
+	}
+}
+
 /* ---- other files while the ring exists ---- */
 
 static int recv_batch(int fd, __u32 flags)

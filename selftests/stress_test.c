@@ -12,12 +12,20 @@
  *  - BPQ_IOC_SET_CONFIG and sysfs writes of different values raced while
  *    writers run: every config seen, and the last, is one that was written;
  *  - SIGUSR1 (no SA_RESTART) in a tight loop at blocked readers and
- *    writers: an interrupted call consumes and queues nothing.
+ *    writers: an interrupted call consumes and queues nothing;
+ *  - a thread that ends and reopens the stream (every kind of
+ *    BPQ_IOC_SHUTDOWN and sysfs "stream", each result checked against
+ *    its model of the stream) raced against writers, readers, a flusher
+ *    and strategy switches, and in every other round a destroy: at quiet
+ *    points (all of them parked) the stream is as the model says and
+ *    enqueued = dequeued + dropped_oldest + flushed + depth, each counter
+ *    exactly what the workers' calls returned.
  *
  * Works on queues it creates and destroys. BPQ_STRESS_SECONDS (default 30)
  * scales the whole run; the figures are printed at the end.
  */
 #define _GNU_SOURCE
+#include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/wait.h>
 
@@ -45,6 +53,8 @@ struct figures {
 	long evicted;
 	long refused;
 	long timeouts;
+	long stream_ops;	/* shutdowns and reopens */
+	long reopens;		/* of which opened an ended stream */
 	long seconds_ms;
 };
 
@@ -52,11 +62,11 @@ BPQ_FIGURES(struct figures)
 
 static void figures_print(void)
 {
-	printf("# figures: %ld messages moved (%ld evicted, %ld refused, %ld timed out), %ld config changes, %ld destroys ending %ld blocked calls, %ld signals sent, %ld calls interrupted, %ld.%03ld s\n",
+	printf("# figures: %ld messages moved (%ld evicted, %ld refused, %ld timed out), %ld config changes, %ld destroys ending %ld blocked calls, %ld signals sent, %ld calls interrupted, %ld stream ends and reopens (%ld reopened), %ld.%03ld s\n",
 	       fig->moved, fig->evicted, fig->refused, fig->timeouts,
 	       fig->configs, fig->destroys, fig->woken_by_destroy,
-	       fig->signals, fig->eintr, fig->seconds_ms / 1000,
-	       fig->seconds_ms % 1000);
+	       fig->signals, fig->eintr, fig->stream_ops, fig->reopens,
+	       fig->seconds_ms / 1000, fig->seconds_ms % 1000);
 }
 
 /* Milliseconds of the whole run given to one part (of 30 s by default). */
@@ -1120,6 +1130,599 @@ TEST_F_TIMEOUT(stress, signals_at_blocked_callers, 300)
 	close(cfd);
 	free(sl->received);
 	free(sl);
+}
+
+/* ---- 5. the stream ended and reopened while everything runs ---- */
+
+#define SR_NW		2	/* writers */
+#define SR_NR		2	/* readers */
+#define SR_NWORKERS	(SR_NW + SR_NR + 3)	/* + flusher, config, stream */
+
+enum { SR_WRITER, SR_READER, SR_FLUSHER, SR_CONFIG, SR_STREAM };
+
+struct srace {
+	int idx;
+	int stop;		/* atomic: workers return */
+	int pause;		/* atomic: workers park at their next turn */
+	int parked;		/* atomic */
+	int exited;		/* atomic */
+	int destroyed;		/* atomic: the queue is being destroyed */
+	unsigned char *status;	/* [SR_NW][MAXSEQ]: what the write said */
+	unsigned char *received;	/* [SR_NW][MAXSEQ]: times received */
+	long ok;		/* messages accepted */
+	long received_total;
+	long flushed;		/* FLUSH returns, summed */
+	long discarded;		/* CANCEL | DISCARD returns, summed */
+	long epipe;		/* writes refused by an ended stream */
+	long ends_read;		/* reads that returned 0 or ECONNRESET */
+	long corrupt, duplicates, misordered;
+	long configs;
+	long errors;
+	char error[160];	/* the first */
+	/* the stream thread's model of the stream */
+	__u32 state;
+	__u32 stream_error;
+	__u64 epoch;
+	long stream_ops, reopens;
+};
+
+struct sworker {
+	struct srace *s;
+	int role;
+	int id;
+	pthread_t thr;
+};
+
+static void sr_error(struct srace *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void sr_error(struct srace *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (__atomic_fetch_add(&s->errors, 1, __ATOMIC_ACQ_REL))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(s->error, sizeof(s->error), fmt, ap);
+	va_end(ap);
+}
+
+/* Park while the main thread looks at the quiet queue; false: stop. */
+static bool sr_turn(struct srace *s)
+{
+	if (__atomic_load_n(&s->pause, __ATOMIC_ACQUIRE)) {
+		__atomic_add_fetch(&s->parked, 1, __ATOMIC_ACQ_REL);
+		while (__atomic_load_n(&s->pause, __ATOMIC_ACQUIRE) &&
+		       !__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
+			sleep_ms(1);
+		__atomic_sub_fetch(&s->parked, 1, __ATOMIC_ACQ_REL);
+	}
+	return !__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
+}
+
+/* The queue is gone: the worker's call said ENODEV after the destroy. */
+static bool sr_gone(struct srace *s, long ret)
+{
+	return __atomic_load_n(&s->destroyed, __ATOMIC_ACQUIRE) &&
+	       (ret == -ENODEV || ret == -ENOENT);
+}
+
+static void sr_writer(struct sworker *w, int fd)
+{
+	struct srace *s = w->s;
+	unsigned char *status = s->status + (size_t)w->id * MAXSEQ;
+	struct smsg m[3];
+	struct bpq_iovec vec[3];
+	struct bpq_send_batch b = {
+		.size = sizeof(b), .flags = BPQ_IO_TIMEOUT, .timeout_ms = 50,
+		.msgs = (uintptr_t)vec,
+	};
+	unsigned int seed = 11 + w->id;
+	bool batch;
+	__u32 seq = 0;
+	size_t len;
+	int i, n, k;
+	long ret;
+
+	while (seq + 3 < MAXSEQ && sr_turn(s)) {
+		batch = rand_r(&seed) % 2;
+		if (!batch) {
+			n = 1;
+			len = smsg_make(&m[0], w->id, seq);
+			ret = bpq_write(fd, &m[0], len);
+			k = ret == (long)len;
+		} else {
+			n = 1 + rand_r(&seed) % 3;
+			for (i = 0; i < n; i++) {
+				vec[i].base = (uintptr_t)&m[i];
+				vec[i].len = smsg_make(&m[i], w->id, seq + i);
+				vec[i].__reserved = 0;
+			}
+			b.count = n;
+			ret = bpq_ioctl(fd, BPQ_IOC_SEND_BATCH, &b);
+			k = ret > 0 ? (int)ret : 0;
+		}
+		for (i = 0; i < n; i++)
+			status[seq + i] = i < k ? ST_OK : ST_FAILED;
+		seq += n;
+		if (k) {
+			__atomic_add_fetch(&s->ok, k, __ATOMIC_RELAXED);
+		} else if (ret == -EPIPE) {
+			__atomic_add_fetch(&s->epipe, 1, __ATOMIC_RELAXED);
+			usleep(200);
+		} else if (ret == -ENOBUFS || ret == -ETIMEDOUT ||
+			   ret == -EAGAIN) {
+			continue;
+		} else if (sr_gone(s, ret)) {
+			break;
+		} else {
+			sr_error(s, "writer %d: %s returned %ld", w->id,
+				 batch ? "SEND_BATCH" : "write", ret);
+			break;
+		}
+	}
+}
+
+static void sr_got(struct srace *s, const void *buf, ssize_t n, long *last)
+{
+	struct smsg m;
+
+	memset(&m, 0, sizeof(m));
+	if (n > 0 && (size_t)n <= sizeof(m))
+		memcpy(&m, buf, n);
+	if (!smsg_valid(&m, n, SR_NW)) {
+		__atomic_add_fetch(&s->corrupt, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	if (__atomic_fetch_add(&s->received[(size_t)m.prod * MAXSEQ + m.seq],
+			       1, __ATOMIC_RELAXED))
+		__atomic_add_fetch(&s->duplicates, 1, __ATOMIC_RELAXED);
+	if ((long)m.seq <= last[m.prod])
+		__atomic_add_fetch(&s->misordered, 1, __ATOMIC_RELAXED);
+	last[m.prod] = m.seq;
+	__atomic_add_fetch(&s->received_total, 1, __ATOMIC_RELAXED);
+}
+
+/* One receive of any kind, what it got counted: its result. */
+static long sr_receive(struct srace *s, int fd, int nfd, unsigned int pick,
+		       long *last)
+{
+	unsigned char buf[4 * sizeof(struct smsg)];
+	struct bpq_msg_info infos[4];
+	struct bpq_recv_batch rb = {
+		.size = sizeof(rb), .flags = BPQ_IO_TIMEOUT, .timeout_ms = 20,
+		.buf = (uintptr_t)buf, .buf_len = sizeof(buf),
+		.max_records = 4, .infos = (uintptr_t)infos,
+	};
+	long ret;
+	int i;
+
+	switch (pick % 3) {
+	case 0:
+		ret = bpq_read(nfd, buf, sizeof(buf));
+		if (ret > 0)
+			sr_got(s, buf, ret, last);
+		break;
+	case 1:
+		ret = bpq_recv(fd, buf, sizeof(buf), BPQ_IO_TIMEOUT, 20, NULL);
+		if (ret > 0)
+			sr_got(s, buf, ret, last);
+		break;
+	default:
+		ret = bpq_ioctl(fd, BPQ_IOC_RECV_BATCH, &rb);
+		for (i = 0; i < ret; i++)
+			sr_got(s, buf + infos[i].offset, infos[i].len, last);
+		break;
+	}
+	return ret;
+}
+
+static void sr_reader(struct sworker *w, int fd, int nfd)
+{
+	struct srace *s = w->s;
+	unsigned int seed = 23 + w->id;
+	long last[SR_NW], ret;
+	int p;
+
+	for (p = 0; p < SR_NW; p++)
+		last[p] = -1;
+	while (sr_turn(s)) {
+		ret = sr_receive(s, fd, nfd, rand_r(&seed), last);
+		if (ret > 0)
+			continue;
+		if (ret == 0 || ret == -ECONNRESET) {
+			__atomic_add_fetch(&s->ends_read, 1, __ATOMIC_RELAXED);
+			sleep_ms(1);
+		} else if (ret == -EAGAIN) {
+			usleep(300);
+		} else if (ret == -ETIMEDOUT) {
+			continue;
+		} else if (sr_gone(s, ret)) {
+			break;
+		} else {
+			sr_error(s, "reader %d: %ld", w->id, ret);
+			break;
+		}
+	}
+}
+
+static void sr_flusher(struct sworker *w, int fd)
+{
+	struct srace *s = w->s;
+	unsigned int seed = 31;
+	int ret;
+
+	while (sr_turn(s)) {
+		ret = bpq_flush(fd);
+		if (ret >= 0) {
+			__atomic_add_fetch(&s->flushed, ret, __ATOMIC_RELAXED);
+		} else if (sr_gone(s, ret)) {
+			break;
+		} else {
+			sr_error(s, "FLUSH: %d", ret);
+			break;
+		}
+		sleep_ms(2 + rand_r(&seed) % 6);
+	}
+}
+
+/* Strategy, capacity, everything changed; credit granted now and then. */
+static void sr_config(struct sworker *w, int fd)
+{
+	static const char *const names[] = {
+		"block", "drop-newest", "drop-oldest", "credit", "adaptive",
+	};
+	struct srace *s = w->s;
+	unsigned int seed = 37;
+	struct bpq_config cfg;
+	int ret;
+
+	while (sr_turn(s)) {
+		random_config(&seed, &cfg);
+		if (rand_r(&seed) % 4 == 0)
+			ret = bpq_sysfs_write(s->idx, "strategy",
+					      names[rand_r(&seed) % 5]);
+		else
+			ret = bpq_set_config(fd, &cfg);
+		if (!ret)
+			ret = rand_r(&seed) % 2 ?
+			      bpq_sysfs_write(s->idx, "grant", "1000") :
+			      bpq_ioctl(fd, BPQ_IOC_GRANT, &(struct bpq_grant){
+					.size = sizeof(struct bpq_grant),
+					.credits = 1000 });
+		if (!ret) {
+			s->configs++;
+		} else if (sr_gone(s, ret)) {
+			break;
+		} else {
+			sr_error(s, "config: %d", ret);
+			break;
+		}
+		sleep_ms(1 + rand_r(&seed) % 4);
+	}
+}
+
+enum { SO_COMPLETE, SO_FAIL, SO_CANCEL, SO_DISCARD, SO_REOPEN };
+
+static const char *const so_names[] = {
+	"COMPLETE", "FAIL", "CANCEL", "CANCEL|DISCARD", "REOPEN",
+};
+
+/*
+ * Every kind of end and the reopen, by ioctl or by sysfs, each result
+ * checked against the model, which only this thread changes. A reopen
+ * of an ended stream may find messages (EBUSY) or none (0, a new epoch).
+ */
+static void sr_stream(struct sworker *w, int fd)
+{
+	static const unsigned char pick_op[] = {
+		SO_REOPEN, SO_REOPEN, SO_REOPEN, SO_REOPEN, SO_COMPLETE,
+		SO_COMPLETE, SO_FAIL, SO_CANCEL, SO_DISCARD, SO_FAIL,
+	};
+	struct srace *s = w->s;
+	unsigned int seed = 41, op;
+	__u32 err = 0, flags = 0;
+	char text[32];
+	bool by_sysfs;
+	int ret, want;
+
+	while (sr_turn(s)) {
+		op = pick_op[rand_r(&seed) % sizeof(pick_op)];
+		by_sysfs = op != SO_DISCARD && rand_r(&seed) % 4 == 0;
+		err = 0;
+		switch (op) {
+		case SO_COMPLETE:
+			flags = BPQ_SHUTDOWN_COMPLETE;
+			snprintf(text, sizeof(text), "completed");
+			break;
+		case SO_FAIL:
+			err = 1 + rand_r(&seed) % 133;
+			if (err == EAGAIN || err == EINTR)
+				err = EIO;
+			flags = BPQ_SHUTDOWN_FAIL;
+			snprintf(text, sizeof(text), "failed %u", err);
+			break;
+		case SO_CANCEL:
+			flags = BPQ_SHUTDOWN_CANCEL;
+			snprintf(text, sizeof(text), "cancelled");
+			break;
+		case SO_DISCARD:
+			flags = BPQ_SHUTDOWN_CANCEL | BPQ_SHUTDOWN_DISCARD;
+			break;
+		default:
+			flags = BPQ_SHUTDOWN_REOPEN;
+			snprintf(text, sizeof(text), "open");
+			break;
+		}
+		ret = by_sysfs ? bpq_sysfs_write(s->idx, "stream", text) :
+				 bpq_shutdown(fd, flags, err);
+		if (sr_gone(s, ret))
+			break;
+		s->stream_ops++;
+
+		switch (op) {
+		case SO_COMPLETE:
+			want = s->state == BPQ_STREAM_OPEN ||
+			       s->state == BPQ_STREAM_COMPLETED ? 0 :
+			       s->state == BPQ_STREAM_FAILED ? -EBUSY : -EPIPE;
+			if (ret == want && !ret)
+				s->state = BPQ_STREAM_COMPLETED;
+			break;
+		case SO_FAIL:
+			want = s->state == BPQ_STREAM_OPEN ||
+			       s->state == BPQ_STREAM_FAILED ? 0 :
+			       s->state == BPQ_STREAM_COMPLETED ? -EBUSY : -EPIPE;
+			if (ret == want && s->state == BPQ_STREAM_OPEN) {
+				s->state = BPQ_STREAM_FAILED;
+				s->stream_error = err;
+			}
+			break;
+		case SO_CANCEL:
+		case SO_DISCARD:
+			want = ret >= 0 && op == SO_DISCARD ? ret : 0;
+			if (ret == want) {
+				s->state = BPQ_STREAM_CANCELLED;
+				s->stream_error = 0;
+				__atomic_add_fetch(&s->discarded, ret,
+						   __ATOMIC_RELAXED);
+			}
+			break;
+		default:
+			want = s->state == BPQ_STREAM_OPEN || ret != -EBUSY ?
+			       0 : -EBUSY;
+			if (ret == 0 && s->state != BPQ_STREAM_OPEN) {
+				s->state = BPQ_STREAM_OPEN;
+				s->stream_error = 0;
+				s->epoch++;
+				s->reopens++;
+			}
+			break;
+		}
+		if (ret != want) {
+			sr_error(s, "%s%s of a %s stream: %d, expected %d",
+				 so_names[op], by_sysfs ? " (sysfs)" : "",
+				 bpq_stream_name(s->state), ret, want);
+			break;
+		}
+		/* an open stream stays open a while, for the traffic */
+		sleep_ms(s->state == BPQ_STREAM_OPEN ? 2 + rand_r(&seed) % 6 :
+			 rand_r(&seed) % 2);
+	}
+}
+
+static void *sr_worker(void *arg)
+{
+	struct sworker *w = arg;
+	struct srace *s = w->s;
+	int fd = bpq_open(s->idx, O_RDWR);
+	int nfd = bpq_open(s->idx, O_RDWR | O_NONBLOCK);
+
+	if (fd < 0 || nfd < 0) {
+		sr_error(s, "open: %s", strerror(errno));
+	} else {
+		switch (w->role) {
+		case SR_WRITER:
+			sr_writer(w, fd);
+			break;
+		case SR_READER:
+			sr_reader(w, fd, nfd);
+			break;
+		case SR_FLUSHER:
+			sr_flusher(w, fd);
+			break;
+		case SR_CONFIG:
+			sr_config(w, fd);
+			break;
+		default:
+			sr_stream(w, fd);
+			break;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (nfd >= 0)
+		close(nfd);
+	__atomic_add_fetch(&s->exited, 1, __ATOMIC_ACQ_REL);
+	return NULL;
+}
+
+static bool sr_wait(int *counter, int n, int timeout_ms)
+{
+	int64_t end = now_ns() + (int64_t)timeout_ms * 1000000;
+
+	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) != n) {
+		if (now_ns() > end)
+			return false;
+		sleep_ms(1);
+	}
+	return true;
+}
+
+/* Everyone parked: the stream is the model's, every counter adds up. */
+static void sr_quiet_check(struct __test_metadata *_metadata,
+			   struct srace *s, int fd)
+{
+	unsigned char buf[4 * sizeof(struct smsg)];
+	struct bpq_stats st;
+	char c = 'p';
+	struct bpq_iovec vec = { .base = (uintptr_t)&c, .len = 1 };
+	struct bpq_send_batch b = {
+		.size = sizeof(b), .flags = BPQ_IO_NONBLOCK,
+		.msgs = (uintptr_t)&vec, .count = 1,
+	};
+
+	ASSERT_EQ(0, s->errors) TH_LOG("%s", s->error);
+	ASSERT_EQ(0, bpq_get_stats(fd, &st));
+	ASSERT_TRUE(bpq_stats_balanced(&st))
+		TH_LOG("enqueued %llu != dequeued %llu + dropped %llu + flushed %llu + depth %llu",
+		       (unsigned long long)st.enqueued_msgs,
+		       (unsigned long long)st.dequeued_msgs,
+		       (unsigned long long)st.dropped_oldest,
+		       (unsigned long long)st.flushed,
+		       (unsigned long long)st.depth_msgs);
+	ASSERT_EQ((__u64)s->ok, st.enqueued_msgs);
+	ASSERT_EQ((__u64)(s->received_total + s->corrupt), st.dequeued_msgs);
+	ASSERT_EQ((__u64)(s->flushed + s->discarded), st.flushed);
+	ASSERT_EQ(s->state, st.stream)
+		TH_LOG("stream %s, the model says %s",
+		       bpq_stream_name(st.stream), bpq_stream_name(s->state));
+	ASSERT_EQ(s->stream_error, st.stream_error);
+	ASSERT_EQ(s->epoch, st.stream_epoch);
+	if (s->state == BPQ_STREAM_OPEN)
+		return;
+	ASSERT_EQ(-EPIPE, bpq_ioctl(fd, BPQ_IOC_SEND_BATCH, &b));
+	if (!st.depth_msgs) {
+		ASSERT_EQ(s->state == BPQ_STREAM_FAILED ? -ECONNRESET : 0,
+			  bpq_recv(fd, buf, sizeof(buf), BPQ_IO_NONBLOCK, 0,
+				   NULL));
+	}
+}
+
+TEST_F_TIMEOUT(stress, stream_ends_raced, 300)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+	int rounds = scaled_count(4, 2), round, i, cfd, fd;
+	struct sworker w[SR_NWORKERS];
+	int64_t t0 = now_ns(), end;
+	long checks = 0, late, last[SR_NW];
+	struct bpq_stats st;
+	struct srace *s;
+	size_t k;
+
+	/* the writers' write() raises SIGPIPE on an ended stream */
+	sigemptyset(&ign.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGPIPE, &ign, NULL));
+	cfd = bpq_control_open();
+	ASSERT_LE(0, cfd);
+	for (round = 0; round < rounds; round++) {
+		bool destroy = round % 2;
+		struct bpq_config cfg;
+
+		s = calloc(1, sizeof(*s));
+		ASSERT_TRUE(s != NULL);
+		s->status = calloc(SR_NW, MAXSEQ);
+		s->received = calloc(SR_NW, MAXSEQ);
+		ASSERT_TRUE(s->status && s->received);
+		s->idx = create_queue(cfd, "stream");
+		ASSERT_LE(0, s->idx);
+		fd = bpq_open(s->idx, O_RDWR);
+		ASSERT_LE(0, fd);
+		bpq_default_config(&cfg);
+		cfg.capacity_msgs = 16;
+		cfg.write_timeout_ms = 50;
+		ASSERT_EQ(0, bpq_set_config(fd, &cfg));
+
+		for (i = 0; i < SR_NWORKERS; i++) {
+			w[i] = (struct sworker){ .s = s };
+			if (i < SR_NW) {
+				w[i].role = SR_WRITER;
+				w[i].id = i;
+			} else if (i < SR_NW + SR_NR) {
+				w[i].role = SR_READER;
+				w[i].id = i - SR_NW;
+			} else {
+				w[i].role = SR_FLUSHER + i - SR_NW - SR_NR;
+			}
+			ASSERT_EQ(0, pthread_create(&w[i].thr, NULL, sr_worker,
+						    &w[i]));
+		}
+
+		end = now_ns() + (int64_t)budget_ms(5000) / rounds * 1000000;
+		while (now_ns() < end) {
+			sleep_ms(20 + rand() % 40);
+			__atomic_store_n(&s->pause, 1, __ATOMIC_RELEASE);
+			ASSERT_TRUE(sr_wait(&s->parked, SR_NWORKERS -
+					    __atomic_load_n(&s->exited,
+							    __ATOMIC_ACQUIRE),
+					    10000))
+				TH_LOG("round %d: workers not parked: %s", round,
+				       s->error);
+			sr_quiet_check(_metadata, s, fd);
+			checks++;
+			__atomic_store_n(&s->pause, 0, __ATOMIC_RELEASE);
+		}
+
+		if (destroy) {
+			/* everything still running: ENODEV ends them */
+			__atomic_store_n(&s->destroyed, 1, __ATOMIC_RELEASE);
+			ASSERT_EQ(0, bpq_destroy(cfd, s->idx));
+			FIG_ADD(destroys, 1);
+		} else {
+			__atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
+		}
+		ASSERT_TRUE(sr_wait(&s->exited, SR_NWORKERS, 10000))
+			TH_LOG("round %d: workers still running after the %s",
+			       round, destroy ? "destroy" : "stop");
+		for (i = 0; i < SR_NWORKERS; i++)
+			pthread_join(w[i].thr, NULL);
+		ASSERT_EQ(0, s->errors) TH_LOG("round %d: %s", round, s->error);
+
+		if (!destroy) {
+			/* what is left, then the end (or EAGAIN, open) */
+			long ret;
+
+			for (i = 0; i < SR_NW; i++)
+				last[i] = -1;
+			sr_quiet_check(_metadata, s, fd);
+			while ((ret = sr_receive(s, fd, fd, 1, last)) > 0)
+				;
+			ASSERT_EQ(s->state == BPQ_STREAM_OPEN ? -ETIMEDOUT :
+				  s->state == BPQ_STREAM_FAILED ? -ECONNRESET :
+				  0, ret);
+			ASSERT_EQ(0, bpq_get_stats(fd, &st));
+			ASSERT_EQ(0U, st.depth_msgs);
+			/* every message accepted: received or discarded */
+			ASSERT_EQ((__u64)s->ok, s->received_total +
+				  st.dropped_oldest + st.flushed);
+			for (k = 0, late = 0; k < (size_t)SR_NW * MAXSEQ; k++)
+				if (s->received[k] && s->status[k] != ST_OK)
+					late++;
+			ASSERT_EQ(0, late)
+				TH_LOG("received messages whose write failed");
+		}
+		ASSERT_EQ(0, s->corrupt);
+		ASSERT_EQ(0, s->duplicates);
+		ASSERT_EQ(0, s->misordered);
+		TH_LOG("round %d%s: %ld accepted, %ld received, %ld EPIPE, %ld ends read, %ld flushed, %ld discarded, %ld stream ops (%ld reopens), %ld configs",
+		       round, destroy ? " (destroyed)" : "", s->ok,
+		       s->received_total, s->epipe, s->ends_read, s->flushed,
+		       s->discarded, s->stream_ops, s->reopens, s->configs);
+		FIG_ADD(moved, s->received_total);
+		FIG_ADD(configs, s->configs);
+		FIG_ADD(stream_ops, s->stream_ops);
+		FIG_ADD(reopens, s->reopens);
+		close(fd);
+		if (!destroy) {
+			ASSERT_EQ(0, bpq_destroy(cfd, s->idx));
+		}
+		free(s->status);
+		free(s->received);
+		free(s);
+	}
+	close(cfd);
+	FIG_ADD(seconds_ms, (now_ns() - t0) / 1000000);
+	TH_LOG("%d rounds, %ld quiet points checked, in %lld ms", rounds,
+	       checks, (long long)(now_ns() - t0) / 1000000);
 }
 
 TEST_HARNESS_MAIN

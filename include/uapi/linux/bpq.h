@@ -82,11 +82,13 @@ enum bpq_stream_state {
  * enum bpq_hangup - what the last close of one side of a queue does
  * @BPQ_HANGUP_NONE: nothing.
  * @BPQ_HANGUP_WRITERS: the last close of a file open for writing
- *                      completes the stream, and an open for writing of
- *                      a completed, drained stream opens it again (as a
- *                      FIFO).
+ *                      completes the stream, and an open for reading or
+ *                      writing of a completed, drained stream starts a
+ *                      new one (as a FIFO's next reader and writer meet).
  * @BPQ_HANGUP_READERS: the last close of a file open for reading cancels
- *                      the stream, keeping what is queued.
+ *                      the stream, keeping what is queued; an open for
+ *                      reading of a cancelled, drained stream starts a
+ *                      new one.
  * @BPQ_HANGUP_BOTH: both.
  */
 enum bpq_hangup {
