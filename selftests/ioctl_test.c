@@ -72,6 +72,7 @@ struct ioc_case {
 struct state {
 	struct bpq_config cfg;
 	__u64 depth, enq, deq, flushed, credits;
+	__u64 unacked, acked;
 	int nqueues;
 };
 
@@ -102,6 +103,8 @@ static void snapshot(struct ioc_ctx *c, int qfd, struct state *s)
 	s->deq = st.dequeued_msgs;
 	s->flushed = st.flushed;
 	s->credits = st.credits_available;
+	s->unacked = st.unacked;
+	s->acked = st.acked_msgs;
 	(void)c;
 }
 
@@ -119,6 +122,8 @@ static int state_fd(struct ioc_ctx *c, const struct ioc_case *k)
 	ASSERT_EQ((before).deq, (after).deq);				\
 	ASSERT_EQ((before).flushed, (after).flushed);			\
 	ASSERT_EQ((before).credits, (after).credits);			\
+	ASSERT_EQ((before).unacked, (after).unacked);			\
+	ASSERT_EQ((before).acked, (after).acked);			\
 	ASSERT_EQ((before).nqueues, (after).nqueues);			\
 } while (0)
 
@@ -352,6 +357,27 @@ static void done_destroy(struct __test_metadata *_metadata, struct ioc_ctx *c,
 				       ((struct bpq_destroy *)arg)->index));
 }
 
+/* One message delivered and not yet acknowledged, to acknowledge. */
+static void prep_ack(struct __test_metadata *_metadata, struct ioc_ctx *c,
+		     void *arg)
+{
+	ASSERT_EQ(1, bpq_write(c->qfd, "a", 1));
+	ASSERT_EQ(1, bpq_read(c->qfd, c->buf, sizeof(c->buf)));
+	((struct bpq_ack *)arg)->count = 1;
+}
+
+static void done_ack(struct __test_metadata *_metadata, struct ioc_ctx *c,
+		     void *arg, int ret)
+{
+	struct bpq_stats st;
+
+	(void)arg;
+	ASSERT_EQ(1, ret);
+	ASSERT_EQ(0, bpq_get_stats(c->qfd, &st));
+	ASSERT_EQ(0U, st.unacked);
+	ASSERT_EQ(0U, st.stale_acks);
+}
+
 #define OUT(type, first)	.out_off = offsetof(type, first),	\
 				.out_len = sizeof(type) - offsetof(type, first)
 #define RSV(type, field)	offsetof(type, field)
@@ -428,6 +454,14 @@ static const struct ioc_case case_destroy = {
 	.prep = prep_destroy, .done = done_destroy,
 };
 
+static const struct ioc_case case_ack = {
+	.cmd = BPQ_IOC_ACK, .size = sizeof(struct bpq_ack),
+	.own_queue = true,	/* nothing left unacknowledged before */
+	.known_flags = BPQ_ACK_NACK | BPQ_ACK_TIMESTAMP,
+	.reserved = { RSV(struct bpq_ack, __reserved) },
+	.prep = prep_ack, .done = done_ack,
+};
+
 /* ---- the fixture: one variant per command ---- */
 
 FIXTURE(ioc) {
@@ -451,6 +485,7 @@ FIXTURE_VARIANT_ADD(ioc, send_batch) { .k = &case_send_batch };
 FIXTURE_VARIANT_ADD(ioc, recv_batch) { .k = &case_recv_batch };
 FIXTURE_VARIANT_ADD(ioc, create) { .k = &case_create };
 FIXTURE_VARIANT_ADD(ioc, destroy) { .k = &case_destroy };
+FIXTURE_VARIANT_ADD(ioc, ack) { .k = &case_ack };
 
 FIXTURE_SETUP(ioc)
 {
@@ -781,7 +816,7 @@ TEST_F(cfg, unknown_commands)
 		BPQ_IOC_GET_CONFIG, BPQ_IOC_SET_CONFIG, BPQ_IOC_GET_STATS,
 		BPQ_IOC_RESET_STATS, BPQ_IOC_GRANT, BPQ_IOC_FLUSH, BPQ_IOC_RECV,
 		BPQ_IOC_SEND_BATCH, BPQ_IOC_RECV_BATCH, BPQ_IOC_RING_SETUP,
-		BPQ_IOC_RING_SYNC,
+		BPQ_IOC_RING_SYNC, BPQ_IOC_SHUTDOWN, BPQ_IOC_ACK,
 		_IO(BPQ_TYPE, BPQ_CMD_DESTROY + 1), _IO(BPQ_TYPE, 0x7f),
 		_IO(BPQ_TYPE, 0x00 | 0x80), _IO('x', BPQ_CMD_CREATE),
 	};
