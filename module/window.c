@@ -44,10 +44,17 @@ u64 bpq_window_inflight(const struct bpq_queue *q)
 	return q->depth_msgs + q->unacked;
 }
 
+/*
+ * A queue turns to the window strategy: the window starts from its
+ * settings, and the flight from what is queued alone: deliveries no one
+ * acknowledged before (nobody had to) would hold writers back for good;
+ * their late acknowledgments count as stale.
+ */
 void bpq_window_start(struct bpq_queue *q, u64 now)
 {
 	struct bpq_window *win = &q->win;
 
+	q->unacked = 0;
 	win->cwnd = q->cfg.initial_cwnd;
 	win->ssthresh = q->cfg.initial_ssthresh;
 	win->cnt = 0;
