@@ -428,6 +428,86 @@ TEST_F(sec, privileged_ops)
 	ASSERT_EQ(free_before, lowest_free());
 }
 
+/*
+ * What a file of each side may do (bpq(4), "Who may do what"), as uid
+ * 65534: moving messages needs that side, the settings, flush and reset
+ * the writers' side, grant and ack the readers', each else EBADF; an
+ * ioctl-only open needs both permissions on the node and may do both
+ * sides' commands.
+ */
+static int sides_child(void *arg)
+{
+	struct bpq_config cfg;
+	struct bpq_stats st;
+	int idx = *(int *)arg, fd;
+	char path[64], c = 'x';
+
+	CHILD_CHECK_EQ(NOBODY, geteuid());
+	node_path(path, sizeof(path), idx);
+	/* 0644: uid 65534 may read, and so open for reading alone */
+	CHILD_CHECK_EQ(-1, bpq_open(idx, O_WRONLY));
+	CHILD_CHECK_EQ(EACCES, errno);
+	CHILD_CHECK_EQ(-1, bpq_open(idx, O_ACCMODE));
+	CHILD_CHECK_EQ(EACCES, errno);
+	fd = bpq_open(idx, O_RDONLY | O_NONBLOCK);
+	CHILD_CHECK_EQ(1, fd >= 0);
+	CHILD_CHECK_EQ(0, bpq_get_config(fd, &cfg));
+	CHILD_CHECK_EQ(0, bpq_get_stats(fd, &st));
+	CHILD_CHECK_EQ(-EBADF, bpq_set_config(fd, &cfg));
+	CHILD_CHECK_EQ(-EBADF, bpq_flush(fd));
+	CHILD_CHECK_EQ(-EBADF, bpq_reset_stats(fd));
+	CHILD_CHECK_EQ(-EBADF, bpq_shutdown(fd, BPQ_SHUTDOWN_COMPLETE, 0));
+	CHILD_CHECK_EQ(-1, write(fd, &c, 1));
+	CHILD_CHECK_EQ(EBADF, errno);
+	CHILD_CHECK_EQ(0, bpq_ack(fd, 0, 1, 0));	/* nothing delivered */
+	CHILD_CHECK_EQ(-EAGAIN, bpq_recv(fd, &c, 1, 0, 0, NULL));
+	close(fd);
+	if (chmod(path, 0666) == 0)
+		return 2;	/* not ours to change */
+	return 0;
+}
+
+static int sides_rw_child(void *arg)
+{
+	struct bpq_config cfg;
+	int idx = *(int *)arg, fd;
+	char c = 'x';
+
+	fd = bpq_open(idx, O_WRONLY | O_NONBLOCK);
+	CHILD_CHECK_EQ(1, fd >= 0);
+	CHILD_CHECK_EQ(0, bpq_get_config(fd, &cfg));
+	CHILD_CHECK_EQ(0, bpq_set_config(fd, &cfg));
+	CHILD_CHECK_EQ(1, bpq_write(fd, &c, 1));
+	CHILD_CHECK_EQ(-EBADF, bpq_recv(fd, &c, 1, 0, 0, NULL));
+	CHILD_CHECK_EQ(-EBADF, bpq_ack(fd, 0, 1, 0));
+	CHILD_CHECK_EQ(-EBADF, bpq_shutdown(fd, BPQ_SHUTDOWN_CANCEL, 0));
+	CHILD_CHECK_EQ(-1, read(fd, &c, 1));
+	CHILD_CHECK_EQ(EBADF, errno);
+	close(fd);
+	/* ioctl-only: both permissions, both sides' commands, no data */
+	fd = bpq_open(idx, O_ACCMODE);
+	CHILD_CHECK_EQ(1, fd >= 0);
+	CHILD_CHECK_EQ(0, bpq_set_config(fd, &cfg));
+	CHILD_CHECK_EQ(1, bpq_flush(fd));
+	CHILD_CHECK_EQ(0, bpq_ack(fd, 0, 1, 0));
+	CHILD_CHECK_EQ(-EBADF, bpq_recv(fd, &c, 1, 0, 0, NULL));
+	CHILD_CHECK_EQ(0, bpq_shutdown(fd, BPQ_SHUTDOWN_CANCEL, 0));
+	CHILD_CHECK_EQ(0, bpq_shutdown(fd, BPQ_SHUTDOWN_REOPEN, 0));
+	close(fd);
+	return 0;
+}
+
+TEST_F(sec, sides_as_nobody)
+{
+	char path[64];
+
+	node_path(path, sizeof(path), self->idx[0]);
+	ASSERT_EQ(0, chmod(path, 0644));
+	ASSERT_EQ(0, run_as(NOBODY, NOBODY, sides_child, &self->idx[0]));
+	ASSERT_EQ(0, chmod(path, 0666));
+	ASSERT_EQ(0, run_as(NOBODY, NOBODY, sides_rw_child, &self->idx[0]));
+}
+
 struct sysfs_args {
 	int idx;
 };
