@@ -30,6 +30,7 @@
 
 #include <linux/bpq.h>
 #include <linux/capability.h>
+#include <linux/userfaultfd.h>
 
 #define BPQ_CONTROL_PATH	"/dev/bpq-control"
 #define BPQ_SYSFS_CLASS		"/sys/class/bpq"
@@ -484,6 +485,56 @@ static inline int drop_cap(int cap)
 	if (syscall(SYS_capset, &hdr, data))
 		return -errno;
 	return 0;
+}
+
+/* Pages that fault until we supply them (userfaultfd). */
+struct uffd_area {
+	int fd;
+	unsigned char *area;
+	size_t len;
+};
+
+/* NULL, or why there is no userfaultfd (a reason to skip). */
+static inline const char *uffd_open(struct uffd_area *u, int pages)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+
+	u->len = pages * sysconf(_SC_PAGESIZE);
+	u->fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (u->fd < 0)
+		return "no userfaultfd";
+	if (ioctl(u->fd, UFFDIO_API, &api))
+		return "UFFDIO_API failed";
+	u->area = mmap(NULL, u->len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (u->area == MAP_FAILED)
+		return "mmap failed";
+	reg.range.start = (uintptr_t)u->area;
+	reg.range.len = u->len;
+	if (ioctl(u->fd, UFFDIO_REGISTER, &reg))
+		return "UFFDIO_REGISTER failed";
+	return NULL;
+}
+
+static inline bool uffd_fault_seen(struct uffd_area *u, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = u->fd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	return poll(&pfd, 1, timeout_ms) == 1 &&
+	       read(u->fd, &msg, sizeof(msg)) == sizeof(msg) &&
+	       msg.event == UFFD_EVENT_PAGEFAULT;
+}
+
+static inline int uffd_zero(struct uffd_area *u, void *page)
+{
+	struct uffdio_zeropage z = {
+		.range = { .start = (uintptr_t)page,
+			   .len = sysconf(_SC_PAGESIZE) },
+	};
+
+	return ioctl(u->fd, UFFDIO_ZEROPAGE, &z) ? -errno : 0;
 }
 
 static inline pid_t bpq_gettid(void)

@@ -1345,7 +1345,7 @@ static int uffd_fill(struct uffd_ctx *u, void *page, int byte)
 	return ret;
 }
 
-static int uffd_zero(struct uffd_ctx *u, void *page)
+static int uffd_ctx_zero(struct uffd_ctx *u, void *page)
 {
 	struct uffdio_zeropage z = { 0 };
 
@@ -1510,7 +1510,7 @@ TEST_F(sec, uffd_stalled_copy)
 		ASSERT_FALSE(__atomic_load_n(&s.done, __ATOMIC_ACQUIRE));
 
 		if (op) {
-			ASSERT_EQ(0, uffd_zero(&u, page));
+			ASSERT_EQ(0, uffd_ctx_zero(&u, page));
 		} else {
 			ASSERT_EQ(0, uffd_fill(&u, page, 0xEE));
 		}
@@ -1538,7 +1538,7 @@ TEST_F(sec, uffd_stalled_copy)
 			TH_LOG("a call blocked behind the stalled copy");
 		EXPECT_EQ(0, o.result) TH_LOG("line %d failed", o.result);
 		ASSERT_EQ(0U, bpq_depth(o.fd));
-		ASSERT_EQ(0, uffd_zero(&u, page));
+		ASSERT_EQ(0, uffd_ctx_zero(&u, page));
 		ASSERT_TRUE(stall_wait(&s, 5000));
 		ASSERT_EQ(100, s.ret);
 		memset(buf, 0x55, sizeof(buf));
