@@ -198,8 +198,12 @@ const struct file_operations bpq_fops = {
 	.release = bpq_release,
 	.read_iter = bpq_read_iter,
 	.write_iter = bpq_write_iter,
-	/* sendfile() and splice() in: each chunk of the pipe one message */
+	/*
+	 * sendfile() and splice(): into a queue, each chunk of the pipe one
+	 * message; out of it, one message a call, as read() takes it
+	 */
 	.splice_write = iter_file_splice_write,
+	.splice_read = copy_splice_read,
 	.poll = bpq_poll,
 	.mmap = bpq_mmap,
 	.unlocked_ioctl = bpq_ioctl,
