@@ -277,6 +277,7 @@ struct bpq_counters {
 	u64 congestion_events;
 	u64 ack_timeouts;
 	u64 cwnd_limited_ns;
+	u64 partial_reads;
 	u64 latency_hist[BPQ_LATENCY_BUCKETS];
 	u64 processing_hist[BPQ_LATENCY_BUCKETS];
 };
@@ -336,6 +337,7 @@ struct bpq_queue {
 	struct rhash_head name_node;	/* in chrdev.c's index of names */
 	u64 id;				/* creation number, never reused */
 	struct mutex cfg_mutex;		/* serializes config changes */
+	struct mutex read_mutex;	/* BPQ_READ_STREAM: one read() a time */
 	struct hrtimer poll_timer;	/* adaptive: EPOLLOUT when a token is due */
 	struct fasync_struct *fasync;	/* O_ASYNC files (fasync_helper()) */
 
@@ -368,6 +370,8 @@ struct bpq_queue {
 	u64 log_gen;			/* flushes so far: bpq_grave */
 	struct page *log_spare;		/* empty, the next one */
 	struct bpq_msg *cursor;		/* none before it to take; NULL: head */
+	struct bpq_msg *part;		/* read in part: part_off bytes of it */
+	u32 part_off;
 	struct list_head graves;	/* flushed logs with records pinned */
 	u32 nr_files;			/* open files */
 	u32 nr_readers;			/* of them, open for reading */
@@ -403,6 +407,17 @@ static inline bool bpq_file_may(const struct bpq_file *bf, fmode_t mode)
 static inline struct bpq_queue *bpq_dev_queue(struct device *dev)
 {
 	return container_of(dev, struct bpq_queue, dev);
+}
+
+/*
+ * How much of @msg a receive has left to take, from *@off on: a read in
+ * BPQ_READ_STREAM mode may have taken its front (q->part). Under q->lock.
+ */
+static inline u32 bpq_msg_rest(const struct bpq_queue *q,
+			       const struct bpq_msg *msg, u32 *off)
+{
+	*off = msg == q->part ? q->part_off : 0;
+	return bpq_msg_len(msg) - *off;
 }
 
 /*
@@ -442,12 +457,17 @@ struct bpq_delivery {
 	u64 now;
 };
 
-/* What a receive reports as lost, and how far that takes the file. */
+/*
+ * What a receive reports as lost, and how far that takes the file; and
+ * what it copies of the first message it takes.
+ */
 struct bpq_loss {
 	u64 count;
 	u64 mark;
 	u64 seq;		/* q->next_seq, for bpq_msg_seq() */
 	u64 gen;		/* of the log the messages are in */
+	u32 from;		/* of the first: where to copy from */
+	u32 take;		/* of the first: how much to copy */
 };
 
 /*
@@ -503,6 +523,9 @@ static inline struct iov_iter *bpq_tx_iter(struct bpq_tx *tx, unsigned int i)
  * another into one iov_iter, and with info each one's struct
  * bpq_msg_info into the user array uinfos (read() and readv() have none).
  */
+/* Of bpq_rx.flags, besides BPQ_IO_*: a read in BPQ_READ_STREAM mode */
+#define BPQ_IO_STREAM	(1U << 31)
+
 struct bpq_rx {
 	struct iov_iter *to;
 	struct bpq_msg_info __user *uinfos;
@@ -609,6 +632,8 @@ void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
 struct bpq_msg *bpq_first_avail(struct bpq_queue *q);
 struct bpq_msg *bpq_next_avail(struct bpq_queue *q, struct bpq_msg *msg);
 void bpq_take(struct bpq_queue *q, struct bpq_msg *msg);
+void bpq_read_part(struct bpq_queue *q, struct bpq_msg *msg, u32 off,
+		   struct bpq_defer *df);
 void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg,
 		struct bpq_defer *df);
 bool bpq_pin_gone(struct bpq_queue *q, struct bpq_msg *msg, u64 gen,
@@ -645,9 +670,9 @@ int bpq_pool_fill(struct bpq_pool *pool, struct bpq_user *hint);
 void bpq_pool_drain(struct bpq_pool *pool);
 u32 bpq_log_pages_max(u32 len);
 bool bpq_msg_copy_in(struct bpq_msg *msg, u32 len, struct iov_iter *from);
-size_t bpq_msg_copy_out(const struct bpq_msg *msg, u32 len,
+size_t bpq_msg_copy_out(const struct bpq_msg *msg, u32 from, u32 len,
 			struct iov_iter *to);
-void bpq_msg_read(const struct bpq_msg *msg, u32 len, void *to);
+void bpq_msg_read(const struct bpq_msg *msg, u32 from, u32 len, void *to);
 
 /* config.c */
 extern const struct bpq_config bpq_default_config;

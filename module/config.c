@@ -39,7 +39,7 @@ static void bpq_config_changed(struct bpq_queue *q, struct bpq_defer *df)
 
 int bpq_check_config(const struct bpq_config *c)
 {
-	if (c->flags || c->__reserved || c->__reserved2)
+	if (c->flags || c->__reserved)
 		return -EINVAL;
 	if (c->strategy > BPQ_STRATEGY_WINDOW)
 		return -EINVAL;
@@ -72,6 +72,8 @@ int bpq_check_config(const struct bpq_config *c)
 	    c->initial_ssthresh > BPQ_CAPACITY_MSGS_MAX)
 		return -EINVAL;
 	if (c->ack_timeout_ms > BPQ_ACK_TIMEOUT_MAX)
+		return -EINVAL;
+	if (c->read_mode > BPQ_READ_STREAM)
 		return -EINVAL;
 	return 0;
 }
@@ -266,6 +268,7 @@ int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
 	st->congestion_events = c->congestion_events;
 	st->ack_timeouts = c->ack_timeouts;
 	st->cwnd_limited_ns = c->cwnd_limited_ns;
+	st->partial_reads = c->partial_reads;
 	memcpy(st->processing_hist, c->processing_hist,
 	       sizeof(st->processing_hist));
 	st->enqueued_msgs = c->enqueued_msgs;

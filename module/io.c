@@ -172,9 +172,10 @@ int bpq_send(struct bpq_file *bf, struct bpq_tx *tx)
  * fault, false, and rx->to is as it was. With or without q->lock.
  */
 static bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i,
-			const struct bpq_msg *msg, u32 len, u64 seq, u64 lost)
+			const struct bpq_msg *msg, u32 from, u32 len, u64 seq,
+			u64 lost)
 {
-	size_t copied = bpq_msg_copy_out(msg, len, rx->to);
+	size_t copied = bpq_msg_copy_out(msg, from, len, rx->to);
 
 	if (copied == len &&
 	    (!rx->info ||
@@ -194,7 +195,9 @@ static bool bpq_rx_copy(struct bpq_rx *rx, unsigned int i,
  * @flags and @timeout_ms say; it stays queued, and counted, until
  * bpq_recv_end_many(). NULL: end of file, the stream ended and drained
  * (a failed one's is -ECONNRESET). @loss gets the messages dropped since
- * the file's last receive.
+ * the file's last receive, and what to copy: loss->take bytes from
+ * loss->from on, the message's rest, or with BPQ_IO_STREAM as much of it
+ * as @room holds.
  */
 static noinline_for_stack struct bpq_msg *
 bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf, size_t room,
@@ -233,10 +236,17 @@ bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf, size_t room,
 				bpq_take(q, msg);
 		}
 		if (msg) {
-			if (bpq_msg_len(msg) > room) {
-				bpq_untake(q, msg, &df);
-				msg = ERR_PTR(-EMSGSIZE);
+			loss->take = bpq_msg_rest(q, msg, &loss->from);
+			if (loss->take <= room)
+				break;
+			/* its front, if no other message is read in part */
+			if ((flags & BPQ_IO_STREAM) &&
+			    (!q->part || q->part == msg)) {
+				loss->take = room;
+				break;
 			}
+			bpq_untake(q, msg, &df);
+			msg = ERR_PTR(-EMSGSIZE);
 			break;
 		}
 		if (unlikely(bpq_stream_drained(q))) {
@@ -301,7 +311,7 @@ static unsigned int bpq_recv_more(struct bpq_queue *q,
 		for (msg = bpq_first_avail(q); msg && n < max;
 		     msg = bpq_next_avail(q, msg)) {
 			len = bpq_msg_len(msg);
-			if (len > room)
+			if (len > room || msg == q->part)
 				break;
 			bpq_take(q, msg);
 			room -= len;
@@ -316,16 +326,18 @@ static unsigned int bpq_recv_more(struct bpq_queue *q,
 
 /*
  * Finish a receive of the @n messages taken by bpq_recv_begin() and
- * bpq_recv_more(), of which the first @copied reached the reader whole.
- * Those count as delivered; the others go back to the queue, in place. A
- * message evicted or flushed meanwhile ends the delivered run (its reader
- * lets it go and should take the next one). Returns how many were
- * delivered; the loss reported up to @mark is then consumed.
+ * bpq_recv_more(), of which the first @copied reached the reader whole,
+ * but the first's payload only up to @part if that is not 0. Those count
+ * as delivered, but for the first in part, which stays, the rest of it
+ * to take; the others go back to the queue, in place. A message evicted
+ * or flushed meanwhile ends the delivered run (its reader lets it go and
+ * should take the next one). Returns how many were delivered (or read in
+ * part); the loss reported up to @mark is then consumed.
  */
 static noinline_for_stack unsigned int
 bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 		  struct bpq_msg **msgs, unsigned int n, unsigned int copied,
-		  u64 mark, u64 gen)
+		  u32 part, u64 mark, u64 gen)
 {
 	unsigned int i, delivered = 0;
 	struct bpq_delivery d = { };
@@ -338,6 +350,9 @@ bpq_recv_end_many(struct bpq_queue *q, struct bpq_file *bf,
 		msg = msgs[i];
 		if (bpq_pin_gone(q, msg, gen, &df)) {
 			copied = min(copied, i);
+		} else if (i < copied && !i && part) {
+			bpq_read_part(q, msg, part, &df);
+			delivered++;
 		} else if (i < copied) {
 			if (!delivered)
 				d = bpq_delivery_start(q);
@@ -399,11 +414,12 @@ bpq_recv_fast(struct bpq_file *bf, struct bpq_rx *rx, unsigned int n,
 			*stop = 0;
 			break;
 		}
-		if (len > BPQ_COPY_LOCKED_MAX || len > iov_iter_count(rx->to))
+		if (len > BPQ_COPY_LOCKED_MAX || len > iov_iter_count(rx->to) ||
+		    unlikely(msg == q->part))
 			break;
 		next = bpq_next_avail(q, msg);
 		/* the loss since the file's last receive goes with the first */
-		if (!bpq_rx_copy(rx, n + done, msg, len,
+		if (!bpq_rx_copy(rx, n + done, msg, 0, len,
 				 bpq_msg_seq(msg, q->next_seq),
 				 done ? 0 : q->lost - bf->lost_seen))
 			break;
@@ -442,6 +458,7 @@ int bpq_recv(struct bpq_file *bf, struct bpq_rx *rx)
 	unsigned int stop;
 	size_t room;
 	u64 mark, lost;
+	u32 part;
 	int ret = 0;
 
 	while (n < rx->max) {
@@ -466,8 +483,7 @@ int bpq_recv(struct bpq_file *bf, struct bpq_rx *rx)
 			cnt += bpq_recv_more(q, msgs + 1,
 					     min(rx->max - n,
 						 BPQ_BATCH_CHUNK) - 1,
-					     room - bpq_msg_len(msgs[0]), &mark,
-					     &loss);
+					     room - loss.take, &mark, &loss);
 		if (cnt == 1)
 			mark = loss.mark;
 		start = rx->bytes;
@@ -476,13 +492,19 @@ int bpq_recv(struct bpq_file *bf, struct bpq_rx *rx)
 			lost = copied ? copied == 1 ? mark - loss.mark : 0 :
 				 loss.count;
 			if (!bpq_rx_copy(rx, n + copied, msgs[copied],
-					 bpq_msg_len(msgs[copied]),
+					 copied ? 0 : loss.from,
+					 copied ? bpq_msg_len(msgs[copied]) :
+						  loss.take,
 					 bpq_msg_seq(msgs[copied], loss.seq),
 					 lost))
 				break;
 			ends[copied] = rx->bytes;
 		}
-		done = bpq_recv_end_many(q, bf, msgs, cnt, copied, mark,
+		/* a stream read may take the front of the first */
+		part = loss.from + loss.take;
+		if (part == bpq_msg_len(msgs[0]))
+			part = 0;
+		done = bpq_recv_end_many(q, bf, msgs, cnt, copied, part, mark,
 					 loss.gen);
 		n += done;
 		if (done < copied) {
@@ -513,9 +535,24 @@ static u32 bpq_iocb_flags(const struct kiocb *iocb)
 	return 0;
 }
 
-/* One message, whole, or an error; the file's loss count moves on. */
+/*
+ * BPQ_READ_STREAM: reads take turns, as a pipe's do, each going on where
+ * the one before left off.
+ */
+static int bpq_read_turn(struct bpq_queue *q, u32 flags)
+{
+	if (flags & BPQ_IO_NONBLOCK)
+		return mutex_trylock(&q->read_mutex) ? 0 : -EAGAIN;
+	return mutex_lock_interruptible(&q->read_mutex) ? -ERESTARTSYS : 0;
+}
+
+/*
+ * One message, whole, or an error; the file's loss count moves on. In
+ * BPQ_READ_STREAM mode, as much of the next message as @to holds.
+ */
 ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
+	struct bpq_file *bf = iocb->ki_filp->private_data;
 	struct bpq_rx rx = {
 		.to = to,
 		.max = 1,
@@ -525,7 +562,16 @@ ssize_t bpq_read_iter(struct kiocb *iocb, struct iov_iter *to)
 
 	if (!iov_iter_count(to))
 		return 0;
-	ret = bpq_recv(iocb->ki_filp->private_data, &rx);
+	if (unlikely(READ_ONCE(bf->q->cfg.read_mode) == BPQ_READ_STREAM)) {
+		ret = bpq_read_turn(bf->q, rx.flags);
+		if (ret)
+			return ret;
+		rx.flags |= BPQ_IO_STREAM;
+		ret = bpq_recv(bf, &rx);
+		mutex_unlock(&bf->q->read_mutex);
+	} else {
+		ret = bpq_recv(bf, &rx);
+	}
 	if (ret < 0)
 		return ret;
 	return rx.bytes;

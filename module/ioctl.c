@@ -216,7 +216,7 @@ static const struct bpq_ioctl_op bpq_queue_ops[] = {
 /* The published sizes never change; new fields go at the end. */
 static_assert(sizeof(struct bpq_config) == 96);
 static_assert(offsetofend(struct bpq_config, __reserved) == 64);
-static_assert(sizeof(struct bpq_stats) == 776);
+static_assert(sizeof(struct bpq_stats) == 784);
 static_assert(offsetofend(struct bpq_stats, latency_hist) == 416);
 static_assert(sizeof(struct bpq_shutdown) == 16);
 static_assert(sizeof(struct bpq_ack) == 24);
@@ -298,18 +298,19 @@ static bool bpq_access_ok(const struct bpq_file *bf, u8 access)
 }
 
 /*
- * FIONREAD: the length of the next message a read would take, 0 if none,
- * as a datagram socket says, so that a reader can size its buffer.
+ * FIONREAD: the length of the next message a read would take (of a
+ * message read in part, its rest), 0 if none, as a datagram socket says,
+ * so that a reader can size its buffer.
  */
 static int bpq_fionread(struct bpq_queue *q, int __user *arg)
 {
 	struct bpq_msg *msg;
-	int len = 0;
+	u32 len = 0, off;
 
 	spin_lock(&q->lock);
 	msg = q->ring ? NULL : bpq_first_avail(q);
 	if (msg)
-		len = bpq_msg_len(msg);
+		len = bpq_msg_rest(q, msg, &off);
 	spin_unlock(&q->lock);
 	if (READ_ONCE(q->dead))
 		return -ENODEV;

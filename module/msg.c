@@ -395,6 +395,7 @@ u64 bpq_log_detach(struct bpq_queue *q, struct list_head *doomed,
 	bpq_log_set_head(q, NULL, 0);
 	bpq_log_set_tail(q, NULL, 0);
 	q->cursor = NULL;
+	q->part = NULL;
 	return ++q->log_gen;
 }
 
@@ -494,16 +495,36 @@ bool bpq_msg_copy_in(struct bpq_msg *msg, u32 len, struct iov_iter *from)
 	return true;
 }
 
-/* Copy @msg's payload out to @to, as bpq_msg_copy_in(); how much was. */
-size_t bpq_msg_copy_out(const struct bpq_msg *msg, u32 len,
+/*
+ * Byte @from of @msg's payload: its page, and *@off its offset there (at
+ * most PAGE_SIZE: the walks below step on from the end of a page).
+ */
+static struct page *bpq_msg_at(const struct bpq_msg *msg, u32 from,
+			       size_t *off)
+{
+	struct page *page = virt_to_page(msg);
+
+	*off = offset_in_page(msg) + BPQ_HDR + from;
+	while (*off > PAGE_SIZE) {
+		page = bpq_page_next(page);
+		*off -= PAGE_SIZE;
+	}
+	return page;
+}
+
+/*
+ * Copy @len bytes of @msg's payload, from byte @from on, out to @to, as
+ * bpq_msg_copy_in(); how much was.
+ */
+size_t bpq_msg_copy_out(const struct bpq_msg *msg, u32 from, u32 len,
 			struct iov_iter *to)
 {
-	size_t off = offset_in_page(msg) + BPQ_HDR, done = 0, n, c;
+	size_t off = offset_in_page(msg) + BPQ_HDR + from, done = 0, n, c;
 	struct page *page;
 
 	if (likely(off + len <= PAGE_SIZE))
-		return _copy_to_iter(msg + 1, len, to);
-	page = virt_to_page(msg);
+		return _copy_to_iter((u8 *)(msg + 1) + from, len, to);
+	page = bpq_msg_at(msg, from, &off);
 	while (done < len) {
 		if (off == PAGE_SIZE) {
 			page = bpq_page_next(page);
@@ -519,11 +540,11 @@ size_t bpq_msg_copy_out(const struct bpq_msg *msg, u32 len,
 	return done;
 }
 
-/* Copy @msg's payload to kernel memory (a receive ring) */
-void bpq_msg_read(const struct bpq_msg *msg, u32 len, void *to)
+/* Copy @len bytes of @msg's payload, from byte @from on, to a ring */
+void bpq_msg_read(const struct bpq_msg *msg, u32 from, u32 len, void *to)
 {
-	struct page *page = virt_to_page(msg);
-	size_t off = offset_in_page(msg) + BPQ_HDR, n;
+	size_t off, n;
+	struct page *page = bpq_msg_at(msg, from, &off);
 
 	while (len) {
 		if (off == PAGE_SIZE) {

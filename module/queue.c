@@ -72,6 +72,7 @@ static enum hrtimer_restart bpq_poll_timer_fn(struct hrtimer *t)
 void bpq_queue_init(struct bpq_queue *q)
 {
 	mutex_init(&q->cfg_mutex);
+	mutex_init(&q->read_mutex);
 	hrtimer_init(&q->poll_timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS);
 	q->poll_timer.function = bpq_poll_timer_fn;
 	spin_lock_init(&q->lock);
@@ -402,6 +403,17 @@ void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg,
 	bpq_wake_pollers(q, df, EPOLLIN | EPOLLRDNORM);
 }
 
+/* A stream read took @msg's payload up to @off: the rest stays first. */
+void bpq_read_part(struct bpq_queue *q, struct bpq_msg *msg, u32 off,
+		   struct bpq_defer *df)
+{
+	q->part = msg;
+	q->part_off = off;
+	if (READ_ONCE(metrics))
+		q->stats.partial_reads++;
+	bpq_untake(q, msg, df);
+}
+
 /*
  * Hand available messages to waiting readers, oldest reader first; they
  * are woken after the unlock.
@@ -478,6 +490,8 @@ void bpq_discard(struct bpq_queue *q, struct bpq_msg *msg,
 	u32 flags = bpq_msg_flags(msg);
 
 	lockdep_assert_held(&q->lock);
+	if (msg == q->part)
+		q->part = NULL;
 	q->depth_msgs--;
 	q->depth_bytes -= bpq_msg_len(msg);
 	if (flags & (BPQ_MSG_INFLIGHT | BPQ_MSG_RESERVED)) {
@@ -934,6 +948,8 @@ void bpq_deliver(struct bpq_queue *q, struct bpq_msg *msg,
 		q->pins--;
 	}
 	msg->info = len | BPQ_MSG_DEAD;
+	if (unlikely(msg == q->part))
+		q->part = NULL;
 	q->depth_msgs--;
 	q->depth_bytes -= len;
 	bpq_account_delivery(q, len, msg->tstamp, d);

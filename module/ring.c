@@ -238,7 +238,7 @@ void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df)
 		pos = ring->tail;
 		moved = 0;
 		while ((msg = bpq_first_avail(q))) {
-			u32 len = bpq_msg_len(msg);
+			u32 from, len = bpq_msg_rest(q, msg, &from);
 			u32 rec_len = BPQ_RING_RECORD(len);
 
 			if (bpq_ring_end(ring, pos, len) - head > ring->size)
@@ -255,7 +255,7 @@ void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df)
 			bpq_ring_write(q, rec, len,
 				       bpq_msg_seq(msg, q->next_seq),
 				       msg->tstamp);
-			bpq_msg_read(msg, len, rec + 1);
+			bpq_msg_read(msg, from, len, rec + 1);
 			bpq_deliver(q, msg, &d, df);
 		}
 		if (moved) {

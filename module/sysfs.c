@@ -39,6 +39,11 @@ static const char * const bpq_ack_mode_names[] = {
 	[BPQ_ACK_MODE_DELIVERY] = "delivery",
 };
 
+static const char * const bpq_read_mode_names[] = {
+	[BPQ_READ_MESSAGE] = "message",
+	[BPQ_READ_STREAM] = "stream",
+};
+
 static const char * const bpq_window_state_names[] = {
 	[BPQ_WINDOW_SLOW_START] = "slow-start",
 	[BPQ_WINDOW_AVOIDANCE] = "avoidance",
@@ -90,6 +95,7 @@ BPQ_SETTING_STORE(field)
 BPQ_NAMED_SETTING_ATTR(strategy, bpq_strategy_names);
 BPQ_NAMED_SETTING_ATTR(hangup, bpq_hangup_names);
 BPQ_NAMED_SETTING_ATTR(ack_mode, bpq_ack_mode_names);
+BPQ_NAMED_SETTING_ATTR(read_mode, bpq_read_mode_names);
 
 static ssize_t stream_show(struct device *dev, struct device_attribute *attr,
 			   char *buf)
@@ -244,6 +250,7 @@ static struct attribute *bpq_attrs[] = {
 	&dev_attr_max_cwnd.attr,
 	&dev_attr_initial_ssthresh.attr,
 	&dev_attr_ack_timeout_ms.attr,
+	&dev_attr_read_mode.attr,
 	&dev_attr_name.attr,
 	&dev_attr_grant.attr,
 	&dev_attr_depth_msgs.attr,
@@ -288,6 +295,7 @@ BPQ_STAT_ATTR(stale_acks);
 BPQ_STAT_ATTR(congestion_events);
 BPQ_STAT_ATTR(ack_timeouts);
 BPQ_STAT_ATTR(cwnd_limited_ns);
+BPQ_STAT_ATTR(partial_reads);
 
 /* A histogram: "<upper bound in ns> <count>" lines, smallest first */
 #define BPQ_HIST_ATTR(field)						\
@@ -366,6 +374,7 @@ static const struct bpq_stat_field bpq_stat_fields[] = {
 	BPQ_STAT_FIELD(congestion_events),
 	BPQ_STAT_FIELD(ack_timeouts),
 	BPQ_STAT_FIELD(cwnd_limited_ns),
+	BPQ_STAT_FIELD(partial_reads),
 };
 
 static ssize_t all_show(struct device *dev, struct device_attribute *attr,
@@ -428,6 +437,7 @@ static struct attribute *bpq_stats_attrs[] = {
 	&dev_attr_congestion_events.attr,
 	&dev_attr_ack_timeouts.attr,
 	&dev_attr_cwnd_limited_ns.attr,
+	&dev_attr_partial_reads.attr,
 	&dev_attr_latency_hist.attr,
 	&dev_attr_processing_hist.attr,
 	&dev_attr_all.attr,

@@ -98,6 +98,24 @@ enum bpq_hangup {
 	BPQ_HANGUP_BOTH = 3,
 };
 
+/**
+ * enum bpq_read_mode - what read() does with a buffer shorter than the
+ *                      next message
+ * @BPQ_READ_MESSAGE: fails with EMSGSIZE, leaving the message queued, as
+ *                    every receive call does.
+ * @BPQ_READ_STREAM: takes the front of the message and leaves the rest
+ *                   for the next receive, as a stream socket or a pipe
+ *                   does (stats partial_reads counts such reads); read()
+ *                   and readv() calls then take their turns one at a
+ *                   time. The message counts as delivered with its last
+ *                   byte. BPQ_IOC_RECV and BPQ_IOC_RECV_BATCH keep to
+ *                   whole messages, of which a partly read one's rest.
+ */
+enum bpq_read_mode {
+	BPQ_READ_MESSAGE = 0,
+	BPQ_READ_STREAM = 1,
+};
+
 /*
  * Per-call flags of BPQ_IOC_RECV, BPQ_IOC_SEND_BATCH, BPQ_IOC_RECV_BATCH and
  * BPQ_IOC_RING_SYNC.
@@ -136,7 +154,7 @@ enum bpq_hangup {
  * @initial_ssthresh: window: slow start's end at the start, 1 ... 1048576
  * @ack_timeout_ms: window: with messages in flight, this long without an
  *                  acknowledgment drops the window to min_cwnd; 0: never
- * @__reserved2: must be 0, as @__reserved
+ * @read_mode: enum bpq_read_mode: what a short read() does
  *
  * BPQ_IOC_SET_CONFIG replaces every setting at once: read, modify, write.
  * A @size that ends before a field (a program built against an older
@@ -167,7 +185,7 @@ struct bpq_config {
 	__u32 max_cwnd;
 	__u32 initial_ssthresh;
 	__u32 ack_timeout_ms;
-	__u32 __reserved2;
+	__u32 read_mode;
 };
 
 /**
@@ -214,6 +232,8 @@ struct bpq_config {
  * @cwnd_limited_ns: window: time writers spent waiting for the window
  * @processing_hist: enqueue to acknowledgment, of the acks that gave
  *                   the enqueue time; buckets as @latency_hist
+ * @partial_reads: reads that took the front of a message
+ *                 (BPQ_READ_STREAM)
  *
  * Invariant: enqueued_msgs = dequeued_msgs + dropped_oldest + flushed +
  * depth_msgs.
@@ -260,6 +280,7 @@ struct bpq_stats {
 	__u64 ack_timeouts;
 	__u64 cwnd_limited_ns;
 	__u64 processing_hist[BPQ_LATENCY_BUCKETS];
+	__u64 partial_reads;
 };
 
 /**
