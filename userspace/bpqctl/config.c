@@ -13,6 +13,7 @@
  *       max_msg_size: 4096
  *       capacity_bytes: 1M
  *       hangup: writers         none, writers, readers or both
+ *       read_mode: stream       message or stream
  *       flow_control: { type: credit, initial_credits: 100, auto_credit: true }
  *                               auto_credit: a boolean, or ack
  *       adaptive: { target_latency_ms: 20, adjustment_interval: 100,
@@ -160,7 +161,8 @@ static const struct key queue_keys[] = {
 	{ "high_watermark", "high_watermark", percent_units, 1, 100 },
 	{ "low_watermark", "low_watermark", percent_units, 1, 100 },
 	{ "strategy", NULL, NULL, 0, 0 },
-	{ "hangup", NULL, NULL, 0, 0 },
+	{ "hangup", "hangup", NULL, 0, 0 },
+	{ "read_mode", "read_mode", NULL, 0, 0 },
 	{ "flow_control", NULL, NULL, 0, 0 },
 	{ "adaptive", NULL, NULL, 0, 0 },
 	{ "window", NULL, NULL, 0, 0 },
@@ -168,7 +170,7 @@ static const struct key queue_keys[] = {
 };
 
 static const struct key window_keys[] = {
-	{ "ack_mode", NULL, NULL, 0, 0 },
+	{ "ack_mode", "ack_mode", NULL, 0, 0 },
 	{ "initial_cwnd", "initial_cwnd", plain_units, 1, 1048576 },
 	{ "min_cwnd", "min_cwnd", plain_units, 1, 1048576 },
 	{ "max_cwnd", "max_cwnd", plain_units, 1, 1048576 },
@@ -206,6 +208,25 @@ static int key_number(struct parse *p, const struct key *k,
 {
 	if (parse_scaled(scalar(v), k->units, k->max, out) || *out < k->min)
 		return bad_value(p, v, k->name);
+	return 0;
+}
+
+/*
+ * A key with a setting and no units: a setting written by name, as sysfs
+ * names it (hangup, read_mode, ack_mode). 1: not such a key.
+ */
+static int key_named(struct parse *p, struct apply_queue *q,
+		     const struct key *k, const yaml_node_t *v)
+{
+	int i, s;
+
+	if (!k->setting || k->units)
+		return 1;
+	i = setting_find(k->setting);
+	s = settings[i].from_name(scalar(v));
+	if (s < 0)
+		return bad_value(p, v, k->name);
+	change_set(&q->change, i, s);
 	return 0;
 }
 
@@ -271,15 +292,10 @@ static int window_pair(struct parse *p, struct apply_queue *q,
 		       const struct key *k, const yaml_node_t *v)
 {
 	uint64_t n;
-	int s;
+	int ret = key_named(p, q, k, v);
 
-	if (!strcmp(k->name, "ack_mode")) {
-		s = bpq_ack_mode_parse(scalar(v));
-		if (s < 0)
-			return bad_value(p, v, k->name);
-		change_set(&q->change, setting_find("ack_mode"), s);
-		return 0;
-	}
+	if (ret <= 0)
+		return ret;
 	if (key_number(p, k, v, &n))
 		return -EINVAL;
 	change_set(&q->change, setting_find(k->setting), n);
@@ -333,13 +349,9 @@ static int queue_pair(struct parse *p, struct apply_queue *q,
 		change_set(&q->change, setting_find("strategy"), s);
 		return 0;
 	}
-	if (!strcmp(k->name, "hangup")) {
-		s = bpq_hangup_parse(scalar(v));
-		if (s < 0)
-			return bad_value(p, v, k->name);
-		change_set(&q->change, setting_find("hangup"), s);
-		return 0;
-	}
+	s = key_named(p, q, k, v);
+	if (s <= 0)
+		return s;
 	if (!strcmp(k->name, "flow_control"))
 		return walk(p, q, v, "flow_control", flow_keys, flow_pair);
 	if (!strcmp(k->name, "adaptive"))

@@ -69,7 +69,7 @@ static const struct field counter_fields[] = {
 	STATE(flushed), STATE(backpressure_applied), STATE(blocked_ns),
 	STATE(throttled_ns), STATE(timeouts), STATE(credit_starvation),
 	STATE(credit_starved_ns), STATE(acked_msgs), STATE(nacked),
-	STATE(stale_acks),
+	STATE(stale_acks), STATE(partial_reads),
 };
 
 /* The window's state (show) and counters (stats); window_state apart. */
@@ -368,6 +368,7 @@ enum prom_value {
 	PV_ENQUEUED, PV_DEQUEUED, PV_BACKPRESSURE, PV_UTILIZATION,
 	PV_THROUGHPUT, PV_CREDITS, PV_STARVATION, PV_EPOCH, PV_READERS,
 	PV_WRITERS, PV_UNACKED, PV_ACKED, PV_NACKED, PV_STALE_ACKS,
+	PV_PARTIAL_READS,
 	PV_CONGESTION, PV_ACK_TIMEOUTS, PV_CWND, PV_SSTHRESH, PV_INFLIGHT,
 };
 
@@ -418,6 +419,9 @@ static void prom_value(FILE *f, const struct queue_snap *s, enum prom_value v)
 		break;
 	case PV_STALE_ACKS:
 		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->stale_acks);
+		break;
+	case PV_PARTIAL_READS:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->partial_reads);
 		break;
 	case PV_CONGESTION:
 		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->congestion_events);
@@ -473,6 +477,9 @@ static const struct {
 	{ "bpq_stale_acks_total", "counter",
 	  "Messages acknowledged beyond those delivered, ignored.",
 	  PV_STALE_ACKS, 0 },
+	{ "bpq_partial_reads_total", "counter",
+	  "Reads that took the front of a message (read_mode stream).",
+	  PV_PARTIAL_READS, 0 },
 	{ "bpq_congestion_events_total", "counter",
 	  "Reductions of the congestion window (window strategy).",
 	  PV_CONGESTION, 0 },

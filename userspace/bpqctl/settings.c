@@ -66,6 +66,7 @@ const struct setting settings[] = {
 	SETTING(max_cwnd),
 	SETTING(initial_ssthresh),
 	SETTING(ack_timeout_ms),
+	NAMED_SETTING(read_mode, bpq_read_mode_name, bpq_read_mode_parse),
 };
 
 const unsigned int nr_settings = sizeof(settings) / sizeof(settings[0]);

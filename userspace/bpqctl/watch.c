@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * A live table of the queues, redrawn every interval until SIGINT:
- * depth as a bar, enqueue and dequeue rates over the last interval, drops.
+ * depth as a bar, enqueue and dequeue rates over the last interval, drops,
+ * and for the window strategy its window and state.
  * On a terminal each table replaces the one before and is cut to the size
  * of the window, so that neither a narrow window nor many queues make it
  * wrap or scroll.
@@ -115,11 +116,22 @@ static const struct queue_snap *find(const struct queue_snap *s, int n,
 	return NULL;
 }
 
+/* The window strategy's congestion window and state; "-" elsewhere */
+static void window(char *out, size_t len, const struct queue_snap *s)
+{
+	const char *state = bpq_window_state_name(s->st.window_state);
+
+	if (s->cfg.strategy != BPQ_STRATEGY_WINDOW)
+		snprintf(out, len, "-");
+	else
+		snprintf(out, len, "%u %s", s->st.cwnd, state ? state : "?");
+}
+
 static void draw(const struct screen *scr, const struct queue_snap *s, int n,
 		 const struct queue_snap *prev, int nprev, double dt)
 {
 	const struct queue_snap *p;
-	char b[BAR_WIDTH + 3];
+	char b[BAR_WIDTH + 3], w[32];
 	int i, fit = n;
 	double enq, deq;
 
@@ -129,8 +141,9 @@ static void draw(const struct screen *scr, const struct queue_snap *s, int n,
 	 */
 	if (scr->rows >= 3 && (unsigned int)n > scr->rows - 2)
 		fit = scr->rows - 3;
-	line(scr, "%-7s %-16s %-11s %-22s %-17s %9s %9s %10s", "QUEUE", "NAME",
-	     "STRATEGY", "DEPTH", "MSGS/CAPACITY", "ENQ/s", "DEQ/s", "DROPS");
+	line(scr, "%-7s %-16s %-11s %-22s %-17s %9s %9s %10s  %s", "QUEUE",
+	     "NAME", "STRATEGY", "DEPTH", "MSGS/CAPACITY", "ENQ/s", "DEQ/s",
+	     "DROPS", "WINDOW");
 	for (i = 0; i < fit; i++) {
 		p = find(prev, nprev, s[i].index);
 		enq = deq = 0;
@@ -140,12 +153,14 @@ static void draw(const struct screen *scr, const struct queue_snap *s, int n,
 			deq = (s[i].st.dequeued_msgs - p->st.dequeued_msgs) / dt;
 		}
 		bar(b, s[i].st.utilization);
+		window(w, sizeof(w), &s[i]);
 		line(scr, "bpq%-4u %-16s %-11s %s %8" PRIu64
-		     "/%-8u %9.0f %9.0f %10" PRIu64, s[i].index, s[i].name,
-		     snap_strategy(&s[i]), b, (uint64_t)s[i].st.depth_msgs,
-		     s[i].cfg.capacity_msgs, enq, deq,
-		     (uint64_t)(s[i].st.dropped_newest +
-				s[i].st.dropped_oldest + s[i].st.flushed));
+		     "/%-8u %9.0f %9.0f %10" PRIu64 "  %s", s[i].index,
+		     s[i].name, snap_strategy(&s[i]), b,
+		     (uint64_t)s[i].st.depth_msgs, s[i].cfg.capacity_msgs, enq,
+		     deq, (uint64_t)(s[i].st.dropped_newest +
+				     s[i].st.dropped_oldest + s[i].st.flushed),
+		     w);
 	}
 	if (fit < n)
 		line(scr, "... and %d more", n - fit);

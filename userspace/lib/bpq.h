@@ -90,6 +90,8 @@ int bpq_hangup_parse(const char *name);
 const char *bpq_ack_mode_name(unsigned int mode);
 int bpq_ack_mode_parse(const char *name);
 const char *bpq_window_state_name(unsigned int state);
+const char *bpq_read_mode_name(unsigned int mode);
+int bpq_read_mode_parse(const char *name);
 
 int bpq_index_of(int fd);
 int bpq_queue_name(unsigned int index, char *buf, size_t len);

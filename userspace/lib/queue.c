@@ -2,7 +2,8 @@
 /*
  * Finding queues: by number ("3", "bpq3"), by name (the sysfs attribute
  * "name" of /sys/class/bpq/bpqN/) or by device path; the names of
- * strategies, stream states, hangup settings, ack modes and window states.
+ * strategies, stream states, hangup settings, ack modes, window states
+ * and read modes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,25 @@
 
 #include "bpq.h"
 
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* names[i], or NULL past the end */
+#define NAME_OF(names, i) ((i) < ARRAY_LEN(names) ? (names)[i] : NULL)
+
+/* The index of @name in @names, or -EINVAL */
+static int name_find(const char *const *names, unsigned int n,
+		     const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; name && i < n; i++)
+		if (!strcmp(name, names[i]))
+			return i;
+	return -EINVAL;
+}
+
+#define NAME_FIND(names, name) name_find(names, ARRAY_LEN(names), name)
+
 static const char *const bpq_strategies[] = {
 	[BPQ_STRATEGY_BLOCK] = "block",
 	[BPQ_STRATEGY_DROP_NEWEST] = "drop-newest",
@@ -25,36 +45,12 @@ static const char *const bpq_strategies[] = {
 	[BPQ_STRATEGY_WINDOW] = "window",
 };
 
-#define BPQ_NR_STRATEGIES (sizeof(bpq_strategies) / sizeof(bpq_strategies[0]))
-
-const char *bpq_strategy_name(unsigned int strategy)
-{
-	return strategy < BPQ_NR_STRATEGIES ? bpq_strategies[strategy] : NULL;
-}
-
-int bpq_strategy_parse(const char *name)
-{
-	unsigned int i;
-
-	for (i = 0; name && i < BPQ_NR_STRATEGIES; i++)
-		if (!strcmp(name, bpq_strategies[i]))
-			return i;
-	return -EINVAL;
-}
-
 static const char *const bpq_streams[] = {
 	[BPQ_STREAM_OPEN] = "open",
 	[BPQ_STREAM_COMPLETED] = "completed",
 	[BPQ_STREAM_FAILED] = "failed",
 	[BPQ_STREAM_CANCELLED] = "cancelled",
 };
-
-#define BPQ_NR_STREAMS (sizeof(bpq_streams) / sizeof(bpq_streams[0]))
-
-const char *bpq_stream_name(unsigned int state)
-{
-	return state < BPQ_NR_STREAMS ? bpq_streams[state] : NULL;
-}
 
 static const char *const bpq_hangups[] = {
 	[BPQ_HANGUP_NONE] = "none",
@@ -63,44 +59,10 @@ static const char *const bpq_hangups[] = {
 	[BPQ_HANGUP_BOTH] = "both",
 };
 
-#define BPQ_NR_HANGUPS (sizeof(bpq_hangups) / sizeof(bpq_hangups[0]))
-
-const char *bpq_hangup_name(unsigned int hangup)
-{
-	return hangup < BPQ_NR_HANGUPS ? bpq_hangups[hangup] : NULL;
-}
-
-int bpq_hangup_parse(const char *name)
-{
-	unsigned int i;
-
-	for (i = 0; name && i < BPQ_NR_HANGUPS; i++)
-		if (!strcmp(name, bpq_hangups[i]))
-			return i;
-	return -EINVAL;
-}
-
 static const char *const bpq_ack_modes[] = {
 	[BPQ_ACK_MODE_ACK] = "ack",
 	[BPQ_ACK_MODE_DELIVERY] = "delivery",
 };
-
-#define BPQ_NR_ACK_MODES (sizeof(bpq_ack_modes) / sizeof(bpq_ack_modes[0]))
-
-const char *bpq_ack_mode_name(unsigned int mode)
-{
-	return mode < BPQ_NR_ACK_MODES ? bpq_ack_modes[mode] : NULL;
-}
-
-int bpq_ack_mode_parse(const char *name)
-{
-	unsigned int i;
-
-	for (i = 0; name && i < BPQ_NR_ACK_MODES; i++)
-		if (!strcmp(name, bpq_ack_modes[i]))
-			return i;
-	return -EINVAL;
-}
 
 static const char *const bpq_window_states[] = {
 	[BPQ_WINDOW_SLOW_START] = "slow-start",
@@ -108,12 +70,59 @@ static const char *const bpq_window_states[] = {
 	[BPQ_WINDOW_RECOVERY] = "recovery",
 };
 
-#define BPQ_NR_WINDOW_STATES \
-	(sizeof(bpq_window_states) / sizeof(bpq_window_states[0]))
+static const char *const bpq_read_modes[] = {
+	[BPQ_READ_MESSAGE] = "message",
+	[BPQ_READ_STREAM] = "stream",
+};
+
+const char *bpq_strategy_name(unsigned int strategy)
+{
+	return NAME_OF(bpq_strategies, strategy);
+}
+
+int bpq_strategy_parse(const char *name)
+{
+	return NAME_FIND(bpq_strategies, name);
+}
+
+const char *bpq_stream_name(unsigned int state)
+{
+	return NAME_OF(bpq_streams, state);
+}
+
+const char *bpq_hangup_name(unsigned int hangup)
+{
+	return NAME_OF(bpq_hangups, hangup);
+}
+
+int bpq_hangup_parse(const char *name)
+{
+	return NAME_FIND(bpq_hangups, name);
+}
+
+const char *bpq_ack_mode_name(unsigned int mode)
+{
+	return NAME_OF(bpq_ack_modes, mode);
+}
+
+int bpq_ack_mode_parse(const char *name)
+{
+	return NAME_FIND(bpq_ack_modes, name);
+}
 
 const char *bpq_window_state_name(unsigned int state)
 {
-	return state < BPQ_NR_WINDOW_STATES ? bpq_window_states[state] : NULL;
+	return NAME_OF(bpq_window_states, state);
+}
+
+const char *bpq_read_mode_name(unsigned int mode)
+{
+	return NAME_OF(bpq_read_modes, mode);
+}
+
+int bpq_read_mode_parse(const char *name)
+{
+	return NAME_FIND(bpq_read_modes, name);
 }
 
 /* "3" or "bpq3" -> 3; anything else -> -EINVAL. */

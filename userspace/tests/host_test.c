@@ -142,6 +142,7 @@ static void test_settings(void)
 		"auto_credit", "target_latency_us", "min_rate", "max_rate",
 		"adjust_interval_ms", "hangup", "ack_mode", "initial_cwnd",
 		"min_cwnd", "max_cwnd", "initial_ssthresh", "ack_timeout_ms",
+		"read_mode",
 	};
 	char *win[] = { "strategy=window", "ack_mode=delivery",
 			"initial_cwnd=20", "min_cwnd=2", "max_cwnd=1000",
@@ -157,6 +158,8 @@ static void test_settings(void)
 	char *hang[] = { "hangup=writers", "capacity_msgs=3" };
 	char *badhang[] = { "hangup=all" };
 	char *numhang[] = { "hangup=1" };
+	char *rmode[] = { "read_mode=stream" };
+	char *badrmode[] = { "read_mode=bytes" };
 	char *good[] = { "capacity_msgs=10", "strategy=credit",
 			 "capacity_bytes=8589934592", "high_watermark=80" };
 	char *unknown[] = { "capacity_msgs=10", "size=5" };
@@ -168,8 +171,8 @@ static void test_settings(void)
 	char desc[256];
 	unsigned int i;
 
-	ok(nr_settings == 19, "19 settings");
-	for (i = 0; i < 19; i++)
+	ok(nr_settings == 20, "20 settings");
+	for (i = 0; i < 20; i++)
 		ok(setting_find(sysfs[i]) >= 0, "setting %s known", sysfs[i]);
 	ok(setting_find("name") < 0, "name is not a setting");
 	ok(setting_find("stream") < 0, "stream is not a setting");
@@ -183,6 +186,12 @@ static void test_settings(void)
 	   EXIT_USAGE, "set: hangup=all is a usage error");
 	ok(parse_changes("set", "u", 1, numhang, &c, desc, sizeof(desc)) ==
 	   EXIT_USAGE, "set: hangup by number is a usage error");
+	ok(parse_changes("set", "u", 1, rmode, &c, desc, sizeof(desc)) == 0 &&
+	   c.val.read_mode == BPQ_READ_STREAM &&
+	   c.have == 1U << setting_find("read_mode"),
+	   "set: read_mode=stream parses");
+	ok(parse_changes("set", "u", 1, badrmode, &c, desc, sizeof(desc)) ==
+	   EXIT_USAGE, "set: read_mode=bytes is a usage error");
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.hangup = BPQ_HANGUP_BOTH;
 	ok(!strcmp(setting_name(setting_find("hangup"), &cfg), "both") &&
@@ -292,7 +301,8 @@ static void test_yaml_good(void)
 		"    adaptive: { target_latency_ms: 20, adjustment_interval: 100, min_rate: 100, max_rate: 100000 }\n"
 		"  plain:\n"
 		"  fifo:\n"
-		"    hangup: writers\n";
+		"    hangup: writers\n"
+		"    read_mode: stream\n";
 	struct apply_file af;
 	struct apply_queue *q;
 	char err[256] = "";
@@ -337,7 +347,10 @@ static void test_yaml_good(void)
 	   "yaml: a queue with no settings");
 	q = &af.queues[4];
 	ok(q->change.val.hangup == BPQ_HANGUP_WRITERS &&
-	   q->change.have == 1U << setting_find("hangup"), "yaml: hangup");
+	   q->change.val.read_mode == BPQ_READ_STREAM &&
+	   q->change.have == ((1U << setting_find("hangup")) |
+			      (1U << setting_find("read_mode"))),
+	   "yaml: hangup, read_mode");
 	apply_free(&af);
 }
 
@@ -362,6 +375,8 @@ static void test_yaml_errors(void)
 		  "q.yaml:3: bad value for 'hangup': 'sometimes'" },
 		{ "queues:\n  orders:\n    hangup: { a: 1 }\n",
 		  "q.yaml:3: bad value for 'hangup': not a scalar" },
+		{ "queues:\n  orders:\n    read_mode: bytes\n",
+		  "q.yaml:3: bad value for 'read_mode': 'bytes'" },
 		{ "queues:\n  orders:\n    timeout: 5h\n",
 		  "q.yaml:3: bad value for 'timeout': '5h'" },
 		{ "queues:\n  orders:\n    high_watermark: 101\n",
@@ -500,6 +515,7 @@ static void fake_snaps(struct queue_snap *s)
 	s[0].st.acked_msgs = 700;
 	s[0].st.nacked = 4;
 	s[0].st.stale_acks = 2;
+	s[0].st.partial_reads = 9;
 	s[0].st.cwnd = 20;
 	s[0].st.ssthresh = 16;
 	s[0].st.inflight = 290;
@@ -976,7 +992,7 @@ static void test_json(void)
 	free(out);
 	out = capture(stats_one, s, 1, 0);
 	ok(strstr(out, "\n  acked_msgs: 700\n  nacked: 4\n  stale_acks: 2\n"
-		       "  congestion_events: 3\n  ack_timeouts: 1\n"
+		       "  partial_reads: 9\n  congestion_events: 3\n  ack_timeouts: 1\n"
 		       "  cwnd_limited_ns: 12345\n") &&
 	   strstr(out, "\n  processing_hist:\n    < 8192 ns: 6\n"),
 	   "stats: acknowledgments, the window, processing_hist");
@@ -988,7 +1004,7 @@ static void test_json(void)
 	free(out);
 	out = capture(stats_one, s, 1, 1);
 	ok(strstr(out, "\"acked_msgs\":700,\"nacked\":4,\"stale_acks\":2,"
-		       "\"congestion_events\":3,\"ack_timeouts\":1,"
+		       "\"partial_reads\":9,\"congestion_events\":3,\"ack_timeouts\":1,"
 		       "\"cwnd_limited_ns\":12345") &&
 	   strstr(out, "\"processing_hist\":[{\"le_ns\":1024,\"count\":0},") &&
 	   strstr(out, "{\"le_ns\":8192,\"count\":6}"),
