@@ -318,6 +318,7 @@ check "watch shows every queue" sh -c "[ \$(grep -c '^bpq[0-3] ' $TMP/out) -eq 8
 run 0 bpqctl watch $Q -i 50 -c 3
 check "watch Q shows one queue" sh -c "[ \$(grep -c '^bpq' $TMP/out) -eq 3 ]"
 check "watch depth bar" out_has '\[\.\.\.*\]'
+check "watch: no window but for the window strategy" out_has " -$"
 run 1 bpqctl watch no-such-queue --count 1
 run 2 bpqctl watch --interval abc
 run 2 bpqctl watch --count
@@ -403,7 +404,7 @@ if command -v pty_run >/dev/null 2>&1; then
 	tty_check "watch on a tty: depth bars" \
 		[ "$(grep -c -E '^bpq[0-9]+ .* \[[#.]{20}\] ' "$TMP/frame")" -eq "$nq" ]
 	tty_check "watch on a tty: 120 columns hold the whole table" \
-		frame_has '^QUEUE .* DROPS$'
+		frame_has '^QUEUE .* DROPS  WINDOW$'
 	tty_check "watch on a tty: no line wider than 120" fits 120
 	tty_check "watch on a tty: cursor left visible" \
 		restored "${ESC}[?25l" "${ESC}[?25h"
@@ -646,6 +647,9 @@ check "show: ack_mode by name" out_has '^  ack_mode: ack$'
 check "show: cwnd" out_has '^  cwnd: 4$'
 check "show: ssthresh" out_has '^  ssthresh: 32$'
 check "show: window_state" out_has '^  window_state: slow-start$'
+run 0 bpqctl watch ctlwin --interval 50 --count 1
+check "watch: the window column" out_has '^QUEUE .* WINDOW$'
+check "watch: the window and its state" out_has '^bpq[0-9].* 4 slow-start$'
 # two in, one out: two in flight, one of them delivered unacknowledged
 printf a >"/dev/$w"
 printf b >"/dev/$w"

@@ -549,7 +549,7 @@ static long framed_ioctl(struct fz *t, int fd, unsigned long cmd, void *s,
 /* bpq_check_config() as include/uapi/linux/bpq.h documents it. */
 static int config_errno(const struct bpq_config *c)
 {
-	if (c->flags || c->__reserved || c->__reserved2)
+	if (c->flags || c->__reserved || c->read_mode > 1)
 		return EINVAL;
 	if (c->strategy > BPQ_STRATEGY_WINDOW)
 		return EINVAL;
@@ -639,8 +639,9 @@ static void rand_config(struct fz *t, struct bpq_config *c)
 		      c->initial_cwnd + rnd(t, 1000);
 	c->initial_ssthresh = chance(t, 2) ? 0 : 1 + rnd(t, 1000);
 	c->ack_timeout_ms = chance(t, 2) ? 3600001 : rnd(t, 2000);
+	/* reads stay whole (the checks read headers): only a bad read_mode */
 	if (chance(t, 2))
-		c->__reserved2 = 1 + rnd(t, 1000);
+		c->read_mode = 2 + rnd(t, 100);
 }
 
 /* ---- read and write ---- */

@@ -1067,7 +1067,7 @@ TEST_F(cfg, sysfs_stats_all)
 		}
 		EXPECT_EQ(strtoull(one, NULL, 10), v) TH_LOG("%s", name);
 	}
-	EXPECT_EQ(33, lines);
+	EXPECT_EQ(34, lines);
 	EXPECT_EQ(4ULL, st.depth_msgs);
 	EXPECT_EQ(5ULL, st.enqueued_msgs);
 	ASSERT_NE(0, bpq_sysfs_write(QIDX, "stats/all", "1"));

@@ -965,7 +965,7 @@ TEST_F(stream, starts_open)
 	assert_stream(_metadata, self->fd, self->q, BPQ_STREAM_OPEN, 0, 0);
 	ASSERT_EQ(0, bpq_get_config(self->fd, &cfg));
 	EXPECT_EQ(BPQ_HANGUP_NONE, cfg.hangup);
-	EXPECT_EQ(0, cfg.__reserved2);
+	EXPECT_EQ(BPQ_READ_MESSAGE, cfg.read_mode);
 	ASSERT_EQ(0, bpq_sysfs_read(self->q, "hangup", buf, sizeof(buf)));
 	EXPECT_STREQ("none", buf);
 	/* REOPEN of an open stream: nothing, no new epoch */
@@ -1429,11 +1429,11 @@ TEST_F(stream, sysfs_hangup)
 	EXPECT_EQ(-EINVAL, bpq_set_hangup(self->fd, BPQ_HANGUP_BOTH + 1));
 	EXPECT_EQ(-EINVAL, bpq_set_hangup(self->fd, 0xffffffffU));
 	ASSERT_EQ(0, bpq_get_config(self->fd, &cfg));
-	cfg.__reserved2 = 1;
+	cfg.read_mode = 2;
 	EXPECT_EQ(-EINVAL, bpq_set_config(self->fd, &cfg));
 	ASSERT_EQ(0, bpq_get_config(self->fd, &cfg));
 	EXPECT_EQ(BPQ_HANGUP_READERS, cfg.hangup);
-	EXPECT_EQ(0, cfg.__reserved2);
+	EXPECT_EQ(BPQ_READ_MESSAGE, cfg.read_mode);
 	/* a setting: nothing happens to the stream when it changes */
 	assert_stream(_metadata, self->fd, self->q, BPQ_STREAM_OPEN, 0, 0);
 }

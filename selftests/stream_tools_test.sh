@@ -24,6 +24,9 @@
 #  * hangup=both, as a pipe: seq 1 100000 > /dev/bpqN & head -n 5 <
 #    /dev/bpqN: head's close cancels the stream, and seq, waiting for room
 #    in a queue of 4 messages, dies of SIGPIPE.
+#  * read_mode=stream, as a pipe: a shell's "read line < /dev/bpqN" (a
+#    byte a time) gets one line and leaves the rest; "while read" counts
+#    seq's lines; dd bs=10 count=1 takes ten bytes and leaves the rest.
 #
 # Works on a queue it creates with bpqctl (scripts/vm.sh --bin) and
 # destroys, or without bpqctl on bpq2, which it puts back.
@@ -211,6 +214,33 @@ same "head's close cancelled the stream" cancelled "$(sysv stream)"
 check "what was queued is kept" [ "$(sysv depth_msgs)" -ge 1 ]
 timeout 20 cat "$DEV" >/dev/null
 same "cat reads it and ends" "0 0" "$? $(sysv depth_msgs)"
+
+# --- read_mode=stream: a shell's read, line by line ---
+echo writers >"$SYS/hangup"
+echo 256 >"$SYS/capacity_msgs"
+echo stream >"$SYS/read_mode"
+echo open >"$SYS/stream"
+printf 'first line\nsecond line\n' >"$DEV"
+read -r a <"$DEV"
+read -r b <"$DEV"
+same "read line < DEV, twice: a line each" "first line/second line" "$a/$b"
+same "and nothing left" 0 "$(sysv depth_msgs)"
+check "counted as reads in part" [ "$(sysv stats/partial_reads)" -ge 22 ]
+seq 1 1000 >"$DEV"
+n=0
+while read -r line; do
+	n=$((n + 1))
+	last=$line
+done <"$DEV"
+same "while read counts seq's lines, to the end of the stream" "1000 1000" \
+	"$n $last"
+seq 1 10000 >"$DEV"
+got=$(timeout 20 dd bs=10 count=1 <"$DEV" 2>/dev/null | tr '\n' ' ')
+same "dd bs=10 count=1 takes ten bytes" "1 2 3 4 5 " "$got"
+timeout 20 cat "$DEV" >"$TMP/out"
+seq 1 10000 | tail -c +11 >"$TMP/want"
+check "and cat the rest, every byte" cmp -s "$TMP/want" "$TMP/out"
+echo message >"$SYS/read_mode"
 
 # --- back as it was ---
 if [ -n "$created" ]; then

@@ -1052,7 +1052,7 @@ TEST_F(window, settings_ranges)
 		EXPECT_EQ(before.window_state, after.window_state);
 	}
 	cfg = base;
-	cfg.__reserved2 = 1;
+	cfg.read_mode = BPQ_READ_STREAM + 1;
 	EXPECT_EQ(-EINVAL, bpq_set_config(fd, &cfg));
 	ASSERT_EQ(0, bpq_get_config(fd, &now));
 	EXPECT_EQ(0, memcmp(&base, &now, sizeof(now)));
