@@ -524,7 +524,7 @@ static inline struct iov_iter *bpq_tx_iter(struct bpq_tx *tx, unsigned int i)
  * bpq_msg_info into the user array uinfos (read() and readv() have none).
  */
 /* Of bpq_rx.flags, besides BPQ_IO_*: a read in BPQ_READ_STREAM mode */
-#define BPQ_IO_STREAM	(1U << 31)
+#define BPQ_IO_STREAM	BIT(31)
 
 struct bpq_rx {
 	struct iov_iter *to;

@@ -66,11 +66,11 @@ static inline ssize_t copy_splice_read(struct file *in, loff_t *ppos,
 	struct iov_iter to;
 	ssize_t ret;
 
-	npages = used < pipe->max_usage ? pipe->max_usage - used : 0;
+	if (used >= pipe->max_usage || !len)
+		return 0;
+	npages = pipe->max_usage - used;
 	len = min_t(size_t, len, npages * PAGE_SIZE);
 	npages = DIV_ROUND_UP(len, PAGE_SIZE);
-	if (!npages)
-		return 0;
 	bv = kcalloc(npages, sizeof(*bv), GFP_KERNEL);
 	if (!bv)
 		return -ENOMEM;
@@ -92,7 +92,7 @@ static inline ssize_t copy_splice_read(struct file *in, loff_t *ppos,
 		ret = -EAGAIN;	/* what callers of ->splice_read() expect */
 out:
 	/* the pages read into go to the pipe, which has room for them */
-	remain = ret > 0 ? ret : 0;
+	remain = max_t(ssize_t, ret, 0);
 	for (i = 0; i < npages && bv[i].bv_page; i++) {
 		buf.page = bv[i].bv_page;
 		buf.len = min_t(size_t, remain, PAGE_SIZE);
