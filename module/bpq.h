@@ -278,6 +278,7 @@ struct bpq_counters {
 	u64 ack_timeouts;
 	u64 cwnd_limited_ns;
 	u64 partial_reads;
+	u64 held_ns;
 	u64 latency_hist[BPQ_LATENCY_BUCKETS];
 	u64 processing_hist[BPQ_LATENCY_BUCKETS];
 };
@@ -353,8 +354,17 @@ struct bpq_queue {
 	u64 depth_bytes;
 	u64 next_seq;
 	u64 credits;
-	bool pressure;
+	bool pressure;			/* effective: watermark || holds */
+	bool watermark;			/* the watermarks' pressure */
+	u8 holds;			/* BPQ_HOLD_* */
 	bool dead;			/* set once; READ_ONCE() unlocked */
+	struct kernfs_node *kn_pressure; /* sysfs files polled, or NULL */
+	struct kernfs_node *kn_stream;
+	u32 nr_up;			/* links upstream (and link.c's mutex) */
+	u32 nr_down;			/* links downstream: link.c's mutex */
+	struct list_head upstream;	/* link.c's struct bpq_edge, its mutex */
+	struct list_head downstream;
+	struct list_head dirty_node;	/* link.c: to look upstream of */
 	struct bpq_counters stats;
 	struct bpq_adaptive ad;
 	struct bpq_window win;
@@ -639,6 +649,7 @@ void bpq_untake(struct bpq_queue *q, struct bpq_msg *msg,
 bool bpq_pin_gone(struct bpq_queue *q, struct bpq_msg *msg, u64 gen,
 		  struct bpq_defer *df);
 struct bpq_msg *bpq_first_queued(struct bpq_queue *q);
+u64 bpq_head_age_us(struct bpq_queue *q);
 bool bpq_too_big(struct bpq_queue *q, u32 len);
 struct bpq_delivery bpq_delivery_start(struct bpq_queue *q);
 void bpq_deliver(struct bpq_queue *q, struct bpq_msg *msg,
@@ -717,6 +728,22 @@ void bpq_ring_fill(struct bpq_queue *q, struct bpq_defer *df);
 int bpq_ring_send(struct bpq_queue *q, struct bpq_tx *tx);
 u64 bpq_ring_head(const struct bpq_ring *ring);
 
+/* hold.c */
+void bpq_notify_init(struct bpq_queue *q);
+void bpq_notify_exit(struct bpq_queue *q);
+void bpq_notify(struct kernfs_node *kn);
+int bpq_hold(struct bpq_queue *q, u32 mask, bool on);
+ssize_t bpq_hold_format(u32 holds, bool watermark, char *buf);
+int bpq_hold_store(struct bpq_queue *q, const char *buf);
+
+/* link.c */
+void bpq_link_dirty(struct bpq_queue *q);
+int bpq_link_add(struct bpq_queue *up, struct bpq_queue *down);
+int bpq_link_del(struct bpq_queue *up, struct bpq_queue *down);
+void bpq_link_remove_all(struct bpq_queue *q);
+ssize_t bpq_link_format(struct bpq_queue *q, bool up, char *buf);
+void bpq_link_exit(void);
+
 /* window.c */
 u64 bpq_window_inflight(const struct bpq_queue *q);
 void bpq_window_start(struct bpq_queue *q, u64 now);
@@ -742,6 +769,7 @@ int bpq_chrdev_init(void);
 void bpq_chrdev_exit(void);
 int bpq_queue_create(const char *name, u64 *id);
 int bpq_queue_destroy(u32 index, u64 id);
+int bpq_queue_link(u32 up, u32 down, bool add);
 void bpq_queue_destroy_all(void);
 
 /* ioctl.c */

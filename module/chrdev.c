@@ -275,6 +275,7 @@ int bpq_queue_create(const char *name, u64 *id)
 	ret = device_add(&q->dev);
 	if (ret)
 		goto err_unname;
+	bpq_notify_init(q);
 	if (id)
 		*id = q->id;
 	mutex_unlock(&bpq_lock);
@@ -300,6 +301,7 @@ err_free_queue:
 static void bpq_queue_remove(struct bpq_queue *q)
 {
 	lockdep_assert_held(&bpq_lock);
+	bpq_link_remove_all(q);
 	xa_erase(&bpq_queues, MINOR(q->dev.devt));
 	rhashtable_remove_fast(&bpq_names, &q->name_node, bpq_names_params);
 	bpq_queue_kill(q);
@@ -320,6 +322,23 @@ int bpq_queue_destroy(u32 index, u64 id)
 		bpq_queue_remove(q);
 	mutex_unlock(&bpq_lock);
 	return q ? 0 : -ENOENT;
+}
+
+/* Link queue @up to queue @down (@add), or unlink them */
+int bpq_queue_link(u32 up, u32 down, bool add)
+{
+	struct bpq_queue *uq, *dq;
+	int ret = -ENOENT;
+
+	mutex_lock(&bpq_lock);
+	uq = xa_load(&bpq_queues, up);
+	dq = xa_load(&bpq_queues, down);
+	if (uq && dq && add)
+		ret = bpq_link_add(uq, dq);
+	else if (uq && dq)
+		ret = bpq_link_del(uq, dq);
+	mutex_unlock(&bpq_lock);
+	return ret;
 }
 
 void bpq_queue_destroy_all(void)

@@ -269,6 +269,11 @@ int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
 	st->ack_timeouts = c->ack_timeouts;
 	st->cwnd_limited_ns = c->cwnd_limited_ns;
 	st->partial_reads = c->partial_reads;
+	st->holds = q->holds;
+	st->watermark = q->watermark;
+	st->held_ns = c->held_ns;
+	st->head_age_us = bpq_head_age_us(q);
+	st->writers_waiting = list_count_nodes(&q->writers);
 	memcpy(st->processing_hist, c->processing_hist,
 	       sizeof(st->processing_hist));
 	st->enqueued_msgs = c->enqueued_msgs;

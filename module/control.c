@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * /dev/bpq-control: creates and destroys queues at run time, as
- * /dev/loop-control does for loop devices. CAP_SYS_ADMIN only.
+ * /dev/loop-control does for loop devices, and links them (link.c).
+ * CAP_SYS_ADMIN only.
  */
 #include <linux/capability.h>
 #include <linux/ctype.h>
@@ -60,11 +61,34 @@ static int bpq_ucmd_destroy(struct bpq_ucmd *ucmd)
 	return bpq_queue_destroy(cmd->index, 0);
 }
 
+static int bpq_ucmd_link(struct bpq_ucmd *ucmd, bool add)
+{
+	struct bpq_link *cmd = ucmd->cmd;
+
+	if (cmd->flags)
+		return -EINVAL;
+	return bpq_queue_link(cmd->upstream, cmd->downstream, add);
+}
+
+static int bpq_ucmd_link_add(struct bpq_ucmd *ucmd)
+{
+	return bpq_ucmd_link(ucmd, true);
+}
+
+static int bpq_ucmd_link_del(struct bpq_ucmd *ucmd)
+{
+	return bpq_ucmd_link(ucmd, false);
+}
+
 static const struct bpq_ioctl_op bpq_control_ops[] = {
 	BPQ_IOCTL_OP(BPQ_IOC_CREATE, bpq_ucmd_create,
 		     struct bpq_create, __reserved, false, BPQ_ACCESS_ANY),
 	BPQ_IOCTL_OP(BPQ_IOC_DESTROY, bpq_ucmd_destroy,
 		     struct bpq_destroy, __reserved, false, BPQ_ACCESS_ANY),
+	BPQ_IOCTL_OP(BPQ_IOC_LINK, bpq_ucmd_link_add,
+		     struct bpq_link, downstream, false, BPQ_ACCESS_ANY),
+	BPQ_IOCTL_OP(BPQ_IOC_UNLINK, bpq_ucmd_link_del,
+		     struct bpq_link, downstream, false, BPQ_ACCESS_ANY),
 };
 
 static long bpq_control_ioctl(struct file *file, unsigned int cmd,

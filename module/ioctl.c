@@ -216,7 +216,7 @@ static const struct bpq_ioctl_op bpq_queue_ops[] = {
 /* The published sizes never change; new fields go at the end. */
 static_assert(sizeof(struct bpq_config) == 96);
 static_assert(offsetofend(struct bpq_config, __reserved) == 64);
-static_assert(sizeof(struct bpq_stats) == 784);
+static_assert(sizeof(struct bpq_stats) == 816);
 static_assert(offsetofend(struct bpq_stats, latency_hist) == 416);
 static_assert(sizeof(struct bpq_shutdown) == 16);
 static_assert(sizeof(struct bpq_ack) == 24);
@@ -233,6 +233,7 @@ static_assert(offsetof(struct bpq_ring_ctl, tail) == 64);
 static_assert(sizeof(struct bpq_simple) == 8);
 static_assert(sizeof(struct bpq_create) == 48);
 static_assert(sizeof(struct bpq_destroy) == 16);
+static_assert(sizeof(struct bpq_link) == 16);
 
 /* The command @cmd in @ops, or NULL: ENOTTY. */
 const struct bpq_ioctl_op *bpq_ioctl_op(const struct bpq_ioctl_op *ops,

@@ -44,6 +44,7 @@ static void __exit bpq_exit(void)
 {
 	bpq_control_exit();
 	bpq_queue_destroy_all();
+	bpq_link_exit();
 	bpq_chrdev_exit();
 }
 

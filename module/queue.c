@@ -79,6 +79,9 @@ void bpq_queue_init(struct bpq_queue *q)
 	bpq_log_init(q);
 	INIT_LIST_HEAD(&q->writers);
 	INIT_LIST_HEAD(&q->readers);
+	INIT_LIST_HEAD(&q->upstream);
+	INIT_LIST_HEAD(&q->downstream);
+	INIT_LIST_HEAD(&q->dirty_node);
 	init_waitqueue_head(&q->poll_wait);
 	q->cfg = bpq_default_config;
 	q->tp_start = ktime_get_ns();
@@ -219,19 +222,28 @@ void bpq_kill_fasync(struct bpq_queue *q, __poll_t mask)
 		kill_fasync(&q->fasync, SIGIO, POLL_OUT);
 }
 
+/*
+ * The watermarks' pressure, from the high watermark until below the low
+ * one; the effective pressure is that or a hold (hold.c). Its edges are
+ * EPOLLPRI, SIGIO POLL_PRI and a notification of the sysfs file.
+ */
 void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df)
 {
 	bool was = q->pressure;
 
-	if (!was && bpq_at_or_above(q, q->depth_msgs, q->depth_bytes,
-				    q->cfg.high_watermark))
-		q->pressure = true;
-	else if (was && !bpq_at_or_above(q, q->depth_msgs, q->depth_bytes,
-					 q->cfg.low_watermark))
-		q->pressure = false;
+	if (!q->watermark && bpq_at_or_above(q, q->depth_msgs, q->depth_bytes,
+					     q->cfg.high_watermark))
+		q->watermark = true;
+	else if (q->watermark &&
+		 !bpq_at_or_above(q, q->depth_msgs, q->depth_bytes,
+				  q->cfg.low_watermark))
+		q->watermark = false;
+	q->pressure = q->watermark || q->holds;
 	if (q->pressure != was) {
 		bpq_wake_pollers(q, df, EPOLLPRI);
 		kill_fasync(&q->fasync, SIGIO, POLL_PRI);
+		bpq_notify(q->kn_pressure);
+		bpq_link_dirty(q);
 	}
 }
 
@@ -356,6 +368,17 @@ struct bpq_msg *bpq_first_queued(struct bpq_queue *q)
 		if (!(bpq_msg_flags(msg) & BPQ_MSG_OUT))
 			return msg;
 	return NULL;
+}
+
+/* How long the oldest queued message has waited, in µs; 0 if none */
+u64 bpq_head_age_us(struct bpq_queue *q)
+{
+	struct bpq_msg *msg = bpq_first_queued(q);
+	u64 now = ktime_get_ns();
+
+	if (!msg || now <= msg->tstamp)
+		return 0;
+	return div_u64(now - msg->tstamp, NSEC_PER_USEC);
 }
 
 /* A reader takes @msg to copy it out without the lock: it pins it. */
@@ -686,6 +709,9 @@ static u64 *bpq_wait_clock(struct bpq_queue *q, u32 len)
 		bpq_window_limited(q);
 		return &q->stats.cwnd_limited_ns;
 	}
+	/* held, and nothing else in the way */
+	if (q->holds && !q->watermark && bpq_fits(q, len))
+		return &q->stats.held_ns;
 	return &q->stats.blocked_ns;
 }
 
@@ -1029,6 +1055,7 @@ void bpq_queue_kill(struct bpq_queue *q)
 		wake_up_interruptible_all(&q->ring->wait);
 	spin_unlock(&q->lock);
 	bpq_defer_flush(q, &df);
+	bpq_notify_exit(q);
 	/* no poll arms it again: it sees the queue dead first */
 	hrtimer_cancel(&q->poll_timer);
 	wake_up_interruptible_poll(&q->poll_wait, EPOLLERR | EPOLLHUP);

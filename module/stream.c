@@ -104,6 +104,7 @@ static void bpq_stream_end(struct bpq_queue *q, u32 state, u32 err,
 	lockdep_assert_held(&q->lock);
 	q->stream = state;
 	q->stream_error = err;
+	bpq_notify(q->kn_stream);
 	bpq_settle_writers(q, -EPIPE, df);
 	if (state == BPQ_STREAM_CANCELLED)
 		mask |= EPOLLERR;
@@ -123,6 +124,7 @@ static void bpq_stream_reopen(struct bpq_queue *q, struct bpq_defer *df)
 	q->stream = BPQ_STREAM_OPEN;
 	q->stream_error = 0;
 	q->stream_epoch++;
+	bpq_notify(q->kn_stream);
 	if (q->ring)
 		WRITE_ONCE(q->ring->ctl->end, 0);
 	bpq_room_made(q, df);

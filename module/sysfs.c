@@ -219,6 +219,53 @@ BPQ_STAT_ATTR(unacked);
 BPQ_STAT_ATTR(cwnd);
 BPQ_STAT_ATTR(ssthresh);
 BPQ_STAT_ATTR(inflight);
+BPQ_STAT_ATTR(head_age_us);
+BPQ_STAT_ATTR(writers_waiting);
+
+/* hold: "none" or the reasons; takes "+admin", "-admin", "+cluster", ... */
+static ssize_t hold_show(struct device *dev, struct device_attribute *attr,
+			 char *buf)
+{
+	struct bpq_stats st;
+
+	bpq_get_stats(bpq_dev_queue(dev), &st);
+	return bpq_hold_format(st.holds, false, buf);
+}
+
+static ssize_t hold_store(struct device *dev, struct device_attribute *attr,
+			  const char *buf, size_t count)
+{
+	int ret = bpq_hold_store(bpq_dev_queue(dev), buf);
+
+	return ret ? ret : count;
+}
+static DEVICE_ATTR_RW(hold);
+
+/* Why the queue is under pressure: "none", "watermark", "admin link" ... */
+static ssize_t pressure_source_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	struct bpq_stats st;
+
+	bpq_get_stats(bpq_dev_queue(dev), &st);
+	return bpq_hold_format(st.holds, st.watermark, buf);
+}
+static DEVICE_ATTR_RO(pressure_source);
+
+/* The names of the linked queues, separated by spaces (link.c) */
+static ssize_t upstream_show(struct device *dev,
+			     struct device_attribute *attr, char *buf)
+{
+	return bpq_link_format(bpq_dev_queue(dev), true, buf);
+}
+static DEVICE_ATTR_RO(upstream);
+
+static ssize_t downstream_show(struct device *dev,
+			       struct device_attribute *attr, char *buf)
+{
+	return bpq_link_format(bpq_dev_queue(dev), false, buf);
+}
+static DEVICE_ATTR_RO(downstream);
 
 static ssize_t window_state_show(struct device *dev,
 				 struct device_attribute *attr, char *buf)
@@ -260,6 +307,12 @@ static struct attribute *bpq_attrs[] = {
 	&dev_attr_rate.attr,
 	&dev_attr_throughput.attr,
 	&dev_attr_pressure.attr,
+	&dev_attr_hold.attr,
+	&dev_attr_pressure_source.attr,
+	&dev_attr_upstream.attr,
+	&dev_attr_downstream.attr,
+	&dev_attr_head_age_us.attr,
+	&dev_attr_writers_waiting.attr,
 	&dev_attr_stream.attr,
 	&dev_attr_stream_epoch.attr,
 	&dev_attr_readers.attr,
@@ -296,6 +349,7 @@ BPQ_STAT_ATTR(congestion_events);
 BPQ_STAT_ATTR(ack_timeouts);
 BPQ_STAT_ATTR(cwnd_limited_ns);
 BPQ_STAT_ATTR(partial_reads);
+BPQ_STAT_ATTR(held_ns);
 
 /* A histogram: "<upper bound in ns> <count>" lines, smallest first */
 #define BPQ_HIST_ATTR(field)						\
@@ -375,6 +429,9 @@ static const struct bpq_stat_field bpq_stat_fields[] = {
 	BPQ_STAT_FIELD(ack_timeouts),
 	BPQ_STAT_FIELD(cwnd_limited_ns),
 	BPQ_STAT_FIELD(partial_reads),
+	BPQ_STAT_FIELD(held_ns),
+	BPQ_STAT_FIELD(head_age_us),
+	BPQ_STAT_FIELD(writers_waiting),
 };
 
 static ssize_t all_show(struct device *dev, struct device_attribute *attr,
@@ -438,6 +495,7 @@ static struct attribute *bpq_stats_attrs[] = {
 	&dev_attr_ack_timeouts.attr,
 	&dev_attr_cwnd_limited_ns.attr,
 	&dev_attr_partial_reads.attr,
+	&dev_attr_held_ns.attr,
 	&dev_attr_latency_hist.attr,
 	&dev_attr_processing_hist.attr,
 	&dev_attr_all.attr,

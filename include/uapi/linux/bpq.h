@@ -98,6 +98,20 @@ enum bpq_hangup {
 	BPQ_HANGUP_BOTH = 3,
 };
 
+/*
+ * Holds: reasons for which a queue is under pressure whatever its depth
+ * (its effective pressure is its watermarks' OR any hold). Bits of
+ * struct bpq_stats.holds, named by the sysfs file hold. The first three
+ * are set and cleared from userspace; link and group by the kernel.
+ */
+#define BPQ_HOLD_ADMIN		(1U << 0)	/* an operator's pause */
+#define BPQ_HOLD_CLUSTER	(1U << 1)	/* the cluster's (bpqd) */
+#define BPQ_HOLD_SYSTEM		(1U << 2)	/* the machine's (bpqd) */
+#define BPQ_HOLD_LINK		(1U << 3)	/* a linked downstream queue */
+#define BPQ_HOLD_GROUP		(1U << 4)	/* the queue's group */
+#define BPQ_HOLD_USER		(BPQ_HOLD_ADMIN | BPQ_HOLD_CLUSTER | \
+				 BPQ_HOLD_SYSTEM)
+
 /**
  * enum bpq_read_mode - what read() does with a buffer shorter than the
  *                      next message
@@ -196,7 +210,8 @@ struct bpq_config {
  * @depth_bytes: payload bytes queued now
  * @credits_available: credit balance of the credit strategy
  * @utilization: percent of the tighter of the two capacity bounds
- * @pressure: 1 while at or above the high watermark
+ * @pressure: 1 while under pressure: from reaching the high watermark
+ *            until falling below the low one, or held (@holds)
  * @rate: current admission rate of the adaptive strategy, msgs/s
  * @throughput: dequeued msgs/s, moving average
  * @enqueued_msgs: messages accepted
@@ -234,6 +249,13 @@ struct bpq_config {
  *                   the enqueue time; buckets as @latency_hist
  * @partial_reads: reads that took the front of a message
  *                 (BPQ_READ_STREAM)
+ * @holds: BPQ_HOLD_* now in force
+ * @watermark: 1 while the watermarks put the queue under pressure (what
+ *             @pressure says is this OR @holds)
+ * @held_ns: time writers spent waiting only because of a hold
+ * @head_age_us: how long the oldest queued message has waited, in µs
+ * @writers_waiting: writers waiting now to be admitted
+ * @__pad3: 0
  *
  * Invariant: enqueued_msgs = dequeued_msgs + dropped_oldest + flushed +
  * depth_msgs.
@@ -281,6 +303,12 @@ struct bpq_stats {
 	__u64 cwnd_limited_ns;
 	__u64 processing_hist[BPQ_LATENCY_BUCKETS];
 	__u64 partial_reads;
+	__u32 holds;
+	__u32 watermark;
+	__u64 held_ns;
+	__u64 head_age_us;
+	__u32 writers_waiting;
+	__u32 __pad3;
 };
 
 /**
@@ -498,6 +526,30 @@ struct bpq_destroy {
 };
 
 /**
+ * struct bpq_link - link two queues of a pipeline (control device only)
+ * @size: sizeof(struct bpq_link)
+ * @flags: must be 0
+ * @upstream: N of the queue whose writers the other's pressure holds
+ * @downstream: N of the queue whose effective pressure holds them
+ *
+ * BPQ_IOC_LINK: while @downstream is under pressure (of its watermarks or
+ * a hold, a link's among them), @upstream is held (BPQ_HOLD_LINK), so the
+ * slowest stage of a pipeline holds its source at once. ENOENT if either
+ * queue does not exist, EEXIST if the link does, ELOOP if it would close
+ * a cycle (a queue linked to itself among them), EMLINK past
+ * BPQ_LINKS_MAX links on either queue. BPQ_IOC_UNLINK removes the link
+ * (ENOENT if there is none). Destroying a queue removes its links.
+ */
+struct bpq_link {
+	__u32 size;
+	__u32 flags;
+	__u32 upstream;
+	__u32 downstream;
+};
+
+#define BPQ_LINKS_MAX		16	/* upstream, and downstream, per queue */
+
+/**
  * struct bpq_ring_setup - give the file a receive ring (BPQ_IOC_RING_SETUP)
  * @size: sizeof(struct bpq_ring_setup)
  * @flags: must be 0
@@ -645,6 +697,8 @@ enum {
 	BPQ_CMD_ACK,
 	BPQ_CMD_CREATE = 0x40,
 	BPQ_CMD_DESTROY,
+	BPQ_CMD_LINK,
+	BPQ_CMD_UNLINK,
 };
 
 #define BPQ_IOC_GET_CONFIG	_IO(BPQ_TYPE, BPQ_CMD_GET_CONFIG)
@@ -662,5 +716,7 @@ enum {
 #define BPQ_IOC_ACK		_IO(BPQ_TYPE, BPQ_CMD_ACK)
 #define BPQ_IOC_CREATE		_IO(BPQ_TYPE, BPQ_CMD_CREATE)
 #define BPQ_IOC_DESTROY		_IO(BPQ_TYPE, BPQ_CMD_DESTROY)
+#define BPQ_IOC_LINK		_IO(BPQ_TYPE, BPQ_CMD_LINK)
+#define BPQ_IOC_UNLINK		_IO(BPQ_TYPE, BPQ_CMD_UNLINK)
 
 #endif /* _UAPI_LINUX_BPQ_H */
