@@ -44,6 +44,9 @@ int watch_main(int argc, char **argv);
 int reset_main(int argc, char **argv);
 int apply_main(int argc, char **argv);
 int shutdown_main(int argc, char **argv);
+int hold_main(int argc, char **argv);
+int link_main(int argc, char **argv);
+int unlink_main(int argc, char **argv);
 
 /* common.c */
 void __attribute__((format(printf, 1, 2))) err_msg(const char *fmt, ...);
@@ -63,6 +66,8 @@ struct queue_snap {
 	char name[BPQ_NAME_MAX + 1];
 	struct bpq_config cfg;
 	struct bpq_stats st;
+	/* show only: the linked queues' names, as sysfs has them, or NULL */
+	char *upstream, *downstream;
 };
 int snap_load_fd(int fd, unsigned int index, struct queue_snap *s);
 int snap_load(unsigned int index, struct queue_snap *s);

@@ -60,7 +60,7 @@ struct field {
 static const struct field state_fields[] = {
 	STATE(depth_msgs), STATE(depth_bytes), STATE(utilization),
 	STATE(pressure), STATE(credits_available), STATE(rate),
-	STATE(throughput),
+	STATE(throughput), STATE(head_age_us), STATE(writers_waiting),
 };
 
 static const struct field counter_fields[] = {
@@ -69,7 +69,7 @@ static const struct field counter_fields[] = {
 	STATE(flushed), STATE(backpressure_applied), STATE(blocked_ns),
 	STATE(throttled_ns), STATE(timeouts), STATE(credit_starvation),
 	STATE(credit_starved_ns), STATE(acked_msgs), STATE(nacked),
-	STATE(stale_acks), STATE(partial_reads),
+	STATE(stale_acks), STATE(partial_reads), STATE(held_ns),
 };
 
 /* The window's state (show) and counters (stats); window_state apart. */
@@ -139,6 +139,61 @@ static void text_stream(FILE *f, const struct queue_snap *s)
 	fprintf(f, "  stream: %s\n  stream_epoch: %" PRIu64 "\n"
 		"  readers: %u\n  writers: %u\n", snap_stream(s, buf, sizeof(buf)),
 		(uint64_t)s->st.stream_epoch, s->st.readers, s->st.writers);
+}
+
+/*
+ * "hold" (the holds in force) and "pressure_source" (the same, with
+ * "watermark" first when the watermarks put the queue under pressure):
+ * names separated by spaces, or none; in JSON, arrays of names.
+ */
+static void reasons(FILE *f, const char *key, unsigned int holds, int wm,
+		    int json)
+{
+	const char *name;
+	unsigned int bit;
+	int n = 0;
+
+	fprintf(f, json ? ",\"%s\":[" : "  %s:", key);
+	for (bit = 0; bit <= BPQ_HOLD_GROUP; bit = bit ? bit << 1 : 1) {
+		if (bit ? !(holds & bit) : !wm)
+			continue;
+		name = bit ? bpq_hold_name(bit) : "watermark";
+		if (json)
+			fprintf(f, "%s\"%s\"", n ? "," : "", name);
+		else
+			fprintf(f, " %s", name);
+		n++;
+	}
+	fputs(json ? "]" : n ? "\n" : " none\n", f);
+}
+
+/* Names separated by spaces, in text as they are, in JSON an array */
+static void names(FILE *f, const char *key, const char *list, int json)
+{
+	const char *p = list;
+	size_t n;
+
+	if (!list)
+		return;
+	if (!json) {
+		fprintf(f, "  %s:%s%s\n", key, *list ? " " : "", list);
+		return;
+	}
+	fprintf(f, ",\"%s\":[", key);
+	while (*p) {
+		n = strcspn(p, " ");
+		fprintf(f, "%s\"%.*s\"", p == list ? "" : ",", (int)n, p);
+		p += n + !!p[n];
+	}
+	fputc(']', f);
+}
+
+static void show_holds(FILE *f, const struct queue_snap *s, int json)
+{
+	reasons(f, "hold", s->st.holds, 0, json);
+	reasons(f, "pressure_source", s->st.holds, s->st.watermark, json);
+	names(f, "upstream", s->upstream, json);
+	names(f, "downstream", s->downstream, json);
 }
 
 static uint64_t bucket_bound_ns(int i)
@@ -290,6 +345,7 @@ void print_show(FILE *f, const struct queue_snap *s, int json)
 		for (i = 1; i < nr_settings; i++)
 			show_setting(f, i, s, 1);
 		json_fields(f, state_fields, ARRAY_SIZE(state_fields), &s->st);
+		show_holds(f, s, 1);
 		json_window_state(f, s);
 		json_stream(f, s);
 		fputs("}\n", f);
@@ -300,6 +356,7 @@ void print_show(FILE *f, const struct queue_snap *s, int json)
 	for (i = 1; i < nr_settings; i++)
 		show_setting(f, i, s, 0);
 	text_fields(f, state_fields, ARRAY_SIZE(state_fields), &s->st);
+	show_holds(f, s, 0);
 	fprintf(f, "  unacked: %" PRIu64 "\n", (uint64_t)s->st.unacked);
 	if (snap_window(s)) {
 		text_fields(f, window_state_fields,
@@ -368,7 +425,7 @@ enum prom_value {
 	PV_ENQUEUED, PV_DEQUEUED, PV_BACKPRESSURE, PV_UTILIZATION,
 	PV_THROUGHPUT, PV_CREDITS, PV_STARVATION, PV_EPOCH, PV_READERS,
 	PV_WRITERS, PV_UNACKED, PV_ACKED, PV_NACKED, PV_STALE_ACKS,
-	PV_PARTIAL_READS,
+	PV_PARTIAL_READS, PV_HELD, PV_HEAD_AGE, PV_WAITING,
 	PV_CONGESTION, PV_ACK_TIMEOUTS, PV_CWND, PV_SSTHRESH, PV_INFLIGHT,
 };
 
@@ -422,6 +479,15 @@ static void prom_value(FILE *f, const struct queue_snap *s, enum prom_value v)
 		break;
 	case PV_PARTIAL_READS:
 		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->partial_reads);
+		break;
+	case PV_HELD:
+		fprintf(f, " %.9f\n", st->held_ns / 1e9);
+		break;
+	case PV_HEAD_AGE:
+		fprintf(f, " %.6f\n", st->head_age_us / 1e6);
+		break;
+	case PV_WAITING:
+		fprintf(f, " %u\n", st->writers_waiting);
 		break;
 	case PV_CONGESTION:
 		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->congestion_events);
@@ -480,6 +546,13 @@ static const struct {
 	{ "bpq_partial_reads_total", "counter",
 	  "Reads that took the front of a message (read_mode stream).",
 	  PV_PARTIAL_READS, 0 },
+	{ "bpq_held_seconds_total", "counter",
+	  "Time writers waited only because the queue was held.", PV_HELD, 0 },
+	{ "bpq_oldest_message_age_seconds", "gauge",
+	  "How long the oldest queued message has waited (consumer lag).",
+	  PV_HEAD_AGE, 0 },
+	{ "bpq_writers_waiting", "gauge",
+	  "Writers waiting to be admitted.", PV_WAITING, 0 },
 	{ "bpq_congestion_events_total", "counter",
 	  "Reductions of the congestion window (window strategy).",
 	  PV_CONGESTION, 0 },

@@ -25,6 +25,9 @@ static const struct {
 	{ "reset", reset_main, "zero the counters of a queue" },
 	{ "apply", apply_main, "create and configure queues from a YAML file" },
 	{ "shutdown", shutdown_main, "end a queue's stream, or open it again" },
+	{ "hold", hold_main, "hold a queue's writers back, or let them go" },
+	{ "link", link_main, "let a queue's pressure hold another's writers" },
+	{ "unlink", unlink_main, "undo a link" },
 };
 
 #define NR_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -1,10 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "bpqctl.h"
 
 static const char usage[] = "show Q [--json]";
+
+/* The sysfs file @attr of queue @idx, newline dropped; NULL if unread */
+static char *sysfs_text(unsigned int idx, const char *attr)
+{
+	char path[80], *buf = malloc(2048);
+	ssize_t n = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), BPQ_SYSFS_CLASS "/bpq%u/%s", idx, attr);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (buf && fd >= 0)
+		n = read(fd, buf, 2047);
+	if (fd >= 0)
+		close(fd);
+	if (n < 0) {
+		free(buf);
+		return NULL;
+	}
+	while (n > 0 && buf[n - 1] == '\n')
+		n--;
+	buf[n] = '\0';
+	return buf;
+}
 
 int show_main(int argc, char **argv)
 {
@@ -34,6 +60,10 @@ int show_main(int argc, char **argv)
 		err_msg("show %s: %s", q, strerror(-ret));
 		return EXIT_FAIL;
 	}
+	s.upstream = sysfs_text(idx, "upstream");
+	s.downstream = sysfs_text(idx, "downstream");
 	print_show(stdout, &s, json);
+	free(s.upstream);
+	free(s.downstream);
 	return EXIT_OK;
 }

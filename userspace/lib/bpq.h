@@ -81,6 +81,8 @@ int bpq_ack(int fd, unsigned int count, unsigned int flags,
 
 int bpq_create(const char *name, unsigned int *index);
 int bpq_destroy(unsigned int index);
+int bpq_link(unsigned int upstream, unsigned int downstream);
+int bpq_unlink(unsigned int upstream, unsigned int downstream);
 
 const char *bpq_strategy_name(unsigned int strategy);
 int bpq_strategy_parse(const char *name);
@@ -92,6 +94,9 @@ int bpq_ack_mode_parse(const char *name);
 const char *bpq_window_state_name(unsigned int state);
 const char *bpq_read_mode_name(unsigned int mode);
 int bpq_read_mode_parse(const char *name);
+const char *bpq_hold_name(unsigned int hold);
+int bpq_hold_parse(const char *name);
+int bpq_hold(unsigned int index, unsigned int hold, int on);
 
 int bpq_index_of(int fd);
 int bpq_queue_name(unsigned int index, char *buf, size_t len);

@@ -133,3 +133,22 @@ int bpq_destroy(unsigned int index)
 
 	return bpq_control(BPQ_IOC_DESTROY, &d);
 }
+
+/* Link queue @upstream to queue @downstream: its pressure holds them. */
+int bpq_link(unsigned int upstream, unsigned int downstream)
+{
+	struct bpq_link l = {
+		.size = sizeof(l), .upstream = upstream, .downstream = downstream,
+	};
+
+	return bpq_control(BPQ_IOC_LINK, &l);
+}
+
+int bpq_unlink(unsigned int upstream, unsigned int downstream)
+{
+	struct bpq_link l = {
+		.size = sizeof(l), .upstream = upstream, .downstream = downstream,
+	};
+
+	return bpq_control(BPQ_IOC_UNLINK, &l);
+}

@@ -70,6 +70,11 @@ static const char *const bpq_window_states[] = {
 	[BPQ_WINDOW_RECOVERY] = "recovery",
 };
 
+/* By bit number: BPQ_HOLD_ADMIN is bit 0 */
+static const char *const bpq_holds[] = {
+	"admin", "cluster", "system", "link", "group",
+};
+
 static const char *const bpq_read_modes[] = {
 	[BPQ_READ_MESSAGE] = "message",
 	[BPQ_READ_STREAM] = "stream",
@@ -123,6 +128,45 @@ const char *bpq_read_mode_name(unsigned int mode)
 int bpq_read_mode_parse(const char *name)
 {
 	return NAME_FIND(bpq_read_modes, name);
+}
+
+/* One BPQ_HOLD_* bit's name; NULL for anything else */
+const char *bpq_hold_name(unsigned int hold)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_LEN(bpq_holds); i++)
+		if (hold == 1U << i)
+			return bpq_holds[i];
+	return NULL;
+}
+
+int bpq_hold_parse(const char *name)
+{
+	int i = NAME_FIND(bpq_holds, name);
+
+	return i < 0 ? i : 1 << i;
+}
+
+/* The sysfs file hold: "+admin" sets that reason, "-admin" clears it. */
+int bpq_hold(unsigned int index, unsigned int hold, int on)
+{
+	const char *name = bpq_hold_name(hold);
+	char path[80], val[16];
+	ssize_t n;
+	int fd;
+
+	if (!name)
+		return -EINVAL;
+	snprintf(path, sizeof(path), BPQ_SYSFS_CLASS "/bpq%u/hold", index);
+	n = snprintf(val, sizeof(val), "%c%s", on ? '+' : '-', name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, n) != n)
+		n = -errno;
+	close(fd);
+	return n < 0 ? n : 0;
 }
 
 /* "3" or "bpq3" -> 3; anything else -> -EINVAL. */

@@ -87,6 +87,18 @@ static void test_window_names(void)
 	ok(BPQ_WINDOW_SLOW_START == 0 && BPQ_WINDOW_RECOVERY == 2,
 	   "window state values");
 	ok(bpq_window_state_name(3) == NULL, "window state name out of range");
+	ok(!strcmp(bpq_hold_name(BPQ_HOLD_ADMIN), "admin") &&
+	   !strcmp(bpq_hold_name(BPQ_HOLD_GROUP), "group") &&
+	   bpq_hold_name(BPQ_HOLD_ADMIN | BPQ_HOLD_LINK) == NULL &&
+	   bpq_hold_name(0) == NULL && bpq_hold_name(1U << 5) == NULL,
+	   "hold names: one bit each");
+	ok(bpq_hold_parse("cluster") == BPQ_HOLD_CLUSTER &&
+	   bpq_hold_parse("link") == BPQ_HOLD_LINK &&
+	   bpq_hold_parse("+admin") == -EINVAL &&
+	   bpq_hold_parse("") == -EINVAL && bpq_hold_parse(NULL) == -EINVAL,
+	   "hold parse: names to bits");
+	ok(bpq_hold(0, BPQ_HOLD_ADMIN | BPQ_HOLD_SYSTEM, 1) == -EINVAL,
+	   "bpq_hold: one reason a call");
 }
 
 static void test_stream_names(void)
@@ -977,7 +989,44 @@ static void test_json(void)
 	   strstr(out, "\n  ack_mode: ack\n  initial_cwnd: 10\n") &&
 	   strstr(out, "\n  unacked: 40\n") && !strstr(out, "cwnd: 20"),
 	   "show: auto_credit ack, unacked; no window state on block");
+	ok(strstr(out, "\n  hold: none\n  pressure_source: none\n") != NULL,
+	   "show: no hold, no pressure");
 	free(out);
+	s[0].st.holds = BPQ_HOLD_ADMIN | BPQ_HOLD_LINK;
+	s[0].st.watermark = 1;
+	out = capture(show_one, s, 1, 0);
+	ok(strstr(out, "\n  hold: admin link\n"
+		       "  pressure_source: watermark admin link\n") != NULL,
+	   "show: holds by name, watermark first in the source");
+	free(out);
+	out = capture(show_one, s, 1, 1);
+	ok(strstr(out, "\"hold\":[\"admin\",\"link\"],\"pressure_source\":"
+		       "[\"watermark\",\"admin\",\"link\"]") != NULL,
+	   "json show: holds as arrays");
+	if (have_python)
+		ok(json_valid(out), "json show holds: valid");
+	free(out);
+	s[0].upstream = "src";
+	s[0].downstream = "sink.a sink-b";
+	out = capture(show_one, s, 1, 0);
+	ok(strstr(out, "\n  upstream: src\n  downstream: sink.a sink-b\n") !=
+	   NULL, "show: the linked queues");
+	free(out);
+	out = capture(show_one, s, 1, 1);
+	ok(strstr(out, "\"upstream\":[\"src\"],\"downstream\":[\"sink.a\","
+		       "\"sink-b\"]") != NULL, "json show: the linked queues");
+	free(out);
+	s[0].upstream = "";
+	s[0].downstream = NULL;
+	out = capture(show_one, s, 1, 1);
+	ok(strstr(out, "\"upstream\":[]") && !strstr(out, "downstream"),
+	   "json show: no links, and none read");
+	if (have_python)
+		ok(json_valid(out), "json show links: valid");
+	free(out);
+	s[0].upstream = NULL;
+	s[0].st.holds = 0;
+	s[0].st.watermark = 0;
 	s[0].cfg.strategy = BPQ_STRATEGY_WINDOW;
 	out = capture(show_one, s, 1, 0);
 	ok(strstr(out, "\n  unacked: 40\n  cwnd: 20\n  ssthresh: 16\n"
@@ -992,7 +1041,7 @@ static void test_json(void)
 	free(out);
 	out = capture(stats_one, s, 1, 0);
 	ok(strstr(out, "\n  acked_msgs: 700\n  nacked: 4\n  stale_acks: 2\n"
-		       "  partial_reads: 9\n  congestion_events: 3\n  ack_timeouts: 1\n"
+		       "  partial_reads: 9\n  held_ns: 0\n  congestion_events: 3\n  ack_timeouts: 1\n"
 		       "  cwnd_limited_ns: 12345\n") &&
 	   strstr(out, "\n  processing_hist:\n    < 8192 ns: 6\n"),
 	   "stats: acknowledgments, the window, processing_hist");
@@ -1004,7 +1053,7 @@ static void test_json(void)
 	free(out);
 	out = capture(stats_one, s, 1, 1);
 	ok(strstr(out, "\"acked_msgs\":700,\"nacked\":4,\"stale_acks\":2,"
-		       "\"partial_reads\":9,\"congestion_events\":3,\"ack_timeouts\":1,"
+		       "\"partial_reads\":9,\"held_ns\":0,\"congestion_events\":3,\"ack_timeouts\":1,"
 		       "\"cwnd_limited_ns\":12345") &&
 	   strstr(out, "\"processing_hist\":[{\"le_ns\":1024,\"count\":0},") &&
 	   strstr(out, "{\"le_ns\":8192,\"count\":6}"),
