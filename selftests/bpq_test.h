@@ -353,6 +353,25 @@ static inline int bpq_destroy(int cfd, int index)
 	return bpq_ioctl(cfd, BPQ_IOC_DESTROY, &d);
 }
 
+/*
+ * A queue of a test's own: the control device open in *@cfd, the queue,
+ * "PREFIX-PID", created and its node there: its index, or -errno.
+ */
+static inline int bpq_test_queue(const char *prefix, int *cfd)
+{
+	char name[BPQ_NAME_MAX];
+	int q;
+
+	*cfd = bpq_control_open();
+	if (*cfd < 0)
+		return -errno;
+	snprintf(name, sizeof(name), "%s-%d", prefix, getpid());
+	q = bpq_create(*cfd, name);
+	if (q >= 0 && !bpq_wait_node(q, true, 5000))
+		return -ETIMEDOUT;
+	return q;
+}
+
 /* ---- small files ---- */
 
 /* One read() of a small file into buf, NUL-terminated: length or -errno. */

@@ -86,7 +86,7 @@ run 2 bpqctl
 run 2 bpqctl frobnicate
 check "unknown subcommand named" err_has "frobnicate"
 for c in list show set create destroy grant flush stats watch reset apply \
-	shutdown; do
+	shutdown hold link unlink; do
 	run 0 bpqctl "$c" --help
 	check "$c --help prints usage" out_has "^Usage: bpqctl $c"
 done
@@ -196,11 +196,13 @@ run 2 bpqctl stats $Q --yaml
 P=$TMP/prom.d
 mkdir -p "$P"
 inode() { stat -c %i "$1"; }
-# two outputs alike but for the throughput, a moving average that may move
-# between two reads
+# two outputs alike but for the throughput, a moving average, and the oldest
+# message's age, both of which may move between two reads
 same_prom() {
-	grep -v '^bpq_throughput_rate{' "$1" >"$TMP/prom.a"
-	grep -v '^bpq_throughput_rate{' "$2" >"$TMP/prom.b"
+	grep -v -e '^bpq_throughput_rate{' \
+		-e '^bpq_oldest_message_age_seconds{' "$1" >"$TMP/prom.a"
+	grep -v -e '^bpq_throughput_rate{' \
+		-e '^bpq_oldest_message_age_seconds{' "$2" >"$TMP/prom.b"
 	cmp -s "$TMP/prom.a" "$TMP/prom.b"
 }
 no_temp() { [ -z "$(find "$P" -name '.*.prom.*')" ]; }
@@ -633,6 +635,70 @@ run 2 bpqctl create ctlfifo2 hangup=all
 for n in ctlstream ctlfifo; do
 	bpqctl destroy "$n" || not_ok "destroy $n"
 done
+
+# --- hold: a pause, and why a queue is under pressure ---
+run 0 bpqctl create ctlhold
+h=$(cat "$TMP/out")
+run 0 bpqctl hold ctlhold
+check "hold: none at first" out_has '^hold: none$'
+check "hold: no pressure" out_has '^pressure_source: none$'
+run 0 bpqctl hold ctlhold +admin +cluster
+check "hold +admin +cluster" [ "$(sysv "$h" hold)" = "admin cluster" ]
+check "hold prints the holds" out_has '^hold: admin cluster$'
+check "hold prints the source" out_has '^pressure_source: admin cluster$'
+check "a hold is pressure" [ "$(sysv "$h" pressure)" = 1 ]
+run 0 bpqctl show ctlhold
+check "show: hold" out_has '^  hold: admin cluster$'
+check "show: pressure_source" out_has '^  pressure_source: admin cluster$'
+check "show: writers_waiting" out_has '^  writers_waiting: 0$'
+check "show: head_age_us" out_has '^  head_age_us: 0$'
+run 0 bpqctl show ctlhold --json
+check "show --json: holds as arrays" out_has '"hold":\["admin","cluster"\],"pressure_source":\["admin","cluster"\]'
+run 0 bpqctl stats ctlhold --prometheus
+for m in bpq_held_seconds_total bpq_oldest_message_age_seconds \
+	 bpq_writers_waiting; do
+	check "prometheus: $m" grep -q "^$m{queue=\"ctlhold\"" "$TMP/out"
+done
+run 0 bpqctl hold ctlhold -admin
+check "hold -admin leaves cluster" [ "$(sysv "$h" hold)" = cluster ]
+run 2 bpqctl hold ctlhold +link
+check "the kernel's reasons are not for bpqctl" err_has "bad hold '+link'"
+run 2 bpqctl hold ctlhold admin
+run 2 bpqctl hold ctlhold +everything
+run 2 bpqctl hold
+run 1 bpqctl hold no-such-queue +admin
+check "hold kept after the bad ones" [ "$(sysv "$h" hold)" = cluster ]
+run 0 bpqctl hold ctlhold -cluster
+check "hold -cluster: none" [ "$(sysv "$h" hold)" = none ]
+check "and no pressure" [ "$(sysv "$h" pressure)" = 0 ]
+run 0 bpqctl create ctlsink
+run 0 bpqctl link ctlhold ctlsink
+check "link: downstream in sysfs" [ "$(sysv "$h" downstream)" = ctlsink ]
+run 0 bpqctl show ctlhold
+check "show: downstream" out_has '^  downstream: ctlsink$'
+check "show: upstream, none" out_has '^  upstream:$'
+run 0 bpqctl show ctlsink --json
+check "show --json: upstream" out_has '"upstream":\["ctlhold"\],"downstream":\[\]'
+run 0 bpqctl hold ctlsink +admin
+i=0
+while [ "$(sysv "$h" hold)" != link ] && [ $i -lt 500 ]; do
+	usleep 10000
+	i=$((i + 1))
+done
+check "the sink's hold holds the source" [ "$(sysv "$h" hold)" = link ]
+check "pressure_source link" [ "$(sysv "$h" pressure_source)" = link ]
+run 1 bpqctl link ctlhold ctlsink
+check "link twice: already linked" err_has "already linked"
+run 1 bpqctl link ctlsink ctlhold
+check "a loop is refused" err_has "it would close a loop"
+run 1 bpqctl link ctlhold no-such-queue
+run 2 bpqctl link ctlhold
+run 0 bpqctl unlink ctlhold ctlsink
+check "unlink releases" [ "$(sysv "$h" hold)" = none ]
+run 1 bpqctl unlink ctlhold ctlsink
+check "unlink twice: not linked" err_has "not linked"
+bpqctl destroy ctlsink || not_ok "destroy ctlsink"
+bpqctl destroy ctlhold || not_ok "destroy ctlhold"
 
 # --- acknowledgments and the window strategy ---
 # no sojourn is long enough to be a congestion signal

@@ -55,7 +55,7 @@ typedef unsigned __int128 emask;
 	X(write) X(writev) X(read) X(readv)				\
 	X(get_config) X(set_config) X(get_stats) X(reset_stats)		\
 	X(grant) X(flush) X(recv) X(send_batch) X(recv_batch)		\
-	X(bad_ioctl) X(create) X(destroy) X(control_misc)		\
+	X(bad_ioctl) X(create) X(destroy) X(control_misc) X(link)	\
 	X(poll) X(epoll) X(sysfs_write) X(sysfs_read)			\
 	X(open) X(close) X(seek_mmap)
 
@@ -78,7 +78,8 @@ static const unsigned int kind_weight[NKINDS] = {
 	[K_get_config] = 4, [K_set_config] = 6, [K_get_stats] = 5,
 	[K_reset_stats] = 2, [K_grant] = 3, [K_flush] = 2, [K_recv] = 8,
 	[K_send_batch] = 6, [K_recv_batch] = 6, [K_bad_ioctl] = 3,
-	[K_create] = 2, [K_destroy] = 1, [K_control_misc] = 2, [K_poll] = 3,
+	[K_create] = 2, [K_destroy] = 1, [K_control_misc] = 2, [K_link] = 2,
+	[K_poll] = 3,
 	[K_epoll] = 4, [K_sysfs_write] = 5, [K_sysfs_read] = 2, [K_open] = 4,
 	[K_close] = 2, [K_seek_mmap] = 1,
 };
@@ -1456,7 +1457,7 @@ static void op_control_misc(struct fz *t)
 {
 	static const unsigned long cmds[] = {
 		BPQ_IOC_GET_CONFIG, BPQ_IOC_SET_CONFIG, BPQ_IOC_GET_STATS,
-		BPQ_IOC_FLUSH, BPQ_IOC_RECV, _IO(BPQ_TYPE, 0x42),
+		BPQ_IOC_FLUSH, BPQ_IOC_RECV, _IO(BPQ_TYPE, BPQ_CMD_UNLINK + 1),
 		_IO(BPQ_TYPE, 0x7f), _IOWR(BPQ_TYPE, BPQ_CMD_CREATE, 48),
 		_IOW(BPQ_TYPE, BPQ_CMD_DESTROY, 16), _IO(0xb8, 0x40),
 	};
@@ -1487,6 +1488,37 @@ static void op_control_misc(struct fz *t)
 		      false);
 	}
 	}
+}
+
+static int pick_idx(struct fz *t, bool *fixed);
+
+/*
+ * Link or unlink two queues, fixed or created (or a number of none):
+ * each result one the contract allows. Links left between the fixed
+ * queues are removed at the end.
+ */
+static void op_link(struct fz *t)
+{
+	struct bpq_link l = { .size = sizeof(l) };
+	unsigned long cmd = chance(t, 50) ? BPQ_IOC_LINK : BPQ_IOC_UNLINK;
+	emask allowed = EM(ENOENT);
+	bool fixed;
+	long ret;
+
+	l.upstream = pick_idx(t, &fixed);
+	l.downstream = chance(t, 5) ? MAX_INDEX + rnd(t, 100) :
+				      (uint32_t)pick_idx(t, &fixed);
+	if (chance(t, 5))
+		l.flags = 1U << rnd(t, 32);
+	if (l.flags)
+		allowed = EM(EINVAL);
+	else if (cmd == BPQ_IOC_LINK)
+		allowed |= EM(EEXIST) | EM(ELOOP) | EM(EMLINK) | EM(ENOMEM);
+	OP(t, "ioctl(control, %s %u -> %u, flags %#x)",
+	   cmd == BPQ_IOC_LINK ? "LINK" : "UNLINK", l.upstream,
+	   l.downstream, l.flags);
+	ret = ioctl(t->cfd, cmd, &l);
+	check(t, K_link, ret < 0 ? -errno : ret, allowed, true);
 }
 
 /* ---- poll and epoll ---- */
@@ -1917,6 +1949,7 @@ static void *worker(void *arg)
 				op_create(t);
 			break;
 		case K_destroy: op_destroy(t); break;
+		case K_link: op_link(t); break;
 		case K_control_misc: op_control_misc(t); break;
 		case K_poll: op_poll(t); break;
 		case K_epoll: op_epoll(t); break;
@@ -2180,13 +2213,21 @@ int main(void)
 			G.destroys++;
 		}
 	}
-	close(cfd);
 	if (G.creates != G.destroys) {
 		printf("# FAIL: %llu queues created, %llu destroyed\n",
 		       (unsigned long long)G.creates,
 		       (unsigned long long)G.destroys);
 		bad = 1;
 	}
+	for (i = 0; i < NFIXED * NFIXED; i++) {
+		struct bpq_link l = {
+			.size = sizeof(l), .upstream = i / NFIXED,
+			.downstream = i % NFIXED,
+		};
+
+		bpq_ioctl(cfd, BPQ_IOC_UNLINK, &l);
+	}
+	close(cfd);
 	for (i = 0; i < NFIXED; i++)
 		bad |= finish_queue(i);
 

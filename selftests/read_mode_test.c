@@ -59,15 +59,10 @@ static int set_read_mode(int fd, __u32 mode)
 FIXTURE_SETUP(rm)
 {
 	struct bpq_config cfg;
-	char name[BPQ_NAME_MAX];
 
-	self->cfd = self->q = self->fd = -1;
-	self->cfd = bpq_control_open();
-	ASSERT_LE(0, self->cfd) TH_LOG("%m - open " BPQ_CONTROL_PATH);
-	snprintf(name, sizeof(name), "rm-%d", getpid());
-	self->q = bpq_create(self->cfd, name);
-	ASSERT_LE(0, self->q) TH_LOG("create: %s", strerror(-self->q));
-	ASSERT_TRUE(bpq_wait_node(self->q, true, 5000));
+	self->fd = -1;
+	self->q = bpq_test_queue("rm", &self->cfd);
+	ASSERT_LE(0, self->q) TH_LOG("queue: %s", strerror(-self->q));
 	self->fd = bpq_open(self->q, O_RDWR);
 	ASSERT_LE(0, self->fd) TH_LOG("%m - open /dev/bpq%d", self->q);
 	ASSERT_EQ(0, bpq_get_config(self->fd, &cfg));

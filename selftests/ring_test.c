@@ -2780,6 +2780,13 @@ struct churn {
 	__u64 sum_lost;		/* what the records reported */
 	__u64 sum_gap;		/* sequence numbers no record had */
 	__u64 gap_unexplained;	/* gaps beyond lost: flushed messages */
+	/*
+	 * Loss reported before its gap: a message evicted while an older one
+	 * was still being copied in is counted with that older one's record,
+	 * and its number is missed by a later record. (Refused messages count
+	 * here too, and never make a gap: so this only ever excuses more.)
+	 */
+	__u64 lost_ahead;
 	int reader_last;	/* -errno that ended the reader, 0: drained */
 	int reader_done;
 	char why[200];		/* the reader's first complaint */
@@ -2974,7 +2981,7 @@ static bool churn_check(struct churn *c, const struct bpq_ring_rec *h)
 {
 	const unsigned char *p = c->rbuf;
 	unsigned int id = p[0], bytes, k;
-	__u64 low = 0, gap, seq;
+	__u64 low = 0, gap, seq, excused = 0;
 
 	if (h->seq <= c->last_seq) {
 		churn_complain(c, "record %ld: seq %llu after %llu", c->records,
@@ -2983,6 +2990,14 @@ static bool churn_check(struct churn *c, const struct bpq_ring_rec *h)
 		return false;
 	}
 	gap = h->seq - c->last_seq - 1;
+	if (gap < h->lost) {
+		c->lost_ahead += h->lost - gap;
+	} else if (gap > h->lost) {
+		excused = gap - h->lost < c->lost_ahead ? gap - h->lost :
+							  c->lost_ahead;
+		c->lost_ahead -= excused;
+		gap -= excused;
+	}
 	if (gap > h->lost) {
 		/* only a flush takes numbers without reporting a loss */
 		if (!churn_stopping(&c->flushes)) {
@@ -2994,7 +3009,7 @@ static bool churn_check(struct churn *c, const struct bpq_ring_rec *h)
 		}
 		c->gap_unexplained += gap - h->lost;
 	}
-	c->sum_gap += gap;
+	c->sum_gap += gap + excused;
 	c->sum_lost += h->lost;
 	c->last_seq = h->seq;
 

@@ -206,6 +206,14 @@ echo both >"$SYS/hangup"
 echo 4 >"$SYS/capacity_msgs"
 seq 1 100000 >"$DEV" &
 pid=$!
+# seq fills the queue and waits for room before head comes: what head
+# leaves is then queued, whatever the speed of the machine
+i=0
+while [ "$(sysv depth_msgs)" -lt 4 ] && [ $i -lt 600 ]; do
+	usleep 50000
+	i=$((i + 1))
+done
+same "seq filled the queue" 4 "$(sysv depth_msgs)"
 got=$(timeout 30 head -n 5 <"$DEV")
 same "head -n 5 prints 1 to 5 and ends" "$(seq 1 5) 0" "$got $?"
 reap $pid
