@@ -512,6 +512,27 @@ check "apply: bad hangup with file and line" \
 	err_has "$TMP/bad4.yaml:3: bad value for 'hangup': 'sometimes'"
 run 1 bpqctl apply "$TMP/missing.yaml"
 run 2 bpqctl apply
+# links: to a queue of the file, or one that exists; again, no change
+printf 'queues:\n  stage1:\n    downstream: [stage2, orders]\n  stage2:\n' \
+	>"$TMP/links.yaml"
+run 0 bpqctl apply "$TMP/links.yaml"
+st1=$(dev_of stage1)
+check "apply: downstream links" \
+	[ "$(sysv "$st1" downstream)" = "stage2 orders" ]
+run 0 bpqctl apply "$TMP/links.yaml"
+check "apply again: the links as they were" \
+	[ "$(sysv "$st1" downstream)" = "stage2 orders" ]
+printf 'queues:\n  stage3:\n    downstream: nowhere\n' >"$TMP/links2.yaml"
+run 1 bpqctl apply "$TMP/links2.yaml"
+check "apply: a link to no queue, with file and line" \
+	err_has "$TMP/links2.yaml:3: queue 'stage3': link to 'nowhere'"
+check "and the queue it made is gone" sh -c "! bpqctl show stage3 2>/dev/null"
+printf 'queues:\n  stage2:\n    downstream: stage1\n' >"$TMP/links3.yaml"
+run 1 bpqctl apply "$TMP/links3.yaml"
+check "apply: a loop is refused" err_has "it would close a loop"
+for n in stage1 stage2; do
+	bpqctl destroy "$n" || not_ok "destroy $n"
+done
 for n in orders events metrics; do
 	bpqctl destroy "$n" || not_ok "destroy $n"
 done

@@ -142,6 +142,32 @@ err:
 	return ret;
 }
 
+/*
+ * After every queue of the file: its links, each to a queue of the file
+ * or one that exists. A link already there is fine. The links made are
+ * counted in *@made, for a roll back.
+ */
+static int apply_links(const char *file, const struct apply_queue *q,
+		       const struct undo *u, int *made)
+{
+	int i, down, ret;
+
+	for (i = 0; i < q->nr_down; i++) {
+		down = find_by_name(q->downstream[i]);
+		ret = down < 0 ? down : bpq_link(u->index, down);
+		if (!ret)
+			made[i] = down + 1;
+		if (ret && ret != -EEXIST) {
+			err_msg("apply %s:%d: queue '%s': link to '%s': %s",
+				file, q->down_line, q->name, q->downstream[i],
+				ret == -ELOOP ? "it would close a loop" :
+				strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int apply_main(int argc, char **argv)
 {
 	struct apply_file af;
@@ -150,7 +176,7 @@ int apply_main(int argc, char **argv)
 	const char *file;
 	size_t len;
 	FILE *f;
-	int i, ret;
+	int i, j, ret, (*made)[BPQ_LINKS_MAX];
 
 	if (wants_help(argc, argv))
 		return print_usage(usage);
@@ -177,7 +203,9 @@ int apply_main(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	undo = calloc(af.nr + 1, sizeof(*undo));
-	if (!undo) {
+	made = calloc(af.nr + 1, sizeof(*made));
+	if (!undo || !made) {
+		free(undo);
 		apply_free(&af);
 		err_msg("apply %s: %s", file, strerror(ENOMEM));
 		return EXIT_FAIL;
@@ -189,6 +217,19 @@ int apply_main(int argc, char **argv)
 		}
 	}
 	ret = i < af.nr ? EXIT_FAIL : EXIT_OK;
+	for (i = 0; ret == EXIT_OK && i < af.nr; i++) {
+		if (!apply_links(file, &af.queues[i], &undo[i], made[i]))
+			continue;
+		/* the links made go, then the queues as they were */
+		for (; i >= 0; i--)
+			for (j = 0; j < BPQ_LINKS_MAX; j++)
+				if (made[i][j])
+					bpq_unlink(undo[i].index,
+						   made[i][j] - 1);
+		roll_back(undo, af.nr);
+		ret = EXIT_FAIL;
+	}
+	free(made);
 	free(undo);
 	apply_free(&af);
 	return ret;

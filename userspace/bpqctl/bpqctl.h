@@ -122,6 +122,10 @@ struct apply_queue {
 	int line;
 	struct config_change change;
 	uint64_t initial_credits;
+	/* the queues this one is linked to (bpq(4), Links), and where */
+	char downstream[BPQ_LINKS_MAX][BPQ_NAME_MAX];
+	int nr_down;
+	int down_line;
 };
 struct apply_file {
 	struct apply_queue *queues;

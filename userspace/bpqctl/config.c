@@ -21,6 +21,8 @@
  *       window: { ack_mode: ack, initial_cwnd: 10, min_cwnd: 1,
  *                 max_cwnd: 1000, initial_ssthresh: 64, ack_timeout: 1s }
  *                               the settings of strategy: window
+ *       downstream: [b, c]      links: b's or c's pressure holds NAME
+ *                               (a name alone for one)
  *
  * The whole file is checked before anything is applied; the first problem
  * is reported as "FILE:LINE: ...".
@@ -166,6 +168,7 @@ static const struct key queue_keys[] = {
 	{ "flow_control", NULL, NULL, 0, 0 },
 	{ "adaptive", NULL, NULL, 0, 0 },
 	{ "window", NULL, NULL, 0, 0 },
+	{ "downstream", NULL, NULL, 0, 0 },
 	{ NULL, NULL, NULL, 0, 0 },
 };
 
@@ -333,6 +336,46 @@ static int flow_pair(struct parse *p, struct apply_queue *q,
 	return 0;
 }
 
+static int valid_name(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (!len || len >= BPQ_NAME_MAX)
+		return 0;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			 "0123456789_.-") == len;
+}
+
+/* downstream: a queue's name, or a sequence of them */
+static int downstream_pair(struct parse *p, struct apply_queue *q,
+			   const yaml_node_t *v)
+{
+	const yaml_node_item_t *it, *first = &v->data.sequence.items.start[0];
+	const yaml_node_t *n = v;
+	int i;
+
+	q->down_line = v->start_mark.line + 1;
+	if (v->type == YAML_SEQUENCE_NODE && first == v->data.sequence.items.top)
+		return 0;	/* [] */
+	for (it = first; ; it++) {
+		if (v->type == YAML_SEQUENCE_NODE)
+			n = yaml_document_get_node(&p->doc, *it);
+		if (!n || !scalar(n) || !valid_name(scalar(n)))
+			return bad_value(p, n ? n : v, "downstream");
+		for (i = 0; i < q->nr_down; i++)
+			if (!strcmp(q->downstream[i], scalar(n)))
+				return perr(p, n, "'%s' twice in downstream",
+					    scalar(n));
+		if (q->nr_down == BPQ_LINKS_MAX)
+			return perr(p, n, "more than %d queues downstream",
+				    BPQ_LINKS_MAX);
+		strcpy(q->downstream[q->nr_down++], scalar(n));
+		if (v->type != YAML_SEQUENCE_NODE ||
+		    it + 1 == v->data.sequence.items.top)
+			return 0;
+	}
+}
+
 static int queue_pair(struct parse *p, struct apply_queue *q,
 		      const struct key *k, const yaml_node_t *v)
 {
@@ -358,21 +401,14 @@ static int queue_pair(struct parse *p, struct apply_queue *q,
 		return walk(p, q, v, "adaptive", adaptive_keys, adaptive_pair);
 	if (!strcmp(k->name, "window"))
 		return walk(p, q, v, "window", window_keys, window_pair);
+	if (!strcmp(k->name, "downstream"))
+		return downstream_pair(p, q, v);
 	if (key_number(p, k, v, &n))
 		return -EINVAL;
 	change_set(&q->change, setting_find(k->setting), n);
 	return 0;
 }
 
-static int valid_name(const char *s)
-{
-	size_t len = strlen(s);
-
-	if (!len || len >= BPQ_NAME_MAX)
-		return 0;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			 "0123456789_.-") == len;
-}
 
 static int parse_queue(struct parse *p, struct apply_queue *q,
 		       const yaml_node_t *kn, const yaml_node_t *v)

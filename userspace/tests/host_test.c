@@ -314,7 +314,8 @@ static void test_yaml_good(void)
 		"  plain:\n"
 		"  fifo:\n"
 		"    hangup: writers\n"
-		"    read_mode: stream\n";
+		"    read_mode: stream\n"
+		"    downstream: [plain, metrics]\n";
 	struct apply_file af;
 	struct apply_queue *q;
 	char err[256] = "";
@@ -363,6 +364,10 @@ static void test_yaml_good(void)
 	   q->change.have == ((1U << setting_find("hangup")) |
 			      (1U << setting_find("read_mode"))),
 	   "yaml: hangup, read_mode");
+	ok(q->nr_down == 2 && !strcmp(q->downstream[0], "plain") &&
+	   !strcmp(q->downstream[1], "metrics") && q->down_line == 22,
+	   "yaml: downstream, a sequence (line %d)", q->down_line);
+	ok(af.queues[0].nr_down == 0, "yaml: no downstream");
 	apply_free(&af);
 }
 
@@ -389,6 +394,12 @@ static void test_yaml_errors(void)
 		  "q.yaml:3: bad value for 'hangup': not a scalar" },
 		{ "queues:\n  orders:\n    read_mode: bytes\n",
 		  "q.yaml:3: bad value for 'read_mode': 'bytes'" },
+		{ "queues:\n  orders:\n    downstream: { a: 1 }\n",
+		  "q.yaml:3: bad value for 'downstream': not a scalar" },
+		{ "queues:\n  orders:\n    downstream: [a, 'b c']\n",
+		  "q.yaml:3: bad value for 'downstream': 'b c'" },
+		{ "queues:\n  orders:\n    downstream: [a, a]\n",
+		  "q.yaml:3: 'a' twice in downstream" },
 		{ "queues:\n  orders:\n    timeout: 5h\n",
 		  "q.yaml:3: bad value for 'timeout': '5h'" },
 		{ "queues:\n  orders:\n    high_watermark: 101\n",
