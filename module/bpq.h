@@ -289,6 +289,21 @@ static inline unsigned int bpq_latency_bucket(u64 ns)
 	return min_t(unsigned int, fls64(ns >> 10), BPQ_LATENCY_BUCKETS - 1);
 }
 
+/* Writers held back, as PSI measures tasks (stall.c); under q->lock */
+#define BPQ_STALL_SOME		BIT(0)	/* a writer waits */
+#define BPQ_STALL_FULL		BIT(1)	/* and a reader, on the empty queue */
+#define BPQ_STALL_KINDS		2
+#define BPQ_STALL_AVGS		3	/* 10 s, 60 s, 300 s */
+
+struct bpq_stall {
+	u8 state;			/* BPQ_STALL_* since @since */
+	u64 since;			/* ns */
+	u64 total[BPQ_STALL_KINDS];	/* ns, up to @since */
+	u64 avg_total[BPQ_STALL_KINDS];	/* @total at the last period's end */
+	u64 avg_next;			/* ns: the end of this period */
+	unsigned long avg[BPQ_STALL_KINDS][BPQ_STALL_AVGS]; /* % in FIXED_1 */
+};
+
 /* The window strategy's state (window.c) */
 struct bpq_window {
 	u32 cwnd;
@@ -368,6 +383,7 @@ struct bpq_queue {
 	struct bpq_counters stats;
 	struct bpq_adaptive ad;
 	struct bpq_window win;
+	struct bpq_stall stall;
 	u64 unacked;			/* delivered, not acknowledged */
 	struct bpq_ring *ring;		/* the only reader if set; no ref */
 	struct list_head log;		/* its pages (page->lru), oldest first */
@@ -735,6 +751,12 @@ void bpq_notify(struct kernfs_node *kn);
 int bpq_hold(struct bpq_queue *q, u32 mask, bool on);
 ssize_t bpq_hold_format(u32 holds, bool watermark, char *buf);
 int bpq_hold_store(struct bpq_queue *q, const char *buf);
+
+/* stall.c */
+void bpq_stall_init(struct bpq_stall *s, u64 now);
+void bpq_stall_tick(struct bpq_queue *q);
+void bpq_stall_totals(struct bpq_queue *q, u64 *some_us, u64 *full_us);
+ssize_t bpq_stall_format(struct bpq_queue *q, char *buf);
 
 /* link.c */
 void bpq_link_dirty(struct bpq_queue *q);

@@ -274,6 +274,7 @@ int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st)
 	st->held_ns = c->held_ns;
 	st->head_age_us = bpq_head_age_us(q);
 	st->writers_waiting = list_count_nodes(&q->writers);
+	bpq_stall_totals(q, &st->stall_some_us, &st->stall_full_us);
 	memcpy(st->processing_hist, c->processing_hist,
 	       sizeof(st->processing_hist));
 	st->enqueued_msgs = c->enqueued_msgs;

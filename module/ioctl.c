@@ -216,7 +216,7 @@ static const struct bpq_ioctl_op bpq_queue_ops[] = {
 /* The published sizes never change; new fields go at the end. */
 static_assert(sizeof(struct bpq_config) == 96);
 static_assert(offsetofend(struct bpq_config, __reserved) == 64);
-static_assert(sizeof(struct bpq_stats) == 816);
+static_assert(sizeof(struct bpq_stats) == 832);
 static_assert(offsetofend(struct bpq_stats, latency_hist) == 416);
 static_assert(sizeof(struct bpq_shutdown) == 16);
 static_assert(sizeof(struct bpq_ack) == 24);

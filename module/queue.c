@@ -82,6 +82,7 @@ void bpq_queue_init(struct bpq_queue *q)
 	INIT_LIST_HEAD(&q->upstream);
 	INIT_LIST_HEAD(&q->downstream);
 	INIT_LIST_HEAD(&q->dirty_node);
+	bpq_stall_init(&q->stall, ktime_get_ns());
 	init_waitqueue_head(&q->poll_wait);
 	q->cfg = bpq_default_config;
 	q->tp_start = ktime_get_ns();
@@ -136,6 +137,7 @@ void bpq_unlock(struct bpq_queue *q, struct bpq_defer *df)
 {
 	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
 		bpq_pace_pollers(q);
+	bpq_stall_tick(q);
 	spin_unlock(&q->lock);
 	/* waitqueue_active() after the unlock: see bpq_defer_flush() */
 	if (df->nr_wake || (df->poll && waitqueue_active(&q->poll_wait)))
@@ -661,6 +663,7 @@ int bpq_sleep(struct bpq_queue *q, struct bpq_defer *df, ktime_t deadline)
 	lockdep_assert_held(&q->lock);
 	if (q->cfg.strategy == BPQ_STRATEGY_ADAPTIVE)
 		bpq_pace_pollers(q);
+	bpq_stall_tick(q);
 	set_current_state(TASK_INTERRUPTIBLE);
 	spin_unlock(&q->lock);
 	/* wakes others only, never us (bpq_defer_wake()) */

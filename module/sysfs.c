@@ -252,6 +252,14 @@ static ssize_t pressure_source_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(pressure_source);
 
+/* As the files of /proc/pressure/: "some avg10=... total=..." and "full ..." */
+static ssize_t pressure_stall_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return bpq_stall_format(bpq_dev_queue(dev), buf);
+}
+static DEVICE_ATTR_RO(pressure_stall);
+
 /* The names of the linked queues, separated by spaces (link.c) */
 static ssize_t upstream_show(struct device *dev,
 			     struct device_attribute *attr, char *buf)
@@ -309,6 +317,7 @@ static struct attribute *bpq_attrs[] = {
 	&dev_attr_pressure.attr,
 	&dev_attr_hold.attr,
 	&dev_attr_pressure_source.attr,
+	&dev_attr_pressure_stall.attr,
 	&dev_attr_upstream.attr,
 	&dev_attr_downstream.attr,
 	&dev_attr_head_age_us.attr,

@@ -372,6 +372,20 @@ static inline int bpq_test_queue(const char *prefix, int *cfd)
 	return q;
 }
 
+/* Close @fd (if open), destroy @q and close @cfd: 0, or destroy's -errno */
+static inline int bpq_test_queue_end(int cfd, int q, int fd)
+{
+	int ret = 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (q >= 0)
+		ret = bpq_destroy(cfd, q);
+	if (cfd >= 0)
+		close(cfd);
+	return ret;
+}
+
 /* ---- small files ---- */
 
 /* One read() of a small file into buf, NUL-terminated: length or -errno. */

@@ -97,12 +97,7 @@ FIXTURE_TEARDOWN(hold)
 {
 	if (self->nfd >= 0)
 		close(self->nfd);
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->q >= 0)
-		EXPECT_EQ(0, bpq_destroy(self->cfd, self->q));
-	if (self->cfd >= 0)
-		close(self->cfd);
+	EXPECT_EQ(0, bpq_test_queue_end(self->cfd, self->q, self->fd));
 }
 
 static void expect_attr(struct __test_metadata *_metadata, int q,

@@ -73,12 +73,7 @@ FIXTURE_SETUP(rm)
 
 FIXTURE_TEARDOWN(rm)
 {
-	if (self->fd >= 0)
-		close(self->fd);
-	if (self->q >= 0)
-		EXPECT_EQ(0, bpq_destroy(self->cfd, self->q));
-	if (self->cfd >= 0)
-		close(self->cfd);
+	EXPECT_EQ(0, bpq_test_queue_end(self->cfd, self->q, self->fd));
 }
 
 /* Message @n of @len pattern bytes, of any length: 0 or -errno */

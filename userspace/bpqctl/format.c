@@ -70,6 +70,7 @@ static const struct field counter_fields[] = {
 	STATE(throttled_ns), STATE(timeouts), STATE(credit_starvation),
 	STATE(credit_starved_ns), STATE(acked_msgs), STATE(nacked),
 	STATE(stale_acks), STATE(partial_reads), STATE(held_ns),
+	STATE(stall_some_us), STATE(stall_full_us),
 };
 
 /* The window's state (show) and counters (stats); window_state apart. */
@@ -614,6 +615,24 @@ static void prom_dropped(FILE *f, const struct queue_snap *s, int n)
 	}
 }
 
+/* As node_exporter's pressure metrics: PSI's totals, by kind */
+static void prom_stall(FILE *f, const struct queue_snap *s, int n)
+{
+	int i;
+
+	prom_head(f, "bpq_pressure_stall_seconds_total", "counter",
+		  "Time writers were held back: some (a writer waited), full "
+		  "(and a reader waited on the empty queue).");
+	for (i = 0; i < n; i++) {
+		fputs("bpq_pressure_stall_seconds_total", f);
+		prom_labels(f, &s[i], "kind=\"some\"");
+		fprintf(f, " %.6f\n", s[i].st.stall_some_us / 1e6);
+		fputs("bpq_pressure_stall_seconds_total", f);
+		prom_labels(f, &s[i], "kind=\"full\"");
+		fprintf(f, " %.6f\n", s[i].st.stall_full_us / 1e6);
+	}
+}
+
 /*
  * Bucket i of latency_hist (and processing_hist) counts times below
  * 2^(10+i) ns, the last one everything longer; the kernel keeps no sum, so
@@ -742,4 +761,5 @@ void print_prometheus(FILE *f, const struct queue_snap *s, int n)
 	prom_stream_error(f, s, n);
 	for (m = PROM_STREAM_FIRST; m < ARRAY_SIZE(prom_simple); m++)
 		prom_simple_metric(f, s, n, m);
+	prom_stall(f, s, n);
 }

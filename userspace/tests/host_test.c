@@ -510,6 +510,8 @@ static void fake_snaps(struct queue_snap *s)
 	s[0].st.depth_msgs = 250;
 	s[0].st.utilization = 25;
 	s[0].st.enqueued_msgs = 1000;
+	s[0].st.stall_some_us = 1500000;
+	s[0].st.stall_full_us = 250;
 	s[0].st.dequeued_msgs = 740;
 	s[0].st.dropped_oldest = 0;
 	s[0].st.flushed = 10;
@@ -664,6 +666,9 @@ static void test_prometheus(void)
 	   strstr(out, "bpq_stream_state{queue=\"orders\",strategy=\"block\",state=\"failed\"} 0\n") &&
 	   count_lines(out, "bpq_stream_state{queue=\"orders\"") == 4,
 	   "prometheus: stream state set, open");
+	ok(strstr(out, "bpq_pressure_stall_seconds_total{queue=\"orders\",strategy=\"block\",kind=\"some\"} 1.500000\n") &&
+	   strstr(out, "bpq_pressure_stall_seconds_total{queue=\"orders\",strategy=\"block\",kind=\"full\"} 0.000250\n"),
+	   "prometheus: the stall totals, some and full");
 	ok(strstr(out, "bpq_stream_state{queue=\"we\\\"ird\\\\q\",strategy=\"credit\",state=\"failed\"} 1\n") &&
 	   strstr(out, "bpq_stream_state{queue=\"we\\\"ird\\\\q\",strategy=\"credit\",state=\"open\"} 0\n"),
 	   "prometheus: stream state set, failed");
@@ -1052,7 +1057,8 @@ static void test_json(void)
 	free(out);
 	out = capture(stats_one, s, 1, 0);
 	ok(strstr(out, "\n  acked_msgs: 700\n  nacked: 4\n  stale_acks: 2\n"
-		       "  partial_reads: 9\n  held_ns: 0\n  congestion_events: 3\n  ack_timeouts: 1\n"
+		       "  partial_reads: 9\n  held_ns: 0\n  stall_some_us: 1500000\n"
+		       "  stall_full_us: 250\n  congestion_events: 3\n  ack_timeouts: 1\n"
 		       "  cwnd_limited_ns: 12345\n") &&
 	   strstr(out, "\n  processing_hist:\n    < 8192 ns: 6\n"),
 	   "stats: acknowledgments, the window, processing_hist");
@@ -1064,7 +1070,8 @@ static void test_json(void)
 	free(out);
 	out = capture(stats_one, s, 1, 1);
 	ok(strstr(out, "\"acked_msgs\":700,\"nacked\":4,\"stale_acks\":2,"
-		       "\"partial_reads\":9,\"held_ns\":0,\"congestion_events\":3,\"ack_timeouts\":1,"
+		       "\"partial_reads\":9,\"held_ns\":0,\"stall_some_us\":1500000,"
+		       "\"stall_full_us\":250,\"congestion_events\":3,\"ack_timeouts\":1,"
 		       "\"cwnd_limited_ns\":12345") &&
 	   strstr(out, "\"processing_hist\":[{\"le_ns\":1024,\"count\":0},") &&
 	   strstr(out, "{\"le_ns\":8192,\"count\":6}"),

@@ -256,6 +256,10 @@ struct bpq_config {
  * @head_age_us: how long the oldest queued message has waited, in µs
  * @writers_waiting: writers waiting now to be admitted
  * @__pad3: 0
+ * @stall_some_us: time at least one writer waited, in µs (the total of
+ *                 the sysfs file pressure_stall's "some"; not reset)
+ * @stall_full_us: time writers waited while a reader waited on the empty
+ *                 queue, in µs (pressure_stall's "full"; not reset)
  *
  * Invariant: enqueued_msgs = dequeued_msgs + dropped_oldest + flushed +
  * depth_msgs.
@@ -309,6 +313,8 @@ struct bpq_stats {
 	__u64 head_age_us;
 	__u32 writers_waiting;
 	__u32 __pad3;
+	__u64 stall_some_us;
+	__u64 stall_full_us;
 };
 
 /**
