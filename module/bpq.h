@@ -380,6 +380,7 @@ struct bpq_queue {
 	struct list_head upstream;	/* link.c's struct bpq_edge, its mutex */
 	struct list_head downstream;
 	struct list_head dirty_node;	/* link.c: to look upstream of */
+	u64 link_seen;			/* link.c: its loop search, by number */
 	struct bpq_counters stats;
 	struct bpq_adaptive ad;
 	struct bpq_window win;

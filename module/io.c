@@ -232,6 +232,10 @@ bpq_recv_begin(struct bpq_queue *q, struct bpq_file *bf, size_t room,
 		}
 		if (!msg) {
 			msg = bpq_first_avail(q);
+			/* a stream goes on where it was, if that is free */
+			if (msg && (flags & BPQ_IO_STREAM) && q->part &&
+			    !(bpq_msg_flags(q->part) & BPQ_MSG_INFLIGHT))
+				msg = q->part;
 			if (msg)
 				bpq_take(q, msg);
 		}

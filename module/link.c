@@ -110,18 +110,24 @@ static struct bpq_edge *bpq_edge_find(struct bpq_queue *up,
 	return NULL;
 }
 
-/* Is @to downstream of @from, or @from itself? Depth-first, bounded. */
+/*
+ * Is @to downstream of @from, or @from itself? Depth-first, each queue
+ * visited once (marked with this search's @gen): linear in the links.
+ * Deeper than @depth, the answer is yes: such a chain is refused, as a
+ * loop is, and the recursion stays bounded.
+ */
 static bool bpq_reaches(struct bpq_queue *from, struct bpq_queue *to,
-			unsigned int depth)
+			u64 gen, unsigned int depth)
 {
 	struct bpq_edge *e;
 
-	if (from == to)
+	if (from == to || !depth)
 		return true;
-	if (!depth)
-		return true;	/* deeper than any graph we allow: refuse */
+	if (from->link_seen == gen)
+		return false;
+	from->link_seen = gen;
 	list_for_each_entry(e, &from->downstream, down_node)
-		if (bpq_reaches(e->down, to, depth - 1))
+		if (bpq_reaches(e->down, to, gen, depth - 1))
 			return true;
 	return false;
 }
@@ -145,6 +151,7 @@ static void bpq_edge_del(struct bpq_edge *e)
 /* Both queues live (bpq_lock held by the caller). */
 int bpq_link_add(struct bpq_queue *up, struct bpq_queue *down)
 {
+	static u64 search;
 	struct bpq_edge *e;
 	int ret = 0;
 
@@ -154,7 +161,7 @@ int bpq_link_add(struct bpq_queue *up, struct bpq_queue *down)
 	mutex_lock(&bpq_link_mutex);
 	if (bpq_edge_find(up, down))
 		ret = -EEXIST;
-	else if (bpq_reaches(down, up, BPQ_LINK_DEPTH))
+	else if (bpq_reaches(down, up, ++search, BPQ_LINK_DEPTH))
 		ret = -ELOOP;
 	else if (up->nr_down >= BPQ_LINKS_MAX || down->nr_up >= BPQ_LINKS_MAX)
 		ret = -EMLINK;

@@ -1056,6 +1056,7 @@ void bpq_queue_kill(struct bpq_queue *q)
 	bpq_settle_readers(q, -ENODEV, &df);
 	if (q->ring)
 		wake_up_interruptible_all(&q->ring->wait);
+	bpq_stall_tick(q);	/* nobody waits now */
 	spin_unlock(&q->lock);
 	bpq_defer_flush(q, &df);
 	bpq_notify_exit(q);

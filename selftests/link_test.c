@@ -288,6 +288,54 @@ TEST_F(link, bad_links_change_nothing)
 	EXPECT_EQ(-ENOENT, unlink_q(self->cfd, a, b));
 }
 
+/* Make @n queues named link-PID-TAG<i>: 0, or -errno */
+static int make_queues(int cfd, const char *tag, int *q, int n)
+{
+	char name[BPQ_NAME_MAX];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "link-%d-%s%d", getpid(), tag, i);
+		q[i] = bpq_create(cfd, name);
+		if (q[i] < 0)
+			return q[i];
+	}
+	return 0;
+}
+
+/*
+ * Layers of three queues, each linked to all three of the next: many
+ * paths, each queue looked at once. Then a chain of 32 links is the
+ * longest: one more at its head is refused, as a loop is.
+ */
+TEST_F(link, wide_graphs_and_long_chains)
+{
+	int q[34], i, j, layers = 8;
+
+	ASSERT_EQ(0, make_queues(self->cfd, "w", q, 3 * layers));
+	for (i = 0; i < layers - 1; i++)
+		for (j = 0; j < 9; j++)
+			ASSERT_EQ(0, link_q(self->cfd, q[3 * i + j / 3],
+					    q[3 * (i + 1) + j % 3]));
+	ASSERT_EQ(0, link_q(self->cfd, self->q[0], q[0]));
+	EXPECT_EQ(-ELOOP, link_q(self->cfd, q[3 * layers - 1], self->q[0]));
+	EXPECT_EQ(-ELOOP, link_q(self->cfd, q[3 * layers - 2], q[1]));
+	ASSERT_EQ(0, bpq_sysfs_write(q[3 * layers - 1], "hold", "+admin"));
+	EXPECT_LE(0, settle(self->q[0], true));
+	for (i = 0; i < 3 * layers; i++)
+		EXPECT_EQ(0, bpq_destroy(self->cfd, q[i]));
+	EXPECT_LE(0, settle(self->q[0], false));
+
+	ASSERT_EQ(0, make_queues(self->cfd, "c", q, 34));
+	for (i = 1; i < 33; i++)
+		ASSERT_EQ(0, link_q(self->cfd, q[i], q[i + 1])) TH_LOG("%d", i);
+	EXPECT_EQ(-ELOOP, link_q(self->cfd, q[0], q[1]));
+	ASSERT_EQ(0, unlink_q(self->cfd, q[32], q[33]));
+	EXPECT_EQ(0, link_q(self->cfd, q[0], q[1]));
+	for (i = 0; i < 34; i++)
+		EXPECT_EQ(0, bpq_destroy(self->cfd, q[i]));
+}
+
 /* Only CAP_SYS_ADMIN links, as it creates and destroys. */
 TEST_F(link, needs_cap_sys_admin)
 {

@@ -542,7 +542,8 @@ struct bpq_destroy {
  * a hold, a link's among them), @upstream is held (BPQ_HOLD_LINK), so the
  * slowest stage of a pipeline holds its source at once. ENOENT if either
  * queue does not exist, EEXIST if the link does, ELOOP if it would close
- * a cycle (a queue linked to itself among them), EMLINK past
+ * a cycle (a queue linked to itself among them) or make a chain of more
+ * than 32 links, EMLINK past
  * BPQ_LINKS_MAX links on either queue. BPQ_IOC_UNLINK removes the link
  * (ENOENT if there is none). Destroying a queue removes its links.
  */
