@@ -13,7 +13,8 @@
  *	sojourn = D / S
  *	rate = S * (1 + (target - sojourn) / (2 * interval))
  *
- * the factor kept within 1/2 ... 3/2: a multiplicative decrease while the
+ * the factor kept within 1 - decrease_pct/100 ... 1 + increase_pct/100
+ * (1/2 ... 3/2 by default): a multiplicative decrease while the
  * sojourn is above the target, an increase while below, proportional to
  * the error, so that the backlog closes half its distance to target * S
  * per interval.
@@ -25,8 +26,9 @@
  *  - a queue that ran empty in the interval (a reader found nothing) was
  *    served as fast as it was fed, so S is the admitted rate and says
  *    nothing of the consumer's speed: below the target such a rate is
- *    raised by at least a quarter per interval (probing, as slow start
- *    does), and the overshoot shows up as backlog the next interval;
+ *    raised by at least a quarter per interval, or by increase_pct if
+ *    that is less (probing, as slow start does), and the overshoot
+ *    shows up as backlog the next interval;
  *  - a rate is raised only when a writer had to wait for a token in the
  *    interval and writers were admitted at 7/8 of the rate or more: a
  *    rate the writers do not use, or cannot reach because they are
@@ -78,7 +80,7 @@ void bpq_adaptive_clamp(struct bpq_queue *q)
 			     q->cfg.max_rate);
 }
 
-static u64 bpq_head_age(struct bpq_queue *q, u64 now)
+u64 bpq_head_age(struct bpq_queue *q, u64 now)
 {
 	struct bpq_msg *head;
 
@@ -104,14 +106,16 @@ void bpq_adaptive_tick(struct bpq_queue *q, u64 now)
 		sojourn = mul_u64_u64_div_u64(q->depth_msgs, NSEC_PER_SEC,
 					      served);
 		sojourn = min(sojourn, target + interval);
-		/* factor = 1 + err / 1024, err in -512 ... 512 */
+		/* factor = 1 + err / 1024, within the configured steps */
 		err = div64_s64(((s64)target - (s64)sojourn) * 512,
 				(s64)interval);
-		err = clamp_t(s64, err, -512, 512);
+		err = clamp_t(s64, err, -(s64)q->cfg.decrease_pct * 1024 / 100,
+			      (s64)q->cfg.increase_pct * 1024 / 100);
 		rate = div_u64(served * (1024 + err), 1024) + 1;
 		/* the consumer waited: S is what we let in, not its speed */
 		if (ad->starved && sojourn < target)
-			rate = max(rate, ad->rate + ad->rate / 4);
+			rate = max(rate, ad->rate + div_u64(ad->rate *
+				   min(q->cfg.increase_pct, 25U), 100));
 	} else if (bpq_head_age(q, now) > target) {
 		rate = 0;
 	}

@@ -356,6 +356,8 @@ struct bpq_queue {
 	struct mutex read_mutex;	/* BPQ_READ_STREAM: one read() a time */
 	struct hrtimer poll_timer;	/* adaptive: EPOLLOUT when a token is due */
 	struct fasync_struct *fasync;	/* O_ASYNC files (fasync_helper()) */
+	struct mutex trig_mutex;	/* trigger.c: adding and removing */
+	struct delayed_work trig_work;	/* trigger.c: while @triggers */
 
 	spinlock_t lock;		/* everything below */
 	struct bpq_config cfg;
@@ -381,6 +383,7 @@ struct bpq_queue {
 	struct list_head downstream;
 	struct list_head dirty_node;	/* link.c: to look upstream of */
 	u64 link_seen;			/* link.c: its loop search, by number */
+	struct list_head triggers;	/* trigger.c: of the open files */
 	struct bpq_counters stats;
 	struct bpq_adaptive ad;
 	struct bpq_window win;
@@ -419,6 +422,7 @@ struct bpq_file {
 	struct bpq_ring *ring;		/* set once, gone at release */
 	fmode_t mode;			/* FMODE_READ, FMODE_WRITE: its sides */
 	u64 lost_seen;			/* q->lock */
+	struct bpq_trigger_state *trigger; /* set and read under q->lock */
 };
 
 /*
@@ -459,6 +463,7 @@ static inline u32 bpq_msg_rest(const struct bpq_queue *q,
 #define BPQ_WAKE_MAX	16
 
 struct bpq_grave;
+struct bpq_trigger_state;
 
 struct bpq_defer {
 	struct list_head pages;		/* the log's, emptied, to free */
@@ -667,6 +672,7 @@ bool bpq_pin_gone(struct bpq_queue *q, struct bpq_msg *msg, u64 gen,
 		  struct bpq_defer *df);
 struct bpq_msg *bpq_first_queued(struct bpq_queue *q);
 u64 bpq_head_age_us(struct bpq_queue *q);
+u64 bpq_head_age(struct bpq_queue *q, u64 now);
 bool bpq_too_big(struct bpq_queue *q, u32 len);
 struct bpq_delivery bpq_delivery_start(struct bpq_queue *q);
 void bpq_deliver(struct bpq_queue *q, struct bpq_msg *msg,
@@ -713,7 +719,7 @@ int bpq_update_config(struct bpq_queue *q,
 int bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg);
 int bpq_get_stats(struct bpq_queue *q, struct bpq_stats *st);
 int bpq_reset_stats(struct bpq_queue *q);
-int bpq_grant(struct bpq_queue *q, u64 credits);
+int bpq_grant(struct bpq_queue *q, u32 flags, u64 credits);
 int bpq_flush(struct bpq_queue *q, bool cancel);
 
 /* stream.c */
@@ -757,7 +763,17 @@ int bpq_hold_store(struct bpq_queue *q, const char *buf);
 void bpq_stall_init(struct bpq_stall *s, u64 now);
 void bpq_stall_tick(struct bpq_queue *q);
 void bpq_stall_totals(struct bpq_queue *q, u64 *some_us, u64 *full_us);
+u64 bpq_stall_total(struct bpq_queue *q, unsigned int kind, u64 now);
 ssize_t bpq_stall_format(struct bpq_queue *q, char *buf);
+
+/* trigger.c */
+void bpq_trigger_init(struct bpq_queue *q);
+int bpq_trigger_set(struct bpq_queue *q, struct bpq_file *bf,
+		    const struct bpq_trigger *arg);
+void bpq_trigger_remove(struct bpq_queue *q, struct bpq_file *bf);
+bool bpq_trigger_poll(struct bpq_file *bf, bool *has_trigger);
+void bpq_trigger_show(struct seq_file *m, struct bpq_queue *q,
+		      struct bpq_file *bf);
 
 /* link.c */
 void bpq_link_dirty(struct bpq_queue *q);

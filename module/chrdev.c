@@ -140,6 +140,7 @@ static int bpq_release(struct inode *inode, struct file *file)
 
 	bpq_fasync(-1, file, 0);
 	bpq_ring_detach(bf->q, bf);
+	bpq_trigger_remove(bf->q, bf);
 	bpq_stream_closed(bf->q, bf->mode);
 	put_device(&bf->q->dev);
 	bpq_user_put(bf->user);
@@ -190,6 +191,7 @@ static void bpq_show_fdinfo(struct seq_file *m, struct file *file)
 	ring = smp_load_acquire(&bf->ring);	/* as in bpq_mmap() */
 	if (ring)
 		seq_printf(m, "bpq-ring-bytes:\t%u\n", ring->size);
+	bpq_trigger_show(m, q, bf);
 }
 
 const struct file_operations bpq_fops = {

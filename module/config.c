@@ -24,6 +24,8 @@ const struct bpq_config bpq_default_config = {
 	.min_rate = 100,
 	.max_rate = 1000000,
 	.adjust_interval_ms = 100,
+	.increase_pct = 50,
+	.decrease_pct = 50,
 	.initial_cwnd = 10,
 	.min_cwnd = 1,
 	.max_cwnd = BPQ_CAPACITY_MSGS_MAX,
@@ -74,6 +76,9 @@ int bpq_check_config(const struct bpq_config *c)
 	if (c->ack_timeout_ms > BPQ_ACK_TIMEOUT_MAX)
 		return -EINVAL;
 	if (c->read_mode > BPQ_READ_STREAM)
+		return -EINVAL;
+	if (!c->increase_pct || c->increase_pct > 1000 ||
+	    !c->decrease_pct || c->decrease_pct > 99)
 		return -EINVAL;
 	return 0;
 }
@@ -163,17 +168,27 @@ int bpq_get_config(struct bpq_queue *q, struct bpq_config *cfg)
 	return READ_ONCE(q->dead) ? -ENODEV : 0;
 }
 
-int bpq_grant(struct bpq_queue *q, u64 credits)
+/* Add @credits, or with BPQ_GRANT_SET or BPQ_GRANT_REVOKE set or take */
+int bpq_grant(struct bpq_queue *q, u32 flags, u64 credits)
 {
 	struct bpq_defer df __bpq_noinit;
 	int ret = 0;
 
 	bpq_defer_init(&df);
-	if (!credits)
+	if (flags & ~(BPQ_GRANT_SET | BPQ_GRANT_REVOKE) ||
+	    flags == (BPQ_GRANT_SET | BPQ_GRANT_REVOKE))
+		return -EINVAL;
+	if (!credits && !(flags & BPQ_GRANT_SET))
 		return -EINVAL;
 	spin_lock(&q->lock);
 	if (q->dead) {
 		ret = -ENODEV;
+	} else if (flags & BPQ_GRANT_SET) {
+		q->credits = credits;
+		bpq_config_changed(q, &df);
+	} else if (flags & BPQ_GRANT_REVOKE) {
+		q->credits -= min(q->credits, credits);
+		bpq_config_changed(q, &df);
 	} else if (q->stream != BPQ_STREAM_CANCELLED) {
 		/* a cancelled stream's writers are gone for good */
 		if (check_add_overflow(q->credits, credits, &q->credits))

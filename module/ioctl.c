@@ -69,9 +69,7 @@ static int bpq_ucmd_grant(struct bpq_ucmd *ucmd)
 {
 	struct bpq_grant *cmd = ucmd->cmd;
 
-	if (cmd->flags)
-		return -EINVAL;
-	return bpq_grant(bpq_ucmd_queue(ucmd), cmd->credits);
+	return bpq_grant(bpq_ucmd_queue(ucmd), cmd->flags, cmd->credits);
 }
 
 static int bpq_ucmd_recv(struct bpq_ucmd *ucmd)
@@ -184,6 +182,11 @@ static int bpq_ucmd_ack(struct bpq_ucmd *ucmd)
 		       cmd->timestamp_ns);
 }
 
+static int bpq_ucmd_trigger(struct bpq_ucmd *ucmd)
+{
+	return bpq_trigger_set(bpq_ucmd_queue(ucmd), ucmd->ctx, ucmd->cmd);
+}
+
 static const struct bpq_ioctl_op bpq_queue_ops[] = {
 	BPQ_IOCTL_OP(BPQ_IOC_GET_CONFIG, bpq_ucmd_get_config,
 		     struct bpq_config, __reserved, true, BPQ_ACCESS_ANY),
@@ -211,10 +214,13 @@ static const struct bpq_ioctl_op bpq_queue_ops[] = {
 		     struct bpq_shutdown, __reserved, false, BPQ_ACCESS_ANY),
 	BPQ_IOCTL_OP(BPQ_IOC_ACK, bpq_ucmd_ack,
 		     struct bpq_ack, timestamp_ns, false, BPQ_ACCESS_CONSUMER),
+	BPQ_IOCTL_OP(BPQ_IOC_TRIGGER, bpq_ucmd_trigger,
+		     struct bpq_trigger, threshold, false, BPQ_ACCESS_ANY),
 };
 
 /* The published sizes never change; new fields go at the end. */
-static_assert(sizeof(struct bpq_config) == 96);
+static_assert(sizeof(struct bpq_config) == 104);
+static_assert(offsetofend(struct bpq_config, read_mode) == 96);
 static_assert(offsetofend(struct bpq_config, __reserved) == 64);
 static_assert(sizeof(struct bpq_stats) == 832);
 static_assert(offsetofend(struct bpq_stats, latency_hist) == 416);
@@ -234,6 +240,7 @@ static_assert(sizeof(struct bpq_simple) == 8);
 static_assert(sizeof(struct bpq_create) == 48);
 static_assert(sizeof(struct bpq_destroy) == 16);
 static_assert(sizeof(struct bpq_link) == 16);
+static_assert(sizeof(struct bpq_trigger) == 24);
 
 /* The command @cmd in @ops, or NULL: ENOTTY. */
 const struct bpq_ioctl_op *bpq_ioctl_op(const struct bpq_ioctl_op *ops,

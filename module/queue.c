@@ -83,6 +83,7 @@ void bpq_queue_init(struct bpq_queue *q)
 	INIT_LIST_HEAD(&q->downstream);
 	INIT_LIST_HEAD(&q->dirty_node);
 	bpq_stall_init(&q->stall, ktime_get_ns());
+	bpq_trigger_init(q);
 	init_waitqueue_head(&q->poll_wait);
 	q->cfg = bpq_default_config;
 	q->tp_start = ktime_get_ns();
@@ -1107,6 +1108,7 @@ static __poll_t bpq_stream_poll(struct bpq_queue *q, struct bpq_file *bf)
 __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 {
 	__poll_t mask = 0;
+	bool trigger;
 
 	spin_lock(&q->lock);
 	if (q->dead) {
@@ -1116,7 +1118,7 @@ __poll_t bpq_poll_mask(struct bpq_queue *q, struct bpq_file *bf)
 			mask |= EPOLLIN | EPOLLRDNORM;
 		if (bpq_writable(q))
 			mask |= EPOLLOUT | EPOLLWRNORM;
-		if (q->pressure)
+		if (bpq_trigger_poll(bf, &trigger) || (!trigger && q->pressure))
 			mask |= EPOLLPRI;
 		if (q->stream)
 			mask |= bpq_stream_poll(q, bf);

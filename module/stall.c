@@ -106,6 +106,13 @@ void bpq_stall_totals(struct bpq_queue *q, u64 *some_us, u64 *full_us)
 	*full_us = div_u64(q->stall.total[1], NSEC_PER_USEC);
 }
 
+/* Under q->lock: the total of kind @kind (0 some, 1 full) up to @now, ns */
+u64 bpq_stall_total(struct bpq_queue *q, unsigned int kind, u64 now)
+{
+	bpq_stall_advance(&q->stall, now);
+	return q->stall.total[kind];
+}
+
 /* The sysfs file pressure_stall, as the files of /proc/pressure/ read */
 ssize_t bpq_stall_format(struct bpq_queue *q, char *buf)
 {

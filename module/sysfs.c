@@ -143,6 +143,8 @@ BPQ_SETTING_ATTR(target_latency_us, u32, kstrtou32);
 BPQ_SETTING_ATTR(min_rate, u32, kstrtou32);
 BPQ_SETTING_ATTR(max_rate, u32, kstrtou32);
 BPQ_SETTING_ATTR(adjust_interval_ms, u32, kstrtou32);
+BPQ_SETTING_ATTR(increase_pct, u32, kstrtou32);
+BPQ_SETTING_ATTR(decrease_pct, u32, kstrtou32);
 BPQ_SETTING_ATTR(initial_cwnd, u32, kstrtou32);
 BPQ_SETTING_ATTR(min_cwnd, u32, kstrtou32);
 BPQ_SETTING_ATTR(max_cwnd, u32, kstrtou32);
@@ -182,13 +184,19 @@ static DEVICE_ATTR_RO(name);
 static ssize_t grant_store(struct device *dev, struct device_attribute *attr,
 			   const char *buf, size_t count)
 {
+	u32 flags = 0;
 	u64 n;
 	int ret;
 
-	ret = kstrtou64(buf, 0, &n);
-	if (ret || !n)
+	/* N (or +N) adds, =N sets the balance, -N takes away */
+	if (*buf == '=')
+		flags = BPQ_GRANT_SET;
+	else if (*buf == '-')
+		flags = BPQ_GRANT_REVOKE;
+	ret = kstrtou64(buf + !!flags, 0, &n);
+	if (ret)
 		return -EINVAL;
-	ret = bpq_grant(bpq_dev_queue(dev), n);
+	ret = bpq_grant(bpq_dev_queue(dev), flags, n);
 	return ret ? ret : count;
 }
 static DEVICE_ATTR_WO(grant);
@@ -298,6 +306,8 @@ static struct attribute *bpq_attrs[] = {
 	&dev_attr_min_rate.attr,
 	&dev_attr_max_rate.attr,
 	&dev_attr_adjust_interval_ms.attr,
+	&dev_attr_increase_pct.attr,
+	&dev_attr_decrease_pct.attr,
 	&dev_attr_hangup.attr,
 	&dev_attr_ack_mode.attr,
 	&dev_attr_initial_cwnd.attr,

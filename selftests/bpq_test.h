@@ -104,6 +104,8 @@ static inline void bpq_default_config(struct bpq_config *cfg)
 	cfg->max_cwnd = 1U << 20;
 	cfg->initial_ssthresh = 1U << 20;
 	cfg->ack_timeout_ms = 1000;
+	cfg->increase_pct = 50;
+	cfg->decrease_pct = 50;
 }
 
 static inline int bpq_get_config(int fd, struct bpq_config *cfg)

@@ -109,12 +109,12 @@ TEST_F(credit, grant_admits_exactly_k)
 
 TEST_F(credit, bad_grants)
 {
-	struct bpq_grant g = { .size = sizeof(g), .flags = 1, .credits = 1 };
+	struct bpq_grant g = { .size = sizeof(g), .flags = 4, .credits = 1 };
 
 	EXPECT_EQ(-EINVAL, grant(self->fd, 0));
 	EXPECT_EQ(-EINVAL, bpq_ioctl(self->fd, BPQ_IOC_GRANT, &g));
 	EXPECT_EQ(-EINVAL, bpq_sysfs_write(Q, "grant", "0"));
-	EXPECT_EQ(-EINVAL, bpq_sysfs_write(Q, "grant", "-5"));
+	EXPECT_EQ(-EINVAL, bpq_sysfs_write(Q, "grant", "="));
 	EXPECT_EQ(-EINVAL, bpq_sysfs_write(Q, "grant", "abc"));
 	EXPECT_EQ(0, bpq_sysfs_u64(Q, "credits_available"));
 }

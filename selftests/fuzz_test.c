@@ -579,6 +579,9 @@ static int config_errno(const struct bpq_config *c)
 	if (!c->initial_ssthresh || c->initial_ssthresh > (1U << 20) ||
 	    c->ack_timeout_ms > 3600000)
 		return EINVAL;
+	if (!c->increase_pct || c->increase_pct > 1000 ||
+	    !c->decrease_pct || c->decrease_pct > 99)
+		return EINVAL;
 	return 0;
 }
 
@@ -643,6 +646,10 @@ static void rand_config(struct fz *t, struct bpq_config *c)
 	/* reads stay whole (the checks read headers): only a bad read_mode */
 	if (chance(t, 2))
 		c->read_mode = 2 + rnd(t, 100);
+	c->increase_pct = chance(t, 2) ? (chance(t, 50) ? 0 : 1001) :
+			  1 + rnd(t, 1000);
+	c->decrease_pct = chance(t, 2) ? (chance(t, 50) ? 0 : 100) :
+			  1 + rnd(t, 99);
 }
 
 /* ---- read and write ---- */
@@ -1000,14 +1007,17 @@ static void op_grant(struct fz *t)
 	struct bpq_grant g = { };
 	char fdd[96], fr[64];
 	int forced;
-	bool bad;
+	bool bad, bad_flags;
 	long ret;
 
 	if (!f)
 		return;
-	g.flags = chance(t, 5) ? 1U << rnd(t, 32) : 0;
+	/* sometimes a set or revoke (bits 0, 1), both, or an unknown bit */
+	g.flags = chance(t, 5) ? 1U << rnd(t, 32) : chance(t, 10) ? 3 : 0;
 	g.credits = chance(t, 50) ? PICK(t, credits) : rnd(t, 1000);
-	bad = g.flags || !g.credits;
+	bad_flags = (g.flags & ~(BPQ_GRANT_SET | BPQ_GRANT_REVOKE)) ||
+		    g.flags == (BPQ_GRANT_SET | BPQ_GRANT_REVOKE);
+	bad = bad_flags || (!g.credits && !(g.flags & BPQ_GRANT_SET));
 	ret = framed_ioctl(t, f->fd, BPQ_IOC_GRANT, &g, sizeof(g), sizeof(g),
 			   &forced, fr, sizeof(fr));
 	OP(t, "GRANT(%s, %s, flags %#x, %llu)", fd_desc(f, fdd, sizeof(fdd)),
@@ -1015,7 +1025,7 @@ static void op_grant(struct fz *t)
 	/* a dead queue may say so before it looks at the count */
 	ioctl_check(t, f, NEED_R, K_grant, ret, forced,
 		    (bad ? EM(EINVAL) : 0) |
-		    (g.flags ? 0 : qmask(t, f)), !bad);
+		    (bad_flags ? 0 : qmask(t, f)), !bad);
 }
 
 /* The flags of a receive or send: sometimes an unknown bit. */
@@ -1650,6 +1660,8 @@ static const struct attr_vals sysfs_rw[] = {
 	{ "min_rate", v_num },
 	{ "max_rate", v_num },
 	{ "adjust_interval_ms", v_num },
+	{ "increase_pct", v_num },
+	{ "decrease_pct", v_num },
 	{ "grant", v_grant },
 	{ "stats/reset", v_reset },
 };

@@ -410,6 +410,7 @@ static const struct ioc_case case_reset_stats = {
 
 static const struct ioc_case case_grant = {
 	.cmd = BPQ_IOC_GRANT, .size = sizeof(struct bpq_grant),
+	.known_flags = BPQ_GRANT_SET | BPQ_GRANT_REVOKE,
 	.own_queue = true,
 	.prep = prep_grant, .done = done_grant,
 };
@@ -806,7 +807,7 @@ static void cfg_put(struct bpq_config *cfg, const struct cfg_value *v)
 TEST_F(cfg, unknown_commands)
 {
 	unsigned long queue_bad[] = {
-		_IO(BPQ_TYPE, 0x3f), _IO(BPQ_TYPE, BPQ_CMD_ACK + 1),
+		_IO(BPQ_TYPE, 0x3f), _IO(BPQ_TYPE, BPQ_CMD_TRIGGER + 1),
 		_IO(BPQ_TYPE, 0x80), _IO(BPQ_TYPE, 0xc1),
 		_IOWR(BPQ_TYPE, BPQ_CMD_GET_CONFIG, struct bpq_config),
 		_IO('x', 0), _IO('x', BPQ_CMD_SET_CONFIG),
@@ -886,6 +887,10 @@ TEST_F(cfg, out_of_range_refused)
 		{ CFG_FIELD(target_latency_us), 60000001 },
 		{ CFG_FIELD(min_rate), 0 },
 		{ CFG_FIELD(max_rate), 99 },	/* below min_rate 100 */
+		{ CFG_FIELD(increase_pct), 0 },
+		{ CFG_FIELD(increase_pct), 1001 },
+		{ CFG_FIELD(decrease_pct), 0 },
+		{ CFG_FIELD(decrease_pct), 100 },
 		{ CFG_FIELD(flags), 1 },
 		{ CFG_FIELD(__reserved), 1 },
 	};
@@ -1089,7 +1094,9 @@ TEST_F(cfg, sysfs_grant)
 	EXPECT_EQ(0, bpq_sysfs_write(idx, "grant", "3"));
 	EXPECT_EQ(3U, bpq_sysfs_u64(idx, "credits_available"));
 	EXPECT_EQ(-EINVAL, bpq_sysfs_write(idx, "grant", "0"));
-	EXPECT_EQ(-EINVAL, bpq_sysfs_write(idx, "grant", "-1"));
+	EXPECT_EQ(-EINVAL, bpq_sysfs_write(idx, "grant", "-"));
+	EXPECT_EQ(-EINVAL, bpq_sysfs_write(idx, "grant", "--1"));
+	EXPECT_EQ(-EINVAL, bpq_sysfs_write(idx, "grant", "=-1"));
 	EXPECT_EQ(-EINVAL, bpq_sysfs_write(idx, "grant", "abc"));
 	/* Saturates instead of wrapping, by sysfs and by ioctl. */
 	EXPECT_EQ(0, bpq_sysfs_write(idx, "grant", "9223372036854775807"));

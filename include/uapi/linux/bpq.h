@@ -169,6 +169,10 @@ enum bpq_read_mode {
  * @ack_timeout_ms: window: with messages in flight, this long without an
  *                  acknowledgment drops the window to min_cwnd; 0: never
  * @read_mode: enum bpq_read_mode: what a short read() does
+ * @increase_pct: adaptive: the most one interval raises the rate by,
+ *                1 ... 1000 percent of the rate served (default 50)
+ * @decrease_pct: adaptive: the most one interval lowers it by,
+ *                1 ... 99 percent of the rate served (default 50)
  *
  * BPQ_IOC_SET_CONFIG replaces every setting at once: read, modify, write.
  * A @size that ends before a field (a program built against an older
@@ -200,6 +204,8 @@ struct bpq_config {
 	__u32 initial_ssthresh;
 	__u32 ack_timeout_ms;
 	__u32 read_mode;
+	__u32 increase_pct;
+	__u32 decrease_pct;
 };
 
 /**
@@ -415,14 +421,22 @@ struct bpq_recv_batch {
 /**
  * struct bpq_grant - grant credits to the writers of a credit queue
  * @size: sizeof(struct bpq_grant)
- * @flags: must be 0
- * @credits: how many, >= 1; the balance saturates at U64_MAX
+ * @flags: 0, or one of BPQ_GRANT_SET and BPQ_GRANT_REVOKE
+ * @credits: how many, >= 1 (0 too with BPQ_GRANT_SET)
+ *
+ * Adds @credits to the balance, which saturates at U64_MAX; with
+ * BPQ_GRANT_SET the balance becomes @credits, with BPQ_GRANT_REVOKE it
+ * loses @credits, down to 0. Writers waiting for credit go in as far as
+ * the new balance lets them.
  */
 struct bpq_grant {
 	__u32 size;
 	__u32 flags;
 	__u64 credits;
 };
+
+#define BPQ_GRANT_SET		(1U << 0)
+#define BPQ_GRANT_REVOKE	(1U << 1)
 
 /**
  * struct bpq_simple - argument of commands that need nothing else
@@ -686,6 +700,51 @@ struct bpq_ring_sync {
 
 #define BPQ_RING_WAIT		(1U << 2)
 
+/* What a trigger watches (struct bpq_trigger) */
+enum bpq_trigger_metric {
+	BPQ_TRIGGER_NONE = 0,		/* remove the file's trigger */
+	BPQ_TRIGGER_STALL_SOME = 1,	/* µs of pressure_stall's some */
+	BPQ_TRIGGER_STALL_FULL = 2,	/* µs of pressure_stall's full */
+	BPQ_TRIGGER_DROPS = 3,		/* messages dropped or evicted */
+	BPQ_TRIGGER_TIMEOUTS = 4,	/* waits that ended with ETIMEDOUT */
+	BPQ_TRIGGER_HEAD_AGE = 5,	/* µs the oldest message has waited */
+	BPQ_TRIGGER_UTILIZATION = 6,	/* percent, as utilization */
+};
+
+/**
+ * struct bpq_trigger - watch one metric of the queue (BPQ_IOC_TRIGGER)
+ * @size: sizeof(struct bpq_trigger)
+ * @flags: must be 0
+ * @metric: enum bpq_trigger_metric
+ * @window_ms: 500 ... 10000
+ * @threshold: >= 1, in the metric's unit
+ *
+ * As a trigger on a file of /proc/pressure/: the file reports EPOLLPRI
+ * (once for each poll that sees it) when the trigger fires, and it fires
+ * at most once per window. The stall metrics, drops and timeouts fire
+ * when they grow by @threshold within a window (a sliding window, as
+ * PSI's: the previous window's growth counts in proportion to the part
+ * of it still inside), and only after growing since the last firing; a
+ * stall threshold above the window is EINVAL. Head age and utilization
+ * (at most 100) fire while at or above @threshold. The queue is looked at
+ * every tenth of the window.
+ *
+ * With a trigger the file's EPOLLPRI says only that it fired, no longer
+ * that the queue is under pressure. One trigger per file: EBUSY for a
+ * second, until BPQ_TRIGGER_NONE (other fields 0) removes it, as does
+ * the file's last close.
+ */
+struct bpq_trigger {
+	__u32 size;
+	__u32 flags;
+	__u32 metric;
+	__u32 window_ms;
+	__u64 threshold;
+};
+
+#define BPQ_TRIGGER_WINDOW_MIN	500U
+#define BPQ_TRIGGER_WINDOW_MAX	10000U
+
 #define BPQ_TYPE	0xB9
 
 enum {
@@ -702,6 +761,7 @@ enum {
 	BPQ_CMD_RING_SYNC,
 	BPQ_CMD_SHUTDOWN,
 	BPQ_CMD_ACK,
+	BPQ_CMD_TRIGGER,
 	BPQ_CMD_CREATE = 0x40,
 	BPQ_CMD_DESTROY,
 	BPQ_CMD_LINK,
@@ -721,6 +781,7 @@ enum {
 #define BPQ_IOC_RING_SYNC	_IO(BPQ_TYPE, BPQ_CMD_RING_SYNC)
 #define BPQ_IOC_SHUTDOWN	_IO(BPQ_TYPE, BPQ_CMD_SHUTDOWN)
 #define BPQ_IOC_ACK		_IO(BPQ_TYPE, BPQ_CMD_ACK)
+#define BPQ_IOC_TRIGGER		_IO(BPQ_TYPE, BPQ_CMD_TRIGGER)
 #define BPQ_IOC_CREATE		_IO(BPQ_TYPE, BPQ_CMD_CREATE)
 #define BPQ_IOC_DESTROY		_IO(BPQ_TYPE, BPQ_CMD_DESTROY)
 #define BPQ_IOC_LINK		_IO(BPQ_TYPE, BPQ_CMD_LINK)
