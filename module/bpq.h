@@ -384,6 +384,10 @@ struct bpq_queue {
 	struct list_head dirty_node;	/* link.c: to look upstream of */
 	u64 link_seen;			/* link.c: its loop search, by number */
 	struct list_head triggers;	/* trigger.c: of the open files */
+	struct bpq_group *group;	/* group.c: and its mutex to change */
+	u32 group_depth;		/* group.c: counted in the groups */
+	bool group_held;		/* group.c: its mutex */
+	struct list_head group_node;	/* group.c: its mutex */
 	struct bpq_counters stats;
 	struct bpq_adaptive ad;
 	struct bpq_window win;
@@ -464,6 +468,7 @@ static inline u32 bpq_msg_rest(const struct bpq_queue *q,
 
 struct bpq_grave;
 struct bpq_trigger_state;
+struct bpq_group;
 
 struct bpq_defer {
 	struct list_head pages;		/* the log's, emptied, to free */
@@ -766,6 +771,16 @@ void bpq_stall_totals(struct bpq_queue *q, u64 *some_us, u64 *full_us);
 u64 bpq_stall_total(struct bpq_queue *q, unsigned int kind, u64 now);
 ssize_t bpq_stall_format(struct bpq_queue *q, char *buf);
 
+/* group.c */
+int bpq_group_init(void);
+void bpq_group_exit(void);
+int bpq_group_create(const struct bpq_group_create *arg);
+int bpq_group_destroy(const char *name);
+int bpq_group_join(struct bpq_queue *q, const char *name);
+void bpq_group_remove(struct bpq_queue *q);
+void bpq_group_account(struct bpq_queue *q);
+ssize_t bpq_group_format(struct bpq_queue *q, char *buf);
+
 /* trigger.c */
 void bpq_trigger_init(struct bpq_queue *q);
 int bpq_trigger_set(struct bpq_queue *q, struct bpq_file *bf,
@@ -809,6 +824,7 @@ void bpq_chrdev_exit(void);
 int bpq_queue_create(const char *name, u64 *id);
 int bpq_queue_destroy(u32 index, u64 id);
 int bpq_queue_link(u32 up, u32 down, bool add);
+int bpq_queue_join(u32 index, const char *group);
 void bpq_queue_destroy_all(void);
 
 /* ioctl.c */
@@ -828,6 +844,7 @@ bool bpq_user_is_current(const struct bpq_user *u);
 
 /* control.c */
 int bpq_control_init(void);
+bool bpq_name_valid(const char *name, size_t size);
 void bpq_control_exit(void);
 
 #endif /* _BPQ_BPQ_H */

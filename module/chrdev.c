@@ -304,6 +304,7 @@ static void bpq_queue_remove(struct bpq_queue *q)
 {
 	lockdep_assert_held(&bpq_lock);
 	bpq_link_remove_all(q);
+	bpq_group_remove(q);
 	xa_erase(&bpq_queues, MINOR(q->dev.devt));
 	rhashtable_remove_fast(&bpq_names, &q->name_node, bpq_names_params);
 	bpq_queue_kill(q);
@@ -339,6 +340,19 @@ int bpq_queue_link(u32 up, u32 down, bool add)
 		ret = bpq_link_add(uq, dq);
 	else if (uq && dq)
 		ret = bpq_link_del(uq, dq);
+	mutex_unlock(&bpq_lock);
+	return ret;
+}
+
+int bpq_queue_join(u32 index, const char *group)
+{
+	struct bpq_queue *q;
+	int ret = -ENOENT;
+
+	mutex_lock(&bpq_lock);
+	q = xa_load(&bpq_queues, index);
+	if (q)
+		ret = bpq_group_join(q, group);
 	mutex_unlock(&bpq_lock);
 	return ret;
 }

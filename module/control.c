@@ -15,29 +15,39 @@
 #include "bpq.h"
 #include "ioctl.h"
 
+/*
+ * A name of a queue or group: NUL-terminated within @size, of
+ * [A-Za-z0-9_.-], neither "." nor ".." (queues' names become
+ * /dev/bpq/by-name/NAME), nor digits alone or "bpq" and digits ("N" and
+ * "bpqN" name queues by number: a label must not look so).
+ */
+bool bpq_name_valid(const char *name, size_t size)
+{
+	const char *digits;
+	size_t len, i;
+
+	len = strnlen(name, size);
+	if (!len || len == size)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!isascii(name[i]) ||
+		    (!isalnum(name[i]) && !strchr("_.-", name[i])))
+			return false;
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	digits = strncmp(name, "bpq", 3) ? name : name + 3;
+	return !*digits || strspn(digits, "0123456789") != strlen(digits);
+}
+
 static int bpq_ucmd_create(struct bpq_ucmd *ucmd)
 {
 	struct bpq_create *cmd = ucmd->cmd;
-	const char *digits;
-	size_t len;
 	u64 id;
-	int i, ret;
+	int ret;
 
 	if (cmd->flags || cmd->__reserved)
 		return -EINVAL;
-	len = strnlen(cmd->name, sizeof(cmd->name));
-	if (!len || len == sizeof(cmd->name))
-		return -EINVAL;
-	for (i = 0; i < len; i++)
-		if (!isascii(cmd->name[i]) ||
-		    (!isalnum(cmd->name[i]) && !strchr("_.-", cmd->name[i])))
-			return -EINVAL;
-	/* names become /dev/bpq/by-name/NAME */
-	if (!strcmp(cmd->name, ".") || !strcmp(cmd->name, ".."))
-		return -EINVAL;
-	/* "N" and "bpqN" name queues by number: a label must not look so */
-	digits = strncmp(cmd->name, "bpq", 3) ? cmd->name : cmd->name + 3;
-	if (*digits && strspn(digits, "0123456789") == strlen(digits))
+	if (!bpq_name_valid(cmd->name, sizeof(cmd->name)))
 		return -EINVAL;
 	ret = bpq_queue_create(cmd->name, &id);
 	if (ret < 0)
@@ -80,6 +90,36 @@ static int bpq_ucmd_link_del(struct bpq_ucmd *ucmd)
 	return bpq_ucmd_link(ucmd, false);
 }
 
+static int bpq_ucmd_group_create(struct bpq_ucmd *ucmd)
+{
+	struct bpq_group_create *cmd = ucmd->cmd;
+
+	if (cmd->flags || cmd->__reserved)
+		return -EINVAL;
+	return bpq_group_create(cmd);
+}
+
+static int bpq_ucmd_group_destroy(struct bpq_ucmd *ucmd)
+{
+	struct bpq_group_create *cmd = ucmd->cmd;
+
+	if (cmd->flags || cmd->capacity_msgs || cmd->high_watermark ||
+	    cmd->low_watermark || cmd->__reserved || cmd->parent[0] ||
+	    !bpq_name_valid(cmd->name, sizeof(cmd->name)))
+		return -EINVAL;
+	return bpq_group_destroy(cmd->name);
+}
+
+static int bpq_ucmd_group_join(struct bpq_ucmd *ucmd)
+{
+	struct bpq_group_join *cmd = ucmd->cmd;
+
+	if (cmd->flags || cmd->__reserved ||
+	    (cmd->group[0] && !bpq_name_valid(cmd->group, sizeof(cmd->group))))
+		return -EINVAL;
+	return bpq_queue_join(cmd->queue, cmd->group);
+}
+
 static const struct bpq_ioctl_op bpq_control_ops[] = {
 	BPQ_IOCTL_OP(BPQ_IOC_CREATE, bpq_ucmd_create,
 		     struct bpq_create, __reserved, false, BPQ_ACCESS_ANY),
@@ -89,6 +129,12 @@ static const struct bpq_ioctl_op bpq_control_ops[] = {
 		     struct bpq_link, downstream, false, BPQ_ACCESS_ANY),
 	BPQ_IOCTL_OP(BPQ_IOC_UNLINK, bpq_ucmd_link_del,
 		     struct bpq_link, downstream, false, BPQ_ACCESS_ANY),
+	BPQ_IOCTL_OP(BPQ_IOC_GROUP_CREATE, bpq_ucmd_group_create,
+		     struct bpq_group_create, parent, false, BPQ_ACCESS_ANY),
+	BPQ_IOCTL_OP(BPQ_IOC_GROUP_DESTROY, bpq_ucmd_group_destroy,
+		     struct bpq_group_create, parent, false, BPQ_ACCESS_ANY),
+	BPQ_IOCTL_OP(BPQ_IOC_GROUP_JOIN, bpq_ucmd_group_join,
+		     struct bpq_group_join, group, false, BPQ_ACCESS_ANY),
 };
 
 static long bpq_control_ioctl(struct file *file, unsigned int cmd,

@@ -241,6 +241,8 @@ static_assert(sizeof(struct bpq_create) == 48);
 static_assert(sizeof(struct bpq_destroy) == 16);
 static_assert(sizeof(struct bpq_link) == 16);
 static_assert(sizeof(struct bpq_trigger) == 24);
+static_assert(sizeof(struct bpq_group_create) == 88);
+static_assert(sizeof(struct bpq_group_join) == 48);
 
 /* The command @cmd in @ops, or NULL: ENOTTY. */
 const struct bpq_ioctl_op *bpq_ioctl_op(const struct bpq_ioctl_op *ops,

@@ -21,9 +21,12 @@ static int __init bpq_init(void)
 		pr_err("nr_queues=%u is above 64\n", nr_queues);
 		return -EINVAL;
 	}
-	ret = bpq_chrdev_init();
+	ret = bpq_group_init();
 	if (ret)
 		return ret;
+	ret = bpq_chrdev_init();
+	if (ret)
+		goto err_group_exit;
 	for (i = 0; i < nr_queues; i++) {
 		ret = bpq_queue_create(NULL, NULL);
 		if (ret < 0)
@@ -37,6 +40,8 @@ static int __init bpq_init(void)
 err_destroy_queues:
 	bpq_queue_destroy_all();
 	bpq_chrdev_exit();
+err_group_exit:
+	bpq_group_exit();
 	return ret;
 }
 
@@ -46,6 +51,7 @@ static void __exit bpq_exit(void)
 	bpq_queue_destroy_all();
 	bpq_link_exit();
 	bpq_chrdev_exit();
+	bpq_group_exit();
 }
 
 module_init(bpq_init);

@@ -84,6 +84,7 @@ void bpq_queue_init(struct bpq_queue *q)
 	INIT_LIST_HEAD(&q->dirty_node);
 	bpq_stall_init(&q->stall, ktime_get_ns());
 	bpq_trigger_init(q);
+	INIT_LIST_HEAD(&q->group_node);
 	init_waitqueue_head(&q->poll_wait);
 	q->cfg = bpq_default_config;
 	q->tp_start = ktime_get_ns();
@@ -234,6 +235,8 @@ void bpq_update_pressure(struct bpq_queue *q, struct bpq_defer *df)
 {
 	bool was = q->pressure;
 
+	if (unlikely(q->group) && q->group_depth != q->depth_msgs)
+		bpq_group_account(q);
 	if (!q->watermark && bpq_at_or_above(q, q->depth_msgs, q->depth_bytes,
 					     q->cfg.high_watermark))
 		q->watermark = true;

@@ -276,6 +276,13 @@ static ssize_t upstream_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(upstream);
 
+static ssize_t group_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	return bpq_group_format(bpq_dev_queue(dev), buf);
+}
+static DEVICE_ATTR_RO(group);
+
 static ssize_t downstream_show(struct device *dev,
 			       struct device_attribute *attr, char *buf)
 {
@@ -329,6 +336,7 @@ static struct attribute *bpq_attrs[] = {
 	&dev_attr_pressure_source.attr,
 	&dev_attr_pressure_stall.attr,
 	&dev_attr_upstream.attr,
+	&dev_attr_group.attr,
 	&dev_attr_downstream.attr,
 	&dev_attr_head_age_us.attr,
 	&dev_attr_writers_waiting.attr,

@@ -571,6 +571,57 @@ struct bpq_link {
 #define BPQ_LINKS_MAX		16	/* upstream, and downstream, per queue */
 
 /**
+ * struct bpq_group_create - create a group of queues (control device only)
+ * @size: sizeof(struct bpq_group_create)
+ * @flags: must be 0
+ * @capacity_msgs: the messages its members may hold together, >= 1
+ * @high_watermark: at this percent of @capacity_msgs, 1 ... 100, every
+ *                  member (and every member of the groups within) is
+ *                  held (BPQ_HOLD_GROUP)
+ * @low_watermark: ... until the depth falls below this, 1 ... high
+ * @__reserved: must be 0
+ * @name: as a queue's (struct bpq_create), unique among groups (EEXIST)
+ * @parent: the group this one is within, or "" (ENOENT if none such;
+ *          EMLINK past BPQ_GROUP_DEPTH levels)
+ *
+ * A group's depth is the sum of its member queues' depths and of the
+ * groups within it. BPQ_IOC_GROUP_DESTROY takes @name alone (the other
+ * fields 0) and fails with EBUSY while the group has members or groups
+ * within. Needs CAP_SYS_ADMIN (EPERM).
+ */
+struct bpq_group_create {
+	__u32 size;
+	__u32 flags;
+	__u32 capacity_msgs;
+	__u32 high_watermark;
+	__u32 low_watermark;
+	__u32 __reserved;
+	char name[BPQ_NAME_MAX];
+	char parent[BPQ_NAME_MAX];
+};
+
+#define BPQ_GROUP_DEPTH		8	/* levels of groups within groups */
+
+/**
+ * struct bpq_group_join - put a queue in a group, or take it out
+ * @size: sizeof(struct bpq_group_join)
+ * @flags: must be 0
+ * @queue: N of /dev/bpqN (ENOENT)
+ * @__reserved: must be 0
+ * @group: the group (ENOENT if none such), or "" for none: a queue is in
+ *         one group at most, and joining another leaves the first
+ *
+ * Needs CAP_SYS_ADMIN (EPERM). Destroying a queue takes it out.
+ */
+struct bpq_group_join {
+	__u32 size;
+	__u32 flags;
+	__u32 queue;
+	__u32 __reserved;
+	char group[BPQ_NAME_MAX];
+};
+
+/**
  * struct bpq_ring_setup - give the file a receive ring (BPQ_IOC_RING_SETUP)
  * @size: sizeof(struct bpq_ring_setup)
  * @flags: must be 0
@@ -766,6 +817,9 @@ enum {
 	BPQ_CMD_DESTROY,
 	BPQ_CMD_LINK,
 	BPQ_CMD_UNLINK,
+	BPQ_CMD_GROUP_CREATE,
+	BPQ_CMD_GROUP_DESTROY,
+	BPQ_CMD_GROUP_JOIN,
 };
 
 #define BPQ_IOC_GET_CONFIG	_IO(BPQ_TYPE, BPQ_CMD_GET_CONFIG)
@@ -786,5 +840,8 @@ enum {
 #define BPQ_IOC_DESTROY		_IO(BPQ_TYPE, BPQ_CMD_DESTROY)
 #define BPQ_IOC_LINK		_IO(BPQ_TYPE, BPQ_CMD_LINK)
 #define BPQ_IOC_UNLINK		_IO(BPQ_TYPE, BPQ_CMD_UNLINK)
+#define BPQ_IOC_GROUP_CREATE	_IO(BPQ_TYPE, BPQ_CMD_GROUP_CREATE)
+#define BPQ_IOC_GROUP_DESTROY	_IO(BPQ_TYPE, BPQ_CMD_GROUP_DESTROY)
+#define BPQ_IOC_GROUP_JOIN	_IO(BPQ_TYPE, BPQ_CMD_GROUP_JOIN)
 
 #endif /* _UAPI_LINUX_BPQ_H */
