@@ -37,6 +37,7 @@ libyaml-dev
 liburing-dev
 pkg-config
 gnuplot-nox
+prometheus
 "
 
 is_installed() {

@@ -2,8 +2,9 @@
 /*
  * apply FILE: check the whole file, then create the queues it names that
  * do not exist, give each its settings in one BPQ_IOC_SET_CONFIG and grant
- * its initial credits. If a step fails, queues created by this run are
- * destroyed and the settings of the others are put back.
+ * its initial credits, then make the links. If a step fails, queues
+ * created by this run are destroyed and the settings of the others are
+ * put back. With --check, only print what it would do.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,32 +13,7 @@
 
 #include "bpqctl.h"
 
-static const char usage[] = "apply FILE";
-
-static char *read_all(FILE *f, size_t *len)
-{
-	size_t cap = 4096, n = 0, r;
-	char *buf = malloc(cap), *nb;
-
-	while (buf && (r = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {
-			nb = realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				return NULL;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	if (buf && ferror(f)) {
-		free(buf);
-		return NULL;
-	}
-	*len = n;
-	return buf;
-}
+static const char usage[] = "apply [--check] FILE";
 
 /* By name only: "apply" names queues, never numbers. */
 static int find_by_name(const char *name)
@@ -123,7 +99,7 @@ static int apply_one(const char *file, const struct apply_queue *q,
 	ret = bpq_set_config(fd, &cfg);
 	if (ret < 0)
 		goto err_close;
-	if (q->initial_credits) {
+	if (q->initial_credits && !q->no_grant) {
 		step = "grant";
 		ret = bpq_grant(fd, q->initial_credits);
 		if (ret < 0)
@@ -143,23 +119,28 @@ err:
 }
 
 /*
- * After every queue of the file: its links, each to a queue of the file
- * or one that exists. A link already there is fine. The links made are
- * counted in *@made, for a roll back.
+ * After every queue of the file: the links, between queues of the file
+ * or ones that exist. A link already there is fine. The links made are
+ * kept in made[] (upstream + 1, downstream + 1), for a roll back.
  */
-static int apply_links(const char *file, const struct apply_queue *q,
-		       const struct undo *u, int *made)
+static int apply_links(const char *file, const struct apply_file *af,
+		       int (*made)[2])
 {
-	int i, down, ret;
+	const struct apply_link *l;
+	int i, up, down, ret;
 
-	for (i = 0; i < q->nr_down; i++) {
-		down = find_by_name(q->downstream[i]);
-		ret = down < 0 ? down : bpq_link(u->index, down);
-		if (!ret)
-			made[i] = down + 1;
+	for (i = 0; i < af->nr_links; i++) {
+		l = &af->links[i];
+		up = find_by_name(l->up);
+		down = find_by_name(l->down);
+		ret = up < 0 ? up : down < 0 ? down : bpq_link(up, down);
+		if (!ret) {
+			made[i][0] = up + 1;
+			made[i][1] = down + 1;
+		}
 		if (ret && ret != -EEXIST) {
 			err_msg("apply %s:%d: queue '%s': link to '%s': %s",
-				file, q->down_line, q->name, q->downstream[i],
+				file, l->line, l->up, l->down,
 				ret == -ELOOP ? "it would close a loop" :
 				strerror(-ret));
 			return ret;
@@ -170,42 +151,37 @@ static int apply_links(const char *file, const struct apply_queue *q,
 
 int apply_main(int argc, char **argv)
 {
+	const char *file = NULL;
 	struct apply_file af;
 	struct undo *undo;
-	char err[512], *text;
-	const char *file;
-	size_t len;
-	FILE *f;
-	int i, j, ret, (*made)[BPQ_LINKS_MAX];
+	int i, ret, check = 0, (*made)[2];
 
-	if (wants_help(argc, argv))
-		return print_usage(usage);
-	if (argc != 2)
-		return usage_fail(usage, "apply: %s",
-				  argc < 2 ? "no file given" : "too many arguments");
-	file = argv[1];
-	f = strcmp(file, "-") ? fopen(file, "r") : stdin;
-	if (!f) {
-		err_msg("apply %s: %s", file, strerror(errno));
-		return EXIT_FAIL;
+	for (i = 1; i < argc; i++) {
+		if (is_help(argv[i]))
+			return print_usage(usage);
+		if (!strcmp(argv[i], "--check"))
+			check = 1;
+		else if ((argv[i][0] == '-' && argv[i][1]) || file)
+			return usage_fail(usage, "apply: unexpected '%s'",
+					  argv[i]);
+		else
+			file = argv[i];
 	}
-	text = read_all(f, &len);
-	if (f != stdin)
-		fclose(f);
-	if (!text) {
-		err_msg("apply %s: cannot read", file);
+	if (!file)
+		return usage_fail(usage, "apply: no file given");
+	if (apply_load("apply", file, &af))
 		return EXIT_FAIL;
-	}
-	ret = apply_parse(file, text, len, &af, err, sizeof(err));
-	free(text);
-	if (ret) {
-		err_msg("%s", err);
-		return EXIT_FAIL;
+	apply_notes(file, &af);
+	if (check) {
+		apply_print(stdout, &af);
+		apply_free(&af);
+		return EXIT_OK;
 	}
 	undo = calloc(af.nr + 1, sizeof(*undo));
-	made = calloc(af.nr + 1, sizeof(*made));
+	made = calloc(af.nr_links + 1, sizeof(*made));
 	if (!undo || !made) {
 		free(undo);
+		free(made);
 		apply_free(&af);
 		err_msg("apply %s: %s", file, strerror(ENOMEM));
 		return EXIT_FAIL;
@@ -217,15 +193,11 @@ int apply_main(int argc, char **argv)
 		}
 	}
 	ret = i < af.nr ? EXIT_FAIL : EXIT_OK;
-	for (i = 0; ret == EXIT_OK && i < af.nr; i++) {
-		if (!apply_links(file, &af.queues[i], &undo[i], made[i]))
-			continue;
+	if (ret == EXIT_OK && apply_links(file, &af, made)) {
 		/* the links made go, then the queues as they were */
-		for (; i >= 0; i--)
-			for (j = 0; j < BPQ_LINKS_MAX; j++)
-				if (made[i][j])
-					bpq_unlink(undo[i].index,
-						   made[i][j] - 1);
+		for (i = 0; i < af.nr_links; i++)
+			if (made[i][0])
+				bpq_unlink(made[i][0] - 1, made[i][1] - 1);
 		roll_back(undo, af.nr);
 		ret = EXIT_FAIL;
 	}

@@ -38,6 +38,7 @@ int set_main(int argc, char **argv);
 int create_main(int argc, char **argv);
 int destroy_main(int argc, char **argv);
 int grant_main(int argc, char **argv);
+int alert_main(int argc, char **argv);
 int flush_main(int argc, char **argv);
 int stats_main(int argc, char **argv);
 int watch_main(int argc, char **argv);
@@ -47,6 +48,7 @@ int shutdown_main(int argc, char **argv);
 int hold_main(int argc, char **argv);
 int link_main(int argc, char **argv);
 int unlink_main(int argc, char **argv);
+int alerts_main(int argc, char **argv);
 
 /* common.c */
 void __attribute__((format(printf, 1, 2))) err_msg(const char *fmt, ...);
@@ -59,6 +61,8 @@ int queue_open(const char *q, int flags);
 int open_queue(const char *cmd, const char *q, int flags, int *index);
 const char *errno_name(int err, char *buf, size_t len);
 int errno_parse(const char *s);
+int replace_file(const char *cmd, const char *path,
+		 void (*print)(FILE *f, const void *arg), const void *arg);
 
 /* One queue as bpqctl shows it: a config and a stats snapshot. */
 struct queue_snap {
@@ -116,23 +120,60 @@ void print_stats(FILE *f, const struct queue_snap *s, int json);
 void print_prometheus(FILE *f, const struct queue_snap *s, int n);
 void json_string(FILE *f, const char *s);
 
-/* config.c: the YAML file of apply. */
+/*
+ * config.c: the YAML file of apply. The thresholds of monitoring's
+ * alert_thresholds, each in the unit given.
+ */
+enum apply_alert {
+	ALERT_UTILIZATION,	/* percent, 1 ... 100 */
+	ALERT_DEPTH,		/* messages */
+	ALERT_DROP_RATE,	/* parts per million of the messages offered */
+	ALERT_BLOCKED,		/* ms a minute with a writer blocked */
+	ALERT_HEAD_AGE,		/* ms the oldest message has waited */
+	NR_ALERTS
+};
+
 struct apply_queue {
 	char name[BPQ_NAME_MAX];
 	int line;
 	struct config_change change;
 	uint64_t initial_credits;
+	int no_grant;		/* initial_credits are not granted (see note) */
+	uint64_t credit_batch;	/* credit_batch_size, advisory; 0: none */
 	/* the queues this one is linked to (bpq(4), Links), and where */
 	char downstream[BPQ_LINKS_MAX][BPQ_NAME_MAX];
 	int nr_down;
 	int down_line;
+	/* monitoring: checked, kept for "alerts" (and bpqd) */
+	uint64_t metrics_interval_ms;	/* 0: not given */
+	unsigned int alerts;		/* 1 << enum apply_alert: given */
+	uint64_t threshold[NR_ALERTS];
+	/* said on standard error before anything is applied, if not "" */
+	int note_line;
+	char note[512];
 };
+
+/* A link to make: every downstream key's, then the links section's */
+struct apply_link {
+	char up[BPQ_NAME_MAX];
+	char down[BPQ_NAME_MAX];
+	int line;
+};
+
 struct apply_file {
 	struct apply_queue *queues;
 	int nr;
+	struct apply_link *links;
+	int nr_links;
 };
 int apply_parse(const char *file, const char *text, size_t len,
 		struct apply_file *out, char *err, size_t errlen);
+int apply_load(const char *cmd, const char *file, struct apply_file *af);
+void apply_notes(const char *file, const struct apply_file *af);
+void apply_print(FILE *f, const struct apply_file *af);
 void apply_free(struct apply_file *af);
+
+/* alerts.c: Prometheus alerting rules from the thresholds of apply's file */
+void print_alert_rules(FILE *f, const struct apply_file *af);
 
 #endif /* _BPQ_BPQCTL_H */

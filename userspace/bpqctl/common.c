@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * What every subcommand needs: messages, usage errors, opening a queue,
- * errno names.
+ * errno names, replacing a file whole.
  */
 #define _GNU_SOURCE	/* strerrorname_np() */
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bpqctl.h"
@@ -167,4 +168,65 @@ int errno_parse(const char *s)
 			return e;
 	}
 	return -EINVAL;
+}
+
+/*
+ * Write what @print prints to @path the way node_exporter's textfile
+ * collector (or Prometheus, rereading its rule files) wants it: into a
+ * temporary file beside it, synced, then renamed over @path, so that a
+ * reader sees the old file or the new one, whole. The temporary name
+ * begins with a dot and ends in neither ".prom" nor ".yaml", so the
+ * collector never reads it. The rename itself is not synced: after a
+ * crash either file may be there, each complete.
+ *
+ * A rename replaces whatever has the name, so only a regular file is
+ * replaced: not a link (made to point elsewhere), a device (/dev/stdout
+ * as root) or a directory. Returns EXIT_OK, or EXIT_FAIL after saying
+ * why for @cmd.
+ */
+int replace_file(const char *cmd, const char *path,
+		 void (*print)(FILE *f, const void *arg), const void *arg)
+{
+	const char *slash = strrchr(path, '/'), *why = NULL;
+	int dirlen = slash ? (int)(slash - path) + 1 : 0, fd;
+	char *tmp = malloc(strlen(path) + sizeof(".XXXXXX") + 1);
+	struct stat st;
+	FILE *f;
+
+	if (!tmp) {
+		why = strerror(ENOMEM);
+		goto out;
+	}
+	sprintf(tmp, "%.*s.%s.XXXXXX", dirlen, path, path + dirlen);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		why = strerror(errno);
+		goto out;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		why = strerror(errno);
+		close(fd);
+		goto out_unlink;
+	}
+	errno = 0;
+	print(f, arg);
+	if (fchmod(fd, 0644) || fflush(f) || ferror(f) || fsync(fd))
+		why = strerror(errno ? errno : EIO);
+	if (fclose(f) && !why)
+		why = strerror(errno);
+	if (!why && !lstat(path, &st) && !S_ISREG(st.st_mode))
+		why = S_ISDIR(st.st_mode) ? strerror(EISDIR) :
+		      "not a regular file, not replaced";
+	if (!why && rename(tmp, path))
+		why = strerror(errno);
+out_unlink:
+	if (why)
+		unlink(tmp);
+out:
+	free(tmp);
+	if (!why)
+		return EXIT_OK;
+	err_msg("%s: %s: %s", cmd, path, why);
+	return EXIT_FAIL;
 }

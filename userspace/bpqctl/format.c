@@ -423,7 +423,7 @@ static void prom_head(FILE *f, const char *name, const char *type,
 }
 
 enum prom_value {
-	PV_ENQUEUED, PV_DEQUEUED, PV_BACKPRESSURE, PV_UTILIZATION,
+	PV_ENQUEUED, PV_DEQUEUED, PV_BACKPRESSURE, PV_UTILIZATION, PV_DEPTH,
 	PV_THROUGHPUT, PV_CREDITS, PV_STARVATION, PV_EPOCH, PV_READERS,
 	PV_WRITERS, PV_UNACKED, PV_ACKED, PV_NACKED, PV_STALE_ACKS,
 	PV_PARTIAL_READS, PV_HELD, PV_HEAD_AGE, PV_WAITING,
@@ -447,6 +447,9 @@ static void prom_value(FILE *f, const struct queue_snap *s, enum prom_value v)
 		break;
 	case PV_UTILIZATION:
 		fprintf(f, " %g\n", st->utilization / 100.0);
+		break;
+	case PV_DEPTH:
+		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->depth_msgs);
 		break;
 	case PV_THROUGHPUT:
 		fprintf(f, " %" PRIu64 "\n", (uint64_t)st->throughput);
@@ -522,6 +525,9 @@ static const struct {
 	  "Writers that had to wait or were refused.", PV_BACKPRESSURE, 0 },
 	{ "bpq_queue_utilization", "gauge",
 	  "Fill level of the tighter capacity bound, 0 to 1.", PV_UTILIZATION, 0 },
+	{ "bpq_queue_depth", "gauge",
+	  "Messages queued (with a receive ring: those not yet in it).",
+	  PV_DEPTH, 0 },
 	{ "bpq_throughput_rate", "gauge",
 	  "Dequeued messages per second, moving average.", PV_THROUGHPUT, 0 },
 	{ "bpq_credits_available", "gauge",
@@ -571,7 +577,7 @@ static const struct {
 };
 
 /* the simple metrics printed after the latency histograms */
-#define PROM_STREAM_FIRST 7
+#define PROM_STREAM_FIRST 8
 
 static void prom_simple_metric(FILE *f, const struct queue_snap *s, int n,
 			       unsigned int m)

@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
+/*
+ * grant Q N: add N credits to a credit queue's balance; =N sets the
+ * balance (0 too), -N takes N away (down to 0).
+ */
 #include <string.h>
 #include <unistd.h>
 
 #include "bpqctl.h"
 
-static const char usage[] = "grant Q N";
+static const char usage[] = "grant Q N|=N|-N";
 
 int grant_main(int argc, char **argv)
 {
+	const char *num;
+	unsigned int flags = 0;
 	uint64_t n;
 	int fd, ret;
 
@@ -15,13 +21,19 @@ int grant_main(int argc, char **argv)
 		return print_usage(usage);
 	if (argc != 3)
 		return usage_fail(usage, "grant: expected a queue and a number");
-	if (parse_u64(argv[2], UINT64_MAX, &n))
+	num = argv[2];
+	if (*num == '=')
+		flags = BPQ_GRANT_SET;
+	else if (*num == '-')
+		flags = BPQ_GRANT_REVOKE;
+	if (parse_u64(num + !!flags, UINT64_MAX, &n) ||
+	    (!n && flags != BPQ_GRANT_SET))
 		return usage_fail(usage, "grant: bad number of credits '%s'",
 				  argv[2]);
 	fd = open_queue("grant", argv[1], O_QUERY, NULL);
 	if (fd < 0)
 		return EXIT_FAIL;
-	ret = bpq_grant(fd, n);
+	ret = bpq_grant_flags(fd, flags, n);
 	close(fd);
 	if (ret < 0) {
 		err_msg("grant %s %s: %s", argv[1], argv[2], strerror(-ret));

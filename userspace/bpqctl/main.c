@@ -24,10 +24,12 @@ static const struct {
 	{ "watch", watch_main, "a live view of the queues" },
 	{ "reset", reset_main, "zero the counters of a queue" },
 	{ "apply", apply_main, "create and configure queues from a YAML file" },
+	{ "alerts", alerts_main, "Prometheus alerting rules from apply's file" },
 	{ "shutdown", shutdown_main, "end a queue's stream, or open it again" },
 	{ "hold", hold_main, "hold a queue's writers back, or let them go" },
 	{ "link", link_main, "let a queue's pressure hold another's writers" },
 	{ "unlink", unlink_main, "undo a link" },
+	{ "alert", alert_main, "wait for a metric to pass a threshold" },
 };
 
 #define NR_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

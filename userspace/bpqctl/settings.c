@@ -59,6 +59,8 @@ const struct setting settings[] = {
 	SETTING(min_rate),
 	SETTING(max_rate),
 	SETTING(adjust_interval_ms),
+	SETTING(increase_pct),
+	SETTING(decrease_pct),
 	NAMED_SETTING(hangup, bpq_hangup_name, bpq_hangup_parse),
 	NAMED_SETTING(ack_mode, bpq_ack_mode_name, bpq_ack_mode_parse),
 	SETTING(initial_cwnd),

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bpqctl.h"
@@ -10,63 +8,16 @@
 static const char usage[] =
 	"stats [Q] [--json | --prometheus [--output FILE]]";
 
-/*
- * Write the Prometheus text of @s to @path the way node_exporter's textfile
- * collector wants it: into a temporary file beside it, synced, then renamed
- * over @path, so that a scrape sees the old file or the new one, whole.
- * The temporary name begins with a dot and does not end in ".prom", so the
- * collector never reads it. The rename itself is not synced: after a crash
- * either file may be there, each complete.
- *
- * A rename replaces whatever has the name, so only a regular file is
- * replaced: not a link (made to point elsewhere), a device (/dev/stdout
- * as root) or a directory.
- */
-static int write_prometheus(const char *path, const struct queue_snap *s,
-			    int n)
-{
-	const char *slash = strrchr(path, '/'), *why = NULL;
-	int dirlen = slash ? (int)(slash - path) + 1 : 0, fd;
-	char *tmp = malloc(strlen(path) + sizeof(".XXXXXX") + 1);
-	struct stat st;
-	FILE *f;
+struct snaps {
+	const struct queue_snap *s;
+	int n;
+};
 
-	if (!tmp) {
-		why = strerror(ENOMEM);
-		goto out;
-	}
-	sprintf(tmp, "%.*s.%s.XXXXXX", dirlen, path, path + dirlen);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		why = strerror(errno);
-		goto out;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		why = strerror(errno);
-		close(fd);
-		goto out_unlink;
-	}
-	errno = 0;
-	print_prometheus(f, s, n);
-	if (fchmod(fd, 0644) || fflush(f) || ferror(f) || fsync(fd))
-		why = strerror(errno ? errno : EIO);
-	if (fclose(f) && !why)
-		why = strerror(errno);
-	if (!why && !lstat(path, &st) && !S_ISREG(st.st_mode))
-		why = S_ISDIR(st.st_mode) ? strerror(EISDIR) :
-		      "not a regular file, not replaced";
-	if (!why && rename(tmp, path))
-		why = strerror(errno);
-out_unlink:
-	if (why)
-		unlink(tmp);
-out:
-	free(tmp);
-	if (!why)
-		return EXIT_OK;
-	err_msg("stats: %s: %s", path, why);
-	return EXIT_FAIL;
+static void print_snaps(FILE *f, const void *arg)
+{
+	const struct snaps *a = arg;
+
+	print_prometheus(f, a->s, a->n);
 }
 
 int stats_main(int argc, char **argv)
@@ -112,7 +63,9 @@ int stats_main(int argc, char **argv)
 		status = load_all("stats", &s, &n);
 	}
 	if (fmt == PROM && output) {
-		if (write_prometheus(output, s, n) != EXIT_OK)
+		struct snaps a = { s, n };
+
+		if (replace_file("stats", output, print_snaps, &a) != EXIT_OK)
 			status = EXIT_FAIL;
 	} else if (fmt == PROM) {
 		print_prometheus(stdout, s, n);

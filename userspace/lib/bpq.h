@@ -74,6 +74,7 @@ int bpq_set_config(int fd, const struct bpq_config *cfg);
 int bpq_get_stats(int fd, struct bpq_stats *stats);
 int bpq_reset_stats(int fd);
 int bpq_grant(int fd, uint64_t credits);
+int bpq_grant_flags(int fd, unsigned int flags, uint64_t credits);
 int bpq_flush(int fd);
 int bpq_shutdown(int fd, unsigned int flags, int error);
 int bpq_ack(int fd, unsigned int count, unsigned int flags,
@@ -97,6 +98,11 @@ int bpq_read_mode_parse(const char *name);
 const char *bpq_hold_name(unsigned int hold);
 int bpq_hold_parse(const char *name);
 int bpq_hold(unsigned int index, unsigned int hold, int on);
+const char *bpq_trigger_name(unsigned int metric);
+int bpq_trigger_parse(const char *name);
+int bpq_trigger(int fd, unsigned int metric, uint64_t threshold,
+		unsigned int window_ms);
+int bpq_trigger_wait(int fd, int timeout_ms);
 
 int bpq_index_of(int fd);
 int bpq_queue_name(unsigned int index, char *buf, size_t len);

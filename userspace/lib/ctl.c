@@ -6,7 +6,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bpq.h"
@@ -60,13 +63,91 @@ int bpq_flush(int fd)
 	return bpq_simple_ioctl(fd, BPQ_IOC_FLUSH);
 }
 
-int bpq_grant(int fd, uint64_t credits)
+int bpq_grant_flags(int fd, unsigned int flags, uint64_t credits)
 {
-	struct bpq_grant g = { .size = sizeof(g), .credits = credits };
+	struct bpq_grant g = {
+		.size = sizeof(g),
+		.flags = flags,
+		.credits = credits,
+	};
 	int ret;
 
 	ret = ioctl(fd, BPQ_IOC_GRANT, &g);
 	return ret < 0 ? -errno : ret;
+}
+
+int bpq_grant(int fd, uint64_t credits)
+{
+	return bpq_grant_flags(fd, 0, credits);
+}
+
+/* One trigger on the file; metric BPQ_TRIGGER_NONE (and 0, 0) removes it */
+int bpq_trigger(int fd, unsigned int metric, uint64_t threshold,
+		unsigned int window_ms)
+{
+	struct bpq_trigger t = {
+		.size = sizeof(t),
+		.metric = metric,
+		.window_ms = window_ms,
+		.threshold = threshold,
+	};
+	int ret;
+
+	ret = ioctl(fd, BPQ_IOC_TRIGGER, &t);
+	return ret < 0 ? -errno : ret;
+}
+
+/*
+ * Wait for the file's trigger to fire: 1 when it did, 0 after @timeout_ms
+ * (-1: no bound), -ENODEV once the queue is destroyed, or -errno.
+ */
+int bpq_trigger_wait(int fd, int timeout_ms)
+{
+	/*
+	 * Edge-triggered: the end of a stream (EPOLLHUP) is reported once,
+	 * not at every turn, and a wake-up of readers or writers not at all
+	 */
+	struct epoll_event ev = { .events = EPOLLPRI | EPOLLET };
+	struct bpq_config cfg;
+	struct timespec now;
+	int64_t deadline = 0;
+	int ep, ret, left = timeout_ms;
+
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -errno;
+	ret = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+	if (!ret && timeout_ms > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		deadline = now.tv_sec * 1000LL + now.tv_nsec / 1000000 +
+			   timeout_ms;
+	}
+	while (!ret) {
+		ret = epoll_wait(ep, &ev, 1, left);
+		if (ret < 0) {
+			ret = -errno;
+			break;
+		}
+		if (!ret)
+			break;
+		if (ev.events & EPOLLPRI) {
+			ret = 1;
+			break;
+		}
+		/* gone, or only the stream's end? */
+		ret = bpq_get_config(fd, &cfg);
+		if (ret)
+			break;
+		if (timeout_ms > 0) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left = deadline - (now.tv_sec * 1000LL +
+					   now.tv_nsec / 1000000);
+			if (left <= 0)
+				break;
+		}
+	}
+	close(ep);
+	return ret;
 }
 
 int bpq_shutdown(int fd, unsigned int flags, int error)

@@ -75,6 +75,16 @@ static const char *const bpq_holds[] = {
 	"admin", "cluster", "system", "link", "group",
 };
 
+static const char *const bpq_triggers[] = {
+	[BPQ_TRIGGER_NONE] = "none",
+	[BPQ_TRIGGER_STALL_SOME] = "some",
+	[BPQ_TRIGGER_STALL_FULL] = "full",
+	[BPQ_TRIGGER_DROPS] = "drops",
+	[BPQ_TRIGGER_TIMEOUTS] = "timeouts",
+	[BPQ_TRIGGER_HEAD_AGE] = "head_age",
+	[BPQ_TRIGGER_UTILIZATION] = "utilization",
+};
+
 static const char *const bpq_read_modes[] = {
 	[BPQ_READ_MESSAGE] = "message",
 	[BPQ_READ_STREAM] = "stream",
@@ -85,9 +95,27 @@ const char *bpq_strategy_name(unsigned int strategy)
 	return NAME_OF(bpq_strategies, strategy);
 }
 
+/* As name_find(), but '_' in @name also matches '-': "drop_oldest" */
+static int name_find_either(const char *const *names, unsigned int n,
+			    const char *name)
+{
+	const char *a, *b;
+	unsigned int i;
+
+	for (i = 0; name && i < n; i++) {
+		for (a = name, b = names[i]; *b; a++, b++)
+			if (*a != *b && !(*a == '_' && *b == '-'))
+				break;
+		if (!*a && !*b)
+			return i;
+	}
+	return -EINVAL;
+}
+
 int bpq_strategy_parse(const char *name)
 {
-	return NAME_FIND(bpq_strategies, name);
+	return name_find_either(bpq_strategies, ARRAY_LEN(bpq_strategies),
+				name);
 }
 
 const char *bpq_stream_name(unsigned int state)
@@ -128,6 +156,16 @@ const char *bpq_read_mode_name(unsigned int mode)
 int bpq_read_mode_parse(const char *name)
 {
 	return NAME_FIND(bpq_read_modes, name);
+}
+
+const char *bpq_trigger_name(unsigned int metric)
+{
+	return NAME_OF(bpq_triggers, metric);
+}
+
+int bpq_trigger_parse(const char *name)
+{
+	return NAME_FIND(bpq_triggers, name);
 }
 
 /* One BPQ_HOLD_* bit's name; NULL for anything else */

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Host tests of libbpq and bpqctl that need no module: strategy, stream,
- * hangup, ack mode, window state and errno names, key=value parsing, the YAML file of apply (with its error lines), the
- * JSON and Prometheus output of fake snapshots, and the receive ring's
- * reader on a ring laid out in memory as the kernel would. Prints TAP;
- * exits 1 if any test failed.
+ * hangup, ack mode, window state and errno names, key=value parsing, the
+ * YAML file of apply (with its error lines) in both its shapes, the
+ * backpressure template of examples/ as it is, "apply --check", the
+ * Prometheus rules of "alerts" (checked by promtool, which must be
+ * there), the JSON and Prometheus output of fake snapshots, and the
+ * receive ring's reader on a ring laid out in memory as the kernel would.
+ * Runs in userspace/ (make check). Prints TAP; exits 1 if any test failed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bpqctl.h"
@@ -53,6 +57,14 @@ static void test_strategies(void)
 		   "strategy name %u", i);
 	}
 	ok(bpq_strategy_parse("Block") == -EINVAL, "strategy parse is exact");
+	ok(bpq_strategy_parse("drop_oldest") == BPQ_STRATEGY_DROP_OLDEST &&
+	   bpq_strategy_parse("drop_newest") == BPQ_STRATEGY_DROP_NEWEST,
+	   "strategy parse: '_' for '-'");
+	ok(bpq_strategy_parse("drop_Oldest") == -EINVAL &&
+	   bpq_strategy_parse("drop__oldest") == -EINVAL &&
+	   bpq_strategy_parse("drop-oldest_") == -EINVAL &&
+	   bpq_strategy_parse("drop") == -EINVAL,
+	   "strategy parse: '_' stands for '-' only");
 	ok(bpq_strategy_parse("") == -EINVAL, "strategy parse empty");
 	ok(bpq_strategy_parse(NULL) == -EINVAL, "strategy parse NULL");
 	ok(bpq_strategy_name(6) == NULL, "strategy name out of range");
@@ -152,9 +164,9 @@ static void test_settings(void)
 		"strategy", "capacity_msgs", "capacity_bytes", "max_msg_size",
 		"high_watermark", "low_watermark", "write_timeout_ms",
 		"auto_credit", "target_latency_us", "min_rate", "max_rate",
-		"adjust_interval_ms", "hangup", "ack_mode", "initial_cwnd",
-		"min_cwnd", "max_cwnd", "initial_ssthresh", "ack_timeout_ms",
-		"read_mode",
+		"adjust_interval_ms", "increase_pct", "decrease_pct", "hangup",
+		"ack_mode", "initial_cwnd", "min_cwnd", "max_cwnd",
+		"initial_ssthresh", "ack_timeout_ms", "read_mode",
 	};
 	char *win[] = { "strategy=window", "ack_mode=delivery",
 			"initial_cwnd=20", "min_cwnd=2", "max_cwnd=1000",
@@ -171,6 +183,8 @@ static void test_settings(void)
 	char *badhang[] = { "hangup=all" };
 	char *numhang[] = { "hangup=1" };
 	char *rmode[] = { "read_mode=stream" };
+	char *steps[] = { "increase_pct=10", "decrease_pct=50",
+			  "strategy=drop_oldest" };
 	char *badrmode[] = { "read_mode=bytes" };
 	char *good[] = { "capacity_msgs=10", "strategy=credit",
 			 "capacity_bytes=8589934592", "high_watermark=80" };
@@ -183,8 +197,8 @@ static void test_settings(void)
 	char desc[256];
 	unsigned int i;
 
-	ok(nr_settings == 20, "20 settings");
-	for (i = 0; i < 20; i++)
+	ok(nr_settings == 22, "22 settings");
+	for (i = 0; i < 22; i++)
 		ok(setting_find(sysfs[i]) >= 0, "setting %s known", sysfs[i]);
 	ok(setting_find("name") < 0, "name is not a setting");
 	ok(setting_find("stream") < 0, "stream is not a setting");
@@ -202,6 +216,10 @@ static void test_settings(void)
 	   c.val.read_mode == BPQ_READ_STREAM &&
 	   c.have == 1U << setting_find("read_mode"),
 	   "set: read_mode=stream parses");
+	ok(parse_changes("set", "u", 3, steps, &c, desc, sizeof(desc)) == 0 &&
+	   c.val.increase_pct == 10 && c.val.decrease_pct == 50 &&
+	   c.val.strategy == BPQ_STRATEGY_DROP_OLDEST,
+	   "set: increase_pct, decrease_pct, strategy=drop_oldest");
 	ok(parse_changes("set", "u", 1, badrmode, &c, desc, sizeof(desc)) ==
 	   EXIT_USAGE, "set: read_mode=bytes is a usage error");
 	memset(&cfg, 0, sizeof(cfg));
@@ -289,6 +307,19 @@ static void test_settings(void)
 static int parse(const char *text, struct apply_file *af, char *err)
 {
 	return apply_parse("q.yaml", text, strlen(text), af, err, 256);
+}
+
+/* A good file of nr queues: whether it parsed so (what: its name) */
+static int parse_good(const char *text, struct apply_file *af, int nr,
+		      const char *what)
+{
+	char err[256] = "";
+	int ret = parse(text, af, err);
+
+	ok(!ret && af->nr == nr, "%s: %d queues parse %s", what, nr, err);
+	if (!ret && af->nr != nr)
+		apply_free(af);
+	return !ret && af->nr == nr;
 }
 
 static void test_yaml_good(void)
@@ -426,8 +457,139 @@ static void test_yaml_errors(void)
 		  "q.yaml:3: adaptive must be a mapping" },
 		{ "queue:\n  a:\n    size: 1\n",
 		  "q.yaml:1: unknown key 'queue'" },
-		{ "- a\n- b\n", "q.yaml:1: expected a mapping with key 'queues'" },
+		{ "- a\n- b\n", "q.yaml:1: expected a mapping with key 'queues' or 'backpressure'" },
 		{ "", "q.yaml:1: empty file" },
+		/* the pattern's shape */
+		{ "backpressure:\n  queue:\n    high_watermark: 1.5\n",
+		  "q.yaml:3: bad value for 'high_watermark': '1.5'" },
+		{ "backpressure:\n  queue:\n    low_watermark: 0\n",
+		  "q.yaml:3: bad value for 'low_watermark': '0'" },
+		{ "backpressure:\n  queue:\n    high_watermark: -1\n",
+		  "q.yaml:3: bad value for 'high_watermark': '-1'" },
+		{ "backpressure:\n  queue:\n    high_watermark: 0.805\n",
+		  "q.yaml:3: bad value for 'high_watermark': '0.805'" },
+		{ "backpressure:\n  queue:\n    high_watermark: 80.5%\n",
+		  "q.yaml:3: bad value for 'high_watermark': '80.5%'" },
+		{ "backpressure:\n  queue:\n    high_watermark: 0.5\n    low_watermark: 0.8\n",
+		  "q.yaml:3: low_watermark 80 is above high_watermark 50" },
+		{ "backpressure:\n  queue:\n    strategy: drop_eldest\n",
+		  "q.yaml:3: bad value for 'strategy': 'drop_eldest'" },
+		{ "backpressure:\n  queue:\n    size: 5\n    max_size: 5\n",
+		  "q.yaml:4: 'size' and 'max_size' are the same setting" },
+		{ "backpressure:\n  queue: 5\n", "q.yaml:2: queue must be a mapping" },
+		{ "backpressure:\n  colour: red\n", "q.yaml:2: unknown key 'colour'" },
+		{ "backpressure:\n  queue:\n    flow_control: {}\n",
+		  "q.yaml:3: unknown key 'flow_control'" },
+		{ "backpressure:\n  queue:\n    name: 'a b'\n",
+		  "q.yaml:3: bad queue name 'a b'" },
+		{ "backpressure:\n  queues:\n    a:\n      queue: { name: x }\n",
+		  "q.yaml:4: unknown key 'name'" },
+		{ "backpressure:\n  queues:\n    a:\n      queue: {}\n      links: []\n",
+		  "q.yaml:5: unknown key 'links'" },
+		{ "backpressure:\n  queue: {}\n  queues:\n    default:\n",
+		  "q.yaml:4: duplicate queue 'default'" },
+		{ "queues:\n  a:\nbackpressure:\n",
+		  "q.yaml:3: 'backpressure' after 'queues': a file has one of them (backpressure has queues)" },
+		{ "backpressure:\n  adaptive:\n    speed: 1\n",
+		  "q.yaml:3: unknown key 'speed'" },
+		{ "backpressure:\n  adaptive:\n    enabled: maybe\n",
+		  "q.yaml:3: bad value for 'enabled': 'maybe'" },
+		{ "backpressure:\n  adaptive:\n    increase_rate: 1.0\n",
+		  "q.yaml:3: bad value for 'increase_rate': '1.0'" },
+		{ "backpressure:\n  adaptive:\n    increase_rate: 11.5\n",
+		  "q.yaml:3: bad value for 'increase_rate': '11.5'" },
+		{ "backpressure:\n  adaptive:\n    decrease_rate: 1\n",
+		  "q.yaml:3: bad value for 'decrease_rate': '1'" },
+		{ "backpressure:\n  adaptive:\n    decrease_rate: 0\n",
+		  "q.yaml:3: bad value for 'decrease_rate': '0'" },
+		{ "backpressure:\n  adaptive:\n    decrease_pct: 100\n",
+		  "q.yaml:3: bad value for 'decrease_pct': '100'" },
+		{ "backpressure:\n  adaptive:\n    increase_rate: 1.5\n    increase_pct: 50\n",
+		  "q.yaml:4: 'increase_rate' and 'increase_pct' are the same setting" },
+		{ "backpressure:\n  adaptive:\n    target_latency_ms: 5\n    target_latency: 5ms\n",
+		  "q.yaml:4: 'target_latency_ms' and 'target_latency' are the same setting" },
+		{ "backpressure:\n  flow_control:\n    type: leaky_bucket\n",
+		  "q.yaml:3: bad value for 'type': 'leaky_bucket'" },
+		{ "backpressure:\n  flow_control:\n    type: rate_based\n",
+		  "q.yaml:3: flow_control type 'rate_based' needs a rate" },
+		{ "backpressure:\n  flow_control:\n    rate: 5\n",
+		  "q.yaml:3: 'rate' is for flow_control type 'rate_based'" },
+		{ "backpressure:\n  flow_control: { type: rate_based, rate: 5 }\n  adaptive: { min_rate: 4 }\n",
+		  "q.yaml:2: rate 5 and min_rate 4 differ: rate_based fixes the rate" },
+		{ "backpressure:\n  flow_control:\n    credit_batch_size: 0\n",
+		  "q.yaml:3: bad value for 'credit_batch_size': '0'" },
+		{ "queues:\n  a:\n    strategy: drop_oldest\n    adaptive: { enabled: true }\n",
+		  "q.yaml:4: adaptive enabled needs strategy 'adaptive'" },
+		{ "queues:\n  a:\n    strategy: block\n    flow_control: { type: credit_based }\n",
+		  "q.yaml:4: flow_control type 'credit_based' needs strategy 'credit'" },
+		{ "backpressure:\n  monitoring:\n    metrics_interval_s: 0\n",
+		  "q.yaml:3: bad value for 'metrics_interval_s': '0'" },
+		{ "backpressure:\n  monitoring:\n    metrics_interval: 10\n",
+		  "q.yaml:3: bad value for 'metrics_interval': '10'" },
+		{ "backpressure:\n  monitoring:\n    metrics_interval_s: 10\n    metrics_interval: 10s\n",
+		  "q.yaml:4: 'metrics_interval_s' and 'metrics_interval' are the same setting" },
+		{ "backpressure:\n  monitoring:\n    interval: 5\n",
+		  "q.yaml:3: unknown key 'interval'" },
+		{ "backpressure:\n  monitoring:\n    alert_thresholds:\n      colour: 1\n",
+		  "q.yaml:4: unknown key 'colour'" },
+		{ "backpressure:\n  monitoring:\n    alert_thresholds:\n      drop_rate: 1.5\n",
+		  "q.yaml:4: bad value for 'drop_rate': '1.5'" },
+		{ "backpressure:\n  monitoring:\n    alert_thresholds:\n      drop_rate: 0\n",
+		  "q.yaml:4: bad value for 'drop_rate': '0'" },
+		{ "backpressure:\n  monitoring:\n    alert_thresholds:\n      queue_utilization: 101\n",
+		  "q.yaml:4: bad value for 'queue_utilization': '101'" },
+		{ "backpressure:\n  monitoring:\n    alert_thresholds:\n      blocked_time: 61s\n",
+		  "q.yaml:4: bad value for 'blocked_time': '61s'" },
+		{ "backpressure:\n  monitoring:\n    alert_thresholds:\n      head_age_ms: 0\n",
+		  "q.yaml:4: bad value for 'head_age_ms': '0'" },
+		{ "backpressure:\n  monitoring:\n    alert_thresholds:\n      queue_depth: 0\n",
+		  "q.yaml:4: bad value for 'queue_depth': '0'" },
+		{ "backpressure:\n  monitoring:\n    alert_thresholds:\n      blocked_time_ms: 5\n      blocked_time: 5ms\n",
+		  "q.yaml:5: 'blocked_time_ms' and 'blocked_time' are the same setting" },
+		{ "backpressure:\n  links: { a: b }\n",
+		  "q.yaml:2: links must be a list of [upstream, downstream] pairs" },
+		{ "backpressure:\n  links:\n    - [a]\n",
+		  "q.yaml:3: a link is a pair [upstream, downstream]" },
+		{ "backpressure:\n  links:\n    - a: b\n",
+		  "q.yaml:3: a link is a pair [upstream, downstream]" },
+		{ "backpressure:\n  links:\n    - [a, a]\n",
+		  "q.yaml:3: 'a' linked to itself" },
+		{ "backpressure:\n  links:\n    - [a, b]\n    - [a, b]\n",
+		  "q.yaml:4: link 'a' to 'b' twice" },
+		{ "backpressure:\n  links:\n    - [a, 'b c']\n",
+		  "q.yaml:3: bad value for 'links': 'b c'" },
+		{ "backpressure:\n  cluster:\n    colour: red\n",
+		  "q.yaml:3: unknown key 'colour'" },
+		{ "backpressure:\n  cluster:\n    node_id: 'a b'\n",
+		  "q.yaml:3: bad value for 'node_id': 'a b'" },
+		{ "backpressure:\n  cluster:\n    key_prefix: 'a b'\n",
+		  "q.yaml:3: bad value for 'key_prefix': 'a b'" },
+		{ "backpressure:\n  cluster:\n    redis: {}\n",
+		  "q.yaml:3: redis needs an address" },
+		{ "backpressure:\n  cluster:\n    redis: { address: localhost }\n",
+		  "q.yaml:3: bad value for 'address': 'localhost'" },
+		{ "backpressure:\n  cluster:\n    redis: { address: 'localhost:0' }\n",
+		  "q.yaml:3: bad value for 'address': 'localhost:0'" },
+		{ "backpressure:\n  cluster:\n    redis: { address: 'a:b:6379' }\n",
+		  "q.yaml:3: bad value for 'address': 'a:b:6379'" },
+		{ "backpressure:\n  cluster:\n    redis: { address: 'unix:redis.sock' }\n",
+		  "q.yaml:3: bad value for 'address': 'unix:redis.sock'" },
+		{ "backpressure:\n  cluster:\n    redis: { address: 'h:1', db: 0 }\n",
+		  "q.yaml:3: unknown key 'db'" },
+		{ "backpressure:\n  cluster:\n    ttl: 10ms\n",
+		  "q.yaml:3: bad value for 'ttl': '10ms'" },
+		{ "backpressure:\n  cluster:\n    ttl: 5s\n    report_interval: 5s\n",
+		  "q.yaml:4: report_interval 5000ms is not below ttl 5000ms" },
+		{ "backpressure:\n  cluster:\n    policy: fastest\n",
+		  "q.yaml:3: bad value for 'type': 'fastest'" },
+		{ "backpressure:\n  cluster:\n    policy: budget\n",
+		  "q.yaml:3: policy budget needs a budget" },
+		{ "backpressure:\n  cluster:\n    policy: { margin: 5 }\n",
+		  "q.yaml:3: policy needs a type" },
+		{ "backpressure:\n  cluster:\n    policy: { type: budget, budget: 9, margin: 5 }\n",
+		  "q.yaml:3: 'margin' is for policy least_loaded" },
+		{ "backpressure:\n  cluster:\n    policy: { type: least_loaded, budget: 9 }\n",
+		  "q.yaml:3: 'budget' is for policy budget" },
 		{ "queues:\n  a:\n    size: [1\n", NULL /* syntax error */ },
 	};
 	struct apply_file af;
@@ -463,9 +625,7 @@ static void test_yaml_window(void)
 	char err[256] = "";
 	int ret;
 
-	ret = parse(text, &af, err);
-	ok(ret == 0 && af.nr == 2, "yaml: window file parses %s", err);
-	if (ret)
+	if (!parse_good(text, &af, 2, "yaml: window file"))
 		return;
 	q = &af.queues[0];
 	ok(q->change.val.strategy == BPQ_STRATEGY_WINDOW &&
@@ -495,6 +655,442 @@ static void test_yaml_window(void)
 	ret = parse("queues:\n  a:\n    window: { cwnd: 4 }\n", &af, err);
 	ok(ret == -EINVAL && strstr(err, "unknown key 'cwnd'"),
 	   "yaml error: unknown window key (got '%s')", err);
+}
+
+static int count_lines(const char *text, const char *prefix)
+{
+	const char *p = text;
+	int n = 0;
+
+	while (p && *p) {
+		if (!strncmp(p, prefix, strlen(prefix)))
+			n++;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return n;
+}
+
+/*
+ * Run the shell command fmt (a printf format for one path) on a file
+ * holding text; its status, or -1.
+ */
+static int run_on_file(const char *text, const char *fmt)
+{
+	char path[] = "/tmp/bpq-host-test-XXXXXX.yaml";
+	char cmd[256];
+	int fd, ret;
+	FILE *f;
+
+	fd = mkstemps(path, 5);
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), fmt, path);
+	ret = system(cmd);
+	unlink(path);
+	return ret;
+}
+
+/* What a shell command writes on its standard output, and its status */
+static char *run_capture(const char *cmd, int *status)
+{
+	char chunk[4096], *buf = NULL;
+	size_t len = 0, n;
+	FILE *p, *m;
+
+	p = popen(cmd, "r");
+	if (!p)
+		return NULL;
+	m = open_memstream(&buf, &len);
+	while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0)
+		fwrite(chunk, 1, n, m);
+	*status = pclose(p);
+	fclose(m);
+	return buf;
+}
+
+/* ok(), and on failure what a command wrote, as TAP diagnostics */
+static void ok_out(int cond, const char *out, const char *what)
+{
+	const char *p = out;
+	int n;
+
+	ok(cond, "%s", what);
+	while (!cond && p && *p) {
+		n = strcspn(p, "\n");
+		printf("# got: %.*s\n", n, p);
+		p += n + !!p[n];
+	}
+}
+
+/* A command's exit status and, unless want is NULL, its output */
+static void command_is(const char *cmd, int status, const char *want,
+		       const char *what)
+{
+	char *out;
+	int st;
+
+	out = run_capture(cmd, &st);
+	ok_out(WIFEXITED(st) && WEXITSTATUS(st) == status && out &&
+	       (!want || !strcmp(out, want)), out, what);
+	free(out);
+}
+
+/* The have bits of the settings named, up to NULL */
+static uint32_t have_of(const char *const *names)
+{
+	uint32_t have = 0;
+
+	for (; *names; names++)
+		have |= 1U << setting_find(*names);
+	return have;
+}
+
+static const char template_text[] =
+	"# Backpressure configuration template\n"
+	"backpressure:\n"
+	"  queue:\n"
+	"    max_size: 10000\n"
+	"    strategy: drop_oldest  # block, drop_newest, drop_oldest\n"
+	"    high_watermark: 0.8\n"
+	"    low_watermark: 0.5\n"
+	"\n"
+	"  flow_control:\n"
+	"    type: credit_based  # credit_based, rate_based, adaptive\n"
+	"    initial_credits: 1000\n"
+	"    credit_batch_size: 100\n"
+	"\n"
+	"  adaptive:\n"
+	"    enabled: true\n"
+	"    target_latency_ms: 100\n"
+	"    adjustment_interval_ms: 1000\n"
+	"    min_rate: 10\n"
+	"    max_rate: 10000\n"
+	"    increase_rate: 1.1\n"
+	"    decrease_rate: 0.5\n"
+	"\n"
+	"  monitoring:\n"
+	"    metrics_interval_s: 10\n"
+	"    alert_thresholds:\n"
+	"      queue_utilization: 0.9\n"
+	"      drop_rate: 0.01\n"
+	"      blocked_time_ms: 5000\n";
+
+#define TEMPLATE	"examples/backpressure.yaml"
+#define BPQCTL		"./bpqctl/bpqctl"
+
+/* The pattern's template, as examples/ keeps it and as it is applied */
+static void test_template(void)
+{
+	static const char *const set[] = {
+		"strategy", "capacity_msgs", "high_watermark", "low_watermark",
+		"target_latency_us", "adjust_interval_ms", "min_rate",
+		"max_rate", "increase_pct", "decrease_pct", NULL,
+	};
+	const char *note =
+		"queue 'default' has strategy drop-oldest: its flow_control "
+		"(credit_based) and adaptive settings are stored but not in "
+		"force, and its 1000 initial credits are not granted; to "
+		"switch: bpqctl set default strategy=credit && bpqctl grant "
+		"default 1000";
+	const char *plan =
+		"queue: default\n  line: 3\n  strategy: drop-oldest\n"
+		"  capacity_msgs: 10000\n  high_watermark: 80\n"
+		"  low_watermark: 50\n  target_latency_us: 100000\n"
+		"  min_rate: 10\n  max_rate: 10000\n"
+		"  adjust_interval_ms: 1000\n  increase_pct: 10\n"
+		"  decrease_pct: 50\n  initial_credits: 1000 (not granted)\n"
+		"  credit_batch_size: 100 (advisory)\n"
+		"  metrics_interval_ms: 10000\n"
+		"  alert queue_utilization: 90%\n"
+		"  alert drop_rate: 10000 ppm\n  alert blocked_time: 5000 ms\n";
+	const struct bpq_config *c;
+	struct apply_file af;
+	struct apply_queue *q;
+	char *out, msg[700];
+	int st;
+
+	out = run_capture("cat " TEMPLATE, &st);
+	ok(st == 0 && out && !strcmp(out, template_text),
+	   "template: " TEMPLATE " is the pattern's template, verbatim");
+	free(out);
+	if (apply_load("apply", TEMPLATE, &af)) {
+		ok(0, "template: parses");
+		return;
+	}
+	ok(af.nr == 1 && af.nr_links == 0, "template: one queue, no link");
+	q = &af.queues[0];
+	c = &q->change.val;
+	ok(!strcmp(q->name, "default") && q->line == 3,
+	   "template: the queue 'default', at line 3");
+	ok(c->strategy == BPQ_STRATEGY_DROP_OLDEST &&
+	   c->capacity_msgs == 10000 && c->high_watermark == 80 &&
+	   c->low_watermark == 50,
+	   "template: drop_oldest, max_size 10000, watermarks 0.8 and 0.5");
+	ok(c->target_latency_us == 100000 && c->adjust_interval_ms == 1000 &&
+	   c->min_rate == 10 && c->max_rate == 10000,
+	   "template: adaptive's latency, interval and rates");
+	ok(c->increase_pct == 10 && c->decrease_pct == 50,
+	   "template: increase_rate 1.1, decrease_rate 0.5: 10%%, 50%%");
+	ok(q->change.have == have_of(set),
+	   "template: sets exactly those settings");
+	ok(q->initial_credits == 1000 && q->no_grant && q->credit_batch == 100,
+	   "template: 1000 initial credits, not granted; batch 100");
+	ok(q->metrics_interval_ms == 10000 &&
+	   q->alerts == ((1U << ALERT_UTILIZATION) | (1U << ALERT_DROP_RATE) |
+			 (1U << ALERT_BLOCKED)) &&
+	   q->threshold[ALERT_UTILIZATION] == 90 &&
+	   q->threshold[ALERT_DROP_RATE] == 10000 &&
+	   q->threshold[ALERT_BLOCKED] == 5000,
+	   "template: monitoring: 10 s, 90%%, 1%%, 5000 ms");
+	ok(q->note_line == 5 && !strcmp(q->note, note),
+	   "template: the note, at the strategy (got %d '%s')", q->note_line,
+	   q->note);
+	apply_free(&af);
+
+	out = run_capture(BPQCTL " apply --check " TEMPLATE " 2>/dev/null",
+			  &st);
+	ok_out(st == 0 && out && !strcmp(out, plan), out,
+	       "apply --check: the template's settings");
+	free(out);
+	snprintf(msg, sizeof(msg), "bpqctl: " TEMPLATE ":5: note: %s\n", note);
+	command_is(BPQCTL " apply --check " TEMPLATE " 2>&1 >/dev/null", 0,
+		   msg, "apply --check: one note on stderr");
+	command_is("printf 'backpressure:\\n  queue:\\n"
+		   "    high_watermark: 1.5\\n' | " BPQCTL
+		   " apply --check - 2>&1", EXIT_FAIL,
+		   "bpqctl: -:3: bad value for 'high_watermark': '1.5'\n",
+		   "apply --check: an error with FILE:LINE, status 1");
+	command_is(BPQCTL " apply --check 2>&1", EXIT_USAGE, NULL,
+		   "apply --check without a file: usage");
+}
+
+/* The pattern's shape: named queues in both shapes, links, cluster */
+static void test_yaml_pattern(void)
+{
+	const char *text =
+		"backpressure:\n"
+		"  queues:\n"
+		"    a:\n"
+		"      queue: { max_size: 5, strategy: credit, high_watermark: 80%, low_watermark: 0.05 }\n"
+		"      flow_control: { type: credit-based, initial_credits: 3, credit_batch_size: 2 }\n"
+		"      adaptive: { target_latency: 2ms, adjustment_interval_ms: 1s, increase_pct: 20, decrease_rate: 0.75 }\n"
+		"      monitoring: { metrics_interval: 1m, alert_thresholds: { head_age_ms: 250, queue_depth: 4 } }\n"
+		"    b:\n"
+		"      size: 7\n"
+		"      strategy: drop_newest\n"
+		"      high_watermark: 1.0\n"
+		"      downstream: c\n"
+		"    c:\n"
+		"      queue: { strategy: block }\n"
+		"      flow_control: { type: rate_based, rate: 50 }\n"
+		"      adaptive: { enabled: true }\n"
+		"    d:\n"
+		"      queue: { strategy: drop-oldest }\n"
+		"      adaptive: { enabled: false, min_rate: 5 }\n"
+		"    e:\n"
+		"      queue: { strategy: block }\n"
+		"      flow_control: { initial_credits: 9 }\n"
+		"    f:\n"
+		"      queue: {}\n"
+		"      flow_control: { type: rate_based, rate: 40 }\n"
+		"  links:\n"
+		"    - [a, b]\n"
+		"    - [b, c]\n"
+		"  cluster:\n"
+		"    node_id: node-1\n"
+		"    redis: { address: \"unix:/run/redis/redis.sock\" }\n"
+		"    key_prefix: \"bpq:\"\n"
+		"    ttl: 30s\n"
+		"    report_interval: 5s\n"
+		"    policy: { type: least-loaded, margin: 0.1 }\n";
+	const char *root =
+		"backpressure:\n"
+		"  queue:\n"
+		"    name: orders\n"
+		"    max_size: 10\n"
+		"    downstream: [billing]\n"
+		"  adaptive:\n"
+		"    enabled: true\n"
+		"  queues:\n"
+		"    billing:\n"
+		"  cluster:\n"
+		"    redis: { address: '[::1]:6379' }\n"
+		"    policy: { type: budget, budget: 5000 }\n";
+	const struct bpq_config *c;
+	struct apply_file af;
+	struct apply_queue *q;
+
+	if (!parse_good(text, &af, 6, "pattern"))
+		return;
+	q = &af.queues[0];
+	c = &q->change.val;
+	ok(c->strategy == BPQ_STRATEGY_CREDIT && c->capacity_msgs == 5 &&
+	   c->high_watermark == 80 && c->low_watermark == 5 && !q->note[0],
+	   "pattern: a: credit, 80%%, 0.05; no note");
+	ok(c->target_latency_us == 2000 && c->adjust_interval_ms == 1000 &&
+	   c->increase_pct == 20 && c->decrease_pct == 25,
+	   "pattern: a: target_latency 2ms, 1s, increase_pct, decrease_rate");
+	ok(q->initial_credits == 3 && !q->no_grant && q->credit_batch == 2,
+	   "pattern: a: credits granted");
+	ok(q->metrics_interval_ms == 60000 &&
+	   q->threshold[ALERT_HEAD_AGE] == 250 &&
+	   q->threshold[ALERT_DEPTH] == 4 &&
+	   q->alerts == ((1U << ALERT_HEAD_AGE) | (1U << ALERT_DEPTH)),
+	   "pattern: a: monitoring");
+	q = &af.queues[1];
+	ok(q->change.val.strategy == BPQ_STRATEGY_DROP_NEWEST &&
+	   q->change.val.capacity_msgs == 7 &&
+	   q->change.val.high_watermark == 100 && q->nr_down == 1,
+	   "pattern: b, the first shape: drop_newest, 1.0 is 100%%");
+	q = &af.queues[2];
+	ok(q->change.val.strategy == BPQ_STRATEGY_BLOCK &&
+	   q->change.val.min_rate == 50 && q->change.val.max_rate == 50 &&
+	   q->note_line == 14 &&
+	   !strcmp(q->note, "queue 'c' has strategy block: its flow_control "
+			    "(rate_based) and adaptive settings are stored but "
+			    "not in force; to switch: bpqctl set c "
+			    "strategy=adaptive"),
+	   "pattern: c: rate_based stored, strategy block kept (note '%s')",
+	   q->note);
+	q = &af.queues[3];
+	ok(q->change.val.strategy == BPQ_STRATEGY_DROP_OLDEST &&
+	   q->change.val.min_rate == 5 && !q->note[0],
+	   "pattern: d: enabled: false stores the settings only");
+	q = &af.queues[4];
+	ok(q->no_grant && q->note_line == 21 &&
+	   !strcmp(q->note, "queue 'e' has strategy block: its 9 initial "
+			    "credits are not granted; to switch: bpqctl set e "
+			    "strategy=credit && bpqctl grant e 9"),
+	   "pattern: e: credits not granted (note '%s')", q->note);
+	q = &af.queues[5];
+	ok(q->change.val.strategy == BPQ_STRATEGY_ADAPTIVE &&
+	   q->change.val.min_rate == 40 && q->change.val.max_rate == 40 &&
+	   !q->note[0], "pattern: f: rate_based is adaptive at a fixed rate");
+	ok(af.nr_links == 2 && !strcmp(af.links[0].up, "a") &&
+	   !strcmp(af.links[0].down, "b") && af.links[0].line == 27 &&
+	   !strcmp(af.links[1].up, "b") && !strcmp(af.links[1].down, "c"),
+	   "pattern: links, and downstream's b to c once");
+	apply_free(&af);
+
+	if (!parse_good(root, &af, 2, "pattern: root queue and queues"))
+		return;
+	ok(!strcmp(af.queues[0].name, "orders") && af.queues[0].line == 2 &&
+	   af.queues[0].change.val.strategy == BPQ_STRATEGY_ADAPTIVE &&
+	   af.queues[0].change.val.capacity_msgs == 10 &&
+	   !af.queues[0].note[0] && !strcmp(af.queues[1].name, "billing"),
+	   "pattern: queue's name; enabled: true asks for adaptive");
+	ok(af.nr_links == 1 && !strcmp(af.links[0].up, "orders") &&
+	   !strcmp(af.links[0].down, "billing") && af.links[0].line == 5,
+	   "pattern: the root queue's downstream");
+	apply_free(&af);
+}
+
+/* promtool check rules on text */
+static int rules_valid(const char *text)
+{
+	return run_on_file(text, "promtool check rules %s >/dev/null") == 0;
+}
+
+static char *rules_of(const char *yaml)
+{
+	struct apply_file af;
+	char err[256], *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (parse(yaml, &af, err)) {
+		printf("# %s\n", err);
+		return NULL;
+	}
+	f = open_memstream(&buf, &len);
+	print_alert_rules(f, &af);
+	fclose(f);
+	apply_free(&af);
+	return buf;
+}
+
+/* alerts: rules promtool takes, on the metrics that stats exports */
+static void test_alerts(void)
+{
+	const char *all =
+		"queues:\n"
+		"  a:\n"
+		"    monitoring:\n"
+		"      metrics_interval: 30s\n"
+		"      alert_thresholds: { queue_utilization: 75%, queue_depth: 5000,\n"
+		"                          drop_rate: 0.5%, blocked_time: 1500ms, head_age: 2500ms }\n"
+		"  b:\n"
+		"    size: 3\n";
+	char path[] = "/tmp/bpq-host-test-XXXXXX", file[64], cmd[256];
+	char *out, *out2;
+	int st;
+
+	ok(system("command -v promtool >/dev/null") == 0,
+	   "promtool is there (Debian's prometheus: scripts/deps.sh)");
+	out = run_capture(BPQCTL " alerts " TEMPLATE " --prometheus-rules -",
+			  &st);
+	ok(st == 0 && out && rules_valid(out),
+	   "alerts: the template's rules pass promtool check rules");
+	ok(out && !strncmp(out, "groups:\n  - name: bpq-default\n"
+			   "    interval: 10s\n    rules:\n", 56) &&
+	   count_lines(out, "      - alert: ") == 3 &&
+	   count_lines(out, "        for: 1m") == 3 &&
+	   count_lines(out, "          severity: warning") == 3,
+	   "alerts: a group for the queue, three rules");
+	ok(out && strstr(out, "      - alert: BpqQueueUtilizationHigh\n"
+			 "        expr: 'bpq_queue_utilization{queue=\"default\"} >= 0.9'\n"),
+	   "alerts: queue_utilization on bpq_queue_utilization");
+	ok(out && strstr(out, "      - alert: BpqDropRateHigh\n"
+			 "        expr: 'sum by (queue) (rate(bpq_messages_dropped_total{queue=\"default\",reason=~\"newest|oldest\"}[1m]))"
+			 " / (sum by (queue) (rate(bpq_enqueued_total{queue=\"default\"}[1m]))"
+			 " + sum by (queue) (rate(bpq_messages_dropped_total{queue=\"default\",reason=\"newest\"}[1m]))) >= 0.01'\n"),
+	   "alerts: drop_rate: dropped over offered");
+	ok(out && strstr(out, "      - alert: BpqWritersBlocked\n"
+			 "        expr: 'rate(bpq_pressure_stall_seconds_total{queue=\"default\",kind=\"some\"}[1m]) * 60 >= 5'\n"),
+	   "alerts: blocked_time on the stall total");
+
+	/* to a file, replaced whole, as stats --output */
+	ok(mkdtemp(path) != NULL, "alerts: a directory");
+	snprintf(file, sizeof(file), "%s/bpq.rules.yaml", path);
+	snprintf(cmd, sizeof(cmd), BPQCTL " alerts --prometheus-rules %s "
+		 TEMPLATE " && cat %s", file, file);
+	out2 = run_capture(cmd, &st);
+	ok(st == 0 && out && out2 && !strcmp(out, out2),
+	   "alerts --prometheus-rules FILE: the same rules");
+	unlink(file);
+	rmdir(path);
+	free(out2);
+	free(out);
+
+	out = rules_of(all);
+	ok(out && rules_valid(out), "alerts: all five pass promtool");
+	ok(out && strstr(out, "    interval: 30s\n") &&
+	   strstr(out, "bpq_queue_depth{queue=\"a\"} >= 5000'") &&
+	   strstr(out, "bpq_queue_utilization{queue=\"a\"} >= 0.75'") &&
+	   strstr(out, "bpq_oldest_message_age_seconds{queue=\"a\"} >= 2.5'") &&
+	   strstr(out, "kind=\"some\"}[2m]) * 60 >= 1.5'") &&
+	   strstr(out, ">= 0.005'") &&
+	   count_lines(out, "      - alert: ") == 5 &&
+	   count_lines(out, "  - name: ") == 1,
+	   "alerts: every threshold; rates over 4 intervals of 30s");
+	free(out);
+	out = rules_of("queues:\n  a:\n");
+	ok(out && !strcmp(out, "groups: []\n") && rules_valid(out),
+	   "alerts: no thresholds, no groups");
+	free(out);
+
+	command_is(BPQCTL " alerts " TEMPLATE " 2>&1", EXIT_USAGE, NULL,
+		   "alerts without --prometheus-rules: usage");
+	command_is("printf 'queues:\\n  a:\\n    monitoring: { "
+		   "alert_thresholds: { drop_rate: 2 } }\\n' | " BPQCTL
+		   " alerts - --prometheus-rules - 2>&1", EXIT_FAIL,
+		   "bpqctl: -:3: bad value for 'drop_rate': '2'\n",
+		   "alerts: a bad threshold with FILE:LINE");
 }
 
 static void fake_snaps(struct queue_snap *s)
@@ -586,21 +1182,6 @@ static void stats_one(FILE *f, const struct queue_snap *s, int n, int json)
 	print_stats(f, s, json);
 }
 
-static int count_lines(const char *text, const char *prefix)
-{
-	const char *p = text;
-	int n = 0;
-
-	while (p && *p) {
-		if (!strncmp(p, prefix, strlen(prefix)))
-			n++;
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return n;
-}
-
 static uint64_t sample(const char *text, const char *start)
 {
 	const char *p = strstr(text, start);
@@ -621,6 +1202,7 @@ static void test_prometheus(void)
 		"bpq_processing_time_seconds", "bpq_unacked", "bpq_acked_total",
 		"bpq_nacked_total", "bpq_stale_acks_total",
 		"bpq_congestion_events_total", "bpq_ack_timeouts_total",
+		"bpq_queue_depth",
 	};
 	const char *sample_re =
 		"^[a-zA-Z_:][a-zA-Z0-9_:]*"
@@ -634,7 +1216,7 @@ static void test_prometheus(void)
 
 	fake_snaps(s);
 	out = capture(prom_all, s, 2, 0);
-	for (i = 0; i < 22; i++) {
+	for (i = 0; i < 23; i++) {
 		snprintf(name, sizeof(name), "# HELP %s ", metrics[i]);
 		ok(count_lines(out, name) == 1, "prometheus: one HELP for %s",
 		   metrics[i]);
@@ -652,6 +1234,8 @@ static void test_prometheus(void)
 	   "prometheus: label value escaped");
 	ok(strstr(out, "bpq_queue_utilization{queue=\"orders\",strategy=\"block\"} 0.25\n") != NULL,
 	   "prometheus: utilization is 0..1");
+	ok(strstr(out, "bpq_queue_depth{queue=\"orders\",strategy=\"block\"} 250\n") != NULL,
+	   "prometheus: depth in messages");
 	ok(strstr(out, "bpq_credits_available{queue=\"we\\\"ird\\\\q\",strategy=\"credit\"} 42\n") != NULL,
 	   "prometheus: credits sample");
 	ok(strstr(out, "le=\"1.024e-06\"} 5\n") != NULL,
@@ -759,22 +1343,8 @@ static void test_prometheus(void)
 
 static int json_valid(const char *text)
 {
-	char path[] = "/tmp/bpq-host-test-XXXXXX";
-	char cmd[128];
-	int fd, ret;
-	FILE *f;
-
-	fd = mkstemp(path);
-	if (fd < 0)
-		return 0;
-	f = fdopen(fd, "w");
-	fputs(text, f);
-	fclose(f);
-	snprintf(cmd, sizeof(cmd),
-		 "python3 -m json.tool <%s >/dev/null 2>&1", path);
-	ret = system(cmd);
-	unlink(path);
-	return ret == 0;
+	return run_on_file(text, "python3 -m json.tool <%s >/dev/null 2>&1") ==
+	       0;
 }
 
 /*
@@ -1095,6 +1665,9 @@ int main(void)
 	test_yaml_good();
 	test_yaml_errors();
 	test_yaml_window();
+	test_yaml_pattern();
+	test_template();
+	test_alerts();
 	test_prometheus();
 	test_json();
 	test_ring();
