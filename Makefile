@@ -8,7 +8,8 @@
 #   make check-debug  the guest tests on a debug kernel (KASAN, lockdep,
 #                   UBSAN, kmemleak; built once by scripts/debug-kernel.sh)
 #   make lint       checkpatch, a sparse W=1 build, coccinelle
-#   make demo       boot a VM and run scripts/demo.sh in it
+#   make demo       boot a VM and run scripts/demo.sh in it, then plot its
+#                   overload runs in build/demo/overload.png
 #   make vm-shell   boot a VM with bpq.ko loaded and give a shell
 #   make install    module (+ depmod), libbpq, bpqctl, man pages, udev rule,
 #                   modprobe.d example; DESTDIR, PREFIX; make uninstall
@@ -152,8 +153,13 @@ check-debug: deps selftests userspace
 		--summary $(DEBUG_OUT)/guest.summary --debug-gates \
 		$(DEBUG_VMFLAGS) $(VMFLAGS) --tests "$(GUEST_TESTS)"
 
+# The demo's guest sends its samples back on a serial port of their own
+# (vm.sh: OUT/data.log), and scripts/demo-plot.sh draws them.
+DEMO_OUT ?= build/demo
+
 demo: all
-	$(Q)$(VM) --script scripts/demo.sh
+	$(Q)$(VM) --out $(DEMO_OUT)/vm --script scripts/demo.sh
+	$(Q)scripts/demo-plot.sh $(DEMO_OUT)/vm/data.log $(DEMO_OUT)
 
 vm-shell: all
 	$(Q)$(VM) --shell

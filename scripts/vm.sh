@@ -11,6 +11,8 @@
 # counted; a missing BPQ-VM-DONE (panic, hang, timeout) counts as one more
 # failure. The last line printed is "N passed, M failed"; the counts also go
 # to the summary file as "N M". Exit status is 0 only if nothing failed.
+# What a test writes to the third serial port (/dev/ttyS2) lands as it is
+# in OUT/data.log, for the host to read afterwards (the demo's samples).
 
 set -eu
 
@@ -239,6 +241,7 @@ build_initramfs() {
 
 run_qemu() {
 	local cmdline result_port=file:$out/result.log accel=tcg,thread=multi
+	local data_port=file:$out/data.log
 	local timing=()
 
 	cmdline="console=ttyS0 panic=-1 oops=panic panic_on_warn=1"
@@ -254,7 +257,8 @@ run_qemu() {
 	set -- qemu-system-x86_64 -accel "$accel" "${timing[@]}" -cpu max \
 		-smp "$smp" -m "$mem" -nodefaults -display none -no-reboot \
 		-kernel "$kernel" -initrd "$out/initramfs.cpio.gz" \
-		-append "$cmdline" -serial mon:stdio -serial "$result_port"
+		-append "$cmdline" -serial mon:stdio -serial "$result_port" \
+		-serial "$data_port"
 	if [ "$shell" = 1 ]; then
 		"$@"
 	else
@@ -300,7 +304,8 @@ main() {
 	out=$(cd "$out" && pwd)
 	summary=${summary:-$out/summary}
 	mkdir -p "$(dirname "$summary")"
-	rm -f "$out/result.log" "$out/console.log" "$out/results" "$summary"
+	rm -f "$out/result.log" "$out/console.log" "$out/results" \
+		"$out/data.log" "$summary"
 	build_initramfs
 	if [ "$shell" = 1 ]; then
 		run_qemu
