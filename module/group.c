@@ -387,7 +387,12 @@ static struct class bpq_group_class = {
 
 static void bpq_group_release(struct device *dev)
 {
-	kfree(bpq_dev_group(dev));
+	struct bpq_group *g = bpq_dev_group(dev);
+
+	/* its file parent may read the parent's name to the end */
+	if (g->parent)
+		put_device(&g->parent->dev);
+	kfree(g);
 }
 
 int bpq_group_create(const struct bpq_group_create *arg)
@@ -436,9 +441,11 @@ int bpq_group_create(const struct bpq_group_create *arg)
 	if (ret)
 		goto err;
 	/* empty: nothing to add to the depths above */
-	g->parent = parent;
-	if (parent)
+	if (parent) {
+		g->parent = parent;
+		get_device(&parent->dev);
 		parent->nr_children++;
+	}
 	list_add_tail(&g->node, &bpq_group_list);
 	mutex_unlock(&bpq_group_mutex);
 	return 0;
@@ -449,13 +456,17 @@ err:
 	return ret;
 }
 
+/*
+ * Take empty @g off the list; the caller unregisters it after dropping
+ * bpq_group_mutex, which the files' show functions take: unregistering
+ * waits for them.
+ */
 static void bpq_group_del(struct bpq_group *g)
 {
 	lockdep_assert_held(&bpq_group_mutex);
 	list_del(&g->node);
 	if (g->parent)
 		g->parent->nr_children--;
-	device_unregister(&g->dev);
 }
 
 int bpq_group_destroy(const char *name)
@@ -472,6 +483,8 @@ int bpq_group_destroy(const char *name)
 		ret = 0;
 	}
 	mutex_unlock(&bpq_group_mutex);
+	if (!ret)
+		device_unregister(&g->dev);
 	return ret;
 }
 
@@ -484,6 +497,7 @@ int bpq_group_init(void)
 void bpq_group_exit(void)
 {
 	struct bpq_group *g, *tmp;
+	LIST_HEAD(gone);
 	bool again = true;
 
 	mutex_lock(&bpq_group_mutex);
@@ -495,9 +509,12 @@ void bpq_group_exit(void)
 				continue;
 			}
 			bpq_group_del(g);
+			list_add_tail(&g->node, &gone);
 		}
 	}
 	mutex_unlock(&bpq_group_mutex);
+	list_for_each_entry_safe(g, tmp, &gone, node)
+		device_unregister(&g->dev);
 	flush_work(&bpq_group_work);
 	class_unregister(&bpq_group_class);
 }
