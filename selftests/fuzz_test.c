@@ -57,7 +57,7 @@ typedef unsigned __int128 emask;
 	X(grant) X(flush) X(recv) X(send_batch) X(recv_batch)		\
 	X(bad_ioctl) X(create) X(destroy) X(control_misc) X(link)	\
 	X(poll) X(epoll) X(sysfs_write) X(sysfs_read)			\
-	X(open) X(close) X(seek_mmap)
+	X(open) X(close) X(seek_mmap) X(trigger) X(group)
 
 enum kind {
 #define X(n) K_##n,
@@ -81,7 +81,7 @@ static const unsigned int kind_weight[NKINDS] = {
 	[K_create] = 2, [K_destroy] = 1, [K_control_misc] = 2, [K_link] = 2,
 	[K_poll] = 3,
 	[K_epoll] = 4, [K_sysfs_write] = 5, [K_sysfs_read] = 2, [K_open] = 4,
-	[K_close] = 2, [K_seek_mmap] = 1,
+	[K_close] = 2, [K_seek_mmap] = 1, [K_trigger] = 2, [K_group] = 2,
 };
 
 static struct {
@@ -1467,7 +1467,7 @@ static void op_control_misc(struct fz *t)
 {
 	static const unsigned long cmds[] = {
 		BPQ_IOC_GET_CONFIG, BPQ_IOC_SET_CONFIG, BPQ_IOC_GET_STATS,
-		BPQ_IOC_FLUSH, BPQ_IOC_RECV, _IO(BPQ_TYPE, BPQ_CMD_UNLINK + 1),
+		BPQ_IOC_FLUSH, BPQ_IOC_RECV, _IO(BPQ_TYPE, BPQ_CMD_GROUP_JOIN + 1),
 		_IO(BPQ_TYPE, 0x7f), _IOWR(BPQ_TYPE, BPQ_CMD_CREATE, 48),
 		_IOW(BPQ_TYPE, BPQ_CMD_DESTROY, 16), _IO(0xb8, 0x40),
 	};
@@ -1529,6 +1529,106 @@ static void op_link(struct fz *t)
 	   l.downstream, l.flags);
 	ret = ioctl(t->cfd, cmd, &l);
 	check(t, K_link, ret < 0 ? -errno : ret, allowed, true);
+}
+
+/*
+ * Triggers: mostly valid, each field now and then out of range, on any
+ * file, set while one is set (EBUSY), removed, or left to the close.
+ */
+static void op_trigger(struct fz *t)
+{
+	static const uint32_t windows[] = { 0, 1, 499, 500, 501, 1000, 10000,
+					    10001, ~0U };
+	static const uint64_t thresholds[] = { 0, 1, 100, 101, 499999, 500000,
+					       10000000, ~0ULL };
+	struct fz_fd *f = pick_fd(t);
+	struct bpq_trigger tr = { };
+	char fdd[96], fr[64];
+	int forced;
+	bool bad;
+	long ret;
+
+	if (!f)
+		return;
+	tr.metric = rnd(t, 8);
+	tr.window_ms = chance(t, 70) ? 500 + rnd(t, 9501) : PICK(t, windows);
+	tr.threshold = chance(t, 60) ? 1 + rnd(t, 100) : PICK(t, thresholds);
+	if (!tr.metric && chance(t, 80))
+		tr.window_ms = tr.threshold = 0;
+	if (chance(t, 5))
+		tr.flags = 1U << rnd(t, 32);
+	bad = tr.flags || tr.metric > BPQ_TRIGGER_UTILIZATION;
+	if (tr.metric == BPQ_TRIGGER_NONE)
+		bad |= tr.window_ms || tr.threshold;
+	else
+		bad |= tr.window_ms < 500 || tr.window_ms > 10000 ||
+		       !tr.threshold ||
+		       (tr.metric <= BPQ_TRIGGER_STALL_FULL &&
+			tr.threshold > tr.window_ms * 1000ULL) ||
+		       (tr.metric == BPQ_TRIGGER_UTILIZATION &&
+			tr.threshold > 100) ||
+		       (tr.metric == BPQ_TRIGGER_HEAD_AGE &&
+			tr.threshold > ~0ULL / 1000);
+	ret = framed_ioctl(t, f->fd, BPQ_IOC_TRIGGER, &tr, sizeof(tr),
+			   sizeof(tr), &forced, fr, sizeof(fr));
+	OP(t, "TRIGGER(%s, %s, metric %u, %u ms, %llu, flags %#x)",
+	   fd_desc(f, fdd, sizeof(fdd)), fr, tr.metric, tr.window_ms,
+	   (unsigned long long)tr.threshold, tr.flags);
+	ioctl_check(t, f, 0, K_trigger, ret, forced,
+		    bad ? EM(EINVAL) : EM(EBUSY) | EM(ENOMEM) | qmask(t, f),
+		    !bad);
+}
+
+/* Groups named fz-g0..3 made, destroyed, joined and left, nested */
+static void op_group(struct fz *t)
+{
+	struct bpq_group_create g = { .size = sizeof(g) };
+	struct bpq_group_join j = { .size = sizeof(j) };
+	emask allowed = EM(ENOENT);
+	bool fixed;
+	long ret;
+
+	switch (rnd(t, 3)) {
+	case 0:
+		snprintf(g.name, sizeof(g.name), "fz-g%u", rnd(t, 4));
+		if (chance(t, 50))
+			snprintf(g.parent, sizeof(g.parent), "fz-g%u",
+				 rnd(t, 4));
+		g.capacity_msgs = chance(t, 5) ? 0 : 1 + rnd(t, 64);
+		g.high_watermark = chance(t, 5) ? 101 : 1 + rnd(t, 100);
+		g.low_watermark = chance(t, 5) ? 0 : 1 + rnd(t, g.high_watermark);
+		if (chance(t, 5))
+			g.flags = 1U << rnd(t, 32);
+		if (g.flags || !g.capacity_msgs || !g.low_watermark ||
+		    g.low_watermark > g.high_watermark ||
+		    g.high_watermark > 100)
+			allowed = EM(EINVAL);
+		else
+			allowed |= EM(EEXIST) | EM(EMLINK) | EM(ENOMEM);
+		OP(t, "ioctl(control, GROUP_CREATE %s in \"%s\", %u %u %u)",
+		   g.name, g.parent, g.capacity_msgs, g.high_watermark,
+		   g.low_watermark);
+		ret = ioctl(t->cfd, BPQ_IOC_GROUP_CREATE, &g);
+		break;
+	case 1:
+		snprintf(g.name, sizeof(g.name), "fz-g%u", rnd(t, 4));
+		allowed |= EM(EBUSY);
+		OP(t, "ioctl(control, GROUP_DESTROY %s)", g.name);
+		ret = ioctl(t->cfd, BPQ_IOC_GROUP_DESTROY, &g);
+		break;
+	default:
+		j.queue = pick_idx(t, &fixed);
+		if (chance(t, 70))
+			snprintf(j.group, sizeof(j.group), "fz-g%u", rnd(t, 4));
+		allowed |= EM(ENODEV);
+		OP(t, "ioctl(control, GROUP_JOIN %u \"%s\")", j.queue, j.group);
+		ret = ioctl(t->cfd, BPQ_IOC_GROUP_JOIN, &j);
+		break;
+	}
+	if (!G.root)
+		allowed = EM(EPERM);
+	check(t, K_group, ret < 0 ? -errno : ret, allowed,
+	      G.root && allowed != EM(EINVAL));
 }
 
 /* ---- poll and epoll ---- */
@@ -1970,6 +2070,8 @@ static void *worker(void *arg)
 		case K_open: op_open(t); break;
 		case K_close: op_close(t); break;
 		case K_seek_mmap: op_seek_mmap(t); break;
+		case K_trigger: op_trigger(t); break;
+		case K_group: op_group(t); break;
 		default: break;
 		}
 		__atomic_add_fetch(&t->progress, 1, __ATOMIC_RELAXED);
@@ -2238,6 +2340,18 @@ int main(void)
 		};
 
 		bpq_ioctl(cfd, BPQ_IOC_UNLINK, &l);
+	}
+	/* the fixed queues leave the groups, which go, innermost first */
+	for (i = 0; i < NFIXED; i++) {
+		struct bpq_group_join j = { .size = sizeof(j), .queue = i };
+
+		bpq_ioctl(cfd, BPQ_IOC_GROUP_JOIN, &j);
+	}
+	for (i = 0; i < 4 * 4; i++) {
+		struct bpq_group_create g = { .size = sizeof(g) };
+
+		snprintf(g.name, sizeof(g.name), "fz-g%d", i % 4);
+		bpq_ioctl(cfd, BPQ_IOC_GROUP_DESTROY, &g);
 	}
 	close(cfd);
 	for (i = 0; i < NFIXED; i++)
