@@ -299,8 +299,8 @@ run 0 bpqctl grant ctltest 5
 check "grant adds credits" [ "$(sysv "$new" credits_available)" = 5 ]
 run 0 bpqctl grant "/dev/$new" 7
 check "grant by path" [ "$(sysv "$new" credits_available)" = 12 ]
-run 1 bpqctl grant ctltest 0
-check "grant 0 names what failed" err_has "grant ctltest 0: Invalid argument"
+run 2 bpqctl grant ctltest 0
+check "grant 0: a bad number" err_has "grant: bad number of credits '0'"
 run 2 bpqctl grant ctltest many
 run 2 bpqctl grant ctltest
 run 1 bpqctl grant no-such-queue 1
@@ -803,6 +803,209 @@ check "apply: auto_credit ack" [ "$(sysv "$a" auto_credit)" = ack ]
 for n in ctlwin ctlack; do
 	bpqctl destroy "$n" || not_ok "destroy $n"
 done
+
+# --- apply: the pattern's template, as it is written ---
+cat >"$TMP/backpressure.yaml" <<'YAML'
+# Backpressure configuration template
+backpressure:
+  queue:
+    max_size: 10000
+    strategy: drop_oldest  # block, drop_newest, drop_oldest
+    high_watermark: 0.8
+    low_watermark: 0.5
+
+  flow_control:
+    type: credit_based  # credit_based, rate_based, adaptive
+    initial_credits: 1000
+    credit_batch_size: 100
+
+  adaptive:
+    enabled: true
+    target_latency_ms: 100
+    adjustment_interval_ms: 1000
+    min_rate: 10
+    max_rate: 10000
+    increase_rate: 1.1
+    decrease_rate: 0.5
+
+  monitoring:
+    metrics_interval_s: 10
+    alert_thresholds:
+      queue_utilization: 0.9
+      drop_rate: 0.01
+      blocked_time_ms: 5000
+YAML
+run 0 bpqctl apply "$TMP/backpressure.yaml"
+check "template: default created" out_has '^bpq[0-9]* default created$'
+check "template: the note on line 5, drop-oldest" \
+	err_has "$TMP/backpressure.yaml:5: note: queue 'default' has strategy drop-oldest"
+run 0 bpqctl show default
+for kv in "strategy: drop-oldest" "capacity_msgs: 10000" \
+	  "high_watermark: 80" "low_watermark: 50" \
+	  "target_latency_us: 100000" "min_rate: 10" "max_rate: 10000" \
+	  "adjust_interval_ms: 1000" "increase_pct: 10" "decrease_pct: 50" \
+	  "credits_available: 0"; do
+	check "template: show default: $kv" out_has "^  $kv\$"
+done
+run 0 bpqctl apply "$TMP/backpressure.yaml"
+check "template applied again: updated" out_has '^bpq[0-9]* default updated$'
+run 0 bpqctl destroy default
+
+# --- alert: wait for a trigger ---
+run 0 bpqctl create ctlalert strategy=drop-newest capacity_msgs=1
+al=$(cat "$TMP/out")
+run 1 bpqctl alert ctlalert drops 5/1s --timeout 2s
+check "alert without drops: timed out" err_has "timed out"
+bpqctl alert ctlalert drops 5/1s --timeout 8s >"$TMP/alert.out" 2>&1 &
+apid=$!
+sleep 1
+i=0
+while [ $i -lt 11 ]; do
+	printf x >"/dev/$al" 2>/dev/null
+	i=$((i + 1))
+done
+check "10 writes refused" [ "$(bpqctl stats ctlalert --json | grep -o '"dropped_newest":[0-9]*')" = '"dropped_newest":10' ]
+t0=$(date +%s)
+wait $apid
+arc=$?
+t1=$(date +%s)
+check "alert: fires on 10 drops (exit 0)" [ "$arc" -eq 0 ]
+check "alert: within a few seconds" [ $((t1 - t0)) -le 4 ]
+sed 's/^/#   alert: /' "$TMP/alert.out"
+run 2 bpqctl alert ctlalert bogus 1/1s
+run 2 bpqctl alert ctlalert drops 1
+run 2 bpqctl alert ctlalert drops 1/1s --timeout
+run 1 bpqctl alert ctlalert drops 1/100ms
+check "alert: the kernel's window named" err_has "the window is 500ms"
+run 1 bpqctl alert no-such-queue drops 1/1s --timeout 1s
+bpqctl destroy ctlalert || not_ok "destroy ctlalert"
+
+# --- grant: set and revoke ---
+run 0 bpqctl create ctlgrant strategy=credit
+run 0 bpqctl grant ctlgrant =5
+run 0 bpqctl grant ctlgrant -2
+run 0 bpqctl show ctlgrant
+check "grant =5, -2: credits_available 3" out_has '^  credits_available: 3$'
+run 0 bpqctl grant ctlgrant =0
+run 0 bpqctl show ctlgrant
+check "grant =0: credits_available 0" out_has '^  credits_available: 0$'
+run 2 bpqctl grant ctlgrant -0
+run 2 bpqctl grant ctlgrant =x
+bpqctl destroy ctlgrant || not_ok "destroy ctlgrant"
+
+# --- groups ---
+G=/sys/class/bpq_group
+gv() { cat "$G/$1/$2"; }
+# wait_hold QUEUE_DEV WANT: at most 2 s for the hold file to say WANT
+wait_hold() {
+	i=0
+	while [ "$(sysv "$1" hold)" != "$2" ] && [ $i -lt 200 ]; do
+		usleep 10000
+		i=$((i + 1))
+	done
+	[ "$(sysv "$1" hold)" = "$2" ]
+}
+run 0 bpqctl create ctlga
+ga=$(cat "$TMP/out")
+run 0 bpqctl create ctlgb
+gb=$(cat "$TMP/out")
+run 0 bpqctl group create ctlgrp capacity_msgs=4 high_watermark=100 low_watermark=50
+check "group create: sysfs" [ "$(gv ctlgrp capacity_msgs)/$(gv ctlgrp high_watermark)/$(gv ctlgrp low_watermark)" = 4/100/50 ]
+run 1 bpqctl group create ctlgrp capacity_msgs=4
+check "group create twice: File exists" err_has "bpqctl: group create ctlgrp: File exists"
+run 2 bpqctl group create ctlgrp2
+check "group create: capacity needed" err_has "capacity_msgs=N needed"
+run 2 bpqctl group create ctlgrp2 capacity_msgs=4 colour=red
+run 2 bpqctl group create ctlgrp2 capacity_msgs=4 high_watermark=101
+run 2 bpqctl group create ctlgrp2 capacity_msgs=4 high_watermark=50 low_watermark=60
+run 1 bpqctl group create ctlgrp2 capacity_msgs=4 --parent no-such-group
+check "group create: the missing parent named" err_has "no group 'no-such-group'"
+run 2 bpqctl group frobnicate
+run 0 bpqctl group join ctlga ctlgrp
+run 0 bpqctl group join "$gb" ctlgrp
+run 1 bpqctl group join ctlga no-such-group
+check "join: no such group" err_has "group join ctlga no-such-group: no such group"
+run 1 bpqctl group join no-such-queue ctlgrp
+check "members in sysfs" [ "$(gv ctlgrp members)" = "ctlga ctlgb" ]
+check "a queue's group file" [ "$(sysv "$ga" group)" = ctlgrp ]
+run 0 bpqctl show ctlga
+check "show: group" out_has '^  group: ctlgrp$'
+run 0 bpqctl show ctlga --json
+check "show --json: group" out_has '"group":"ctlgrp"'
+printf 1 >"/dev/$ga"
+printf 2 >"/dev/$ga"
+printf 3 >"/dev/$gb"
+printf 4 >"/dev/$gb"
+check "4 of 4: ctlga held by its group" wait_hold "$ga" group
+check "4 of 4: ctlgb held by its group" wait_hold "$gb" group
+run 0 bpqctl hold ctlga
+check "hold prints group" out_has '^hold: group$'
+run 0 bpqctl group show ctlgrp
+check "group show: members" out_has '^  members: ctlga ctlgb$'
+check "group show: depth 4" out_has '^  depth_msgs: 4$'
+check "group show: pressure" out_has '^  pressure: 1$'
+run 0 bpqctl group list
+check "group list: a line" out_has '^ctlgrp .* 4/4 .*100% pressure  ctlga ctlgb$'
+run 0 bpqctl group list --json
+check "group list --json" out_has '"name":"ctlgrp","parent":null,"capacity_msgs":4,.*"members":\["ctlga","ctlgb"\]'
+for d in "$ga" "$ga" "$gb" "$gb"; do
+	timeout 10 dd if="/dev/$d" of=/dev/null bs=64 count=1 2>/dev/null
+done
+check "read out: ctlga's hold gone" wait_hold "$ga" none
+check "read out: ctlgb's hold gone" wait_hold "$gb" none
+run 1 bpqctl group destroy ctlgrp
+check "destroy with members: refused" err_has "group destroy ctlgrp: it has members"
+run 0 bpqctl group leave ctlga
+run 0 bpqctl group leave ctlgb
+check "left: no group" [ -z "$(sysv "$ga" group)" ]
+run 0 bpqctl show ctlga
+check "show: no group" out_has '^  group:$'
+run 0 bpqctl group destroy ctlgrp
+check "group destroyed" [ ! -e "$G/ctlgrp" ]
+run 1 bpqctl group destroy ctlgrp
+run 1 bpqctl group show ctlgrp
+cat >"$TMP/groups.yaml" <<'YAML'
+queues:
+  ctlga: { size: 10 }
+  ctlgc:
+    group: ctlweb
+groups:
+  ctlweb:
+    capacity: 10
+    high_watermark: 0.9
+    low_watermark: 70%
+    parent: ctlsite
+    members: [ctlga]
+  ctlsite: { capacity_msgs: 100 }
+YAML
+run 0 bpqctl apply --check "$TMP/groups.yaml"
+check "apply --check: the group" out_has '^group: ctlweb$'
+check "apply --check: nothing made" [ ! -e "$G/ctlsite" ]
+run 0 bpqctl apply "$TMP/groups.yaml"
+check "apply: parent first" out_has '^group ctlsite created$'
+check "apply: the group" out_has '^group ctlweb created$'
+check "apply: joined" out_has '^bpq[0-9]* ctlga joined ctlweb$'
+gc=$(dev_of ctlgc)
+check "apply: group settings" [ "$(gv ctlweb capacity_msgs)/$(gv ctlweb high_watermark)/$(gv ctlweb low_watermark)/$(gv ctlweb parent)" = 10/90/70/ctlsite ]
+check "apply: parent's groups" [ "$(gv ctlsite groups)" = ctlweb ]
+check "apply: members" [ "$(sysv "$ga" group)/$(sysv "$gc" group)" = ctlweb/ctlweb ]
+run 0 bpqctl apply "$TMP/groups.yaml"
+check "apply twice: updated" out_has '^group ctlweb updated$'
+check "apply twice: nothing joined" sh -c "! grep -q joined $TMP/out"
+sed -i 's/capacity: 10$/capacity: 20/; s/low_watermark: 70%/low_watermark: 0.95/; s/high_watermark: 0.9/high_watermark: 100/' "$TMP/groups.yaml"
+run 0 bpqctl apply "$TMP/groups.yaml"
+check "apply: settings changed in sysfs" [ "$(gv ctlweb capacity_msgs)/$(gv ctlweb high_watermark)/$(gv ctlweb low_watermark)" = 20/100/95 ]
+sed -i 's/parent: ctlsite/parent: ctlother/' "$TMP/groups.yaml"
+run 1 bpqctl apply "$TMP/groups.yaml"
+check "apply: another parent refused, with its line" err_has "groups.yaml:6: group 'ctlweb' is within 'ctlsite', not 'ctlother'"
+printf 'queues:\n  ctlga:\ngroups:\n  ctlweb: { capacity: 4, color: red }\n' >"$TMP/bad.yaml"
+run 1 bpqctl apply "$TMP/bad.yaml"
+check "apply: unknown group key, with its line" err_has "bad.yaml:4: unknown key 'color'"
+for n in ctlga ctlgb ctlgc; do
+	bpqctl destroy "$n" || not_ok "destroy $n"
+done
+run 0 bpqctl group destroy ctlweb
+run 0 bpqctl group destroy ctlsite
 
 # --- put bpq3 back ---
 bpqctl set $Q $orig || not_ok "restore $Q"

@@ -48,6 +48,7 @@ int shutdown_main(int argc, char **argv);
 int hold_main(int argc, char **argv);
 int link_main(int argc, char **argv);
 int unlink_main(int argc, char **argv);
+int group_main(int argc, char **argv);
 int alerts_main(int argc, char **argv);
 
 /* common.c */
@@ -57,12 +58,19 @@ int usage_fail(const char *usage, const char *fmt, ...)
 int is_help(const char *arg);
 int wants_help(int argc, char **argv);
 int print_usage(const char *usage);
+int read_text(const char *path, char *buf, size_t len);
 int queue_open(const char *q, int flags);
 int open_queue(const char *cmd, const char *q, int flags, int *index);
 const char *errno_name(int err, char *buf, size_t len);
 int errno_parse(const char *s);
 int replace_file(const char *cmd, const char *path,
 		 void (*print)(FILE *f, const void *arg), const void *arg);
+
+/* group.c: a group's sysfs files (apply uses them too) */
+int group_read(const char *name, const char *attr, char *buf, size_t len);
+int group_exists(const char *name);
+int group_configure(const char *name, unsigned int capacity,
+		    unsigned int high, unsigned int low, const char **attr);
 
 /* One queue as bpqctl shows it: a config and a stats snapshot. */
 struct queue_snap {
@@ -72,6 +80,8 @@ struct queue_snap {
 	struct bpq_stats st;
 	/* show only: the linked queues' names, as sysfs has them, or NULL */
 	char *upstream, *downstream;
+	/* show only: its group's name, "" for none, or NULL (not shown) */
+	char *group;
 };
 int snap_load_fd(int fd, unsigned int index, struct queue_snap *s);
 int snap_load(unsigned int index, struct queue_snap *s);
@@ -119,6 +129,7 @@ void print_show(FILE *f, const struct queue_snap *s, int json);
 void print_stats(FILE *f, const struct queue_snap *s, int json);
 void print_prometheus(FILE *f, const struct queue_snap *s, int n);
 void json_string(FILE *f, const char *s);
+void json_names(FILE *f, const char *key, const char *list);
 
 /*
  * config.c: the YAML file of apply. The thresholds of monitoring's
@@ -151,6 +162,9 @@ struct apply_queue {
 	/* said on standard error before anything is applied, if not "" */
 	int note_line;
 	char note[512];
+	/* its group: key, or "" */
+	char group[BPQ_NAME_MAX];
+	int group_line;
 };
 
 /* A link to make: every downstream key's, then the links section's */
@@ -160,11 +174,33 @@ struct apply_link {
 	int line;
 };
 
+/* A group of the groups section, parents before the groups within */
+struct apply_group {
+	char name[BPQ_NAME_MAX];
+	char parent[BPQ_NAME_MAX];	/* "" for none */
+	int line;
+	unsigned int capacity, high, low;	/* percent; defaults filled */
+};
+
+#define GROUP_HIGH_DEFAULT	80
+#define GROUP_LOW_DEFAULT	60
+
+/* A queue to put in a group: members' lists, then the group keys */
+struct apply_member {
+	char queue[BPQ_NAME_MAX];
+	char group[BPQ_NAME_MAX];
+	int line;
+};
+
 struct apply_file {
 	struct apply_queue *queues;
 	int nr;
 	struct apply_link *links;
 	int nr_links;
+	struct apply_group *groups;
+	int nr_groups;
+	struct apply_member *members;
+	int nr_members;
 };
 int apply_parse(const char *file, const char *text, size_t len,
 		struct apply_file *out, char *err, size_t errlen);

@@ -59,6 +59,27 @@ int print_usage(const char *usage)
 	return EXIT_OK;
 }
 
+/* The text of file @path (sysfs), newline dropped: its length, or -errno */
+int read_text(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return n;
+	while (n > 0 && buf[n - 1] == '\n')
+		n--;
+	buf[n] = '\0';
+	return n;
+}
+
 /*
  * bpq_open(), and for O_QUERY (access mode 3, which needs read and write
  * permission) O_RDONLY where the user may only read the device.

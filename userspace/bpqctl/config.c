@@ -24,6 +24,7 @@
  *       monitoring: { ... }     as below
  *       downstream: [b, c]      links: b's or c's pressure holds NAME
  *                               (a name alone for one)
+ *       group: web              put the queue in a group (see groups)
  *
  * The second, the backpressure pattern's template as it is written
  * (userspace/examples/backpressure.yaml):
@@ -41,6 +42,7 @@
  *                   blocked_time_ms: 5000 } }
  *     queues: { NAME: ..., ... }
  *     links: [[a, b], [b, c]]
+ *     groups: { ... }
  *     cluster: { ... }
  *
  * queue, flow_control, adaptive and monitoring describe one queue, named
@@ -91,6 +93,15 @@
  *
  *   links:                      a list of [upstream, downstream] pairs,
  *     - [orders, billing]       as "bpqctl link orders billing"
+ *   groups:                     groups of queues (bpq(4), Groups), in the
+ *     NAME:                     root of either shape (and in backpressure)
+ *       capacity: 1000          capacity_msgs, also; needed
+ *       high_watermark: 0.8     a fraction or a percent; 80 if not given
+ *       low_watermark: 60%      60 if not given (high's if that is less)
+ *       parent: NAME            a group of the file, or one that exists
+ *       members: [a, b]         queues of the file, or ones that exist;
+ *                               a queue's group: key says the same, and
+ *                               a queue in two groups is an error
  *   cluster:                    for the daemon bpqd: checked, not applied
  *     node_id: node1
  *     redis: { address: "host:6379" }   or "unix:/path"
@@ -144,7 +155,8 @@ enum { POLICY_LEAST_LOADED = 1, POLICY_BUDGET };
 #define BP_QUEUES	4
 #define BP_LINKS	5
 #define BP_CLUSTER	6
-#define NR_BP_KEYS	7
+#define BP_GROUPS	7
+#define NR_BP_KEYS	8
 
 struct parse {
 	const char *file;
@@ -154,6 +166,9 @@ struct parse {
 	struct qstate qs;
 	struct cluster cl;
 	int links_cap;
+	int groups_cap, members_cap;
+	struct apply_group *grp;	/* the group being read */
+	int grp_high, grp_low;		/* its watermarks were given */
 	/* backpressure's keys (section_keys): values, and the keys */
 	const yaml_node_t *bp[NR_BP_KEYS], *bp_key[NR_BP_KEYS];
 	char *err;
@@ -427,6 +442,7 @@ static const struct key queue_keys[] = {
 	OTHER("adaptive", K_FLAT),
 	OTHER("monitoring", K_FLAT),
 	OTHER("name", K_ROOT),
+	OTHER("group", 0),
 	END,
 };
 
@@ -439,6 +455,18 @@ static const struct key section_keys[] = {
 	OTHER("queues", K_ROOT),
 	OTHER("links", K_ROOT),
 	OTHER("cluster", K_ROOT),
+	OTHER("groups", K_ROOT),
+	END,
+};
+
+/* a group of the groups section; setting: a tag for walk()'s check */
+static const struct key group_keys[] = {
+	NUM("capacity", "capacity_msgs", plain_units, 1, UINT32_MAX),
+	NUM("capacity_msgs", "capacity_msgs", plain_units, 1, UINT32_MAX),
+	FN("high_watermark", NULL, parse_percent, 1, 100),
+	FN("low_watermark", NULL, parse_percent, 1, 100),
+	OTHER("parent", 0),
+	OTHER("members", 0),
 	END,
 };
 
@@ -792,6 +820,13 @@ static int queue_pair(struct parse *p, struct apply_queue *q,
 			return perr(p, v, "bad queue name '%s'",
 				    scalar(v) ? scalar(v) : "");
 		strcpy(q->name, scalar(v));
+		return 0;
+	}
+	if (!strcmp(k->name, "group")) {
+		if (!scalar(v) || !valid_name(scalar(v)))
+			return bad_value(p, v, k->name);
+		strcpy(q->group, scalar(v));
+		q->group_line = line_of(v);
 		return 0;
 	}
 	if (!strcmp(k->name, "queue"))
@@ -1177,6 +1212,225 @@ static int parse_queues(struct parse *p, const yaml_node_t *queues)
 	return 0;
 }
 
+/* As perr(), at a line number */
+static int __attribute__((format(printf, 3, 4)))
+perr_line(struct parse *p, int line, const char *fmt, ...)
+{
+	size_t len;
+	va_list ap;
+
+	len = snprintf(p->err, p->errlen, "%s:%d: ", p->file, line);
+	if (len < p->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(p->err + len, p->errlen - len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/*
+ * Queue @queue in group @group, by a members list or a group key (at
+ * @line): the same twice is fine, two groups are not.
+ */
+static int add_member(struct parse *p, const char *queue, const char *group,
+		      int line)
+{
+	struct apply_file *af = p->af;
+	struct apply_member *m;
+
+	for (m = af->members; m < af->members + af->nr_members; m++) {
+		if (strcmp(m->queue, queue))
+			continue;
+		if (!strcmp(m->group, group))
+			return 0;
+		return perr_line(p, line, "queue '%s' in group '%s', and in "
+				 "'%s' at line %d: a queue is in one group",
+				 queue, group, m->group, m->line);
+	}
+	if (af->nr_members == p->members_cap) {
+		m = realloc(af->members, (p->members_cap + 8) * sizeof(*m));
+		if (!m)
+			return perr(p, NULL, "out of memory");
+		af->members = m;
+		p->members_cap += 8;
+	}
+	m = &af->members[af->nr_members++];
+	strcpy(m->queue, queue);
+	strcpy(m->group, group);
+	m->line = line;
+	return 0;
+}
+
+/* members: a queue's name, or a list of them */
+static int members_pair(struct parse *p, const yaml_node_t *v)
+{
+	const yaml_node_item_t *it;
+	const yaml_node_t *n;
+	int i, n_items;
+
+	if (empty(v))
+		return 0;
+	if (v->type == YAML_SCALAR_NODE) {
+		if (!valid_name(scalar(v)))
+			return bad_value(p, v, "members");
+		return add_member(p, scalar(v), p->grp->name, line_of(v));
+	}
+	if (v->type != YAML_SEQUENCE_NODE)
+		return perr(p, v, "members must be a list of queues");
+	n_items = v->data.sequence.items.top - v->data.sequence.items.start;
+	for (i = 0; i < n_items; i++) {
+		it = &v->data.sequence.items.start[i];
+		n = yaml_document_get_node(&p->doc, *it);
+		if (!scalar(n) || !valid_name(scalar(n)))
+			return bad_value(p, n, "members");
+		if (add_member(p, scalar(n), p->grp->name, line_of(n)))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int group_pair(struct parse *p, struct apply_queue *q,
+		      const struct key *k, const yaml_node_t *v)
+{
+	struct apply_group *g = p->grp;
+	uint64_t n;
+
+	(void)q;
+	if (!strcmp(k->name, "members"))
+		return members_pair(p, v);
+	if (!strcmp(k->name, "parent")) {
+		if (!scalar(v) || !valid_name(scalar(v)))
+			return bad_value(p, v, k->name);
+		if (!strcmp(scalar(v), g->name))
+			return perr(p, v, "group '%s' within itself", g->name);
+		strcpy(g->parent, scalar(v));
+		return 0;
+	}
+	if (key_number(p, k, v, &n))
+		return -EINVAL;
+	if (!strcmp(k->name, "high_watermark")) {
+		g->high = n;
+		p->grp_high = 1;
+	} else if (!strcmp(k->name, "low_watermark")) {
+		g->low = n;
+		p->grp_low = 1;
+	} else {
+		g->capacity = n;
+	}
+	return 0;
+}
+
+/* groups: { NAME: { capacity, high_watermark, ... }, ... } */
+static int parse_groups(struct parse *p, const yaml_node_t *groups)
+{
+	struct apply_file *af = p->af;
+	struct apply_group *g;
+	const yaml_node_t *k, *v;
+	yaml_node_pair_t *a;
+	const char *name;
+	int i;
+
+	if (empty(groups))
+		return 0;
+	if (groups->type != YAML_MAPPING_NODE)
+		return perr(p, groups, "'groups' must be a mapping");
+	for (a = groups->data.mapping.pairs.start;
+	     a < groups->data.mapping.pairs.top; a++) {
+		k = yaml_document_get_node(&p->doc, a->key);
+		v = yaml_document_get_node(&p->doc, a->value);
+		name = scalar(k);
+		if (!name || !valid_name(name))
+			return perr(p, k, "bad group name '%s'",
+				    name ? name : "");
+		for (i = 0; i < af->nr_groups; i++)
+			if (!strcmp(name, af->groups[i].name))
+				return perr(p, k, "duplicate group '%s'", name);
+		if (af->nr_groups == p->groups_cap) {
+			g = realloc(af->groups,
+				    (p->groups_cap + 8) * sizeof(*g));
+			if (!g)
+				return perr(p, NULL, "out of memory");
+			af->groups = g;
+			p->groups_cap += 8;
+		}
+		g = &af->groups[af->nr_groups++];
+		memset(g, 0, sizeof(*g));
+		strcpy(g->name, name);
+		g->line = line_of(k);
+		p->grp = g;
+		p->grp_high = p->grp_low = 0;
+		if (walk(p, NULL, v, "a group", group_keys, 0, group_pair))
+			return -EINVAL;
+		if (!g->capacity)
+			return perr(p, k, "group '%s': no capacity", name);
+		if (!p->grp_high)
+			g->high = GROUP_HIGH_DEFAULT;
+		if (!p->grp_low)
+			g->low = g->high < GROUP_LOW_DEFAULT ? g->high :
+							       GROUP_LOW_DEFAULT;
+		if (g->low > g->high)
+			return perr(p, k, "group '%s': low_watermark %u is "
+				    "above high_watermark %u%s", name, g->low,
+				    g->high, p->grp_high ? "" :
+				    " (the default)");
+	}
+	return 0;
+}
+
+static int group_index(const struct apply_file *af, const char *name)
+{
+	int i;
+
+	for (i = 0; i < af->nr_groups; i++)
+		if (!strcmp(af->groups[i].name, name))
+			return i;
+	return -1;
+}
+
+/*
+ * Parents before the groups within: a group whose parent is in the file
+ * comes after it. A parent outside the file must exist when applied.
+ */
+static int order_groups(struct parse *p)
+{
+	struct apply_file *af = p->af;
+	struct apply_group tmp;
+	int i, j, depth, moved;
+
+	for (i = 0; i < af->nr_groups; i++) {
+		depth = 1;
+		for (j = group_index(af, af->groups[i].parent); j >= 0;
+		     j = group_index(af, af->groups[j].parent)) {
+			if (j == i)
+				return perr_line(p, af->groups[i].line,
+						 "group '%s' is within itself "
+						 "(through its parents)",
+						 af->groups[i].name);
+			if (++depth > BPQ_GROUP_DEPTH)
+				return perr_line(p, af->groups[i].line,
+						 "group '%s': more than %d "
+						 "levels of groups",
+						 af->groups[i].name,
+						 BPQ_GROUP_DEPTH);
+		}
+	}
+	do {	/* no cycle: this ends */
+		moved = 0;
+		for (i = 0; i < af->nr_groups; i++) {
+			j = group_index(af, af->groups[i].parent);
+			if (j > i) {
+				tmp = af->groups[i];
+				memmove(&af->groups[i], &af->groups[i + 1],
+					(j - i) * sizeof(tmp));
+				af->groups[j] = tmp;
+				moved = 1;
+				break;
+			}
+		}
+	} while (moved);
+	return 0;
+}
+
 static int section_pair(struct parse *p, struct apply_queue *q,
 			const struct key *k, const yaml_node_t *v)
 {
@@ -1225,16 +1479,18 @@ static int parse_backpressure(struct parse *p, const yaml_node_t *bp)
 		return -EINVAL;
 	if (found[BP_CLUSTER] && parse_cluster(p, found[BP_CLUSTER]))
 		return -EINVAL;
+	if (found[BP_GROUPS] && parse_groups(p, found[BP_GROUPS]))
+		return -EINVAL;
 	return found[BP_LINKS] ? parse_links(p, found[BP_LINKS]) : 0;
 }
 
 /* The root: queues, or backpressure */
 static int parse_doc(struct parse *p)
 {
-	const yaml_node_t *root, *k, *v = NULL;
+	const yaml_node_t *root, *k, *v = NULL, *groups = NULL;
 	struct apply_file *af = p->af;
 	yaml_node_pair_t *a;
-	const char *name;
+	const char *name, *shape = NULL;
 	int i, j, ret;
 
 	root = yaml_document_get_root_node(&p->doc);
@@ -1246,16 +1502,23 @@ static int parse_doc(struct parse *p)
 	     a < root->data.mapping.pairs.top; a++) {
 		k = yaml_document_get_node(&p->doc, a->key);
 		name = scalar(k) ? scalar(k) : "";
+		if (!strcmp(name, "groups")) {
+			if (groups)
+				return perr(p, k, "duplicate key 'groups'");
+			groups = yaml_document_get_node(&p->doc, a->value);
+			continue;
+		}
 		if (strcmp(name, "queues") && strcmp(name, "backpressure"))
 			return perr(p, k, "unknown key '%s'", name);
 		if (v)
 			return perr(p, k, "'%s' after '%s': a file has one of them (backpressure has queues)",
-				    name, scalar(yaml_document_get_node(
-						  &p->doc, a[-1].key)));
+				    name, shape);
 		v = yaml_document_get_node(&p->doc, a->value);
+		shape = name;
 	}
 	if (!v)
 		return perr(p, root, "no key 'queues' or 'backpressure'");
+	name = shape;
 	if (!strcmp(name, "backpressure")) {
 		ret = parse_backpressure(p, v);
 	} else {
@@ -1271,7 +1534,14 @@ static int parse_doc(struct parse *p)
 			ret = add_link(p, af->queues[i].name,
 				       af->queues[i].downstream[j],
 				       af->queues[i].down_line);
-	return ret;
+	if (!ret && groups)
+		ret = parse_groups(p, groups);
+	for (i = 0; !ret && i < af->nr; i++)
+		if (af->queues[i].group[0])
+			ret = add_member(p, af->queues[i].name,
+					 af->queues[i].group,
+					 af->queues[i].group_line);
+	return ret ? ret : order_groups(p);
 }
 
 int apply_parse(const char *file, const char *text, size_t len,
@@ -1374,6 +1644,7 @@ void apply_notes(const char *file, const struct apply_file *af)
  */
 void apply_print(FILE *f, const struct apply_file *af)
 {
+	const struct apply_group *g;
 	const struct apply_queue *q;
 	const char *name;
 	unsigned int s;
@@ -1412,11 +1683,23 @@ void apply_print(FILE *f, const struct apply_file *af)
 	}
 	for (i = 0; i < af->nr_links; i++)
 		fprintf(f, "link: %s %s\n", af->links[i].up, af->links[i].down);
+	for (g = af->groups; g < af->groups + af->nr_groups; g++) {
+		fprintf(f, "group: %s\n  line: %d\n", g->name, g->line);
+		if (g->parent[0])
+			fprintf(f, "  parent: %s\n", g->parent);
+		fprintf(f, "  capacity_msgs: %u\n  high_watermark: %u\n"
+			"  low_watermark: %u\n", g->capacity, g->high, g->low);
+	}
+	for (i = 0; i < af->nr_members; i++)
+		fprintf(f, "member: %s %s\n", af->members[i].queue,
+			af->members[i].group);
 }
 
 void apply_free(struct apply_file *af)
 {
 	free(af->queues);
 	free(af->links);
+	free(af->groups);
+	free(af->members);
 	memset(af, 0, sizeof(*af));
 }

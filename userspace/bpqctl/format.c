@@ -168,18 +168,12 @@ static void reasons(FILE *f, const char *key, unsigned int holds, int wm,
 	fputs(json ? "]" : n ? "\n" : " none\n", f);
 }
 
-/* Names separated by spaces, in text as they are, in JSON an array */
-static void names(FILE *f, const char *key, const char *list, int json)
+/* ,"key":[...] of names separated by spaces */
+void json_names(FILE *f, const char *key, const char *list)
 {
 	const char *p = list;
 	size_t n;
 
-	if (!list)
-		return;
-	if (!json) {
-		fprintf(f, "  %s:%s%s\n", key, *list ? " " : "", list);
-		return;
-	}
 	fprintf(f, ",\"%s\":[", key);
 	while (*p) {
 		n = strcspn(p, " ");
@@ -189,12 +183,34 @@ static void names(FILE *f, const char *key, const char *list, int json)
 	fputc(']', f);
 }
 
+/* Names separated by spaces, in text as they are, in JSON an array */
+static void names(FILE *f, const char *key, const char *list, int json)
+{
+	if (!list)
+		return;
+	if (json)
+		json_names(f, key, list);
+	else
+		fprintf(f, "  %s:%s%s\n", key, *list ? " " : "", list);
+}
+
 static void show_holds(FILE *f, const struct queue_snap *s, int json)
 {
 	reasons(f, "hold", s->st.holds, 0, json);
 	reasons(f, "pressure_source", s->st.holds, s->st.watermark, json);
 	names(f, "upstream", s->upstream, json);
 	names(f, "downstream", s->downstream, json);
+	if (!s->group)
+		return;
+	if (!json) {
+		fprintf(f, "  group:%s%s\n", *s->group ? " " : "", s->group);
+		return;
+	}
+	fputs(",\"group\":", f);
+	if (*s->group)
+		json_string(f, s->group);
+	else
+		fputs("null", f);
 }
 
 static uint64_t bucket_bound_ns(int i)

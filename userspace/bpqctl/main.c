@@ -30,6 +30,7 @@ static const struct {
 	{ "link", link_main, "let a queue's pressure hold another's writers" },
 	{ "unlink", unlink_main, "undo a link" },
 	{ "alert", alert_main, "wait for a metric to pass a threshold" },
+	{ "group", group_main, "groups of queues: create, join, show" },
 };
 
 #define NR_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

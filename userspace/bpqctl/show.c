@@ -13,22 +13,12 @@ static const char usage[] = "show Q [--json]";
 static char *sysfs_text(unsigned int idx, const char *attr)
 {
 	char path[80], *buf = malloc(2048);
-	ssize_t n = -1;
-	int fd;
 
 	snprintf(path, sizeof(path), BPQ_SYSFS_CLASS "/bpq%u/%s", idx, attr);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (buf && fd >= 0)
-		n = read(fd, buf, 2047);
-	if (fd >= 0)
-		close(fd);
-	if (n < 0) {
+	if (buf && read_text(path, buf, 2048) < 0) {
 		free(buf);
 		return NULL;
 	}
-	while (n > 0 && buf[n - 1] == '\n')
-		n--;
-	buf[n] = '\0';
 	return buf;
 }
 
@@ -62,7 +52,9 @@ int show_main(int argc, char **argv)
 	}
 	s.upstream = sysfs_text(idx, "upstream");
 	s.downstream = sysfs_text(idx, "downstream");
+	s.group = sysfs_text(idx, "group");
 	print_show(stdout, &s, json);
+	free(s.group);
 	free(s.upstream);
 	free(s.downstream);
 	return EXIT_OK;

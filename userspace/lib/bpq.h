@@ -23,6 +23,7 @@ extern "C" {
 
 #define BPQ_CONTROL_PATH	"/dev/bpq-control"
 #define BPQ_SYSFS_CLASS		"/sys/class/bpq"
+#define BPQ_GROUP_SYSFS_CLASS	"/sys/class/bpq_group"
 
 int bpq_open(const char *q, int flags);
 
@@ -84,6 +85,11 @@ int bpq_create(const char *name, unsigned int *index);
 int bpq_destroy(unsigned int index);
 int bpq_link(unsigned int upstream, unsigned int downstream);
 int bpq_unlink(unsigned int upstream, unsigned int downstream);
+int bpq_group_create(const char *name, const char *parent,
+		     unsigned int capacity_msgs, unsigned int high_watermark,
+		     unsigned int low_watermark);
+int bpq_group_destroy(const char *name);
+int bpq_group_join(unsigned int index, const char *group);
 
 const char *bpq_strategy_name(unsigned int strategy);
 int bpq_strategy_parse(const char *name);

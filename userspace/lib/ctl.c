@@ -233,3 +233,49 @@ int bpq_unlink(unsigned int upstream, unsigned int downstream)
 
 	return bpq_control(BPQ_IOC_UNLINK, &l);
 }
+
+/* A name for the control device's structures: NULL is "", too long EINVAL */
+static int bpq_copy_name(char *dst, size_t len, const char *name)
+{
+	if (!name)
+		name = "";
+	if (strlen(name) >= len)
+		return -EINVAL;
+	strcpy(dst, name);
+	return 0;
+}
+
+int bpq_group_create(const char *name, const char *parent,
+		     unsigned int capacity_msgs, unsigned int high_watermark,
+		     unsigned int low_watermark)
+{
+	struct bpq_group_create c = {
+		.size = sizeof(c), .capacity_msgs = capacity_msgs,
+		.high_watermark = high_watermark,
+		.low_watermark = low_watermark,
+	};
+
+	if (!name || !*name || bpq_copy_name(c.name, sizeof(c.name), name) ||
+	    bpq_copy_name(c.parent, sizeof(c.parent), parent))
+		return -EINVAL;
+	return bpq_control(BPQ_IOC_GROUP_CREATE, &c);
+}
+
+int bpq_group_destroy(const char *name)
+{
+	struct bpq_group_create c = { .size = sizeof(c) };
+
+	if (!name || !*name || bpq_copy_name(c.name, sizeof(c.name), name))
+		return -EINVAL;
+	return bpq_control(BPQ_IOC_GROUP_DESTROY, &c);
+}
+
+/* Put queue @index in @group, or take it out of its group ("" or NULL). */
+int bpq_group_join(unsigned int index, const char *group)
+{
+	struct bpq_group_join j = { .size = sizeof(j), .queue = index };
+
+	if (bpq_copy_name(j.group, sizeof(j.group), group))
+		return -EINVAL;
+	return bpq_control(BPQ_IOC_GROUP_JOIN, &j);
+}

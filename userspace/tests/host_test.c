@@ -591,6 +591,44 @@ static void test_yaml_errors(void)
 		{ "backpressure:\n  cluster:\n    policy: { type: least_loaded, budget: 9 }\n",
 		  "q.yaml:3: 'budget' is for policy budget" },
 		{ "queues:\n  a:\n    size: [1\n", NULL /* syntax error */ },
+		{ "queues:\n  a:\ngroups: [web]\n",
+		  "q.yaml:3: 'groups' must be a mapping" },
+		{ "queues:\n  a:\ngroups:\n  web:\n    high_watermark: 90\n",
+		  "q.yaml:4: group 'web': no capacity" },
+		{ "queues:\n  a:\ngroups:\n  web: { capacity: 4, colour: red }\n",
+		  "q.yaml:4: unknown key 'colour'" },
+		{ "queues:\n  a:\ngroups:\n  web: { capacity: 0 }\n",
+		  "q.yaml:4: bad value for 'capacity': '0'" },
+		{ "queues:\n  a:\ngroups:\n  web: { capacity: 4, capacity_msgs: 4 }\n",
+		  "q.yaml:4: 'capacity' and 'capacity_msgs' are the same setting" },
+		{ "queues:\n  a:\ngroups:\n  web:\n    capacity: 4\n    high_watermark: 101\n",
+		  "q.yaml:6: bad value for 'high_watermark': '101'" },
+		{ "queues:\n  a:\ngroups:\n  web:\n    capacity: 4\n    high_watermark: 50\n    low_watermark: 0.6\n",
+		  "q.yaml:4: group 'web': low_watermark 60 is above high_watermark 50" },
+		{ "queues:\n  a:\ngroups:\n  web:\n    capacity: 4\n    low_watermark: 90\n",
+		  "q.yaml:4: group 'web': low_watermark 90 is above high_watermark 80 (the default)" },
+		{ "queues:\n  a:\ngroups:\n  'w b': { capacity: 4 }\n",
+		  "q.yaml:4: bad group name 'w b'" },
+		{ "queues:\n  a:\ngroups:\n  web: { capacity: 4 }\n  web: { capacity: 5 }\n",
+		  "q.yaml:5: duplicate group 'web'" },
+		{ "queues:\n  a:\ngroups:\n  web: { capacity: 4, parent: web }\n",
+		  "q.yaml:4: group 'web' within itself" },
+		{ "queues:\n  a:\ngroups:\n  x: { capacity: 4, parent: y }\n  y: { capacity: 4, parent: x }\n",
+		  "q.yaml:4: group 'x' is within itself (through its parents)" },
+		{ "queues:\n  a:\ngroups:\n  web: { capacity: 4, members: { a: 1 } }\n",
+		  "q.yaml:4: members must be a list of queues" },
+		{ "queues:\n  a:\ngroups:\n  web:\n    capacity: 4\n    members: [a, 'b c']\n",
+		  "q.yaml:6: bad value for 'members': 'b c'" },
+		{ "queues:\n  a:\ngroups:\n  web: { capacity: 4, members: [a] }\n  db:\n    capacity: 4\n    members: [a]\n",
+		  "q.yaml:7: queue 'a' in group 'db', and in 'web' at line 4: a queue is in one group" },
+		{ "queues:\n  a:\n    group: db\ngroups:\n  web: { capacity: 4, members: [a] }\n",
+		  "q.yaml:3: queue 'a' in group 'db', and in 'web' at line 5: a queue is in one group" },
+		{ "queues:\n  a:\n    group: [db]\n",
+		  "q.yaml:3: bad value for 'group': not a scalar" },
+		{ "queues:\n  a:\ngroups:\n  web: { capacity: 4 }\ngroups:\n  db: { capacity: 4 }\n",
+		  "q.yaml:5: duplicate key 'groups'" },
+		{ "backpressure:\n  groups:\n    web: { capacity: 4, size: 3 }\n",
+		  "q.yaml:3: unknown key 'size'" },
 	};
 	struct apply_file af;
 	char err[256];
@@ -607,6 +645,85 @@ static void test_yaml_errors(void)
 			ok(ret == -EINVAL && !strncmp(err, "q.yaml:", 7),
 			   "yaml syntax error reported with a line (got '%s')",
 			   err);
+	}
+}
+
+static void test_yaml_groups(void)
+{
+	const char *flat =
+		"queues:\n"
+		"  a: { size: 10 }\n"
+		"  b:\n"
+		"    group: front\n"
+		"  c: { group: web }\n"
+		"groups:\n"
+		"  web:\n"
+		"    capacity: 4\n"
+		"    high_watermark: 100\n"
+		"    low_watermark: 0.5\n"
+		"    parent: site\n"
+		"    members: [a, c]\n"
+		"  front: { capacity_msgs: 10, parent: web, high_watermark: 50% }\n"
+		"  site: { capacity: 1000 }\n";
+	const char *bp =
+		"backpressure:\n"
+		"  queue: { name: in, group: g1 }\n"
+		"  queues:\n"
+		"    out:\n"
+		"      queue: { size: 5, group: g1 }\n"
+		"  groups:\n"
+		"    g1: { capacity: 8, members: in }\n"
+		"groups:\n"
+		"  g2: { capacity: 3, members: [other] }\n";
+	struct apply_file af;
+	char *out;
+	size_t len;
+	FILE *f;
+
+	if (parse_good(flat, &af, 3, "groups, first shape")) {
+		ok(af.nr_groups == 3 && !strcmp(af.groups[0].name, "site") &&
+		   !strcmp(af.groups[1].name, "web") &&
+		   !strcmp(af.groups[2].name, "front"),
+		   "groups: parents first");
+		ok(af.groups[1].capacity == 4 && af.groups[1].high == 100 &&
+		   af.groups[1].low == 50 && af.groups[1].line == 7 &&
+		   !strcmp(af.groups[1].parent, "site"),
+		   "groups: capacity, percent and fraction, parent, line");
+		ok(af.groups[0].capacity == 1000 && af.groups[0].high == 80 &&
+		   af.groups[0].low == 60 && !af.groups[0].parent[0],
+		   "groups: default watermarks 80 and 60");
+		ok(af.groups[2].capacity == 10 && af.groups[2].high == 50 &&
+		   af.groups[2].low == 50,
+		   "groups: low defaults to high below 60");
+		ok(af.nr_members == 3 && !strcmp(af.members[0].queue, "a") &&
+		   !strcmp(af.members[0].group, "web") &&
+		   !strcmp(af.members[1].queue, "c") &&
+		   !strcmp(af.members[2].queue, "b") &&
+		   !strcmp(af.members[2].group, "front") &&
+		   af.members[2].line == 4,
+		   "groups: members and group keys merged (c in both)");
+		f = open_memstream(&out, &len);
+		apply_print(f, &af);
+		fclose(f);
+		ok(strstr(out, "group: web\n  line: 7\n  parent: site\n"
+			       "  capacity_msgs: 4\n  high_watermark: 100\n"
+			       "  low_watermark: 50\n") &&
+		   strstr(out, "member: b front\n"),
+		   "apply --check prints the groups and members");
+		free(out);
+		apply_free(&af);
+	}
+	if (parse_good(bp, &af, 2, "groups, the pattern's shape")) {
+		ok(af.nr_groups == 2 && !strcmp(af.groups[0].name, "g1") &&
+		   !strcmp(af.groups[1].name, "g2") &&
+		   af.groups[0].capacity == 8,
+		   "groups: in backpressure and at the root");
+		ok(af.nr_members == 3 && !strcmp(af.members[0].queue, "in") &&
+		   !strcmp(af.members[1].queue, "other") &&
+		   !strcmp(af.members[2].queue, "out") &&
+		   !strcmp(af.members[2].group, "g1"),
+		   "groups: the queue section's group key");
+		apply_free(&af);
 	}
 }
 
@@ -1602,6 +1719,22 @@ static void test_json(void)
 	ok(strstr(out, "\"upstream\":[\"src\"],\"downstream\":[\"sink.a\","
 		       "\"sink-b\"]") != NULL, "json show: the linked queues");
 	free(out);
+	s[0].group = "web";
+	out = capture(show_one, s, 1, 0);
+	ok(strstr(out, "  downstream: sink.a sink-b\n  group: web\n") != NULL,
+	   "show: the group");
+	free(out);
+	out = capture(show_one, s, 1, 1);
+	ok(strstr(out, ",\"group\":\"web\"") != NULL, "json show: the group");
+	free(out);
+	s[0].group = "";
+	out = capture(show_one, s, 1, 0);
+	ok(strstr(out, "\n  group:\n") != NULL, "show: no group");
+	free(out);
+	out = capture(show_one, s, 1, 1);
+	ok(strstr(out, ",\"group\":null") != NULL, "json show: no group");
+	free(out);
+	s[0].group = NULL;
 	s[0].upstream = "";
 	s[0].downstream = NULL;
 	out = capture(show_one, s, 1, 1);
@@ -1666,6 +1799,7 @@ int main(void)
 	test_yaml_errors();
 	test_yaml_window();
 	test_yaml_pattern();
+	test_yaml_groups();
 	test_template();
 	test_alerts();
 	test_prometheus();
