@@ -948,6 +948,10 @@ run 0 bpqctl group list
 check "group list: a line" out_has '^ctlgrp .* 4/4 .*100% pressure  ctlga ctlgb$'
 run 0 bpqctl group list --json
 check "group list --json" out_has '"name":"ctlgrp","parent":null,"capacity_msgs":4,.*"members":\["ctlga","ctlgb"\]'
+run 0 bpqctl stats --prometheus
+check "prometheus: group depth" out_has '^bpq_group_depth{group="ctlgrp",parent=""} 4$'
+check "prometheus: group utilization" out_has '^bpq_group_utilization{group="ctlgrp",parent=""} 1$'
+check "prometheus: group pressure" out_has '^bpq_group_pressure{group="ctlgrp",parent=""} 1$'
 for d in "$ga" "$ga" "$gb" "$gb"; do
 	timeout 10 dd if="/dev/$d" of=/dev/null bs=64 count=1 2>/dev/null
 done

@@ -49,6 +49,7 @@ int hold_main(int argc, char **argv);
 int link_main(int argc, char **argv);
 int unlink_main(int argc, char **argv);
 int group_main(int argc, char **argv);
+void print_group_prometheus(FILE *f);
 int alerts_main(int argc, char **argv);
 
 /* common.c */

@@ -446,6 +446,60 @@ static int group_show(int argc, char **argv, int list)
 	return status;
 }
 
+/*
+ * The groups for "stats --prometheus": depth, capacity, utilization and
+ * pressure of each, labelled with its name and parent. Groups that go
+ * while they are read are left out.
+ */
+void print_group_prometheus(FILE *f)
+{
+	static const struct {
+		const char *name, *help;
+	} metrics[] = {
+		{ "bpq_group_depth", "Messages in the group's queues and the groups within." },
+		{ "bpq_group_capacity", "The group's capacity in messages." },
+		{ "bpq_group_utilization", "Depth over capacity, 0 and up." },
+		{ "bpq_group_pressure", "1 while the group holds its queues." },
+	};
+	struct group_snap *g;
+	char **names;
+	int i, n, k, *ok;
+
+	n = group_names(&names);
+	if (n <= 0)
+		return;
+	g = calloc(n, sizeof(*g));
+	ok = calloc(n, sizeof(*ok));
+	for (i = 0; g && ok && i < n; i++)
+		ok[i] = !group_load(names[i], &g[i]);
+	for (k = 0; g && ok && k < (int)(sizeof(metrics) / sizeof(metrics[0])); k++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", metrics[k].name,
+			metrics[k].help, metrics[k].name);
+		for (i = 0; i < n; i++) {
+			if (!ok[i])
+				continue;
+			fprintf(f, "%s{group=\"%s\",parent=\"%s\"} ",
+				metrics[k].name, g[i].name, g[i].parent);
+			if (k == 0)
+				fprintf(f, "%llu\n", (unsigned long long)g[i].depth);
+			else if (k == 1)
+				fprintf(f, "%llu\n",
+					(unsigned long long)g[i].capacity);
+			else if (k == 2)
+				fprintf(f, "%g\n", g[i].capacity ?
+					(double)g[i].depth / g[i].capacity : 0);
+			else
+				fprintf(f, "%llu\n",
+					(unsigned long long)g[i].pressure);
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(ok);
+	free(g);
+}
+
 int group_main(int argc, char **argv)
 {
 	if (argc < 2)

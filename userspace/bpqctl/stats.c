@@ -11,6 +11,7 @@ static const char usage[] =
 struct snaps {
 	const struct queue_snap *s;
 	int n;
+	int all;		/* every queue: the groups too */
 };
 
 static void print_snaps(FILE *f, const void *arg)
@@ -18,6 +19,8 @@ static void print_snaps(FILE *f, const void *arg)
 	const struct snaps *a = arg;
 
 	print_prometheus(f, a->s, a->n);
+	if (a->all)
+		print_group_prometheus(f);
 }
 
 int stats_main(int argc, char **argv)
@@ -63,12 +66,14 @@ int stats_main(int argc, char **argv)
 		status = load_all("stats", &s, &n);
 	}
 	if (fmt == PROM && output) {
-		struct snaps a = { s, n };
+		struct snaps a = { s, n, !q };
 
 		if (replace_file("stats", output, print_snaps, &a) != EXIT_OK)
 			status = EXIT_FAIL;
 	} else if (fmt == PROM) {
 		print_prometheus(stdout, s, n);
+		if (!q)
+			print_group_prometheus(stdout);
 	} else if (q) {
 		print_stats(stdout, s, fmt == JSON);
 	} else {
