@@ -84,8 +84,9 @@ u64 bpq_head_age(struct bpq_queue *q, u64 now)
 {
 	struct bpq_msg *head;
 
+	/* a message may be stamped after @now was read */
 	head = bpq_first_queued(q);
-	return head ? now - head->tstamp : 0;
+	return head && now > head->tstamp ? now - head->tstamp : 0;
 }
 
 void bpq_adaptive_tick(struct bpq_queue *q, u64 now)

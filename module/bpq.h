@@ -49,14 +49,19 @@
  *
  * Lock order, outermost first (no other nesting):
  *
- *	bpq_lock
- *	  q->cfg_mutex
+ *	bpq_lock, or group.c's bpq_group_reg_mutex
+ *	  link.c's bpq_link_mutex, or group.c's bpq_group_mutex
+ *	  q->cfg_mutex, or q->trig_mutex (trigger.c)
  *	    q->lock
  *	      ring->wait, the scheduler's (the wake-ups left under it),
  *	      the hrtimer base (hrtimer_start()),
  *	      the page allocator and memcg (GFP_NOWAIT, a page),
- *	      fa_lock and the signal locks (kill_fasync(), irq-safe)
+ *	      fa_lock and the signal locks (kill_fasync(), irq-safe),
+ *	      link.c's bpq_dirty_lock, group.c's bpq_group_lock (leaves)
  *	bpq_users_lock	a leaf, under bpq_lock or q->cfg_mutex at most
+ *
+ * The work items of link.c, group.c and trigger.c take their mutex (none
+ * for triggers) and then one q->lock at a time.
  *
  * bpq_lock is not taken under the others, as device_del() waits under it
  * for the sysfs callbacks, which take q->cfg_mutex and q->lock.
@@ -90,7 +95,8 @@
  * is queued or delivered or a writer checks for its token.
  * bpq_pace_pollers() arms the timer under q->lock, unless q->dead, at the
  * end of each hold of it that goes through bpq_unlock() or bpq_sleep();
- * bpq_poll_mask() only reads, under q->lock, and changes nothing. The
+ * bpq_poll_mask() only reads, under q->lock, and changes nothing but a
+ * trigger's event (trigger.c), which a poll reports once. The
  * timer's callback only wakes q->poll_wait and signals the O_ASYNC files,
  * and must never take q->lock, which is not irq-safe. q->fasync is
  * changed by fasync_helper() under its own fa_lock, without q->lock;

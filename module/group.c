@@ -6,7 +6,9 @@
  * until it falls below its low one every queue in it, however deep, is
  * held (BPQ_HOLD_GROUP). /sys/class/bpq_group/NAME/ shows each.
  *
- * Locks, outermost first: chrdev.c's bpq_lock (keeps queues alive),
+ * Locks, outermost first: chrdev.c's bpq_lock (keeps queues alive) or
+ * bpq_group_reg_mutex (a group's creation or destruction, its sysfs
+ * directory's too, which waits for the files' show functions), then
  * bpq_group_mutex (the groups, their members, each queue's q->group and
  * the holds the groups put on), q->lock, bpq_group_lock (the depths and
  * pressure of every group). A queue counts its depth into its group, and
@@ -39,6 +41,8 @@ struct bpq_group {
 	bool pressure;
 };
 
+/* Creating and destroying, device_add() to device_unregister(): no show */
+static DEFINE_MUTEX(bpq_group_reg_mutex);
 static DEFINE_MUTEX(bpq_group_mutex);
 static DEFINE_SPINLOCK(bpq_group_lock);
 static LIST_HEAD(bpq_group_list);
@@ -421,6 +425,7 @@ int bpq_group_create(const struct bpq_group_create *arg)
 	g->dev.release = bpq_group_release;
 	device_set_pm_not_required(&g->dev);
 
+	mutex_lock(&bpq_group_reg_mutex);
 	mutex_lock(&bpq_group_mutex);
 	ret = -EEXIST;
 	if (bpq_group_find(g->name))
@@ -434,6 +439,9 @@ int bpq_group_create(const struct bpq_group_create *arg)
 		if (parent->level >= BPQ_GROUP_DEPTH)
 			goto err;
 		g->level = parent->level + 1;
+		/* the release function puts it back */
+		g->parent = parent;
+		get_device(&parent->dev);
 	}
 	ret = dev_set_name(&g->dev, "%s", g->name);
 	if (!ret)
@@ -441,17 +449,16 @@ int bpq_group_create(const struct bpq_group_create *arg)
 	if (ret)
 		goto err;
 	/* empty: nothing to add to the depths above */
-	if (parent) {
-		g->parent = parent;
-		get_device(&parent->dev);
+	if (parent)
 		parent->nr_children++;
-	}
 	list_add_tail(&g->node, &bpq_group_list);
 	mutex_unlock(&bpq_group_mutex);
+	mutex_unlock(&bpq_group_reg_mutex);
 	return 0;
 
 err:
 	mutex_unlock(&bpq_group_mutex);
+	mutex_unlock(&bpq_group_reg_mutex);
 	put_device(&g->dev);
 	return ret;
 }
@@ -474,6 +481,7 @@ int bpq_group_destroy(const char *name)
 	struct bpq_group *g;
 	int ret = -ENOENT;
 
+	mutex_lock(&bpq_group_reg_mutex);
 	mutex_lock(&bpq_group_mutex);
 	g = bpq_group_find(name);
 	if (g && (g->nr_members || g->nr_children)) {
@@ -483,8 +491,10 @@ int bpq_group_destroy(const char *name)
 		ret = 0;
 	}
 	mutex_unlock(&bpq_group_mutex);
+	/* the name is free once its directory is gone */
 	if (!ret)
 		device_unregister(&g->dev);
+	mutex_unlock(&bpq_group_reg_mutex);
 	return ret;
 }
 
@@ -500,6 +510,7 @@ void bpq_group_exit(void)
 	LIST_HEAD(gone);
 	bool again = true;
 
+	mutex_lock(&bpq_group_reg_mutex);
 	mutex_lock(&bpq_group_mutex);
 	while (again) {
 		again = false;
@@ -515,6 +526,7 @@ void bpq_group_exit(void)
 	mutex_unlock(&bpq_group_mutex);
 	list_for_each_entry_safe(g, tmp, &gone, node)
 		device_unregister(&g->dev);
+	mutex_unlock(&bpq_group_reg_mutex);
 	flush_work(&bpq_group_work);
 	class_unregister(&bpq_group_class);
 }

@@ -50,7 +50,7 @@ static u64 bpq_trigger_value(struct bpq_queue *q, u32 metric, u64 now)
 	case BPQ_TRIGGER_STALL_FULL:
 		return bpq_stall_total(q, 1, now);
 	case BPQ_TRIGGER_DROPS:
-		return q->stats.dropped_newest + q->stats.dropped_oldest;
+		return q->lost;		/* as the stats' drops, never reset */
 	case BPQ_TRIGGER_TIMEOUTS:
 		return q->stats.timeouts;
 	case BPQ_TRIGGER_HEAD_AGE:
@@ -110,11 +110,13 @@ static void bpq_trigger_work(struct work_struct *work)
 					   struct bpq_queue, trig_work);
 	struct bpq_defer df __bpq_noinit;
 	struct bpq_trigger_state *t;
-	u64 now = ktime_get_ns(), period = U64_MAX;
+	u64 now, period = U64_MAX;
 	bool fired = false;
 
 	bpq_defer_init(&df);
 	spin_lock(&q->lock);
+	/* after the lock: no message stamped later, no trigger set later */
+	now = ktime_get_ns();
 	list_for_each_entry(t, &q->triggers, node) {
 		if (!q->dead)
 			fired |= bpq_trigger_check(t, bpq_trigger_value(q,
