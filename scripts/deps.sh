@@ -33,6 +33,9 @@ bison
 dwarves
 kmod
 python3
+python3-pip
+python3-setuptools
+mypy
 libyaml-dev
 liburing-dev
 pkg-config
