@@ -27,6 +27,10 @@ Usage: scripts/vm.sh [options]
   --tests "P1 P2..."  host programs or scripts to copy in and run, in order
   --script FILE       run this one guest script instead of tests (demo)
   --bin "P1 P2..."    extra host programs to copy into the guest's PATH
+  --python            also the host's python3 (Debian's /usr/bin/python3),
+                      what it needs of its libraries and standard library,
+                      the package userspace/python/bpq with libbpq.so.0 and
+                      the suite userspace/python/tests/guest (/tests/python)
   --shell             interactive shell on the console after insmod
   --append "ARGS"     extra kernel command line
   --timeout SECS      whole run, host side (default 600)
@@ -56,6 +60,7 @@ module_args=
 tests=
 script=
 bins=
+python=0
 shell=0
 append=
 timeout=600
@@ -77,6 +82,7 @@ parse_args() {
 		--tests) tests=$2; shift ;;
 		--script) script=$2; shift ;;
 		--bin) bins=$2; shift ;;
+		--python) python=1 ;;
 		--shell) shell=1 ;;
 		--append) append=$2; shift ;;
 		--timeout) timeout=$2; shift ;;
@@ -209,10 +215,76 @@ TEST_TIMEOUT=$test_timeout
 MODULE_ARGS="$module_args"
 DEBUG_GATES=$debug_gates
 EOF
+	if [ "$python" = 1 ]; then
+		cat >>"$dest/etc/bpq-vm.conf" <<EOF
+export PYTHONPATH=$GUEST_PYTHONPATH
+EOF
+	fi
 	: >"$dest/tests/list"
 	for prog in $tests; do
 		basename "$prog" >>"$dest/tests/list"
 	done
+}
+
+# --python: where the package goes in the guest (libbpq.so.0 goes to
+# /usr/local/lib, already in LD_LIBRARY_PATH)
+GUEST_PYTHONPATH=/usr/local/lib/bpq-python
+# Of the standard library, what no test imports: other tests, the IDE and
+# Tk, pip's wheels, 2to3, the static library, what only builds things, and
+# the web's and mail's formats and protocols.
+PYTHON_STDLIB_EXCLUDE="test idlelib tkinter turtledemo ensurepip lib2to3
+pydoc_data distutils venv sqlite3 curses dbm config-3.*-* site-packages
+dist-packages turtle.py email html http xml xmlrpc wsgiref"
+# Extension modules left out: test modules, and those linking libraries
+# (Tk, curses, readline, OpenSSL, sqlite, dbm) the tests have no use for.
+PYTHON_DYNLOAD_EXCLUDE="_test* _ctypes_test* _xxtestfuzz* xxlimited*
+_xxsubinterpreters* _tkinter* _curses* readline* _ssl* _hashlib*
+_sqlite3* _dbm* _gdbm* nis* ossaudiodev* audioop* _crypt*"
+
+# The host's python3 and what it needs, the bpq package, libbpq.so.0 and
+# the guest suite.
+install_python() {
+	local dest=$1 exe stdlib pat so
+	local excludes=()
+
+	exe=$(readlink -f /usr/bin/python3)
+	[ -x "$exe" ] || die "--python: no /usr/bin/python3"
+	stdlib=/usr/lib/$(basename "$exe")
+	[ -f "$stdlib/os.py" ] || die "--python: no standard library $stdlib"
+	[ -f "$root/userspace/lib/libbpq.so.0" ] ||
+		die "--python: no userspace/lib/libbpq.so.0 (make -C userspace)"
+
+	install -D -m 755 "$exe" "$dest$exe"
+	ln -sf "$(basename "$exe")" "$dest/usr/bin/python3"
+	copy_libs "$exe" "$dest"
+
+	for pat in $PYTHON_STDLIB_EXCLUDE; do
+		excludes+=(--exclude="$(basename "$stdlib")/$pat")
+	done
+	for pat in $PYTHON_DYNLOAD_EXCLUDE; do
+		excludes+=(--exclude="lib-dynload/$pat")
+	done
+	mkdir -p "$dest/usr/lib"
+	tar -C "$(dirname "$stdlib")" "${excludes[@]}" \
+		--exclude='*/test' --exclude='*/tests' --exclude='*/idle_test' \
+		-cf - "$(basename "$stdlib")" | tar -C "$dest/usr/lib" -xf -
+	for so in "$dest$stdlib"/lib-dynload/*.so; do
+		copy_libs "$so" "$dest"
+	done
+	# the compiled modules whose source was left out
+	find "$dest$stdlib" -path '*/__pycache__/*.pyc' | while read -r pyc; do
+		pyc_source=${pyc%/__pycache__/*}/$(basename "${pyc%%.*}").py
+		[ -e "$pyc_source" ] || rm -f "$pyc"
+	done
+
+	install -D -m 755 "$root/userspace/lib/libbpq.so.0" \
+		"$dest/usr/local/lib/libbpq.so.0"
+	copy_libs "$root/userspace/lib/libbpq.so.0" "$dest"
+	mkdir -p "$dest$GUEST_PYTHONPATH" "$dest/tests/python"
+	tar -C "$root/userspace/python" --exclude=__pycache__ -cf - bpq |
+		tar -C "$dest$GUEST_PYTHONPATH" -xf -
+	tar -C "$root/userspace/python/tests/guest" --exclude=__pycache__ \
+		-cf - . | tar -C "$dest/tests/python" -xf -
 }
 
 build_initramfs() {
@@ -231,6 +303,9 @@ build_initramfs() {
 	# sourced by the guest scripts ("$(dirname "$0")/lib.sh"), not run
 	install -m 644 "$root/selftests/lib.sh" "$dest/tests/lib.sh"
 	install_programs "$dest" /usr/local/bin "$bins"
+	if [ "$python" = 1 ]; then
+		install_python "$dest"
+	fi
 	if [ -f /etc/ld.so.cache ]; then
 		cp /etc/ld.so.cache "$dest/etc/"
 	fi
