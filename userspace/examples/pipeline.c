@@ -22,15 +22,18 @@
  *   waits on it; when nobody reads, the oldest results are evicted and a
  *   reader learns how many it missed (struct bpq_msg_info.lost).
  *
- * The worker uppercases each record and appends a checksum (FNV-1a); the
- * sink checks the checksum and that no record is missing or out of order.
- * Nobody counts the records but the source: it ends its stream on
- * pipeline-in (bpq_shutdown(), BPQ_SHUTDOWN_COMPLETE) after the last one;
- * the worker reads until bpq_recv() returns 0, end of file, and then ends
- * pipeline-work the same way; the sink reads until end of file. A stage
- * that fails ends its output with BPQ_SHUTDOWN_FAIL (the next stage's
- * receive then fails with ECONNRESET) or cancels its input (the previous
- * stage's send fails with EPIPE), so that no stage waits for a dead one.
+ * Each stage is libbpq's bpq_stage_run() with a function of its own: the
+ * source makes the records, the worker uppercases each and appends a
+ * checksum (FNV-1a), the sink checks the checksum and that no record is
+ * missing or out of order. bpq_stage_run() moves them BATCH at a time,
+ * acknowledges what the function handed on, and carries the streams' ends:
+ * nobody counts the records but the source, whose function says the end
+ * after the last one (BPQ_STAGE_END); that ends pipeline-in, the worker's
+ * stage reads to its end of file and ends pipeline-work, and the sink's
+ * stage reads to that. A stage that fails ends its output with a failure
+ * (the next stage's receive then fails with ECONNRESET) and cancels its
+ * input (the previous stage's send fails with EPIPE), so that no stage
+ * waits for a dead one.
  *
  * With -f K every K-th record of the source is poison: the sink cannot
  * process it, so it acknowledges it with BPQ_ACK_NACK (a negative
@@ -44,6 +47,7 @@
  * destroys the queues.
  *
  * usage: bpq-pipeline [-n COUNT] [-w WINDOW] [-d SINK_DELAY_US] [-f K]
+ *                     [-b BATCH]
  */
 #include <ctype.h>
 #include <errno.h>
@@ -78,44 +82,21 @@ static const struct {
 };
 
 static struct {
-	unsigned long count, window, sink_delay_us, poison_every;
+	unsigned long count, window, sink_delay_us, poison_every, batch;
 	unsigned int index[NR_QUEUES];
 	/* one file per end, opened before any stage starts */
 	int in_w, in_r, work_w, work_r, recent_w, recent_r;
 	/* what each stage did */
-	unsigned long sent, poisoned, transformed, received, processed;
-	unsigned long nacked, lost, bad, granted, acked;
+	unsigned long next, poisoned, lost, bad;
+	uint64_t expect_seq;
+	struct bpq_stage source, worker, sink;
 	int worker_eof, sink_eof;
 	volatile int failed;
 } p = {
-	.count = 1000, .window = 4, .sink_delay_us = 200,
+	.count = 1000, .window = 4, .sink_delay_us = 200, .batch = 8,
 	.in_w = -1, .in_r = -1, .work_w = -1, .work_r = -1,
-	.recent_w = -1, .recent_r = -1,
+	.recent_w = -1, .recent_r = -1, .expect_seq = 1,
 };
-
-static void stage_failed(const char *stage, const char *what, int err)
-{
-	fprintf(stderr, "%s: %s: %s\n", stage, what, strerror(-err));
-	p.failed = 1;
-}
-
-/*
- * The end of a stage's output: complete, or failed with @err (a negative
- * errno; one a stream cannot carry becomes EIO).
- */
-static void end_output(int fd, int err)
-{
-	err = -err;
-	if (err == EAGAIN || err == EINTR || err > 133)
-		err = EIO;
-	bpq_shutdown(fd, err ? BPQ_SHUTDOWN_FAIL : BPQ_SHUTDOWN_COMPLETE, err);
-}
-
-/* A stage gives up on its input: the stage before it stops at once. */
-static void cancel_input(int fd)
-{
-	bpq_shutdown(fd, BPQ_SHUTDOWN_CANCEL, 0);
-}
 
 static int is_poison(unsigned long i)
 {
@@ -133,133 +114,90 @@ static uint32_t fnv1a(const char *s, size_t n)
 	return h;
 }
 
-static void *source(void *arg)
+/* The source makes a record a call, until COUNT of them. */
+static int produce(struct bpq_stage *st, const void *data, size_t len,
+		   const struct bpq_msg_info *info)
 {
 	char rec[REC_MAX];
-	unsigned long i;
-	ssize_t ret;
-	int len;
+	int n;
 
-	for (i = 0; i < p.count && !p.failed; i++) {
-		len = snprintf(rec, sizeof(rec), is_poison(i) ?
-			       "record %06lu: poison, cannot be processed" :
-			       "record %06lu: the quick brown fox", i);
-		ret = bpq_send(p.in_w, rec, len, TIMEOUT_MS);
-		if (ret < 0) {
-			stage_failed("source", "send", ret);
-			end_output(p.in_w, ret);
-			return arg;
-		}
-		p.sent++;
-		p.poisoned += is_poison(i);
-	}
-	/* the last record: the worker reads to end of file */
-	end_output(p.in_w, 0);
-	return arg;
+	(void)data, (void)len, (void)info;
+	if (p.next == p.count)
+		return BPQ_STAGE_END;
+	n = snprintf(rec, sizeof(rec), is_poison(p.next) ?
+		     "record %06lu: poison, cannot be processed" :
+		     "record %06lu: the quick brown fox", p.next);
+	p.poisoned += is_poison(p.next);
+	p.next++;
+	return bpq_stage_emit(st, rec, n);
 }
 
-static void *worker(void *arg)
+/* The worker uppercases a record and appends its checksum. */
+static int transform(struct bpq_stage *st, const void *data, size_t len,
+		     const struct bpq_msg_info *info)
 {
 	char rec[REC_MAX];
-	ssize_t n, ret;
-	int i;
+	size_t i;
 
-	for (;;) {
-		/* room left for " #" and 8 hex digits and the NUL */
-		n = bpq_recv(p.in_r, rec, sizeof(rec) - 11, NULL, TIMEOUT_MS);
-		if (n == 0) {
-			/* the source's end: ours follows it */
-			p.worker_eof = 1;
-			end_output(p.work_w, 0);
-			break;
-		}
-		if (n < 0) {
-			stage_failed("worker", "receive", n);
-			end_output(p.work_w, n);
-			break;
-		}
-		for (i = 0; i < n; i++)
-			rec[i] = toupper((unsigned char)rec[i]);
-		n += sprintf(rec + n, " #%08x", fnv1a(rec, n));
-		/* waits here while the sink has granted no credit */
-		ret = bpq_send(p.work_w, rec, n, TIMEOUT_MS);
-		if (ret < 0) {
-			stage_failed("worker", "send", ret);
-			cancel_input(p.in_r);
-			break;
-		}
-		p.transformed++;
-	}
-	return arg;
+	(void)info;
+	/* room left for " #" and 8 hex digits and the NUL */
+	if (len > sizeof(rec) - 11)
+		return -EMSGSIZE;
+	for (i = 0; i < len; i++)
+		rec[i] = toupper(((const unsigned char *)data)[i]);
+	len += sprintf(rec + len, " #%08x", fnv1a(rec, len));
+	/* the send waits while the sink has granted no credit */
+	return bpq_stage_emit(st, rec, len);
 }
 
-static void *sink(void *arg)
+/*
+ * The sink checks a record, processes it (slowly) and publishes its
+ * result; a poisoned one it cannot process, and NACKs. The stage
+ * acknowledges each record once its result is out, and that returns its
+ * credit (auto_credit=ack) so the worker may send one more.
+ */
+static int consume(struct bpq_stage *st, const void *data, size_t len,
+		   const struct bpq_msg_info *info)
 {
 	struct timespec delay = { 0, p.sink_delay_us * 1000 };
-	struct bpq_msg_info info;
 	char rec[REC_MAX], result[REC_MAX];
-	unsigned long expect_seq = 1;
-	unsigned int flags;
 	const char *hash;
-	int ret, len;
-	ssize_t n;
+	int n;
 
-	ret = bpq_grant(p.work_r, p.window);
+	if (len >= sizeof(rec))
+		return -EMSGSIZE;
+	memcpy(rec, data, len);
+	rec[len] = '\0';
+	p.lost += info->lost;
+	if (info->seq != p.expect_seq)
+		p.bad++;
+	p.expect_seq = info->seq + 1;
+	hash = strrchr(rec, '#');
+	if (!hash || strtoul(hash + 1, NULL, 16) != fnv1a(rec, hash - 1 - rec))
+		p.bad++;
+	if (strstr(rec, "POISON"))
+		return BPQ_STAGE_NACK;	/* cannot be processed: go on */
+	nanosleep(&delay, NULL);	/* the slow part */
+	n = snprintf(result, sizeof(result), "%.14s %s", rec,
+		     hash ? hash : "-");
+	/* never waits: drop-oldest evicts instead */
+	return bpq_stage_emit(st, result, n);
+}
+
+static void *run_stage(void *arg)
+{
+	struct bpq_stage *st = arg;
+	const char *name = st == &p.source ? "source" :
+			   st == &p.worker ? "worker" : "sink";
+	int ret = bpq_stage_run(st);
+
 	if (ret < 0) {
-		stage_failed("sink", "grant", ret);
-		return arg;
-	}
-	p.granted = p.window;
-	for (;;) {
-		n = bpq_recv(p.work_r, rec, sizeof(rec) - 1, &info, TIMEOUT_MS);
-		if (n == 0) {
-			p.sink_eof = 1;		/* the worker's end */
-			break;
-		}
-		if (n < 0) {
-			stage_failed("sink", "receive", n);
-			cancel_input(p.work_r);
-			break;
-		}
-		rec[n] = '\0';
-		p.received++;
-		p.lost += info.lost;
-		if (info.seq != expect_seq)
-			p.bad++;
-		expect_seq = info.seq + 1;
-		hash = strrchr(rec, '#');
-		if (!hash || strtoul(hash + 1, NULL, 16) !=
-			     fnv1a(rec, hash - 1 - rec))
-			p.bad++;
-
-		flags = BPQ_ACK_TIMESTAMP;
-		if (strstr(rec, "POISON")) {
-			/* cannot be processed: say so, and go on */
-			flags |= BPQ_ACK_NACK;
-			p.nacked++;
-		} else {
-			nanosleep(&delay, NULL);	/* the slow part */
-			len = snprintf(result, sizeof(result), "%.14s %s",
-				       rec, hash ? hash : "-");
-			/* never waits: drop-oldest evicts instead */
-			ret = bpq_send(p.recent_w, result, len, 0);
-			if (ret < 0)
-				stage_failed("sink", "publish", ret);
-			p.processed++;
-		}
-
-		/*
-		 * Done with one record: the acknowledgment returns its credit
-		 * (auto_credit=ack), so the worker may send one more, and
-		 * its enqueue time goes into the processing histogram.
-		 */
-		ret = bpq_ack(p.work_r, 1, flags, info.timestamp_ns);
-		if (ret < 0) {
-			stage_failed("sink", "acknowledge", ret);
-			cancel_input(p.work_r);
-			break;
-		}
-		p.acked += ret;
+		fprintf(stderr, "%s: %s\n", name, strerror(-ret));
+		p.failed = 1;
+	} else if (st == &p.worker) {
+		p.worker_eof = 1;	/* the source's end, and ours after it */
+	} else if (st == &p.sink) {
+		p.sink_eof = 1;
 	}
 	return arg;
 }
@@ -327,6 +265,7 @@ static void print_queue(int q, int fd)
 		       (unsigned long long)s.unacked);
 }
 
+/* The queue's count of NACKs and acknowledgments, UINT64_MAX if unknown. */
 static uint64_t queue_nacked(int fd)
 {
 	struct bpq_stats s;
@@ -334,24 +273,36 @@ static uint64_t queue_nacked(int fd)
 	return bpq_get_stats(fd, &s) < 0 ? UINT64_MAX : s.nacked;
 }
 
-/* What a dashboard reading pipeline-recent now would see. */
+static uint64_t queue_acked(int fd)
+{
+	struct bpq_stats s;
+
+	return bpq_get_stats(fd, &s) < 0 ? UINT64_MAX : s.acked_msgs;
+}
+
+/*
+ * What a dashboard reading pipeline-recent now would see: the results
+ * kept, up to the end of the sink's stream.
+ */
 static unsigned long read_recent(unsigned long *missed)
 {
 	struct bpq_msg_info info;
-	char result[REC_MAX];
+	char result[REC_MAX], latest[REC_MAX];
+	unsigned long long seq = 0;
 	unsigned long kept = 0;
 	ssize_t n;
 
 	*missed = 0;
 	while ((n = bpq_recv(p.recent_r, result, sizeof(result) - 1, &info,
-			     0)) >= 0) {
+			     0)) > 0) {
 		result[n] = '\0';
+		memcpy(latest, result, n + 1);
+		seq = info.seq;
 		*missed += info.lost;
 		kept++;
 	}
 	if (kept)
-		printf("recent: latest result, message %llu: %s\n",
-		       (unsigned long long)info.seq, result);
+		printf("recent: latest result, message %llu: %s\n", seq, latest);
 	return kept;
 }
 
@@ -362,8 +313,11 @@ int main(int argc, char **argv)
 	pthread_t t[3];
 	int opt, q, created = 0;
 
-	while ((opt = getopt(argc, argv, "n:w:d:f:")) != -1) {
+	while ((opt = getopt(argc, argv, "n:w:d:f:b:")) != -1) {
 		switch (opt) {
+		case 'b':
+			p.batch = strtoul(optarg, NULL, 0);
+			break;
 		case 'n':
 			p.count = strtoul(optarg, NULL, 0);
 			break;
@@ -380,8 +334,8 @@ int main(int argc, char **argv)
 			goto usage;
 		}
 	}
-	if (optind != argc || !p.count || !p.window ||
-	    p.sink_delay_us >= 1000000)
+	if (optind != argc || !p.count || !p.window || !p.batch ||
+	    p.batch > 1024 || p.sink_delay_us >= 1000000)
 		goto usage;
 
 	for (q = 0; q < NR_QUEUES; q++) {
@@ -405,24 +359,45 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	printf("pipeline: %lu records, credit window %lu, sink %lu us per record",
-	       p.count, p.window, p.sink_delay_us);
+	printf("pipeline: %lu records, credit window %lu, sink %lu us per record, batches of %lu",
+	       p.count, p.window, p.sink_delay_us, p.batch);
 	if (p.poison_every)
 		printf(", every %lu. poisoned", p.poison_every);
 	putchar('\n');
-	pthread_create(&t[0], NULL, sink, NULL);
-	pthread_create(&t[1], NULL, worker, NULL);
-	pthread_create(&t[2], NULL, source, NULL);
+	opt = bpq_grant(p.work_r, p.window);
+	if (opt < 0) {
+		fprintf(stderr, "sink: grant: %s\n", strerror(-opt));
+		p.failed = 1;
+		goto out;
+	}
+	/* a stage stuck for TIMEOUT_MS fails, and its neighbours after it */
+	p.source = (struct bpq_stage){ .in_fd = -1, .out_fd = p.in_w,
+		.batch = p.batch, .max_msg = REC_MAX, .timeout_ms = TIMEOUT_MS,
+		.fn = produce };
+	p.worker = (struct bpq_stage){ .in_fd = p.in_r, .out_fd = p.work_w,
+		.batch = p.batch, .max_msg = REC_MAX, .timeout_ms = TIMEOUT_MS,
+		.fn = transform };
+	p.sink = (struct bpq_stage){ .in_fd = p.work_r, .out_fd = p.recent_w,
+		.batch = p.batch, .max_msg = REC_MAX, .timeout_ms = TIMEOUT_MS,
+		.fn = consume };
+	pthread_create(&t[0], NULL, run_stage, &p.sink);
+	pthread_create(&t[1], NULL, run_stage, &p.worker);
+	pthread_create(&t[2], NULL, run_stage, &p.source);
 	for (q = 2; q >= 0; q--)
 		pthread_join(t[q], NULL);
 
-	printf("source: %lu records sent, %lu poisoned\n", p.sent, p.poisoned);
-	printf("worker: %lu records transformed, %s\n", p.transformed,
+	printf("source: %llu records sent, %lu poisoned\n",
+	       (unsigned long long)p.source.emitted, p.poisoned);
+	printf("worker: %llu records transformed, %s\n",
+	       (unsigned long long)p.worker.emitted,
 	       p.worker_eof ? "then end of stream" : "no end of stream");
-	printf("sink: %lu records received, %s\n", p.received,
+	printf("sink: %llu records received, %s\n",
+	       (unsigned long long)p.sink.received,
 	       p.sink_eof ? "then end of stream" : "no end of stream");
-	printf("sink: %lu processed, %lu failed (nacked), %lu lost, %lu bad, %lu credits granted, %lu acknowledged\n",
-	       p.processed, p.nacked, p.lost, p.bad, p.granted, p.acked);
+	printf("sink: %llu processed, %llu failed (nacked), %lu lost, %lu bad, %lu credits granted, %llu acknowledged\n",
+	       (unsigned long long)p.sink.emitted,
+	       (unsigned long long)p.sink.nacked, p.lost, p.bad, p.window,
+	       (unsigned long long)queue_acked(fds[WORK]));
 	kept = read_recent(&missed);
 	printf("recent: %lu results kept, %lu evicted\n", kept, missed);
 	printf("queues:\n");
@@ -430,8 +405,8 @@ int main(int argc, char **argv)
 		print_queue(q, fds[q]);
 	/* failed records are fine if they are the poisoned ones, no others */
 	if (p.lost || p.bad || !p.worker_eof || !p.sink_eof ||
-	    p.received != p.count || p.nacked != p.poisoned ||
-	    queue_nacked(fds[WORK]) != p.nacked)
+	    p.sink.received != p.count || p.sink.nacked != p.poisoned ||
+	    queue_nacked(fds[WORK]) != p.sink.nacked)
 		p.failed = 1;
 out:
 	/* close(-1), for a file never opened, is harmless */
@@ -447,7 +422,7 @@ out:
 	}
 	return p.failed;
 usage:
-	fprintf(stderr, "usage: %s [-n COUNT] [-w WINDOW] [-d SINK_DELAY_US] [-f K]\n",
+	fprintf(stderr, "usage: %s [-n COUNT] [-w WINDOW] [-d SINK_DELAY_US] [-f K] [-b BATCH]\n",
 		argv[0]);
 	return 2;
 }

@@ -10,6 +10,7 @@
 #ifndef _BPQ_LIB_H
 #define _BPQ_LIB_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -69,6 +70,51 @@ void bpq_ring_advance(struct bpq_ring *ring);
 int bpq_ring_wait(struct bpq_ring *ring, int timeout_ms);
 ssize_t bpq_ring_recv(struct bpq_ring *ring, void *buf, size_t len,
 		      struct bpq_msg_info *info, int timeout_ms);
+
+/**
+ * struct bpq_stage - one stage of a pipeline, run by bpq_stage_run()
+ * @in_fd: the queue it reads, open for reading; -1 for a source, whose
+ *         @fn is called with no record (@data NULL) until it returns
+ *         BPQ_STAGE_END
+ * @out_fd: the queue it writes, open for writing; -1 for a sink
+ * @batch: records taken in one receive, 1 ... 1024 (0: 64)
+ * @max_msg: the largest record in or out, in bytes (0: 65536)
+ * @timeout_ms: how long one receive or send may wait; < 0 forever. Past
+ *              it the stage fails with -ETIMEDOUT.
+ * @stop: if not NULL, a flag the caller (a signal handler, another thread)
+ *        sets to stop the stage. It is read after each record and when a
+ *        wait is interrupted by a signal (a handler installed without
+ *        SA_RESTART interrupts one at once).
+ * @fn: called for each record; it hands on its results with
+ *      bpq_stage_emit() (none, one or many) and returns 0 when done with
+ *      the record, BPQ_STAGE_NACK when it cannot process it (the record
+ *      is acknowledged as failed and the stage goes on), BPQ_STAGE_END
+ *      to end the stream after it, or a negative errno to fail the stage
+ * @arg: the caller's, for @fn
+ * @received, @emitted, @nacked: out: the records taken, sent and NACKed
+ * @priv: libbpq's while the stage runs
+ */
+struct bpq_stage {
+	int in_fd;
+	int out_fd;
+	unsigned int batch;
+	unsigned int max_msg;
+	int timeout_ms;
+	const volatile sig_atomic_t *stop;
+	int (*fn)(struct bpq_stage *st, const void *data, size_t len,
+		  const struct bpq_msg_info *info);
+	void *arg;
+	uint64_t received;
+	uint64_t emitted;
+	uint64_t nacked;
+	void *priv;
+};
+
+#define BPQ_STAGE_NACK	1
+#define BPQ_STAGE_END	2
+
+int bpq_stage_run(struct bpq_stage *st);
+int bpq_stage_emit(struct bpq_stage *st, const void *data, size_t len);
 
 int bpq_get_config(int fd, struct bpq_config *cfg);
 int bpq_set_config(int fd, const struct bpq_config *cfg);

@@ -639,6 +639,258 @@ static void test_ack(void)
 	close(cfd);
 }
 
+/* --- bpq_stage_run(): a source, a middle stage and a sink over two queues */
+
+#define STAGE_N		1000
+
+struct stage_test {
+	unsigned int idx[2];
+	int w[2], r[2];			/* each queue's ends */
+	struct bpq_stage st[3];		/* source, middle, sink */
+	int ret[3];
+	unsigned long next, seen, bad, fail_at, end_at, nack_every;
+	volatile sig_atomic_t stop;
+};
+
+static struct stage_test stg;
+
+static int stage_source_fn(struct bpq_stage *st, const void *data,
+			   size_t len, const struct bpq_msg_info *info)
+{
+	char rec[32];
+	int n;
+
+	(void)data, (void)len, (void)info;
+	if (stg.next == STAGE_N)
+		return BPQ_STAGE_END;
+	n = snprintf(rec, sizeof(rec), "%lu", stg.next++);
+	return bpq_stage_emit(st, rec, n);
+}
+
+/* every 7th record filtered out, the others emitted twice */
+static int stage_middle_fn(struct bpq_stage *st, const void *data,
+			   size_t len, const struct bpq_msg_info *info)
+{
+	unsigned long v;
+	char rec[32];
+	int ret;
+
+	(void)info;
+	snprintf(rec, sizeof(rec), "%.*s", (int)len, (const char *)data);
+	v = strtoul(rec, NULL, 10);
+	if (stg.fail_at && v == stg.fail_at)
+		return -EPROTO;
+	if (stg.end_at && v == stg.end_at)
+		return BPQ_STAGE_END;
+	if (v % 7 == 0)
+		return 0;
+	ret = bpq_stage_emit(st, data, len);
+	return ret ?: bpq_stage_emit(st, data, len);
+}
+
+static int stage_sink_fn(struct bpq_stage *st, const void *data,
+			 size_t len, const struct bpq_msg_info *info)
+{
+	(void)st, (void)data, (void)len, (void)info;
+	stg.seen++;
+	if (stg.nack_every && stg.seen % stg.nack_every == 0)
+		return BPQ_STAGE_NACK;
+	return 0;
+}
+
+static void *stage_thread(void *arg)
+{
+	struct bpq_stage *st = arg;
+
+	stg.ret[st - stg.st] = bpq_stage_run(st);
+	return NULL;
+}
+
+static void stage_on_signal(int sig)
+{
+	(void)sig;
+	stg.stop = 1;
+}
+
+static int stage_setup(const char *what)
+{
+	static const char *const names[2] = { "libbpq-stage-a",
+					      "libbpq-stage-b" };
+	int q, ctl, ret = 0;
+
+	memset(&stg, 0, sizeof(stg));
+	for (q = 0; q < 2; q++) {
+		stg.w[q] = stg.r[q] = -1;
+		if (bpq_create(names[q], &stg.idx[q]) < 0) {
+			ok(0, "stage %s: bpq_create %s", what, names[q]);
+			return -1;
+		}
+		ctl = bpq_open(names[q], O_ACCMODE);
+		if (configure(ctl, BPQ_STRATEGY_BLOCK, 8) < 0)
+			ret = -1;
+		close(ctl);
+		stg.r[q] = bpq_open(names[q], O_RDONLY);
+		stg.w[q] = bpq_open(names[q], O_WRONLY);
+		if (stg.r[q] < 0 || stg.w[q] < 0)
+			ret = -1;
+	}
+	stg.st[0] = (struct bpq_stage){ .in_fd = -1, .out_fd = stg.w[0],
+		.batch = 4, .max_msg = 32, .timeout_ms = 10000,
+		.fn = stage_source_fn };
+	stg.st[1] = (struct bpq_stage){ .in_fd = stg.r[0], .out_fd = stg.w[1],
+		.batch = 16, .max_msg = 32, .timeout_ms = 10000,
+		.fn = stage_middle_fn };
+	stg.st[2] = (struct bpq_stage){ .in_fd = stg.r[1], .out_fd = -1,
+		.batch = 5, .max_msg = 32, .timeout_ms = 10000,
+		.fn = stage_sink_fn, .stop = &stg.stop };
+	if (ret)
+		ok(0, "stage %s: two queues", what);
+	return ret;
+}
+
+static void stage_run_all(void)
+{
+	pthread_t t[3];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, stage_thread, &stg.st[i]);
+	for (i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+}
+
+static void stage_teardown(void)
+{
+	int q;
+
+	for (q = 0; q < 2; q++) {
+		close(stg.r[q]);
+		close(stg.w[q]);
+		bpq_destroy(stg.idx[q]);
+	}
+}
+
+static void test_stage(void)
+{
+	unsigned long kept = STAGE_N - (STAGE_N + 6) / 7;
+	struct bpq_stage bad = { .in_fd = -1, .out_fd = -1 };
+	struct bpq_stats a, b;
+	struct sigaction sa;
+	pthread_t t;
+
+	alarm(120);
+	ok(bpq_stage_run(&bad) == -EINVAL, "stage: no function, no queue: -EINVAL");
+	bad.fn = stage_sink_fn;
+	ok(bpq_stage_run(&bad) == -EINVAL, "stage: no queue: -EINVAL");
+	bad.out_fd = 1;
+	bad.batch = 1025;
+	ok(bpq_stage_run(&bad) == -EINVAL, "stage: batch 1025: -EINVAL");
+	bad.batch = 1;
+	bad.max_msg = (4U << 20) + 1;
+	ok(bpq_stage_run(&bad) == -EINVAL, "stage: max_msg over 4 MiB: -EINVAL");
+	ok(bpq_stage_emit(&bad, "x", 1) == -EBADF,
+	   "stage: bpq_stage_emit outside a run: -EBADF");
+
+	/* the whole stream through, its end carried along */
+	if (stage_setup("through"))
+		return;
+	stg.nack_every = 10;
+	stage_run_all();
+	ok(!stg.ret[0] && !stg.ret[1] && !stg.ret[2],
+	   "stage: the three runs end at the end of stream (%d %d %d)",
+	   stg.ret[0], stg.ret[1], stg.ret[2]);
+	ok(stg.st[0].emitted == STAGE_N && stg.st[1].received == STAGE_N &&
+	   stg.st[1].emitted == 2 * kept && stg.st[2].received == 2 * kept &&
+	   stg.seen == 2 * kept,
+	   "stage: %d records, %lu kept and doubled: %llu in the sink",
+	   STAGE_N, kept, (unsigned long long)stg.st[2].received);
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	bpq_get_stats(stg.r[0], &a);
+	bpq_get_stats(stg.r[1], &b);
+	ok(a.acked_msgs == STAGE_N && a.unacked == 0 && a.nacked == 0 &&
+	   a.stream == BPQ_STREAM_COMPLETED,
+	   "stage: the middle acknowledged each record; its input completed");
+	ok(b.acked_msgs == 2 * kept &&
+	   b.nacked == 2 * kept / 10 && stg.st[2].nacked == b.nacked &&
+	   b.stream == BPQ_STREAM_COMPLETED,
+	   "stage: the sink NACKed every 10th (%llu), its input completed",
+	   (unsigned long long)b.nacked);
+	stage_teardown();
+
+	/* a failure in the middle: the stream after it fails, before it stops */
+	if (stage_setup("failure"))
+		return;
+	stg.fail_at = 300;
+	stage_run_all();
+	ok(stg.ret[1] == -EPROTO && stg.ret[0] == -EPIPE &&
+	   stg.ret[2] == -ECONNRESET,
+	   "stage: a failing function: -EPROTO, the source -EPIPE, the sink -ECONNRESET (%d %d %d)",
+	   stg.ret[0], stg.ret[1], stg.ret[2]);
+	ok(bpq_get_stats(stg.r[0], &a) == 0 &&
+	   a.stream == BPQ_STREAM_CANCELLED &&
+	   bpq_get_stats(stg.r[1], &b) == 0 &&
+	   b.stream == BPQ_STREAM_FAILED && b.stream_error == EPROTO &&
+	   a.acked_msgs == 300 && stg.st[1].received == 301,
+	   "stage: its input cancelled, its output failed with EPROTO, the record before acknowledged");
+	stage_teardown();
+
+	/* BPQ_STAGE_END in the middle: the output ends, the input is given up */
+	if (stage_setup("end"))
+		return;
+	stg.end_at = 20;
+	stage_run_all();
+	ok(stg.ret[1] == 0 && stg.ret[2] == 0 && stg.ret[0] == -EPIPE &&
+	   bpq_get_stats(stg.r[1], &b) == 0 &&
+	   b.stream == BPQ_STREAM_COMPLETED &&
+	   stg.st[2].received == 2 * (20 - 3),
+	   "stage: BPQ_STAGE_END completes the output, cancels the input (%d %d %d, %llu)",
+	   stg.ret[0], stg.ret[1], stg.ret[2],
+	   (unsigned long long)stg.st[2].received);
+	stage_teardown();
+
+	/* the stop flag, set by a signal that interrupts a waiting receive */
+	if (stage_setup("stop"))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = stage_on_signal;
+	sigaction(SIGUSR1, &sa, NULL);
+	pthread_create(&t, NULL, stage_thread, &stg.st[2]);
+	bpq_send(stg.w[1], "1", 1, 0);
+	usleep(100 * 1000);
+	pthread_kill(t, SIGUSR1);
+	pthread_join(t, NULL);
+	signal(SIGUSR1, SIG_DFL);
+	ok(stg.ret[2] == 0 && stg.st[2].received == 1 &&
+	   bpq_get_stats(stg.r[1], &b) == 0 &&
+	   b.stream == BPQ_STREAM_CANCELLED,
+	   "stage: stopped by a signal: 0, its input cancelled");
+
+	/* a receive that waits past timeout_ms fails the stage */
+	stg.st[2].timeout_ms = 50;
+	stg.stop = 0;
+	bpq_shutdown(stg.r[1], BPQ_SHUTDOWN_REOPEN, 0);
+	ok(bpq_stage_run(&stg.st[2]) == -ETIMEDOUT,
+	   "stage: nothing within timeout_ms: -ETIMEDOUT");
+	/* what a sink emits has nowhere to go; a record over max_msg */
+	bpq_shutdown(stg.r[1], BPQ_SHUTDOWN_REOPEN, 0);
+	stg.st[1].in_fd = stg.r[1];
+	stg.st[1].out_fd = stg.w[0];
+	stg.st[1].max_msg = 1;
+	bpq_send(stg.w[1], "12", 2, 0);
+	ok(bpq_stage_run(&stg.st[1]) == -EMSGSIZE,
+	   "stage: a record over max_msg: -EMSGSIZE");
+	stg.st[2].fn = stage_middle_fn;
+	stg.st[2].timeout_ms = 1000;
+	bpq_shutdown(stg.r[1], BPQ_SHUTDOWN_REOPEN, 0);
+	bpq_flush(stg.r[1]);
+	bpq_send(stg.w[1], "1", 1, 0);
+	ok(bpq_stage_run(&stg.st[2]) == -EBADF,
+	   "stage: a sink's emit: -EBADF");
+	stage_teardown();
+	alarm(0);
+}
+
 int main(void)
 {
 	unsigned int idx, list[64];
@@ -780,6 +1032,7 @@ int main(void)
 	test_hangup();
 	test_ring_end();
 	test_ack();
+	test_stage();
 out:
 	bpq_destroy(idx);
 	ok(bpq_strategy_parse(bpq_strategy_name(BPQ_STRATEGY_ADAPTIVE)) ==
