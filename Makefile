@@ -53,6 +53,9 @@ VM_TIMEOUT ?= 1800
 # scale_test creates 100,000 queues, about 1 GiB of kernel memory
 VM_MEM ?= 3072
 VMFLAGS ?=
+# The guest tests run with Debian's python3 and the bpq package in the
+# guest (selftests/python_test.sh); make GUEST_PYTHON= check leaves it out.
+GUEST_PYTHON ?= --python
 VM = scripts/vm.sh --kernel $(KERNEL_IMAGE) --module $(MODULE) \
 	--bin "$(GUEST_BINS)" --timeout $(VM_TIMEOUT) --mem $(VM_MEM) \
 	--test-timeout $(TEST_TIMEOUT) $(VMFLAGS)
@@ -134,7 +137,8 @@ check: all
 		echo "# ==== guest tests on Linux $$r ===="; \
 		m=$$(scripts/build-module.sh /lib/modules/$$r/build $$o/src) && \
 		$(VM) --kernel /boot/vmlinuz-$$r --module $$m --out $$o/vm \
-			--tests "$(GUEST_TESTS)" --summary $$o/guest.summary; \
+			$(GUEST_PYTHON) --tests "$(GUEST_TESTS)" \
+			--summary $$o/guest.summary; \
 		if [ -r $$o/guest.summary ] && \
 			read -r p f <$$o/guest.summary; then :; \
 		else p=0 f=1; fi; \
@@ -152,7 +156,8 @@ check-debug: deps selftests userspace
 		--timeout $(DEBUG_VM_TIMEOUT) \
 		--test-timeout $(DEBUG_TEST_TIMEOUT) --out $(DEBUG_OUT)/vm \
 		--summary $(DEBUG_OUT)/guest.summary --debug-gates \
-		$(DEBUG_VMFLAGS) $(VMFLAGS) --tests "$(GUEST_TESTS)"
+		$(DEBUG_VMFLAGS) $(VMFLAGS) $(GUEST_PYTHON) \
+		--tests "$(GUEST_TESTS)"
 
 # The demo's guest sends its samples back on a serial port of their own
 # (vm.sh: OUT/data.log), and scripts/demo-plot.sh draws them.

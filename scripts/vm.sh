@@ -31,6 +31,7 @@ Usage: scripts/vm.sh [options]
                       what it needs of its libraries and standard library,
                       the package userspace/python/bpq with libbpq.so.0 and
                       the suite userspace/python/tests/guest (/tests/python)
+                      and examples/pipeline.py (bpq-pipeline.py)
   --shell             interactive shell on the console after insmod
   --append "ARGS"     extra kernel command line
   --timeout SECS      whole run, host side (default 600)
@@ -241,8 +242,8 @@ PYTHON_DYNLOAD_EXCLUDE="_test* _ctypes_test* _xxtestfuzz* xxlimited*
 _xxsubinterpreters* _tkinter* _curses* readline* _ssl* _hashlib*
 _sqlite3* _dbm* _gdbm* nis* ossaudiodev* audioop* _crypt*"
 
-# The host's python3 and what it needs, the bpq package, libbpq.so.0 and
-# the guest suite.
+# The host's python3 and what it needs, the bpq package, libbpq.so.0, the
+# guest suite and the Python example (bpq-pipeline.py).
 install_python() {
 	local dest=$1 exe stdlib pat so
 	local excludes=()
@@ -285,6 +286,8 @@ install_python() {
 		tar -C "$dest$GUEST_PYTHONPATH" -xf -
 	tar -C "$root/userspace/python/tests/guest" --exclude=__pycache__ \
 		-cf - . | tar -C "$dest/tests/python" -xf -
+	install -m 755 "$root/userspace/examples/pipeline.py" \
+		"$dest/usr/bin/bpq-pipeline.py"
 }
 
 build_initramfs() {

@@ -5,7 +5,7 @@
 # would: the module in /lib/modules/RELEASE/extra with depmod's files
 # listing it, libbpq (static, shared with its soname links), both headers,
 # a libbpq.pc naming /usr, the man pages, bpqctl, the bash completion, the
-# udev rule and the modprobe.d example. A small program then compiles and
+# udev rule, the modprobe.d example and the Python package. A small program then compiles and
 # links against the installed tree through the installed libbpq.pc, and
 # make uninstall removes every file again.
 #
@@ -109,6 +109,8 @@ main() {
 	check "modprobe.d example, commented out" \
 		grep -q '^#options bpq nr_queues=' "$dest/etc/modprobe.d/bpq.conf"
 
+	python_test
+
 	link_test
 
 	if make -s uninstall DESTDIR="$dest" PREFIX=/usr >/dev/null 2>&1; then
@@ -120,6 +122,29 @@ main() {
 
 	echo "# $failures failed"
 	[ "$failures" -eq 0 ]
+}
+
+# The Python package in Debian's dist-packages of /usr, with the metadata
+# pip reads, importable by python3 with the installed libbpq.
+python_test() {
+	local dir=$dest/usr/lib/python3/dist-packages
+
+	if ! command -v python3 >/dev/null; then
+		echo "# no python3: the package is not installed"
+		return
+	fi
+	check "python3: every module of the package" test \
+		"$(cd userspace/python/bpq && ls ./*.py py.typed)" = \
+		"$(cd "$dir/bpq" && ls ./*.py py.typed)"
+	check "python3: pip sees bpq $(cat VERSION)" bash -c \
+		"python3 -m pip list --path '$dir' 2>/dev/null |
+			grep -qE '^bpq +$(cat VERSION)\$'"
+	check "python3: import bpq, with the installed libbpq.so.0" \
+		test "$(cd / && PYTHONPATH=$dir \
+			BPQ_LIBBPQ=$dest/usr/lib/libbpq.so.0 python3 -c \
+			'import bpq, bpq.asyncio, bpq.pattern
+print(bpq.strategy_name(bpq.Strategy.CREDIT), bpq.__file__)')" = \
+		"credit $dir/bpq/__init__.py"
 }
 
 # A program built against the installed tree alone: headers and flags from

@@ -35,6 +35,7 @@ from .errors import QueueFullError
 from .names import Strategy, StreamState, strategy_parse
 from .queue import Message, Queue, Stats, _Closing
 from .queue import open as open_queue
+from .stage import Stage
 
 _names = itertools.count()
 
@@ -483,7 +484,7 @@ class KafkaStyleConsumer(_Closing):
 
 # -- a pipeline ----------------------------------------------------------
 
-Stage = Callable[[bytes], bytes | None]
+StageFn = Callable[[bytes], bytes | None]
 
 
 class BackpressureStreamProcessor(_Closing):
@@ -496,7 +497,7 @@ class BackpressureStreamProcessor(_Closing):
     in a stage fails the stream after it (results() raises
     ConnectionResetError)."""
 
-    def __init__(self, stages: Sequence[Stage], capacity: int = 100,
+    def __init__(self, stages: Sequence[StageFn], capacity: int = 100,
                  strategy: int | str = "block") -> None:
         if not stages:
             raise ValueError("a stream processor needs a stage")
@@ -523,29 +524,23 @@ class BackpressureStreamProcessor(_Closing):
             t.start()
         return self
 
-    def _run_stage(self, i: int, stage: Stage) -> None:
+    def _run_stage(self, i: int, fn: StageFn) -> None:
         src = self.queues[i]._open("r")
         dst = self.queues[i + 1]._open("w")
+        # bpq.Stage carries the ends: the input's end ends the output, an
+        # exception fails the output and cancels the input
+        def call(msg: Message) -> bytes | None:
+            try:
+                return fn(msg.data)
+            except BaseException as e:
+                self.errors.append(e)   # before the stream fails
+                raise
+
         try:
-            while (msg := src.recv()) is not None:
-                out = stage(msg.data)
-                if out is not None:
-                    dst.send(out)
-            dst.shutdown(complete=True)
-        except BaseException as e:  # noqa: B036 (ends the stream)
-            if self._closing:
-                return
-            self.errors.append(e)
-            err = e.errno if isinstance(e, OSError) and e.errno else \
-                errno.EIO
-            try:
-                dst.shutdown(fail=err)
-            except OSError:
-                pass
-            try:
-                src.shutdown(cancel=True)
-            except OSError:
-                pass
+            Stage(call, src, dst, batch=16).run()
+        except BaseException as e:  # noqa: B036 (kept for the caller)
+            if not self._closing and e not in self.errors:
+                self.errors.append(e)
 
     def submit(self, item: bytes, timeout: float | None = None) -> bool:
         """Feed item to the first stage: False if no room within
@@ -582,4 +577,4 @@ class BackpressureStreamProcessor(_Closing):
 
 __all__ = ["AdaptiveBackpressure", "BackpressureStreamProcessor",
            "BoundedQueue", "CreditBasedFlowControl", "KafkaStyleConsumer",
-           "Publisher", "Stage", "Subscriber", "Subscription"]
+           "Publisher", "StageFn", "Subscriber", "Subscription"]

@@ -219,9 +219,13 @@ class StaticTest(unittest.TestCase):
 
     @unittest.skipUnless(importlib.util.find_spec("mypy"), "mypy missing")
     def test_mypy_strict(self) -> None:
+        # the package, and the example written against it
+        example = ROOT / "userspace" / "examples" / "pipeline.py"
         out = subprocess.run([sys.executable, "-m", "mypy", "--strict",
-                              "--cache-dir", os.devnull, str(PACKAGE_DIR)],
-                             capture_output=True, text=True)
+                              "--cache-dir", os.devnull, str(PACKAGE_DIR),
+                              str(example)], capture_output=True, text=True,
+                             env=dict(os.environ,
+                                      MYPYPATH=str(PACKAGE_DIR.parent)))
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 
 
