@@ -6,10 +6,13 @@ classes give it the pattern's interface.
 - BoundedQueue: put()/get() with timeouts, size(), is_full().
 - CreditBasedFlowControl: request_credits()/grant_credits(), send()/
   receive() over the credit strategy.
-- Publisher, Subscriber, Subscription: Reactive Streams, request(n) being
-  a grant of n credits and cancel() the consumer's shutdown.
+- Publisher, Subscriber, Subscription (also ReactivePublisher, ...):
+  Reactive Streams, request(n) being a grant of n credits and cancel()
+  the consumer's shutdown.
 - AdaptiveBackpressure: the adaptive strategy, its target latency and the
   rate it admits now.
+- CongestionControl: the window strategy, TCP Reno's window over the
+  items in flight, on_ack() and on_loss().
 - KafkaStyleConsumer: poll() of up to max_poll_records, commit().
 - BackpressureStreamProcessor: stages (callables) joined by queues, each
   linked to the next so that a slow stage holds the ones before it.
@@ -420,6 +423,84 @@ class AdaptiveBackpressure(_QueueUser):
         return _receive(self.receiver, timeout)
 
 
+# -- TCP-like congestion control -----------------------------------------
+
+class CongestionControl(_QueueUser):
+    """The window strategy: items in flight (queued, and received but not
+    yet acknowledged) stay below a congestion window that grows with
+    acknowledgments (slow start, then congestion avoidance) and halves on
+    a loss, as TCP Reno's. The kernel keeps the window and makes send()
+    wait while it is full; on_ack() and on_loss() are the receiver's
+    signals, and so is an item that waited in the queue longer than
+    target_latency_ms (as a delay-based TCP takes a rising RTT)."""
+
+    prefix = "window"
+
+    def __init__(self, initial_window: int = 10, max_window: int = 1000,
+                 min_window: int = 1, ssthresh: int | None = None,
+                 target_latency_ms: float = 1000, capacity: int = 10000,
+                 ack_timeout_ms: int = 1000,
+                 queue: str | int | None = None) -> None:
+        super().__init__(queue)
+        try:
+            self.sender = self._open("w")
+            self.receiver = self._open("r")
+            self.sender.configure(
+                strategy=Strategy.WINDOW, capacity_msgs=capacity,
+                initial_cwnd=initial_window, min_cwnd=min_window,
+                max_cwnd=max_window,
+                initial_ssthresh=ssthresh if ssthresh else max_window,
+                target_latency_us=max(1, round(target_latency_ms * 1000)),
+                ack_timeout_ms=ack_timeout_ms)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def window_size(self) -> int:
+        """The congestion window now (Stats.cwnd)."""
+        return self.receiver.stats.cwnd
+
+    @property
+    def ssthresh(self) -> int:
+        """Slow start's threshold (Stats.ssthresh)."""
+        return self.receiver.stats.ssthresh
+
+    @property
+    def in_flight(self) -> int:
+        """Items queued or received and not yet acknowledged."""
+        return self.receiver.stats.inflight
+
+    def can_send(self) -> bool:
+        """Whether the window has room for one more item now."""
+        s = self.receiver.stats
+        return s.inflight < s.cwnd
+
+    def send(self, item: bytes, timeout: float | None = None) -> bool:
+        """Send item once the window has room: False if not within
+        timeout."""
+        return _send(self.sender, item, timeout)
+
+    def receive(self, timeout: float | None = None) -> Message | None:
+        """The next item with its timestamp (for on_ack()), None after
+        timeout or at the end of the stream."""
+        try:
+            return self.receiver.recv(timeout)
+        except (BlockingIOError, TimeoutError):
+            return None
+
+    def on_ack(self, count: int = 1, timestamp_ns: int | None = None) -> int:
+        """count items were processed: they leave the flight and the window
+        grows. Returns how many were in flight."""
+        return self.receiver.ack(count, timestamp_ns=timestamp_ns)
+
+    def on_loss(self) -> None:
+        """An item could not be processed, or the receiver cannot keep up:
+        it is acknowledged with a NACK and the window halves (once a
+        window of acknowledgments)."""
+        self.receiver.ack(1, nack=True)
+
+
 # -- Kafka-style polling -------------------------------------------------
 
 
@@ -575,6 +656,13 @@ class BackpressureStreamProcessor(_Closing):
             q.close()
 
 
+# The pattern's names for the Reactive Streams classes
+ReactivePublisher = Publisher
+ReactiveSubscriber = Subscriber
+ReactiveSubscription = Subscription
+
 __all__ = ["AdaptiveBackpressure", "BackpressureStreamProcessor",
-           "BoundedQueue", "CreditBasedFlowControl", "KafkaStyleConsumer",
-           "Publisher", "StageFn", "Subscriber", "Subscription"]
+           "BoundedQueue", "CongestionControl", "CreditBasedFlowControl",
+           "KafkaStyleConsumer", "Publisher", "ReactivePublisher",
+           "ReactiveSubscriber", "ReactiveSubscription", "StageFn",
+           "Subscriber", "Subscription"]

@@ -11,8 +11,9 @@ from helpers import QueueTestCase
 
 import bpq
 from bpq.pattern import AdaptiveBackpressure, BackpressureStreamProcessor, \
-    BoundedQueue, CreditBasedFlowControl, KafkaStyleConsumer, Publisher, \
-    Subscriber, Subscription
+    BoundedQueue, CongestionControl, CreditBasedFlowControl, \
+    KafkaStyleConsumer, Publisher, ReactivePublisher, Subscriber, \
+    Subscription
 
 
 class BoundedQueueTest(QueueTestCase):
@@ -209,6 +210,40 @@ class AdaptiveTest(QueueTestCase):
             self.assertGreaterEqual(rate, 100)
             self.assertLessEqual(rate, 5000)
             self.assertGreaterEqual(ab.throughput(), 0)
+
+
+class CongestionTest(QueueTestCase):
+    def test_window_grows_on_acks_and_halves_on_loss(self) -> None:
+        # no item waits long enough to be a congestion signal of its own
+        with CongestionControl(initial_window=4, max_window=64,
+                               target_latency_ms=60000) as cc:
+            self.assertEqual(cc.window_size, 4)
+            for i in range(4):
+                self.assertTrue(cc.send(b"%d" % i, timeout=1))
+            # the window is full: the fifth waits, in vain
+            self.assertFalse(cc.can_send())
+            self.assertFalse(cc.send(b"4", timeout=0.1))
+            self.assertEqual(cc.in_flight, 4)
+            # slow start: each acknowledgment of a window-limited round
+            # grows the window by one
+            for _ in range(4):
+                msg = cc.receive(1)
+                assert msg is not None
+                self.assertEqual(cc.on_ack(timestamp_ns=msg.timestamp_ns),
+                                 1)
+            grown = cc.window_size
+            self.assertGreater(grown, 4)
+            self.assertTrue(cc.can_send())
+            self.assertTrue(cc.send(b"5", timeout=1))
+            self.assertIsNotNone(cc.receive(1))
+            cc.on_loss()
+            self.assertLess(cc.window_size, grown)
+            self.assertEqual(cc.ssthresh, cc.window_size)
+            self.assertEqual(cc.receiver.stats.congestion_events, 1)
+            self.assertEqual(cc.in_flight, 0)
+
+    def test_reactive_names(self) -> None:
+        self.assertIs(ReactivePublisher, Publisher)
 
 
 class KafkaTest(QueueTestCase):
