@@ -193,7 +193,31 @@ struct apply_member {
 	int line;
 };
 
+/*
+ * The cluster section, for bpqd (bpqd(8)); defaults filled in.
+ * policy: 0 (report only), CLUSTER_LEAST_LOADED or CLUSTER_BUDGET.
+ */
+enum { CLUSTER_LEAST_LOADED = 1, CLUSTER_BUDGET };
+
+struct apply_cluster {
+	int line;			/* 0: no cluster section */
+	char node_id[64];		/* "": the host's name */
+	char address[256];		/* host:port, [v6]:port or unix:/path */
+	char prefix[128];
+	uint64_t ttl_ms, report_ms, grace_ms;
+	int policy;
+	unsigned int margin_pct;	/* least_loaded */
+	uint64_t budget;		/* budget: messages a second */
+	char queue[BPQ_NAME_MAX];	/* budget: the queue it is for */
+};
+
+#define CLUSTER_PREFIX_DEFAULT	"bpq:"
+#define CLUSTER_TTL_DEFAULT	15000
+#define CLUSTER_REPORT_DEFAULT	1000
+#define CLUSTER_MARGIN_DEFAULT	10
+
 struct apply_file {
+	struct apply_cluster cluster;
 	struct apply_queue *queues;
 	int nr;
 	struct apply_link *links;

@@ -102,14 +102,16 @@
  *       members: [a, b]         queues of the file, or ones that exist;
  *                               a queue's group: key says the same, and
  *                               a queue in two groups is an error
- *   cluster:                    for the daemon bpqd: checked, not applied
- *     node_id: node1
+ *   cluster:                    for the daemon bpqd (bpqd(8)), in the root
+ *     node_id: node1            or in backpressure; apply checks it only
  *     redis: { address: "host:6379" }   or "unix:/path"
  *     key_prefix: "bpq:"
- *     ttl: 30s
- *     report_interval: 5s       below ttl
+ *     ttl: 15s
+ *     report_interval: 1s       below ttl
+ *     grace: 3s                 Redis unreachable this long: holds cleared
  *     policy: { type: least_loaded, margin: 0.1 }  or { type: budget,
- *                               budget: 10000 } (messages a second)
+ *                               budget: 10000, queue: NAME } (messages a
+ *                               second, split among the nodes)
  *
  * The names of values (strategies, flow_control's and policy's types)
  * take '_' and '-' alike; keys are spelled as they are here.
@@ -141,14 +143,11 @@ struct qstate {
 	const yaml_node_t *enabled;	/* adaptive's enabled: true */
 };
 
-/* The cluster section, checked for bpqd */
+/* The cluster section's keys that later checks name */
 struct cluster {
-	const yaml_node_t *report, *type, *margin, *budget, *address;
-	uint64_t ttl_ms, report_ms;
-	int policy;			/* 0: not given, else a POLICY_ */
+	const yaml_node_t *report, *type, *margin, *budget, *address, *grace,
+			  *queue;
 };
-
-enum { POLICY_LEAST_LOADED = 1, POLICY_BUDGET };
 
 /* backpressure's keys, as section_keys has them */
 #define NR_SECTIONS	4	/* queue, flow_control, adaptive, monitoring */
@@ -541,6 +540,7 @@ static const struct key cluster_keys[] = {
 	OTHER("key_prefix", 0),
 	NUM("ttl", NULL, ms_units, 1000, 86400000),
 	NUM("report_interval", NULL, ms_units, 100, 3600000),
+	NUM("grace", NULL, ms_units, 0, 86400000),
 	OTHER("policy", 0),
 	END,
 };
@@ -554,6 +554,7 @@ static const struct key policy_keys[] = {
 	OTHER("type", 0),
 	FN("margin", NULL, parse_percent, 0, 100),
 	NUM("budget", NULL, plain_units, 1, UINT32_MAX),
+	OTHER("queue", 0),
 	END,
 };
 
@@ -1117,6 +1118,7 @@ static int valid_address(const char *s)
 static int cluster_pair(struct parse *p, struct apply_queue *q,
 			const struct key *k, const yaml_node_t *v)
 {
+	struct apply_cluster *ac = &p->af->cluster;
 	struct cluster *c = &p->cl;
 	const char *s = scalar(v);
 	uint64_t n;
@@ -1131,58 +1133,129 @@ static int cluster_pair(struct parse *p, struct apply_queue *q,
 			return cluster_pair(p, q, &policy_keys[0], v);
 		return walk(p, q, v, "policy", policy_keys, 0, cluster_pair);
 	}
-	if (!strcmp(k->name, "node_id"))
-		return valid_ident(s, 64) ? 0 : bad_value(p, v, k->name);
-	if (!strcmp(k->name, "key_prefix"))
-		return s && *s && strlen(s) < 128 && !strpbrk(s, " \t\r\n") ?
-			0 : bad_value(p, v, k->name);
+	if (!strcmp(k->name, "node_id")) {
+		if (!valid_ident(s, sizeof(ac->node_id)))
+			return bad_value(p, v, k->name);
+		strcpy(ac->node_id, s);
+		return 0;
+	}
+	if (!strcmp(k->name, "key_prefix")) {
+		if (!s || !*s || strlen(s) >= sizeof(ac->prefix) ||
+		    strpbrk(s, " \t\r\n"))
+			return bad_value(p, v, k->name);
+		strcpy(ac->prefix, s);
+		return 0;
+	}
 	if (!strcmp(k->name, "address")) {
 		c->address = v;
-		return valid_address(s) ? 0 : bad_value(p, v, k->name);
+		if (!valid_address(s) || strlen(s) >= sizeof(ac->address))
+			return bad_value(p, v, k->name);
+		strcpy(ac->address, s);
+		return 0;
+	}
+	if (!strcmp(k->name, "queue")) {
+		c->queue = v;
+		if (!valid_name(s))
+			return bad_value(p, v, k->name);
+		strcpy(ac->queue, s);
+		return 0;
 	}
 	if (!strcmp(k->name, "type")) {
 		c->type = v;
-		c->policy = name_is(s, "least_loaded") ? POLICY_LEAST_LOADED :
-			    name_is(s, "budget") ? POLICY_BUDGET : 0;
-		return c->policy ? 0 : bad_value(p, v, k->name);
+		ac->policy = name_is(s, "least_loaded") ? CLUSTER_LEAST_LOADED :
+			     name_is(s, "budget") ? CLUSTER_BUDGET : 0;
+		return ac->policy ? 0 : bad_value(p, v, k->name);
 	}
 	if (key_number(p, k, v, &n))
 		return -EINVAL;
 	if (!strcmp(k->name, "ttl")) {
-		c->ttl_ms = n;
+		ac->ttl_ms = n;
 	} else if (!strcmp(k->name, "report_interval")) {
 		c->report = v;
-		c->report_ms = n;
+		ac->report_ms = n;
+	} else if (!strcmp(k->name, "grace")) {
+		c->grace = v;
+		ac->grace_ms = n;
 	} else if (!strcmp(k->name, "margin")) {
 		c->margin = v;
+		ac->margin_pct = n;
 	} else {
 		c->budget = v;
+		ac->budget = n;
 	}
 	return 0;
 }
 
-/* cluster: bpqd's; checked here, applied by no one yet */
+/*
+ * cluster: bpqd's (bpqd(8)); bpqctl apply checks it and leaves it. The
+ * defaults: key_prefix bpq:, ttl 15s, report_interval 1s (below ttl),
+ * grace three report intervals, margin 10%; budget's queue the file's
+ * only queue.
+ */
 static int parse_cluster(struct parse *p, const yaml_node_t *v)
 {
+	struct apply_cluster *ac = &p->af->cluster;
 	struct cluster *c = &p->cl;
 
 	memset(c, 0, sizeof(*c));
+	if (ac->line)
+		return perr(p, p->key, "duplicate key 'cluster'");
+	ac->line = line_of(v);
 	if (walk(p, NULL, v, "cluster", cluster_keys, 0, cluster_pair))
 		return -EINVAL;
-	if (c->report && c->ttl_ms && c->report_ms >= c->ttl_ms)
-		return perr(p, c->report, "report_interval %llums is not below ttl %llums",
-			    (unsigned long long)c->report_ms,
-			    (unsigned long long)c->ttl_ms);
-	if ((c->margin || c->budget) && !c->policy)
-		return perr(p, c->margin ? c->margin : c->budget,
-			    "policy needs a type");
-	if (c->margin && c->policy != POLICY_LEAST_LOADED)
+	if (!ac->prefix[0])
+		strcpy(ac->prefix, CLUSTER_PREFIX_DEFAULT);
+	if (!ac->ttl_ms)
+		ac->ttl_ms = CLUSTER_TTL_DEFAULT;
+	if (!ac->report_ms)
+		ac->report_ms = ac->ttl_ms / 2 < CLUSTER_REPORT_DEFAULT ?
+				ac->ttl_ms / 2 : CLUSTER_REPORT_DEFAULT;
+	if (ac->report_ms >= ac->ttl_ms)
+		return perr(p, c->report ? c->report : v,
+			    "report_interval %llums is not below ttl %llums",
+			    (unsigned long long)ac->report_ms,
+			    (unsigned long long)ac->ttl_ms);
+	if (!c->grace)
+		ac->grace_ms = 3 * ac->report_ms;
+	if ((c->margin || c->budget || c->queue) && !ac->policy)
+		return perr(p, c->margin ? c->margin : c->budget ? c->budget :
+			    c->queue, "policy needs a type");
+	if (c->margin && ac->policy != CLUSTER_LEAST_LOADED)
 		return perr(p, c->margin, "'margin' is for policy least_loaded");
-	if (c->budget && c->policy != POLICY_BUDGET)
-		return perr(p, c->budget, "'budget' is for policy budget");
-	if (c->policy == POLICY_BUDGET && !c->budget)
+	if (!c->margin)
+		ac->margin_pct = CLUSTER_MARGIN_DEFAULT;
+	if ((c->budget || c->queue) && ac->policy != CLUSTER_BUDGET)
+		return perr(p, c->budget ? c->budget : c->queue,
+			    "'%s' is for policy budget",
+			    c->budget ? "budget" : "queue");
+	if (ac->policy == CLUSTER_BUDGET && !c->budget)
 		return perr(p, c->type, "policy budget needs a budget");
+	if (!c->address)
+		return perr(p, v, "cluster needs redis: { address: ... }");
 	return 0;
+}
+
+/* budget's queue: given, else the file's only one */
+static int check_cluster(struct parse *p)
+{
+	struct apply_cluster *ac = &p->af->cluster;
+	int i;
+
+	if (ac->policy != CLUSTER_BUDGET)
+		return 0;
+	if (!ac->queue[0]) {
+		if (p->af->nr != 1)
+			return perr(p, p->cl.type,
+				    "policy budget needs a queue: the file has %d",
+				    p->af->nr);
+		strcpy(ac->queue, p->af->queues[0].name);
+		return 0;
+	}
+	for (i = 0; i < p->af->nr; i++)
+		if (!strcmp(p->af->queues[i].name, ac->queue))
+			return 0;
+	return perr(p, p->cl.queue, "budget's queue '%s' is not in the file",
+		    ac->queue);
 }
 
 /* A queues mapping into af->queues, after the nr there are. */
@@ -1487,7 +1560,7 @@ static int parse_backpressure(struct parse *p, const yaml_node_t *bp)
 /* The root: queues, or backpressure */
 static int parse_doc(struct parse *p)
 {
-	const yaml_node_t *root, *k, *v = NULL, *groups = NULL;
+	const yaml_node_t *root, *k, *v = NULL, *groups = NULL, *cluster = NULL;
 	struct apply_file *af = p->af;
 	yaml_node_pair_t *a;
 	const char *name, *shape = NULL;
@@ -1506,6 +1579,13 @@ static int parse_doc(struct parse *p)
 			if (groups)
 				return perr(p, k, "duplicate key 'groups'");
 			groups = yaml_document_get_node(&p->doc, a->value);
+			continue;
+		}
+		if (!strcmp(name, "cluster")) {
+			if (cluster)
+				return perr(p, k, "duplicate key 'cluster'");
+			p->key = k;
+			cluster = yaml_document_get_node(&p->doc, a->value);
 			continue;
 		}
 		if (strcmp(name, "queues") && strcmp(name, "backpressure"))
@@ -1536,6 +1616,10 @@ static int parse_doc(struct parse *p)
 				       af->queues[i].down_line);
 	if (!ret && groups)
 		ret = parse_groups(p, groups);
+	if (!ret && cluster)
+		ret = parse_cluster(p, cluster);
+	if (!ret)
+		ret = check_cluster(p);
 	for (i = 0; !ret && i < af->nr; i++)
 		if (af->queues[i].group[0])
 			ret = add_member(p, af->queues[i].name,

@@ -590,6 +590,18 @@ static void test_yaml_errors(void)
 		  "q.yaml:3: 'margin' is for policy least_loaded" },
 		{ "backpressure:\n  cluster:\n    policy: { type: least_loaded, budget: 9 }\n",
 		  "q.yaml:3: 'budget' is for policy budget" },
+		{ "backpressure:\n  cluster:\n    policy: { type: least_loaded, queue: a }\n",
+		  "q.yaml:3: 'queue' is for policy budget" },
+		{ "backpressure:\n  cluster:\n    grace: soon\n",
+		  "q.yaml:3: bad value for 'grace': 'soon'" },
+		{ "backpressure:\n  cluster:\n    node_id: n1\n",
+		  "q.yaml:3: cluster needs redis: { address: ... }" },
+		{ "queues:\n  a:\n  b:\ncluster:\n  redis: { address: 'h:1' }\n  policy: { type: budget, budget: 9 }\n",
+		  "q.yaml:6: policy budget needs a queue: the file has 2" },
+		{ "queues:\n  a:\ncluster:\n  redis: { address: 'h:1' }\n  policy: { type: budget, budget: 9, queue: c }\n",
+		  "q.yaml:5: budget's queue 'c' is not in the file" },
+		{ "queues:\n  a:\ncluster:\n  redis: { address: 'h:1' }\ncluster:\n  redis: { address: 'h:1' }\n",
+		  "q.yaml:5: duplicate key 'cluster'" },
 		{ "queues:\n  a:\n    size: [1\n", NULL /* syntax error */ },
 		{ "queues:\n  a:\ngroups: [web]\n",
 		  "q.yaml:3: 'groups' must be a mapping" },
@@ -1037,7 +1049,7 @@ static void test_yaml_pattern(void)
 		"    billing:\n"
 		"  cluster:\n"
 		"    redis: { address: '[::1]:6379' }\n"
-		"    policy: { type: budget, budget: 5000 }\n";
+		"    policy: { type: budget, budget: 5000, queue: billing }\n";
 	const struct bpq_config *c;
 	struct apply_file af;
 	struct apply_queue *q;
@@ -1092,6 +1104,12 @@ static void test_yaml_pattern(void)
 	   !strcmp(af.links[0].down, "b") && af.links[0].line == 27 &&
 	   !strcmp(af.links[1].up, "b") && !strcmp(af.links[1].down, "c"),
 	   "pattern: links, and downstream's b to c once");
+	ok(!strcmp(af.cluster.node_id, "node-1") &&
+	   !strcmp(af.cluster.address, "unix:/run/redis/redis.sock") &&
+	   af.cluster.ttl_ms == 30000 && af.cluster.report_ms == 5000 &&
+	   af.cluster.grace_ms == 15000 &&
+	   af.cluster.policy == CLUSTER_LEAST_LOADED &&
+	   af.cluster.margin_pct == 10, "pattern: cluster, least-loaded");
 	apply_free(&af);
 
 	if (!parse_good(root, &af, 2, "pattern: root queue and queues"))
@@ -1104,6 +1122,14 @@ static void test_yaml_pattern(void)
 	ok(af.nr_links == 1 && !strcmp(af.links[0].up, "orders") &&
 	   !strcmp(af.links[0].down, "billing") && af.links[0].line == 5,
 	   "pattern: the root queue's downstream");
+	ok(af.cluster.line == 11 && !af.cluster.node_id[0] &&
+	   !strcmp(af.cluster.address, "[::1]:6379") &&
+	   !strcmp(af.cluster.prefix, "bpq:") &&
+	   af.cluster.ttl_ms == 15000 && af.cluster.report_ms == 1000 &&
+	   af.cluster.grace_ms == 3000 &&
+	   af.cluster.policy == CLUSTER_BUDGET &&
+	   af.cluster.budget == 5000 && !strcmp(af.cluster.queue, "billing"),
+	   "pattern: cluster, with the defaults");
 	apply_free(&af);
 }
 
