@@ -37,6 +37,9 @@ python3-pip
 python3-setuptools
 mypy
 libyaml-dev
+libhiredis-dev
+redis-server
+socat
 liburing-dev
 pkg-config
 gnuplot-nox

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bpqctl.h"
+#include "../bpqd/bpqd.h"
 
 const char *prog = "bpqctl";
 
@@ -1815,10 +1816,58 @@ static void test_json(void)
 		printf("# SKIP python3 not found: JSON checked by pattern only\n");
 }
 
+/* bpqd's decisions on views made here */
+static void test_bpqd_policy(void)
+{
+	struct node nodes[3] = {
+		{ .id = "a", .load = 50 }, { .id = "b", .load = 45 },
+		{ .id = "c", .load = 30 },
+	};
+	uint64_t demand[3], share[3];
+
+	ok(least_loaded_holds(nodes, 3, 0, 10) &&
+	   least_loaded_holds(nodes, 3, 1, 10) &&
+	   !least_loaded_holds(nodes, 3, 2, 10),
+	   "least_loaded: 50%% and 45%% hold, the least (30%%) takes work");
+	ok(!least_loaded_holds(nodes, 3, 1, 15) &&
+	   least_loaded_holds(nodes, 3, 0, 15),
+	   "least_loaded: within the margin (45%% <= 30%% + 15) takes work");
+	ok(!least_loaded_holds(nodes, 1, 0, 0), "least_loaded: alone, never");
+
+	demand[0] = demand[1] = DEMAND_MORE;
+	budget_split(demand, 2, 1000, share);
+	ok(share[0] == 500 && share[1] == 500,
+	   "budget: two nodes wanting more: 500 each");
+	demand[1] = 100;
+	budget_split(demand, 2, 1000, share);
+	ok(share[1] == 111 && share[0] == 889,
+	   "budget: one at 100 msgs/s gets 111, the one wanting more the rest (%llu, %llu)",
+	   (unsigned long long)share[0], (unsigned long long)share[1]);
+	demand[0] = DEMAND_MORE;
+	demand[1] = 600;
+	demand[2] = DEMAND_MORE;
+	budget_split(demand, 3, 900, share);
+	ok(share[0] == 300 && share[1] == 300 && share[2] == 300,
+	   "budget: 600 wanted is more than an even split: 300 each");
+	demand[0] = 10;
+	demand[1] = 0;
+	demand[2] = DEMAND_MORE;
+	budget_split(demand, 3, 1000, share);
+	ok(share[0] == 12 && share[1] == 1 && share[2] == 987,
+	   "budget: water filling (%llu, %llu, %llu)",
+	   (unsigned long long)share[0], (unsigned long long)share[1],
+	   (unsigned long long)share[2]);
+	demand[0] = demand[1] = demand[2] = DEMAND_MORE;
+	budget_split(demand, 3, 2, share);
+	ok(share[0] == 1 && share[1] == 1 && share[2] == 1,
+	   "budget: below one a node, 1 each");
+}
+
 int main(void)
 {
 	test_strategies();
 	test_stream_names();
+	test_bpqd_policy();
 	test_window_names();
 	test_settings();
 	test_yaml_good();
