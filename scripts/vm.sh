@@ -34,6 +34,8 @@ Usage: scripts/vm.sh [options]
                       and examples/pipeline.py (bpq-pipeline.py)
   --shell             interactive shell on the console after insmod
   --append "ARGS"     extra kernel command line
+  --qemu "ARGS"       extra QEMU arguments, split at spaces (the cluster
+                      test's serial ports: a fourth -serial is ttyS3)
   --timeout SECS      whole run, host side (default 600)
   --test-timeout SECS each test, guest side (default 300, 0 for none)
   --mem MB            guest memory (default 1024)
@@ -86,6 +88,7 @@ parse_args() {
 		--python) python=1 ;;
 		--shell) shell=1 ;;
 		--append) append=$2; shift ;;
+		--qemu) qemu_args=$2; shift ;;
 		--timeout) timeout=$2; shift ;;
 		--test-timeout) test_timeout=$2; shift ;;
 		--mem) mem=$2; shift ;;
@@ -337,6 +340,8 @@ run_qemu() {
 		-kernel "$kernel" -initrd "$out/initramfs.cpio.gz" \
 		-append "$cmdline" -serial mon:stdio -serial "$result_port" \
 		-serial "$data_port"
+	# shellcheck disable=SC2206 # --qemu's words, as given
+	[ -z "$qemu_args" ] || set -- "$@" $qemu_args
 	if [ "$shell" = 1 ]; then
 		"$@"
 	else

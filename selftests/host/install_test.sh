@@ -93,6 +93,13 @@ main() {
 	check "sbin/bpqctl, executable" test -x "$dest/usr/sbin/bpqctl"
 	check "bpqctl --version is VERSION" test \
 		"$("$dest/usr/sbin/bpqctl" --version)" = "bpqctl $(cat VERSION)"
+	check "sbin/bpqd, executable" test -x "$dest/usr/sbin/bpqd"
+	check "bpqd --version is VERSION" test \
+		"$("$dest/usr/sbin/bpqd" --version)" = "bpqd $(cat VERSION)"
+	check "man8/bpqd.8" test -f "$dest/usr/share/man/man8/bpqd.8"
+	check "bpqd.service runs /usr/sbin/bpqd" grep -qx \
+		'ExecStart=/usr/sbin/bpqd -c /etc/bpq/bpq.yaml' \
+		"$dest/lib/systemd/system/bpqd.service"
 	check "bash completion" test -f \
 		"$dest/usr/share/bash-completion/completions/bpqctl"
 

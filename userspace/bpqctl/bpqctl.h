@@ -49,6 +49,7 @@ int hold_main(int argc, char **argv);
 int link_main(int argc, char **argv);
 int unlink_main(int argc, char **argv);
 int group_main(int argc, char **argv);
+int cluster_main(int argc, char **argv);
 void print_group_prometheus(FILE *f);
 int alerts_main(int argc, char **argv);
 
@@ -203,6 +204,7 @@ struct apply_cluster {
 	int line;			/* 0: no cluster section */
 	char node_id[64];		/* "": the host's name */
 	char address[256];		/* host:port, [v6]:port or unix:/path */
+	char channel_address[256];	/* the subscriber's; "": address */
 	char prefix[128];
 	uint64_t ttl_ms, report_ms, grace_ms;
 	int policy;

@@ -104,7 +104,8 @@
  *                               a queue in two groups is an error
  *   cluster:                    for the daemon bpqd (bpqd(8)), in the root
  *     node_id: node1            or in backpressure; apply checks it only
- *     redis: { address: "host:6379" }   or "unix:/path"
+ *     redis: { address: "host:6379" }   or "unix:/path"; channel_address:
+ *                               the subscribed connection's, if not the same
  *     key_prefix: "bpq:"
  *     ttl: 15s
  *     report_interval: 1s       below ttl
@@ -547,6 +548,7 @@ static const struct key cluster_keys[] = {
 
 static const struct key redis_keys[] = {
 	OTHER("address", 0),
+	OTHER("channel_address", 0),
 	END,
 };
 
@@ -1146,11 +1148,15 @@ static int cluster_pair(struct parse *p, struct apply_queue *q,
 		strcpy(ac->prefix, s);
 		return 0;
 	}
-	if (!strcmp(k->name, "address")) {
-		c->address = v;
+	if (!strcmp(k->name, "address") || !strcmp(k->name, "channel_address")) {
+		char *to = k->name[0] == 'a' ? ac->address :
+					       ac->channel_address;
+
+		if (k->name[0] == 'a')
+			c->address = v;
 		if (!valid_address(s) || strlen(s) >= sizeof(ac->address))
 			return bad_value(p, v, k->name);
-		strcpy(ac->address, s);
+		strcpy(to, s);
 		return 0;
 	}
 	if (!strcmp(k->name, "queue")) {

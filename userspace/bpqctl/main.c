@@ -31,6 +31,7 @@ static const struct {
 	{ "unlink", unlink_main, "undo a link" },
 	{ "alert", alert_main, "wait for a metric to pass a threshold" },
 	{ "group", group_main, "groups of queues: create, join, show" },
+	{ "cluster", cluster_main, "the cluster as bpqd sees it" },
 };
 
 #define NR_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -107,6 +107,7 @@ static struct {
 	uint64_t next_report, eval_at, started;
 	uint64_t ops_at_start;
 	const char *textfile, *status;
+	char status_txt[4096];	/* "": no status files */
 	int verbose, once;
 	volatile sig_atomic_t stop;
 } d = {
@@ -547,7 +548,8 @@ static void cycle(uint64_t now, int full)
 	if (!d.up) {
 		if (now < d.next_try)
 			goto failing;
-		if (redis_open(&d.r, d.channel, 2000)) {
+		if (redis_open(&d.r, d.channel, d.cl->report_ms < 2000 ?
+					 (int)d.cl->report_ms : 2000)) {
 			unreachable(now);
 			goto failing;
 		}
@@ -658,6 +660,63 @@ static void print_status(FILE *f, const void *arg)
 	fprintf(f, "]}\n");
 }
 
+/* The same for people: bpqctl cluster prints it */
+static void print_status_text(FILE *f, const void *arg)
+{
+	uint64_t now = now_ms();
+	int i;
+
+	(void)arg;
+	fprintf(f, "node %s, redis %s: %s", d.node, d.cl->address,
+		d.up ? "reachable" : "unreachable");
+	if (!d.up && d.down_since)
+		fprintf(f, " for %.1f s%s",
+			(now - d.down_since) / 1000.0,
+			d.failed_open ? ", failed open" : "");
+	fprintf(f, "\npolicy %s",
+		d.cl->policy == CLUSTER_LEAST_LOADED ? "least_loaded" :
+		d.cl->policy == CLUSTER_BUDGET ? "budget" : "none");
+	if (d.cl->policy == CLUSTER_LEAST_LOADED)
+		fprintf(f, " (margin %u%%)", d.cl->margin_pct);
+	if (d.cl->policy == CLUSTER_BUDGET)
+		fprintf(f, " (%llu msgs/s for %s)",
+			(unsigned long long)d.cl->budget, d.cl->queue);
+	fprintf(f, ", load %u%%, %s\n\n", d.load,
+		d.hold ? "holding its queues (+cluster)" : "taking work");
+	fprintf(f, "%-16s %5s %-5s %8s %8s %8s\n", "NODE", "LOAD", "HELD",
+		"AGE", "DEMAND", "SHARE");
+	for (i = 0; i < d.nn; i++) {
+		const struct node *n = &d.nodes[i];
+		char dem[24] = "-", sh[24] = "-";
+
+		if (n->has_queue) {
+			if (n->demand == DEMAND_MORE)
+				strcpy(dem, "more");
+			else
+				snprintf(dem, sizeof(dem), "%llu",
+					 (unsigned long long)n->demand);
+			snprintf(sh, sizeof(sh), "%llu",
+				 (unsigned long long)n->share);
+		}
+		fprintf(f, "%-16s %4u%% %-5s %7.1fs %8s %8s\n", n->id, n->load,
+			n->held ? "yes" : "no", n->age_ms / 1000.0, dem, sh);
+	}
+	fprintf(f, "\n%-16s %5s %-5s %10s\n", "QUEUE", "UTIL", "HELD", "RATE");
+	for (i = 0; i < d.nq; i++) {
+		const struct lq *q = &d.q[i];
+		char rate[24] = "-";
+
+		if (q->limited)
+			snprintf(rate, sizeof(rate), "%llu/s",
+				 (unsigned long long)q->share);
+		if (q->index < 0)
+			fprintf(f, "%-16s (not on this machine)\n", q->aq->name);
+		else
+			fprintf(f, "%-16s %4u%% %-5s %10s\n", q->aq->name,
+				q->util, q->held ? "yes" : "no", rate);
+	}
+}
+
 static void print_textfile(FILE *f, const void *arg)
 {
 	struct queue_snap *s;
@@ -685,6 +744,17 @@ static void print_textfile(FILE *f, const void *arg)
 					(unsigned long long)d.q[i].fired[a]);
 }
 
+/* FILE.json's text twin: FILE.txt (else FILE.txt beside FILE) */
+static void status_txt_path(const char *json, char *buf, size_t len)
+{
+	size_t n = strlen(json);
+
+	if (n > 5 && !strcmp(json + n - 5, ".json"))
+		snprintf(buf, len, "%.*s.txt", (int)(n - 5), json);
+	else
+		snprintf(buf, len, "%s.txt", json);
+}
+
 /* The status file's directory, made if missing; without it, no file */
 static void status_dir(void)
 {
@@ -694,22 +764,27 @@ static void status_dir(void)
 		return;
 	snprintf(dir, sizeof(dir), "%s", d.status);
 	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
+	if (!slash || slash == dir) {
+		status_txt_path(d.status, d.status_txt, sizeof(d.status_txt));
 		return;
+	}
 	*slash = '\0';
 	if (mkdir(dir, 0755) && errno != EEXIST) {
 		say("%s: %s; no status file (bpqctl cluster)", dir,
 		    strerror(errno));
-		d.status = NULL;
+		return;
 	}
+	status_txt_path(d.status, d.status_txt, sizeof(d.status_txt));
 }
 
 static void write_files(void)
 {
 	char path[4096];
 
-	if (d.status && *d.status)
+	if (d.status_txt[0]) {
 		replace_file("bpqd", d.status, print_status, NULL);
+		replace_file("bpqd", d.status_txt, print_status_text, NULL);
+	}
 	if (d.textfile) {
 		snprintf(path, sizeof(path), "%s/bpq.prom", d.textfile);
 		replace_file("bpqd", path, print_textfile, NULL);
@@ -865,7 +940,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	d.cl = &d.af.cluster;
 	if (!d.cl->line) {
-		err_msg("bpqd: %s: no cluster section", file);
+		err_msg("%s: no cluster section", file);
 		return EXIT_USAGE;
 	}
 	if (node)
@@ -875,11 +950,13 @@ int main(int argc, char **argv)
 	else if (gethostname(d.node, sizeof(d.node) - 1))
 		snprintf(d.node, sizeof(d.node), "node");
 	if (!d.node[0] || strpbrk(d.node, " :\t\n")) {
-		err_msg("bpqd: bad node name '%s'", d.node);
+		err_msg("bad node name '%s'", d.node);
 		return EXIT_USAGE;
 	}
 	snprintf(d.channel, sizeof(d.channel), "%sevents", d.cl->prefix);
 	d.r.address = d.cl->address;
+	d.r.channel_address = d.cl->channel_address[0] ?
+			      d.cl->channel_address : d.cl->address;
 	d.nq = d.af.nr;
 	d.q = calloc(d.nq ? d.nq : 1, sizeof(*d.q));
 	if (!d.q)
@@ -916,7 +993,14 @@ int main(int argc, char **argv)
 		redis_flush(&d.r, NULL, 1);
 	}
 	redis_close(&d.r);
-	write_files();
+	/* no bpqd, no status: bpqctl cluster says so */
+	if (d.status_txt[0]) {
+		unlink(d.status);
+		unlink(d.status_txt);
+		d.status_txt[0] = '\0';
+	}
+	d.up = 0;
+	write_files();		/* the textfile's last word */
 	for (i = 0; i < d.nq; i++)
 		lq_close(&d.q[i]);
 	say("stopped");

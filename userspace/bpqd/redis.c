@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -62,6 +63,39 @@ static int fail(struct redis *r, redisContext *c, const char *what)
 	return -1;
 }
 
+/*
+ * A connection's state back to a new one's (RESET), then PING with a
+ * token of its own, the replies before the token's dropped: a tunnel
+ * (a serial line, say) may still carry what an earlier connection over it
+ * was sent or answered.
+ */
+static int resync(struct redis *r, redisContext *c)
+{
+	redisReply *rep;
+	char token[48];
+	int match, tries;
+
+	snprintf(token, sizeof(token), "bpqd-%llu-%d",
+		 (unsigned long long)++r->tokens, (int)getpid());
+	if (redisAppendCommand(c, "RESET") != REDIS_OK ||
+	    redisAppendCommand(c, "PING %s", token) != REDIS_OK)
+		return fail(r, c, "RESET");
+	for (tries = 0; tries < 64; tries++) {
+		if (redisGetReply(c, (void **)&rep) != REDIS_OK)
+			return fail(r, c, "PING");
+		/* a bulk string, or ["pong", token] where still subscribed */
+		match = rep->type == REDIS_REPLY_STRING ?
+			!strcmp(rep->str, token) :
+			rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+			rep->element[1]->type == REDIS_REPLY_STRING &&
+			!strcmp(rep->element[1]->str, token);
+		freeReplyObject(rep);
+		if (match)
+			return 0;
+	}
+	return fail(r, NULL, "PING: no answer among the replies");
+}
+
 int redis_open(struct redis *r, const char *channel, int timeout_ms)
 {
 	struct timeval tv = { timeout_ms / 1000, timeout_ms % 1000 * 1000 };
@@ -71,17 +105,13 @@ int redis_open(struct redis *r, const char *channel, int timeout_ms)
 	r->cmd = connect_to(r->address, timeout_ms);
 	if (!r->cmd || r->cmd->err)
 		return fail(r, r->cmd, "connect");
-	r->sub = connect_to(r->address, timeout_ms);
+	r->sub = connect_to(r->channel_address, timeout_ms);
 	if (!r->sub || r->sub->err)
-		return fail(r, r->sub, "connect");
+		return fail(r, r->sub, "connect (channel)");
 	if (redisSetTimeout(r->cmd, tv) || redisSetTimeout(r->sub, tv))
 		return fail(r, NULL, "setting the timeout");
-	rep = redisCommand(r->cmd, "PING");
-	if (!rep || rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "PONG")) {
-		freeReplyObject(rep);
-		return fail(r, r->cmd, rep ? "PING: not PONG" : "PING");
-	}
-	freeReplyObject(rep);
+	if (resync(r, r->cmd) || resync(r, r->sub))
+		return -1;
 	rep = redisCommand(r->sub, "SUBSCRIBE %s", channel);
 	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3) {
 		freeReplyObject(rep);
@@ -89,7 +119,7 @@ int redis_open(struct redis *r, const char *channel, int timeout_ms)
 					     "SUBSCRIBE");
 	}
 	freeReplyObject(rep);
-	r->ops += 2;
+	r->ops += 5;
 	r->pending = 0;
 	r->sub_pings = 0;
 	return 0;

@@ -8,6 +8,8 @@
 
 struct redis {
 	const char *address;	/* host:port, [v6]:port or unix:/path */
+	const char *channel_address;	/* the subscribed connection's */
+	uint64_t tokens;	/* PINGs of resync() */
 	redisContext *cmd, *sub;
 	int pending;		/* commands appended, replies not read */
 	int sub_pings;		/* PINGs on the channel not answered */
