@@ -211,6 +211,9 @@ struct apply_cluster {
 	unsigned int margin_pct;	/* least_loaded */
 	uint64_t budget;		/* budget: messages a second */
 	char queue[BPQ_NAME_MAX];	/* budget: the queue it is for */
+	/* the system level: memory stall share (percent) within a window */
+	unsigned int memory_pct;	/* 0: not watched */
+	uint64_t memory_window_ms;
 };
 
 #define CLUSTER_PREFIX_DEFAULT	"bpq:"

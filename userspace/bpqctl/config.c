@@ -110,6 +110,8 @@
  *     ttl: 15s
  *     report_interval: 1s       below ttl
  *     grace: 3s                 Redis unreachable this long: holds cleared
+ *     memory_pressure: 10%      the machine's memory stall (PSI "some")
+ *     memory_window: 1s         within which holds the queues (+system)
  *     policy: { type: least_loaded, margin: 0.1 }  or { type: budget,
  *                               budget: 10000, queue: NAME } (messages a
  *                               second, split among the nodes)
@@ -147,7 +149,7 @@ struct qstate {
 /* The cluster section's keys that later checks name */
 struct cluster {
 	const yaml_node_t *report, *type, *margin, *budget, *address, *grace,
-			  *queue;
+			  *queue, *window;
 };
 
 /* backpressure's keys, as section_keys has them */
@@ -542,6 +544,8 @@ static const struct key cluster_keys[] = {
 	NUM("ttl", NULL, ms_units, 1000, 86400000),
 	NUM("report_interval", NULL, ms_units, 100, 3600000),
 	NUM("grace", NULL, ms_units, 0, 86400000),
+	FN("memory_pressure", NULL, parse_percent, 1, 100),
+	NUM("memory_window", NULL, ms_units, 500, 10000),
 	OTHER("policy", 0),
 	END,
 };
@@ -1182,6 +1186,11 @@ static int cluster_pair(struct parse *p, struct apply_queue *q,
 	} else if (!strcmp(k->name, "grace")) {
 		c->grace = v;
 		ac->grace_ms = n;
+	} else if (!strcmp(k->name, "memory_pressure")) {
+		ac->memory_pct = n;
+	} else if (!strcmp(k->name, "memory_window")) {
+		c->window = v;
+		ac->memory_window_ms = n;
 	} else if (!strcmp(k->name, "margin")) {
 		c->margin = v;
 		ac->margin_pct = n;
@@ -1236,6 +1245,11 @@ static int parse_cluster(struct parse *p, const yaml_node_t *v)
 			    c->budget ? "budget" : "queue");
 	if (ac->policy == CLUSTER_BUDGET && !c->budget)
 		return perr(p, c->type, "policy budget needs a budget");
+	if (c->window && !ac->memory_pct)
+		return perr(p, c->window,
+			    "'memory_window' is for memory_pressure");
+	if (ac->memory_pct && !ac->memory_window_ms)
+		ac->memory_window_ms = 1000;
 	if (!c->address)
 		return perr(p, v, "cluster needs redis: { address: ... }");
 	return 0;

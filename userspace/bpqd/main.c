@@ -26,6 +26,7 @@
  * and logs their firing, and can write a node_exporter textfile.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -109,8 +110,13 @@ static struct {
 	const char *textfile, *status;
 	char status_txt[4096];	/* "": no status files */
 	int verbose, once;
+	/* the system level: /proc/pressure/memory's trigger */
+	int psi_fd;
+	int system_held;
+	uint64_t psi_fired;		/* when it last fired, 0: never */
 	volatile sig_atomic_t stop;
 } d = {
+	.psi_fd = -1,
 	.status = "/run/bpqd/status.json",
 	.published_hold = -1,
 	.published_load = ~0U,
@@ -223,6 +229,8 @@ static void lq_refresh(struct lq *q, uint64_t now)
 		q->index = idx;
 		q->prev_ms = 0;
 		lq_triggers(q);
+		if (d.system_held)
+			bpq_hold(idx, BPQ_HOLD_SYSTEM, 1);
 		say("queue %s: bpq%d", q->aq->name, idx);
 	}
 	if (bpq_get_stats(q->fd, &q->st) < 0) {
@@ -302,6 +310,57 @@ static struct lq *budget_queue(void)
 		if (!strcmp(d.q[i].aq->name, d.cl->queue))
 			return &d.q[i];
 	return NULL;
+}
+
+/*
+ * The system level: the kernel's memory pressure (PSI) trigger, "some"
+ * stall of memory_pct of memory_window. While it fires the file's queues
+ * are held (+system); two windows without a firing let them go.
+ */
+static void psi_open(void)
+{
+	uint64_t win = d.cl->memory_window_ms * 1000;
+	char trig[64];
+	int fd;
+
+	if (!d.cl->memory_pct)
+		return;
+	snprintf(trig, sizeof(trig), "some %llu %llu",
+		 (unsigned long long)(win * d.cl->memory_pct / 100),
+		 (unsigned long long)win);
+	fd = open("/proc/pressure/memory", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || write(fd, trig, strlen(trig) + 1) < 0) {
+		say("/proc/pressure/memory: %s; no system level", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	d.psi_fd = fd;
+}
+
+static void set_system(int on)
+{
+	int i, ret;
+
+	if (d.system_held == on)
+		return;
+	for (i = 0; i < d.nq; i++) {
+		if (d.q[i].index < 0)
+			continue;
+		ret = bpq_hold(d.q[i].index, BPQ_HOLD_SYSTEM, on);
+		if (ret < 0 && ret != -ENOENT)
+			say("queue %s: hold %ssystem: %s", d.q[i].aq->name,
+			    on ? "+" : "-", strerror(-ret));
+	}
+	d.system_held = on;
+	say("memory pressure %s: %s", on ? "above" : "below",
+	    on ? "queues held (+system)" : "queues let go (-system)");
+}
+
+static void psi_check(uint64_t now)
+{
+	if (d.system_held && now - d.psi_fired > 2 * d.cl->memory_window_ms)
+		set_system(0);
 }
 
 /* Fail open: every hold of bpqd's cleared, every budget lifted */
@@ -541,6 +600,7 @@ static void cycle(uint64_t now, int full)
 
 	for (i = 0; i < d.nq; i++)
 		lq_refresh(&d.q[i], now);
+	psi_check(now);
 	d.load = 0;
 	for (i = 0; i < d.nq; i++)
 		if (d.q[i].index >= 0 && d.q[i].util > d.load)
@@ -625,6 +685,7 @@ static void print_status(FILE *f, const void *arg)
 		json_string(f, d.cl->queue);
 		fprintf(f, ", \"total\": %llu}", (unsigned long long)d.cl->budget);
 	}
+	fprintf(f, ", \"system_held\": %s", d.system_held ? "true" : "false");
 	fprintf(f, ", \"nodes\": [");
 	for (i = 0; i < d.nn; i++) {
 		const struct node *n = &d.nodes[i];
@@ -681,8 +742,9 @@ static void print_status_text(FILE *f, const void *arg)
 	if (d.cl->policy == CLUSTER_BUDGET)
 		fprintf(f, " (%llu msgs/s for %s)",
 			(unsigned long long)d.cl->budget, d.cl->queue);
-	fprintf(f, ", load %u%%, %s\n\n", d.load,
-		d.hold ? "holding its queues (+cluster)" : "taking work");
+	fprintf(f, ", load %u%%, %s%s\n\n", d.load,
+		d.hold ? "holding its queues (+cluster)" : "taking work",
+		d.system_held ? "; memory pressure: held (+system)" : "");
 	fprintf(f, "%-16s %5s %-5s %8s %8s %8s\n", "NODE", "LOAD", "HELD",
 		"AGE", "DEMAND", "SHARE");
 	for (i = 0; i < d.nn; i++) {
@@ -811,8 +873,8 @@ static void triggers_fired(struct pollfd *pfd, int n, int *map)
 
 static int run(void)
 {
-	struct pollfd pfd[1 + 64];
-	int map[64], n, i, a, base, timeout;
+	struct pollfd pfd[2 + 64];
+	int map[64], n, i, a, base, psi, timeout;
 	uint64_t now, next;
 
 	d.started = now_ms();
@@ -837,6 +899,13 @@ static int run(void)
 			pfd[n++].events = POLLIN;
 			base = 1;
 		}
+		psi = -1;
+		if (d.psi_fd >= 0) {
+			psi = n;
+			pfd[n].fd = d.psi_fd;
+			pfd[n++].events = POLLPRI;
+			base++;
+		}
 		for (i = 0; i < d.nq; i++)
 			for (a = 0; a < NR_ALERTS && n - base < 64; a++)
 				if (d.q[i].trig_fd[a] >= 0) {
@@ -850,9 +919,13 @@ static int run(void)
 		timeout = next > now ? (int)(next - now) : 0;
 		if (poll(pfd, n, timeout) < 0)
 			continue;	/* a signal */
-		if (base && pfd[0].revents &&
+		if (redis_sub_fd(&d.r) >= 0 && pfd[0].revents &&
 		    redis_sub_read(&d.r, on_message, NULL) < 0)
 			unreachable(now_ms());
+		if (psi >= 0 && pfd[psi].revents & POLLPRI) {
+			d.psi_fired = now_ms();
+			set_system(1);
+		}
 		triggers_fired(pfd + base, n - base, map);
 	}
 	return 0;
@@ -875,6 +948,9 @@ static int check(void)
 		       (unsigned long long)c->budget, c->queue);
 	else
 		printf("no policy: report only\n");
+	if (c->memory_pct)
+		printf("memory pressure: +system while some %u%% of %llu ms\n",
+		       c->memory_pct, (unsigned long long)c->memory_window_ms);
 	for (i = 0; i < d.nq; i++)
 		printf("queue %s%s\n", d.q[i].aq->name,
 		       d.q[i].aq->alerts ? " (alerts as triggers)" : "");
@@ -974,7 +1050,9 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	psi_open();
 	run();
+	set_system(0);
 
 	/* leaving: our holds and budgets go, and so do our keys */
 	release_all();
