@@ -65,7 +65,7 @@ start_redis() {
 
 # node NAME [FILE]: bpqd in the background, its log in $tmp/NAME.log
 node() {
-	"$bpqd" -c "${2:-$tmp/c.yaml}" --node "$1" \
+	"$bpqd" -c "${2:-$tmp/c.yaml}" --node "$1" --textfile "$tmp/$1" \
 		--status "$tmp/$1/status.json" >>"$tmp/$1.log" 2>&1 &
 	pids+=($!)
 	eval "pid_$1=$!"
@@ -177,6 +177,10 @@ EOF
 	ok "bpqctl cluster shows the view" bash -c \
 		"'$bpqctl' cluster --status '$tmp/a/status.json' |
 			grep -q '^b  *0% no'"
+	ok "--textfile: bpq.prom says Redis is up" grep -qx 'bpqd_redis_up 1' \
+		"$tmp/a/bpq.prom"
+	ok "--textfile: and two nodes" grep -qx 'bpqd_cluster_nodes 2' \
+		"$tmp/a/bpq.prom"
 	ok "bpqctl cluster --json is JSON" bash -c \
 		"'$bpqctl' cluster --json --status '$tmp/a/status.json' |
 			python3 -m json.tool >/dev/null"
@@ -190,6 +194,8 @@ EOF
 	kill "$redis_pid"
 	ok "Redis stopped: unreachable, then failing open after the grace" \
 		wait_for 10 eval "logged a unreachable && logged a 'failing open'"
+	ok "--textfile: bpqd_redis_up 0" wait_for 5 grep -qx 'bpqd_redis_up 0' \
+		"$tmp/a/bpq.prom"
 	ok "bpqctl cluster says so" wait_for 5 bash -c \
 		"'$bpqctl' cluster --status '$tmp/a/status.json' |
 			grep -q 'unreachable for .*failed open'"

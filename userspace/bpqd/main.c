@@ -785,7 +785,8 @@ static void print_textfile(FILE *f, const void *arg)
 	int i, n, a;
 
 	(void)arg;
-	if (load_all("bpqd", &s, &n) == EXIT_OK) {
+	if (!access(BPQ_SYSFS_CLASS, F_OK) &&
+	    load_all("bpqd", &s, &n) == EXIT_OK) {
 		print_prometheus(f, s, n);
 		free(s);
 	}
