@@ -55,12 +55,16 @@ cluster:
   ttl: {TTL_MS}ms
   report_interval: {REPORT_MS}ms
   grace: {GRACE_MS}ms
+  memory_pressure: 5%
+  memory_window: 1s
   policy: {policy}
 """
 
 
-CONFIG_LEAST = config("  work:\n    size: 100\n    strategy: block",
-                      "{ type: least_loaded, margin: 0.1 }")
+CONFIG_LEAST = config(
+    "  work:\n    size: 100\n    strategy: block\n"
+    "    monitoring: { alert_thresholds: { queue_utilization: 0.5 } }",
+    "{ type: least_loaded, margin: 0.1 }")
 BUDGET = 200
 CONFIG_BUDGET = config(
     "  ingest:\n    size: 1000\n    strategy: adaptive\n"
@@ -219,7 +223,7 @@ def wait_for(what: Callable[[], bool], timeout: float,
 
 
 def held(g: Guest, queue: str) -> bool:
-    return "cluster" in g.sysfs(queue, "holds").split()
+    return "cluster" in g.sysfs(queue, "hold").split()
 
 
 def start_redis(tmp: Path) -> subprocess.Popen[bytes]:
@@ -273,6 +277,9 @@ def scenarios(t: Tap, a: Guest, b: Guest, tmp: Path) -> None:
         t.note(f"figures: propagation to the loaded node's hold "
                f"{time.monotonic() - t0:.2f} s")
     t.ok(not held(b, "work"), "least_loaded: b, the least loaded, does not")
+    t.ok(wait_for(lambda: "alert: queue work: queue_utilization" in
+                  a.bpqd_log(), 15) is not None,
+         "monitoring: a's bpqd logged the utilization alert (50%)")
     st = b.status()
     t.ok(any(n["id"] == "a" and n["load"] == 60 and n["held"]
              for n in st.get("nodes", [])),
@@ -325,6 +332,26 @@ def scenarios(t: Tap, a: Guest, b: Guest, tmp: Path) -> None:
          f"({again if again is not None else -1:.2f} s)")
     t.ok(all("reachable again" in g.bpqd_log() for g in (a, b)),
          "redis: both logged it reachable again")
+    # --- the system level: memory pressure on a holds a's queue ---
+    a.sh("echo +memory > /sys/fs/cgroup/cgroup.subtree_control; "
+         "mkdir -p /sys/fs/cgroup/hog; echo 8M > /sys/fs/cgroup/hog/memory.high")
+    a.sh("setsid sh -c 'echo $$ > /sys/fs/cgroup/hog/cgroup.procs; exec dd "
+         "if=/dev/zero of=/dev/null bs=32M count=100000' "
+         ">/dev/null 2>&1 </dev/null &")
+    sys_held = wait_for(lambda: "system" in a.sysfs("work", "hold").split(),
+                        20)
+    t.ok(sys_held is not None,
+         f"system: memory pressure on a holds its queue (+system) "
+         f"({sys_held if sys_held is not None else -1:.2f} s)")
+    t.note("a's /proc/pressure/memory: " +
+           a.run("head -1 /proc/pressure/memory")[1])
+    a.run("killall dd")
+    let_go = wait_for(lambda: "system" not in
+                      a.sysfs("work", "hold").split(), 20)
+    t.ok(let_go is not None, "system: the pressure gone, a lets it go")
+    t.ok("system" not in b.sysfs("work", "hold").split(),
+         "system: b, without memory pressure, never held (+system)")
+
     for g in (a, b):
         ops = g.status().get("redis_ops_per_s", 0)
         t.note(f"figures: {g.name}: {ops:.1f} Redis operations a second "
@@ -332,7 +359,7 @@ def scenarios(t: Tap, a: Guest, b: Guest, tmp: Path) -> None:
     for g in (a, b):
         g.stop_bpqd()
         g.sh("bpqctl destroy work")
-        t.ok("cluster" not in g.run("cat /sys/class/bpq/*/holds")[1],
+        t.ok("cluster" not in g.run("cat /sys/class/bpq/*/hold")[1],
              f"stop: {g.name}'s bpqd leaves no hold")
 
     # --- budget: BUDGET msgs/s for ingest, split by demand ---
