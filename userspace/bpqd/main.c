@@ -562,7 +562,9 @@ static void decide(void)
 		budget_split(demand, n, d.cl->budget, share);
 		for (i = 0; i < n; i++)
 			d.nodes[idx[i]].share = share[i];
-		if (share[self] != bq->share || d.verbose)
+		/* said when it moves by a tenth or more */
+		if (d.verbose || share[self] * 10 < bq->share * 9 ||
+		    share[self] * 10 > bq->share * 11)
 			say("budget %s: %llu msgs/s of %llu among %d nodes",
 			    bq->aq->name, (unsigned long long)share[self],
 			    (unsigned long long)d.cl->budget, n);
