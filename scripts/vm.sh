@@ -66,6 +66,7 @@ bins=
 python=0
 shell=0
 append=
+qemu_args=
 timeout=600
 test_timeout=300
 mem=1024

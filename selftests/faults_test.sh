@@ -15,7 +15,7 @@
 #    then scan, wait, scan: no leak reported that was not reported before
 #    this script began. FAULTS_CYCLES (default 1,000;
 #    ~0.5 s each on the KASAN kernel under TCG) of them, bounded by
-#    FAULTS_CYCLE_SECONDS (default 720): fewer are done, and said, if that
+#    FAULTS_CYCLE_SECONDS (default 360): fewer are done, and said, if that
 #    runs out first.
 #
 # Skips (exit 4) at once on a kernel without failslab or kmemleak. The
@@ -27,7 +27,7 @@ DBG=/sys/kernel/debug
 FAILSLAB=$DBG/failslab
 KMEMLEAK=$DBG/kmemleak
 CYCLES=${FAULTS_CYCLES:-1000}
-CYCLE_SECONDS=${FAULTS_CYCLE_SECONDS:-720}
+CYCLE_SECONDS=${FAULTS_CYCLE_SECONDS:-360}
 INSMOD_ATTEMPTS=${FAULTS_INSMOD_ATTEMPTS:-60}
 SAVED=/tmp/faults_test.saved.$$
 
