@@ -237,10 +237,15 @@ TEST_F(metrics, strategy_works_when_off)
 		struct bpq_config cfg;
 		__u64 rate = 0;
 
+		/* switched to adaptive again: the rate starts at the floor */
 		ASSERT_EQ(0, bpq_get_config(self->fd, &cfg));
+		cfg.strategy = BPQ_STRATEGY_BLOCK;
+		ASSERT_EQ(0, bpq_set_config(self->fd, &cfg));
+		cfg.strategy = BPQ_STRATEGY_ADAPTIVE;
 		cfg.min_rate = floor;
 		cfg.adjust_interval_ms = 50;
 		ASSERT_EQ(0, bpq_set_config(self->fd, &cfg));
+		ASSERT_EQ(floor, bpq_sysfs_u64(self->q, "rate"));
 		while (now_ns() < end) {
 			while (bpq_write(self->fd, buf, LEN) == LEN)
 				ok++;
