@@ -46,6 +46,11 @@ GUEST_TESTS ?= $(SELFTEST_PROGS) $(SELFTEST_PROGS_32) $(SELFTEST_SCRIPTS) \
 GUEST_BINS ?= $(filter-out %.c %.h %.o,$(wildcard userspace/bpqctl/bpqctl \
 	userspace/examples/bpq-* userspace/bench/bpq-bench selftests/pty_run))
 
+# bpqd's cluster test (selftests/cluster): two guests of the last kernel
+# of CHECK_KERNELS, each with the module built for it above, and Redis.
+CLUSTER_KERNEL ?= $(lastword $(CHECK_KERNELS))
+CLUSTER_OUT ?= build/cluster
+
 # Per-test timeout from the kselftest settings file (scale_test's 100,000
 # queues take up to 300 s on 6.12 under emulation), and for the whole VM.
 TEST_TIMEOUT ?= $(or $(shell sed -n 's/^timeout=//p' selftests/settings 2>/dev/null),300)
@@ -145,8 +150,17 @@ check: all
 		echo "# Linux $$r: $$p passed, $$f failed" \
 			"($$(($$(date +%s) - t0)) s)"; \
 	done
+	$(Q)r=$(CLUSTER_KERNEL); t0=$$(date +%s); \
+		echo "# ==== cluster test: two guests on Linux $$r, Redis ===="; \
+		rm -f $(CLUSTER_OUT)/summary; \
+		python3 selftests/cluster/cluster_test.py \
+			--kernel /boot/vmlinuz-$$r \
+			--module $(KERNELS_OUT)/$$r/src/module/bpq.ko \
+			--out $(CLUSTER_OUT) --summary $(CLUSTER_OUT)/summary; \
+		echo "# cluster test: $$(($$(date +%s) - t0)) s"
 	$(Q)scripts/summary.sh build/lint.summary build/host.summary \
-		$(foreach r,$(CHECK_KERNELS),$(KERNELS_OUT)/$(r)/guest.summary)
+		$(foreach r,$(CHECK_KERNELS),$(KERNELS_OUT)/$(r)/guest.summary) \
+		$(CLUSTER_OUT)/summary
 
 check-debug: deps selftests userspace
 	$(Q)dk=$(or $(DEBUG_KERNEL),$$(scripts/debug-kernel.sh)) && \

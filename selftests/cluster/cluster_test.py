@@ -118,7 +118,9 @@ class Guest:
         self.sock: socket.socket | None = None
         self.rfile: Any = None
 
-    def connect(self, timeout: float) -> str:
+    def connect(self, timeout: float) -> None:
+        """Connect to the control port as soon as QEMU listens: what the
+        guest writes there before is lost."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -132,9 +134,14 @@ class Guest:
                 time.sleep(0.5)
         self.sock = s
         self.rfile = s.makefile("rb")
-        s.settimeout(timeout)
+
+    def ready(self, timeout: float) -> str:
+        """Wait for the agent's first line; the guest's kernel release."""
+        assert self.sock is not None
+        self.sock.settimeout(timeout)
         while True:
-            line = self.rfile.readline().decode(errors="replace").strip()
+            raw: bytes = self.rfile.readline()
+            line = raw.decode(errors="replace").strip()
             if not line:
                 raise RuntimeError(f"{self.name}: control port closed")
             if line.startswith("@@ ready"):
@@ -280,9 +287,10 @@ def scenarios(t: Tap, a: Guest, b: Guest, tmp: Path) -> None:
     t.ok(wait_for(lambda: "alert: queue work: queue_utilization" in
                   a.bpqd_log(), 15) is not None,
          "monitoring: a's bpqd logged the utilization alert (50%)")
-    st = b.status()
-    t.ok(any(n["id"] == "a" and n["load"] == 60 and n["held"]
-             for n in st.get("nodes", [])),
+    # a says it holds at its next report
+    t.ok(wait_for(lambda: any(n["id"] == "a" and n["load"] == 60 and
+                              n["held"] for n in b.status().get("nodes", [])),
+                  4 * interval) is not None,
          "least_loaded: b's view: a at 60%, held")
     a.sh("bpqctl flush work")
     gone = wait_for(lambda: not held(a, "work"), 10 * interval)
@@ -416,7 +424,9 @@ def main() -> int:
     guests = [Guest(n, tmp, args, tmp / "redis.sock") for n in ("a", "b")]
     try:
         for g in guests:
-            release = g.connect(600)
+            g.connect(60)
+        for g in guests:
+            release = g.ready(600)
             t.note(f"{g.name}: booted, Linux {release}")
         scenarios(t, guests[0], guests[1], tmp)
     except (RuntimeError, OSError, ValueError) as e:
