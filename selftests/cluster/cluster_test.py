@@ -32,6 +32,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -106,7 +107,7 @@ class Guest:
                 f"-chardev socket,id=rc,path={redis_sock},reconnect=1 "
                 f"-chardev socket,id=rs,path={redis_sock},reconnect=1 "
                 "-device pci-serial-2x,chardev1=rc,chardev2=rs")
-        self.log = open(tmp / f"{name}-vm.log", "w")
+        self.log = open(Path(args.out) / f"{name}-vm.log", "w")
         self.proc = subprocess.Popen(
             [str(ROOT / "scripts/vm.sh"), "--kernel", args.kernel,
              "--module", args.module, "--bin", bins,
@@ -415,9 +416,9 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "run"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    # the sockets in a short path of their own (a UNIX socket's path has
+    # at most 107 bytes, and a clone may be deep); the logs in out
+    tmp = Path(tempfile.mkdtemp(prefix="bpq-cluster."))
     t = Tap()
     redis = start_redis(tmp)
     setattr(scenarios, "redis", redis)
@@ -446,6 +447,7 @@ def main() -> int:
         redis = getattr(scenarios, "redis")
         redis.terminate()
         redis.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
     print(f"{t.n - t.failed} passed, {t.failed} failed")
     if args.summary:
         Path(args.summary).write_text(f"{t.n - t.failed} {t.failed}\n")
