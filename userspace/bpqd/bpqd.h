@@ -22,6 +22,7 @@ struct node {
 };
 
 /* policy.c: the decisions, from the view alone */
+unsigned int least_load(const struct node *nodes, int n);
 int least_loaded_holds(const struct node *nodes, int n, int self,
 		       unsigned int margin_pct);
 void budget_split(const uint64_t *demand, int n, uint64_t budget,

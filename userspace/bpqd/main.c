@@ -533,11 +533,8 @@ static void decide(void)
 	if (d.self < 0)
 		return;		/* our own report is not in the view yet */
 	if (d.cl->policy == CLUSTER_LEAST_LOADED) {
-		unsigned int least = d.load;
+		unsigned int least = least_load(d.nodes, d.nn);
 
-		for (i = 0; i < d.nn; i++)
-			if (d.nodes[i].load < least)
-				least = d.nodes[i].load;
 		hold = least_loaded_holds(d.nodes, d.nn, d.self,
 					  d.cl->margin_pct);
 		if (hold != d.hold || d.verbose)

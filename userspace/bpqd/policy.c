@@ -11,16 +11,21 @@
  * its queues (+cluster) so that the work goes to the others. Returns
  * whether node @self should hold.
  */
-int least_loaded_holds(const struct node *nodes, int n, int self,
-		       unsigned int margin_pct)
+unsigned int least_load(const struct node *nodes, int n)
 {
-	unsigned int least = nodes[self].load;
+	unsigned int least = ~0U;
 	int i;
 
 	for (i = 0; i < n; i++)
 		if (nodes[i].load < least)
 			least = nodes[i].load;
-	return nodes[self].load > least + margin_pct;
+	return least;
+}
+
+int least_loaded_holds(const struct node *nodes, int n, int self,
+		       unsigned int margin_pct)
+{
+	return nodes[self].load > least_load(nodes, n) + margin_pct;
 }
 
 /*

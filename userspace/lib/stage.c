@@ -165,7 +165,7 @@ static int stage_end(struct bpq_stage *st, int err, int cancel)
 
 	if (st->out_fd >= 0 && err != -EPIPE) {
 		/* what a stream's failure cannot carry becomes EIO */
-		if (e == EAGAIN || e == EINTR || e < 0 || e > 133)
+		if (e == EAGAIN || e == EINTR || e > 133)
 			e = EIO;
 		bpq_shutdown(st->out_fd, err ? BPQ_SHUTDOWN_FAIL :
 			     BPQ_SHUTDOWN_COMPLETE, err ? e : 0);

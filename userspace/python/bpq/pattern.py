@@ -97,6 +97,17 @@ class _QueueUser(_Closing):
             self._files.append(q)
         return q
 
+    def _open_pair(self, **config: int | str) -> None:
+        """self.sender and self.receiver, the queue configured; on a
+        failure everything is closed (and the queue destroyed if ours)."""
+        try:
+            self.sender = self._open("w")
+            self.receiver = self._open("r")
+            self.sender.configure(**config)
+        except BaseException:
+            self.close()
+            raise
+
     @property
     def closed(self) -> bool:
         return self.index < 0
@@ -386,17 +397,11 @@ class AdaptiveBackpressure(_QueueUser):
                  capacity: int = 10000,
                  queue: str | int | None = None) -> None:
         super().__init__(queue)
-        try:
-            self.sender = self._open("w")
-            self.receiver = self._open("r")
-            self.sender.configure(
-                strategy=Strategy.ADAPTIVE, capacity_msgs=capacity,
-                target_latency_us=max(1, round(target_latency_ms * 1000)),
-                min_rate=min_rate, max_rate=max_rate,
-                adjust_interval_ms=adjust_interval_ms)
-        except BaseException:
-            self.close()
-            raise
+        self._open_pair(
+            strategy=Strategy.ADAPTIVE, capacity_msgs=capacity,
+            target_latency_us=max(1, round(target_latency_ms * 1000)),
+            min_rate=min_rate, max_rate=max_rate,
+            adjust_interval_ms=adjust_interval_ms)
 
     @property
     def target_latency_ms(self) -> float:
@@ -442,19 +447,13 @@ class CongestionControl(_QueueUser):
                  ack_timeout_ms: int = 1000,
                  queue: str | int | None = None) -> None:
         super().__init__(queue)
-        try:
-            self.sender = self._open("w")
-            self.receiver = self._open("r")
-            self.sender.configure(
-                strategy=Strategy.WINDOW, capacity_msgs=capacity,
-                initial_cwnd=initial_window, min_cwnd=min_window,
-                max_cwnd=max_window,
-                initial_ssthresh=ssthresh if ssthresh else max_window,
-                target_latency_us=max(1, round(target_latency_ms * 1000)),
-                ack_timeout_ms=ack_timeout_ms)
-        except BaseException:
-            self.close()
-            raise
+        self._open_pair(
+            strategy=Strategy.WINDOW, capacity_msgs=capacity,
+            initial_cwnd=initial_window, min_cwnd=min_window,
+            max_cwnd=max_window,
+            initial_ssthresh=ssthresh if ssthresh else max_window,
+            target_latency_us=max(1, round(target_latency_ms * 1000)),
+            ack_timeout_ms=ack_timeout_ms)
 
     @property
     def window_size(self) -> int:
